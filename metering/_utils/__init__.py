@@ -1,0 +1,1 @@
+"""Private helpers: no stability promise; import from ``metering`` instead."""

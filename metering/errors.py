@@ -1,0 +1,80 @@
+"""The exceptions of ``metering``: one base class, and specific ones a caller can act on.
+
+Like web3.py's, specific errors also subclass the built-in they resemble (``ValueError``, ``ConnectionError``,
+``TimeoutError``), so callers may catch either. Messages say what to do next, because the CLI prints them as they
+are (one line, no traceback).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ConfigError",
+    "ContractRevertError",
+    "InvoiceError",
+    "MeteringError",
+    "NodeError",
+    "RpcUnavailableError",
+    "RulesFileError",
+    "SigningKeyError",
+    "TransactionFailedError",
+    "TransactionTimeoutError",
+    "VerificationError",
+]
+
+
+class MeteringError(Exception):
+    """Base class of every error raised by ``metering``."""
+
+
+class ConfigError(MeteringError, ValueError):
+    """A setting is missing or malformed (RPC URL, contract address, database path...)."""
+
+
+class SigningKeyError(MeteringError, ValueError):
+    """No signing key could be loaded (keystore, password or environment variable)."""
+
+
+class NodeError(MeteringError, RuntimeError):
+    """A local anvil node could not be found, started or reached."""
+
+
+class RpcUnavailableError(MeteringError, ConnectionError):
+    """The JSON-RPC endpoint did not answer (wrong URL, node down, network error)."""
+
+
+class TransactionFailedError(MeteringError, RuntimeError):
+    """A transaction could not be sent or was mined but failed (e.g. insufficient funds)."""
+
+    def __init__(self, message: str, *, tx_hash: str | None = None) -> None:
+        super().__init__(message)
+        self.tx_hash = tx_hash
+
+
+class ContractRevertError(TransactionFailedError):
+    """The contract reverted with a named custom error; ``name`` and ``args`` are decoded from the revert data."""
+
+    def __init__(
+        self, name: str, args: dict[str, Any], *, message: str | None = None, tx_hash: str | None = None
+    ) -> None:
+        rendered = ", ".join(f"{k}={v}" for k, v in args.items())
+        super().__init__(message or f"contract reverted: {name}({rendered})", tx_hash=tx_hash)
+        self.name = name
+        self.args_ = args
+
+
+class TransactionTimeoutError(TransactionFailedError, TimeoutError):
+    """A transaction was sent but no receipt arrived in time; it may still be mined."""
+
+
+class RulesFileError(MeteringError, ValueError):
+    """A rules file is malformed; the message names the file and the field."""
+
+
+class InvoiceError(MeteringError, ValueError):
+    """An invoice cannot be computed or read (unknown timeframe, malformed invoice file...)."""
+
+
+class VerificationError(MeteringError):
+    """Verification could not run (as opposed to running and finding differences)."""

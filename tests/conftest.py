@@ -1,0 +1,121 @@
+"""Shared fixtures: one fresh anvil per test session, a deployed Meter, and per-test isolation.
+
+The node is started on a free 127.0.0.1 port and killed by PID when the session ends, also after a failure.
+Each test that uses the chain runs between ``evm_snapshot`` and ``evm_revert``, so tests stay independent
+without redeploying.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.contract import Contract
+
+from metering import contract as artifacts
+from metering.node import LocalNode, dev_private_keys
+
+
+@dataclass(frozen=True)
+class Actors:
+    """Funded dev accounts with fixed jobs: admin (also rules manager), agent, second agent, outsider."""
+
+    admin: LocalAccount
+    agent: LocalAccount
+    agent2: LocalAccount
+    outsider: LocalAccount
+    customers: tuple[LocalAccount, ...]
+
+
+class Chain:
+    """Time and snapshot control of the test node."""
+
+    def __init__(self, node: LocalNode, w3: Web3) -> None:
+        self.node = node
+        self.w3 = w3
+
+    def now(self) -> int:
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def set_next_timestamp(self, timestamp: int) -> None:
+        """The next mined block (e.g. the next transaction's) gets exactly this timestamp."""
+        self.node.rpc("evm_setNextBlockTimestamp", timestamp)
+
+    def mine(self, timestamp: int | None = None) -> None:
+        if timestamp is not None:
+            self.set_next_timestamp(timestamp)
+        self.node.rpc("evm_mine")
+
+    def advance(self, seconds: int) -> None:
+        self.mine(self.now() + seconds)
+
+    def snapshot(self) -> str:
+        return str(self.node.rpc("evm_snapshot"))
+
+    def revert(self, snapshot_id: str) -> None:
+        assert self.node.rpc("evm_revert", snapshot_id) is True
+
+
+@pytest.fixture(scope="session")
+def node() -> Iterator[LocalNode]:
+    with LocalNode() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def w3(node: LocalNode) -> Web3:
+    return Web3(Web3.HTTPProvider(node.rpc_url, request_kwargs={"timeout": 30}))
+
+
+@pytest.fixture(scope="session")
+def actors() -> Actors:
+    keys = dev_private_keys(10)
+    accounts = [Account.from_key(k) for k in keys]
+    return Actors(
+        admin=accounts[0],
+        agent=accounts[1],
+        agent2=accounts[2],
+        outsider=accounts[3],
+        customers=tuple(accounts[4:10]),
+    )
+
+
+def transact(w3: Web3, fn: Any, sender: LocalAccount) -> Any:
+    """Send a contract call from ``sender`` (an unlocked anvil account) and return the receipt."""
+    tx_hash = fn.transact({"from": sender.address})
+    return w3.eth.wait_for_transaction_receipt(tx_hash)
+
+
+@pytest.fixture(scope="session")
+def deployed_meter(w3: Web3, actors: Actors) -> Contract:
+    """A Meter deployed once per session with web3.py from the shipped artifacts; roles granted."""
+    factory = w3.eth.contract(abi=artifacts.abi(), bytecode=artifacts.bytecode())
+    receipt = transact(w3, factory.constructor(actors.admin.address, 0), actors.admin)
+    assert receipt["status"] == 1
+    meter = w3.eth.contract(address=receipt["contractAddress"], abi=artifacts.abi())
+    manager_role = meter.functions.RULES_MANAGER_ROLE().call()
+    agent_role = meter.functions.AGENT_ROLE().call()
+    transact(w3, meter.functions.grantRole(manager_role, actors.admin.address), actors.admin)
+    for agent in (actors.agent, actors.agent2):
+        transact(w3, meter.functions.grantRole(agent_role, agent.address), actors.admin)
+    return meter
+
+
+@pytest.fixture(scope="session")
+def chain(node: LocalNode, w3: Web3) -> Chain:
+    return Chain(node, w3)
+
+
+@pytest.fixture
+def meter(deployed_meter: Contract, chain: Chain) -> Iterator[Contract]:
+    """The session's Meter, with every change of the test rolled back afterwards."""
+    snapshot = chain.snapshot()
+    try:
+        yield deployed_meter
+    finally:
+        chain.revert(snapshot)
