@@ -1,0 +1,1 @@
+"""Tests of the Meter contract against a local anvil node (web3.py)."""

@@ -1,0 +1,253 @@
+"""Helpers for the Meter contract tests: sending at an exact second, decoding events and custom errors.
+
+Every helper talks to the session's anvil through web3.py. Times are block timestamps: ``at=t`` makes the next
+mined block (the transaction's) carry exactly ``t``, and calls made with ``at=t`` run against the pending block, so
+they see that same second; that is how a test reads a function's return value for the transaction it sends next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi.abi import encode
+from eth_utils.crypto import keccak
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import ContractCustomError
+
+from metering.contract import InstanceStatus, currency_to_bytes
+from metering.types import Rules
+
+HARD = 1  # the instance type the fixtures configure with hard limits
+SOFT = 2  # the instance type the fixtures configure with soft limits
+UNCONFIGURED = 9  # an instance type that never gets rules
+EUR = currency_to_bytes("EUR")
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+GAS = 15_000_000  # explicit gas for sends the test expects to succeed (a full batch of 256 needs ~9M)
+
+
+def request_id(label: str) -> bytes:
+    """A readable, deterministic 32-byte request id."""
+    return keccak(text=f"request:{label}")
+
+
+def successor_of(instance_id: bytes) -> bytes:
+    """``keccak256(abi.encode(instanceId))``, computed independently of the contract."""
+    return keccak(encode(["bytes32"], [instance_id]))
+
+
+@dataclass(frozen=True)
+class Tf:
+    """A timeframe created by a test: its id and ``[start, end)``."""
+
+    id: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    args: dict[str, Any]
+    log_index: int
+
+
+@dataclass(frozen=True)
+class UsageView:
+    active: int
+    activations: int
+    overage_activations: int
+    leased_seconds: int
+
+
+@dataclass(frozen=True)
+class InstanceView:
+    customer: str
+    lease_end: int
+    timeframe: int
+    instance_type: int
+    status: InstanceStatus
+    reason: int
+
+
+class Harness:
+    """The deployed Meter plus the test node's clock, with one method per thing a test does."""
+
+    def __init__(self, w3: Web3, meter: Contract, chain: Any, actors: Any) -> None:
+        self.w3 = w3
+        self.meter = meter
+        self.chain = chain
+        self.actors = actors
+        self.admin = actors.admin
+        self.agent = actors.agent
+        self.outsider = actors.outsider
+        self.fn = meter.functions
+        self._events_by_topic: dict[bytes, str] = {}
+        for entry in meter.abi:
+            if entry["type"] == "event":
+                signature = f"{entry['name']}({','.join(_abi_type(i) for i in entry['inputs'])})"
+                self._events_by_topic[keccak(text=signature)] = entry["name"]
+        self._errors: dict[str, list[str]] = {
+            e["name"]: [_abi_type(i) for i in e["inputs"]] for e in meter.abi if e["type"] == "error"
+        }
+
+    # ------------------------------------------------------------------ transport
+
+    def _at(self, at: int | None) -> int:
+        """Pin the next block's timestamp: ``at``, or one second after the latest block (deterministic tests)."""
+        if at is None:
+            at = self.chain.now() + 1
+        self.chain.set_next_timestamp(at)
+        return at
+
+    def send(self, fn: Any, sender: Any = None, at: int | None = None) -> Any:
+        """Mine ``fn`` as a transaction (at second ``at`` if given); assert it succeeded; return the receipt."""
+        at = self._at(at)
+        sender = sender or self.agent
+        tx_hash = fn.transact({"from": sender.address, "gas": GAS})
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash)
+        assert receipt["status"] == 1, f"transaction reverted: {fn.fn_name}"
+        assert self.block_time(receipt) == at
+        return receipt
+
+    def call(self, fn: Any, sender: Any = None, at: int | None = None) -> Any:
+        """What ``fn`` returns when mined next (at second ``at`` if given), without sending it."""
+        self._at(at)
+        sender = sender or self.agent
+        return fn.call({"from": sender.address}, block_identifier="pending")
+
+    def call_and_send(self, fn: Any, sender: Any = None, at: int | None = None) -> tuple[Any, Any]:
+        """The return value ``fn`` will have, then the receipt of sending it in the same second."""
+        at = self._at(at)
+        value = self.call(fn, sender, at)
+        return value, self.send(fn, sender, at)
+
+    def block_time(self, receipt: Any) -> int:
+        return int(self.w3.eth.get_block(receipt["blockNumber"])["timestamp"])
+
+    def error_data(self, name: str, *args: Any) -> str:
+        """The revert data of custom error ``name(args)``: 4-byte selector then the ABI-encoded arguments."""
+        types = self._errors[name]
+        selector = keccak(text=f"{name}({','.join(types)})")[:4]
+        return "0x" + (selector + encode(types, list(args))).hex()
+
+    def assert_reverts(self, fn: Any, sender: Any, name: str, *args: Any, at: int | None = None) -> None:
+        """Sending ``fn`` from ``sender`` (at second ``at``) fails with exactly the custom error ``name(args)``.
+
+        The revert data is read from a call against the pending block (what a wallet's pre-flight sees); then the
+        transaction is mined anyway, with fixed gas, to prove it fails on chain in that very second.
+        """
+        at = self._at(at)
+        try:
+            fn.call({"from": sender.address}, block_identifier="pending")
+        except ContractCustomError as exc:
+            assert exc.data == self.error_data(name, *args), f"expected {name}{args}, got {exc.data}"
+        else:
+            raise AssertionError(f"{fn.fn_name} did not revert; expected {name}{args}")
+        tx_hash = fn.transact({"from": sender.address, "gas": GAS})
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash)
+        assert receipt["status"] == 0, f"{fn.fn_name} succeeded on chain"
+        assert self.block_time(receipt) == at
+        assert receipt["logs"] == []
+
+    # ------------------------------------------------------------------ events
+
+    def events(self, receipt: Any, name: str | None = None) -> list[Event]:
+        """The Meter's events in ``receipt``, in log order, optionally only those called ``name``."""
+        found: list[Event] = []
+        for log in receipt["logs"]:
+            if log["address"] != self.meter.address:
+                continue
+            event_name = self._events_by_topic[bytes(log["topics"][0])]
+            decoded = self.meter.events[event_name]().process_log(log)
+            if name is None or event_name == name:
+                found.append(Event(event_name, dict(decoded["args"]), int(log["logIndex"])))
+        return found
+
+    def only_event(self, receipt: Any, name: str) -> dict[str, Any]:
+        """The arguments of the one event in ``receipt``, which must be called ``name``."""
+        events = self.events(receipt)
+        assert [e.name for e in events] == [name], f"expected exactly one {name}, got {[e.name for e in events]}"
+        return events[0].args
+
+    def logs_since(self, block: int) -> list[Event]:
+        """Every Meter event mined after ``block``, in chain order."""
+        logs = self.w3.eth.get_logs({"address": self.meter.address, "fromBlock": block + 1, "toBlock": "latest"})
+        out: list[Event] = []
+        for log in logs:
+            event_name = self._events_by_topic[bytes(log["topics"][0])]
+            decoded = self.meter.events[event_name]().process_log(log)
+            out.append(Event(event_name, dict(decoded["args"]), int(log["logIndex"])))
+        return out
+
+    # ------------------------------------------------------------------ views
+
+    def usage(self, customer: Any, tf: int, instance_type: int) -> UsageView:
+        return UsageView(*self.fn.usage(_address(customer), tf, instance_type).call())
+
+    def instance(self, instance_id: bytes) -> InstanceView:
+        customer, lease_end, tf, itype, status, reason = self.fn.instance(instance_id).call()
+        return InstanceView(customer, lease_end, tf, itype, InstanceStatus(status), reason)
+
+    # ------------------------------------------------------------------ provider
+
+    def create_timeframe(self, start: int, end: int, at: int | None = None) -> Tf:
+        receipt = self.send(self.fn.createTimeframe(start, end, EUR), self.admin, at)
+        created = self.only_event(receipt, "TimeframeCreated")
+        assert (created["start"], created["end"], created["currency"]) == (start, end, EUR)
+        return Tf(created["timeframe"], start, end)
+
+    def set_rules(self, tf: int, instance_type: int, rules: Rules, at: int | None = None) -> Any:
+        return self.send(self.fn.setRules(tf, instance_type, rules.as_tuple()), self.admin, at)
+
+    def enroll(self, *customers: Any) -> None:
+        for customer in customers:
+            self.send(self.fn.enrollCustomer(_address(customer)), self.admin)
+
+    def suspend(self, customer: Any, at: int | None = None) -> Any:
+        return self.send(self.fn.suspendCustomer(_address(customer)), self.admin, at)
+
+    # ------------------------------------------------------------------ agent
+
+    def activate(
+        self, customer: Any, instance_type: int, rid: bytes, lease: int, at: int | None = None, sender: Any = None
+    ) -> tuple[tuple[bool, int], Any]:
+        """``requestActivation``: its returned decision ``(granted, reason)`` and the receipt."""
+        fn = self.fn.requestActivation(_address(customer), instance_type, rid, lease)
+        decision, receipt = self.call_and_send(fn, sender, at)
+        return (bool(decision[0]), int(decision[1])), receipt
+
+    def activate_many(
+        self, requests: Sequence[tuple[Any, int, bytes, int]], at: int | None = None
+    ) -> tuple[list[tuple[bool, int]], Any]:
+        fn = self.fn.requestActivations([(_address(c), t, r, s) for c, t, r, s in requests])
+        decisions, receipt = self.call_and_send(fn, None, at)
+        return [(bool(g), int(r)) for g, r in decisions], receipt
+
+    def renew(self, instance_id: bytes, lease: int, at: int | None = None) -> tuple[tuple[bool, int, bytes, int], Any]:
+        """``renewLease``: ``(granted, reason, runningId, leaseEnd)`` as returned, and the receipt."""
+        value, receipt = self.call_and_send(self.fn.renewLease(instance_id, lease), None, at)
+        (granted, reason), running_id, lease_end = value
+        return (bool(granted), int(reason), bytes(running_id), int(lease_end)), receipt
+
+    def deactivate(self, instance_id: bytes, at: int | None = None) -> Any:
+        return self.send(self.fn.deactivate(instance_id), self.agent, at)
+
+    def expire(self, ids: Iterable[bytes], at: int | None = None, sender: Any = None) -> tuple[int, Any]:
+        closed, receipt = self.call_and_send(self.fn.expireLeases(list(ids)), sender or self.outsider, at)
+        return int(closed), receipt
+
+
+def _address(who: Any) -> str:
+    return who if isinstance(who, str) else str(who.address)
+
+
+def _abi_type(param: dict[str, Any]) -> str:
+    """The canonical ABI type of a parameter, expanding tuples (for signatures and encoding)."""
+    kind: str = param["type"]
+    if kind.startswith("tuple"):
+        inner = ",".join(_abi_type(c) for c in param["components"])
+        return f"({inner}){kind[len('tuple'):]}"
+    return kind
