@@ -201,7 +201,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
                 emit LeaseRenewalDenied(
                     instanceId, inst.customer, inst.instanceType, inst.timeframe, DenialReason.CustomerSuspended
                 );
-                return (Decision(false, DenialReason.CustomerSuspended), instanceId, inst.leaseEnd);
+                return (Decision(false, DenialReason.CustomerSuspended), instanceId, 0);
             }
             leaseEnd = Leases.expiry(now_, leaseSeconds, _timeframes[inst.timeframe].end, inst.leaseEnd);
             Usage storage u = _usage[inst.customer][inst.timeframe][inst.instanceType];
