@@ -1,0 +1,220 @@
+"""Decode revert data into :class:`~metering.errors.ContractRevertError` with a message a person can act on.
+
+A reverted call returns only bytes: a 4-byte selector and ABI-encoded arguments. The selector is looked up among
+the ``error`` entries of an ABI (the Meter's, which also lists OpenZeppelin's ``AccessControl*`` errors), plus
+Solidity's built-in ``Error(string)`` and ``Panic(uint256)``. The decoded arguments are kept as Python values
+(checksummed addresses, ``bytes``, ``int``) in ``ContractRevertError.args_``; the message renders them for people
+(hex, role names, enum names) and adds what to do next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from eth_abi.abi import decode
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+
+from metering.contract import InstanceStatus, abi
+from metering.errors import ContractRevertError
+
+__all__ = [
+    "ROLE_NAMES",
+    "ErrorDecoder",
+    "meter_error_decoder",
+    "revert_data_from_exception",
+]
+
+#: Role hashes of the Meter, so that messages say ``AGENT_ROLE`` rather than 32 bytes of hex.
+ROLE_NAMES: dict[bytes, str] = {
+    b"\0" * 32: "DEFAULT_ADMIN_ROLE",
+    keccak(text="RULES_MANAGER_ROLE"): "RULES_MANAGER_ROLE",
+    keccak(text="AGENT_ROLE"): "AGENT_ROLE",
+}
+
+_ERROR_STRING = keccak(text="Error(string)")[:4]
+_PANIC = keccak(text="Panic(uint256)")[:4]
+
+_PANIC_CODES = {
+    0x01: "assertion failed",
+    0x11: "arithmetic overflow or underflow",
+    0x12: "division by zero",
+    0x21: "invalid enum value",
+    0x22: "invalid storage byte array",
+    0x31: "pop from an empty array",
+    0x32: "array index out of bounds",
+    0x41: "out of memory",
+    0x51: "call to an invalid internal function",
+}
+
+
+def _canonical_type(item: Mapping[str, Any]) -> str:
+    """The ABI type as it appears in a signature: tuples expanded to ``(t1,t2)``."""
+    kind = str(item["type"])
+    if kind.startswith("tuple"):
+        inner = ",".join(_canonical_type(c) for c in item.get("components", []))
+        return f"({inner}){kind[len('tuple'):]}"
+    return kind
+
+
+def _pythonic(kind: str, value: Any) -> Any:
+    if kind == "address":
+        return to_checksum_address(value)
+    return value
+
+
+@dataclass(frozen=True)
+class _ErrorAbi:
+    name: str
+    names: tuple[str, ...]
+    types: tuple[str, ...]
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, bytes):
+        return ROLE_NAMES.get(value) or "0x" + value.hex()
+    return str(value)
+
+
+def _role(value: Any) -> str:
+    return ROLE_NAMES.get(value, _render(value)) if isinstance(value, bytes) else str(value)
+
+
+def _status(value: Any) -> str:
+    try:
+        return InstanceStatus(int(value)).name
+    except ValueError:
+        return str(value)
+
+
+def _unauthorized(a: Mapping[str, Any]) -> str:
+    role = _role(a["neededRole"])
+    if role == "AGENT_ROLE":
+        todo = "the provider must grant it (`metering provider grant-agent <address>`)"
+    elif role == "RULES_MANAGER_ROLE":
+        todo = "sign with the provider's key, or have the admin grant RULES_MANAGER_ROLE"
+    else:
+        todo = "sign with an account that holds it"
+    return f"{a['account']} lacks {role}: {todo}"
+
+
+#: Per error, the sentence that says what happened and what to do; errors without one are rendered generically.
+_HINTS: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "AccessControlUnauthorizedAccount": _unauthorized,
+    "MeteringZeroLease": lambda a: f"request {_render(a['requestId'])} asks for a lease of 0 s: use at least 1 s",
+    "MeteringInvalidCustomer": lambda a: f"{a['customer']} is not a customer that can be billed (zero address, "
+    "or never enrolled): enroll it first",
+    "MeteringInvalidTimeframe": lambda a: f"timeframe end {a['end']} is not after its start {a['start']}",
+    "MeteringTimeframeStartsInPast": lambda a: f"timeframe start {a['start']} is not after the chain's time "
+    f"{a['currentTime']}: choose a start in the future",
+    "MeteringTimeframeOverlap": lambda a: f"timeframe start {a['start']} is before the previous timeframe's end "
+    f"{a['previousEnd']}: timeframes may not overlap",
+    "MeteringTimeframeIdsExhausted": lambda a: "all 65,535 timeframe ids are used: deploy a new contract",
+    "MeteringUnknownTimeframe": lambda a: f"timeframe {a['timeframe']} does not exist: create it first "
+    "(ids count up from 1)",
+    "MeteringRulesFrozen": lambda a: f"the rules of timeframe {a['timeframe']} are frozen since it started at "
+    f"{a['startedAt']}: set rules for a later timeframe",
+    "MeteringRequestIdConflict": lambda a: f"request id {_render(a['requestId'])} was already used for customer "
+    f"{a['recordedCustomer']}: use a fresh request id",
+    "MeteringInstanceNotOpen": lambda a: f"instance {_render(a['instanceId'])} is not running "
+    f"(status {_status(a['status'])})",
+    "MeteringBatchTooLarge": lambda a: f"a batch of {a['size']} is larger than the contract's maximum of {a['max']}",
+    "MeteringTimeframeNotEnded": lambda a: f"timeframe {a['timeframe']} ends at {a['end']}: invoices can be "
+    "anchored only after that",
+    "MeteringInvoiceAlreadyAnchored": lambda a: f"an invoice {_render(a['invoiceHash'])} is already anchored for "
+    f"{a['customer']} in timeframe {a['timeframe']}: correct it instead",
+    "MeteringInvoiceNotAnchored": lambda a: f"no invoice is anchored for {a['customer']} in timeframe "
+    f"{a['timeframe']}: anchor one first",
+    "SafeCastOverflowedUintDowncast": lambda a: f"value {a['value']} does not fit in uint{a['bits']}",
+}
+
+
+class ErrorDecoder:
+    """Maps revert data to a :class:`ContractRevertError` using the ``error`` entries of ``contract_abi``."""
+
+    def __init__(self, contract_abi: Sequence[Mapping[str, Any]]) -> None:
+        self._errors: dict[bytes, _ErrorAbi] = {}
+        for item in contract_abi:
+            if item.get("type") != "error":
+                continue
+            inputs = item.get("inputs", [])
+            types = tuple(_canonical_type(i) for i in inputs)
+            names = tuple(str(i.get("name") or f"arg{n}") for n, i in enumerate(inputs))
+            selector = keccak(text=f"{item['name']}({','.join(types)})")[:4]
+            self._errors[selector] = _ErrorAbi(str(item["name"]), names, types)
+
+    def decode(self, data: bytes | str | None, *, tx_hash: str | None = None) -> ContractRevertError | None:
+        """The error encoded in ``data``, or ``None`` if there is no data or it matches no known error."""
+        raw = _as_bytes(data)
+        if raw is None or len(raw) < 4:
+            return None
+        selector, body = raw[:4], raw[4:]
+        try:
+            if selector == _ERROR_STRING:
+                (reason,) = decode(["string"], body)
+                return ContractRevertError(
+                    "Error", {"reason": reason}, message=f"contract reverted: {reason}", tx_hash=tx_hash
+                )
+            if selector == _PANIC:
+                (code,) = decode(["uint256"], body)
+                what = _PANIC_CODES.get(code, "unknown panic")
+                return ContractRevertError(
+                    "Panic", {"code": code}, message=f"contract panicked: {what} (code {code:#x})", tx_hash=tx_hash
+                )
+            spec = self._errors.get(selector)
+            if spec is None:
+                return None
+            values = decode(list(spec.types), body)
+        except Exception:  # malformed revert data: report it as unknown rather than crash
+            return None
+        args = {n: _pythonic(t, v) for n, t, v in zip(spec.names, spec.types, values, strict=True)}
+        hint = _HINTS.get(spec.name)
+        rendered = ", ".join(f"{k}={_render(v)}" for k, v in args.items())
+        message = f"contract reverted: {spec.name}({rendered})"
+        if hint is not None:
+            message += f": {hint(args)}"
+        return ContractRevertError(spec.name, args, message=message, tx_hash=tx_hash)
+
+
+def _as_bytes(data: bytes | str | None) -> bytes | None:
+    if data is None:
+        return None
+    if isinstance(data, bytes):
+        return data
+    text = data[2:] if data.startswith(("0x", "0X")) else data
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        return None
+
+
+def revert_data_from_exception(exc: BaseException) -> bytes | None:
+    """The raw revert data a web3 exception carries, if any.
+
+    web3 7 and 8 put it in ``ContractLogicError.data`` (a hex string); an RPC error may carry it in the
+    JSON-RPC ``error.data`` field instead.
+    """
+    data = getattr(exc, "data", None)
+    if isinstance(data, str | bytes):
+        raw = _as_bytes(data)
+        if raw:
+            return raw
+    response = getattr(exc, "rpc_response", None)
+    if isinstance(response, Mapping):
+        error = response.get("error")
+        if isinstance(error, Mapping):
+            nested = error.get("data")
+            if isinstance(nested, Mapping):  # some nodes wrap it: {"data": {"data": "0x..."}}
+                nested = nested.get("data")
+            if isinstance(nested, str | bytes):
+                return _as_bytes(nested)
+    return None
+
+
+@cache
+def meter_error_decoder() -> ErrorDecoder:
+    """The decoder for the shipped Meter ABI (built once)."""
+    return ErrorDecoder(abi())
