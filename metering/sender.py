@@ -74,13 +74,16 @@ class Call:
     """A transaction to send: ``data`` to contract ``to`` (``None`` deploys ``data`` as init code).
 
     ``gas`` skips estimation when given (useful in pipelines, where later calls depend on earlier ones).
-    ``label`` names the call in error messages (e.g. ``"requestActivation"``).
+    ``min_gas`` is a floor for the estimate, for calls whose cost depends on the block they land in (an estimate is
+    made against the latest block; a renewal mined after its timeframe ended continues the lease and costs more).
+    Unused gas is not charged, so a generous floor costs nothing. ``label`` names the call in error messages.
     """
 
     to: str | None
     data: bytes
     value: int = 0
     gas: int | None = None
+    min_gas: int = 0
     label: str = "transaction"
 
 
@@ -261,7 +264,8 @@ class TransactionSender:
         return results
 
     def estimate_gas(self, call: Call) -> int:
-        """Gas for ``call`` with the safety margin; a revert raises the decoded :class:`ContractRevertError`."""
+        """Gas for ``call`` with the safety margin (and at least ``call.min_gas``); a revert raises the decoded
+        :class:`ContractRevertError`."""
         params: TxParams = {"from": self.address, "data": HexStr(_hex(call.data)), "value": Wei(call.value)}
         if call.to is not None:
             params["to"] = Web3.to_checksum_address(call.to)
@@ -272,7 +276,7 @@ class TransactionSender:
             if any(s in message.lower() for s in _FUNDS):
                 raise self._insufficient_funds(call, gas=None, fees=None) from exc
             raise self._revert_error(exc, call, tx_hash=None) from exc
-        return int(estimate) * (100 + self.gas_margin_percent) // 100
+        return max(int(estimate) * (100 + self.gas_margin_percent) // 100, call.min_gas)
 
     def find(self, tx_hash: str) -> SentTransaction | None:
         """The transaction ``tx_hash`` if it is mined by now, else ``None``; e.g. to see whether a transaction that

@@ -99,9 +99,9 @@ class MeterClient:
             raise SigningKeyError("this client is read-only: give it a signing key (keystore or METERING_PRIVATE_KEY)")
         return self._sender
 
-    def _call(self, function: str, *args: Any, gas: int | None = None) -> Call:
+    def _call(self, function: str, *args: Any, min_gas: int = 0) -> Call:
         data = self.contract.encode_abi(function, args=list(args))
-        return Call(to=self.address, data=bytes.fromhex(data[2:]), gas=gas, label=function)
+        return Call(to=self.address, data=bytes.fromhex(data[2:]), min_gas=min_gas, label=function)
 
     def _transact(self, function: str, *args: Any) -> SentTransaction:
         return self.sender.transact(self._call(function, *args))
