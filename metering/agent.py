@@ -28,6 +28,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress, HexStr
 from web3 import Web3
+from web3.exceptions import Web3Exception
 from web3.types import EventData, FilterParams
 
 from metering._utils.client import MeterClient, as_bytes32, chunks, successor_of
@@ -518,7 +519,11 @@ class Agent(MeterClient):
             "toBlock": latest,
             "topics": [HexStr(topic), HexStr(_hex(instance_id))],
         }
-        logs = self.w3.eth.get_logs(params)
+        try:
+            logs = self.w3.eth.get_logs(params)
+        except (Web3Exception, OSError, ValueError) as exc:  # e.g. a provider that caps log ranges
+            log.warning("could not look up the %s event of %s: %s", name, _hex(instance_id), exc)
+            return None
         decoded = [e for e in self.events(logs) if e["event"] == name]
         return decoded[-1] if decoded else None
 

@@ -9,7 +9,7 @@ wrong address is reported once, at the start, instead of as a confusing error de
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import cast
 from urllib.parse import urlparse
 
 from eth_typing import ABI, ChecksumAddress
@@ -82,8 +82,8 @@ def meter_contract(w3: Web3, address: str) -> Contract:
         raise RpcUnavailableError(f"the node stopped answering while reading {checked}: {_short(exc)}") from exc
     if len(code) == 0:
         raise ConfigError(
-            f"no contract code at {checked} on chain {chain_id}: check the contract address "
-            "(--contract/METERING_CONTRACT) and the RPC URL, or deploy one with `metering provider deploy`"
+            f"no contract code at {checked} on chain {chain_id}: check the Meter's address (METERING_CONTRACT) "
+            "and the RPC URL, or deploy a Meter first"
         )
     return w3.eth.contract(address=checked, abi=cast(ABI, abi()))
 
@@ -95,6 +95,6 @@ def chain_time(w3: Web3) -> int:
 
 
 def _short(exc: BaseException) -> str:
+    """The first line of an exception's message, for a one-line error."""
     text = str(exc).strip() or type(exc).__name__
-    first: Any = text.splitlines()[0]
-    return str(first)[:200]
+    return text.splitlines()[0][:200]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -68,6 +69,7 @@ class LeaseKeeper:
     :param interval: seconds between passes of the background thread.
     :param on_event: called (from the keeper's thread when running in the background) with every renewal result
         and error; exceptions it raises are logged and otherwise ignored.
+    :param max_events: how many of the latest events :attr:`events` keeps (a keeper may run for months).
     """
 
     def __init__(
@@ -78,6 +80,7 @@ class LeaseKeeper:
         renew_before: int | None = None,
         interval: float = 1.0,
         on_event: Callable[[KeeperEvent], None] | None = None,
+        max_events: int = 10_000,
     ) -> None:
         if lease_seconds < 1:
             raise ValueError("lease_seconds must be at least 1")
@@ -89,7 +92,7 @@ class LeaseKeeper:
         self.interval = interval
         self.on_event = on_event
         self._leases: dict[bytes, _Lease] = {}
-        self._events: list[KeeperEvent] = []
+        self._events: deque[KeeperEvent] = deque(maxlen=max_events)
         self._lock = threading.Lock()
         self._tick_lock = threading.Lock()
         self._stop = threading.Event()
@@ -121,7 +124,7 @@ class LeaseKeeper:
 
     @property
     def events(self) -> list[KeeperEvent]:
-        """Every result and error so far, oldest first (a copy)."""
+        """The latest results and errors (up to ``max_events``), oldest first (a copy)."""
         with self._lock:
             return list(self._events)
 

@@ -93,7 +93,7 @@ def _status(value: Any) -> str:
 def _unauthorized(a: Mapping[str, Any]) -> str:
     role = _role(a["neededRole"])
     if role == "AGENT_ROLE":
-        todo = "the provider must grant it (`metering provider grant-agent <address>`)"
+        todo = "the provider's admin must grant it to this address before it can act as an agent"
     elif role == "RULES_MANAGER_ROLE":
         todo = "sign with the provider's key, or have the admin grant RULES_MANAGER_ROLE"
     else:

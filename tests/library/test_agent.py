@@ -131,7 +131,7 @@ def test_a_request_id_of_another_customer_is_refused(agent: Agent, market: Marke
 
 def test_an_agent_without_the_role_is_told_what_to_do(w3: Web3, meter: Contract, actors: Actors) -> None:
     outsider = Agent(w3, meter.address, actors.outsider)
-    with pytest.raises(ContractRevertError, match="lacks AGENT_ROLE: the provider must grant it"):
+    with pytest.raises(ContractRevertError, match="lacks AGENT_ROLE: the provider's admin must grant it"):
         outsider.activate(actors.customers[0].address, DB, 600)
 
 

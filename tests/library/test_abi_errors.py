@@ -1,0 +1,58 @@
+"""Revert data decoding: every kind of revert becomes a named error with readable arguments, or nothing."""
+
+from __future__ import annotations
+
+from eth_abi.abi import encode
+from eth_utils.crypto import keccak
+from web3.exceptions import ContractCustomError, Web3RPCError
+
+from metering._utils.abi_errors import meter_error_decoder, revert_data_from_exception
+
+
+def _data(signature: str, types: list[str], values: list[object]) -> bytes:
+    return keccak(text=signature)[:4] + encode(types, values)
+
+
+def test_a_custom_error_is_decoded_with_names_and_a_hint() -> None:
+    instance_id = b"\xab" * 32
+    data = _data("MeteringInstanceNotOpen(bytes32,uint8)", ["bytes32", "uint8"], [instance_id, 2])
+
+    error = meter_error_decoder().decode("0x" + data.hex(), tx_hash="0x01")
+
+    assert error is not None
+    assert (error.name, error.args_, error.tx_hash) == (
+        "MeteringInstanceNotOpen", {"instanceId": instance_id, "status": 2}, "0x01"
+    )
+    assert str(error) == (
+        f"contract reverted: MeteringInstanceNotOpen(instanceId=0x{'ab' * 32}, status=2): "
+        f"instance 0x{'ab' * 32} is not running (status CLOSED)"
+    )
+
+
+def test_solidity_builtin_errors_are_decoded() -> None:
+    reason = meter_error_decoder().decode(_data("Error(string)", ["string"], ["nope"]))
+    panic = meter_error_decoder().decode(_data("Panic(uint256)", ["uint256"], [0x11]))
+
+    assert reason is not None and (reason.name, str(reason)) == ("Error", "contract reverted: nope")
+    assert panic is not None and panic.name == "Panic" and "overflow" in str(panic)
+
+
+def test_unknown_or_malformed_data_decodes_to_nothing() -> None:
+    decoder = meter_error_decoder()
+    assert decoder.decode(None) is None
+    assert decoder.decode("0x") is None
+    assert decoder.decode(b"\x01\x02\x03\x04") is None  # no such selector
+    assert decoder.decode(keccak(text="MeteringZeroLease(bytes32)")[:4] + b"\x01") is None  # truncated
+    assert decoder.decode("not hex") is None
+
+
+def test_revert_data_is_found_in_web3_exceptions() -> None:
+    logic = ContractCustomError("0x1234abcd", data="0x1234abcd")
+    wrapped = Web3RPCError(
+        "execution reverted",
+        rpc_response={"jsonrpc": "2.0", "id": 1, "error": {"code": 3, "message": "x", "data": {"data": "0xbeef"}}},
+    )
+
+    assert revert_data_from_exception(logic) == bytes.fromhex("1234abcd")
+    assert revert_data_from_exception(wrapped) == bytes.fromhex("beef")
+    assert revert_data_from_exception(ValueError("x")) is None
