@@ -399,10 +399,7 @@ class Agent(MeterClient):
         valid_type = isinstance(instance_type, int) and not isinstance(instance_type, bool)
         if not valid_type or not 0 <= instance_type <= _UINT16_MAX:
             raise ConfigError(f"instance type must be an integer 0..{_UINT16_MAX}, got {instance_type!r}")
-        try:
-            rid = new_request_id() if request_id is None else as_bytes32(request_id, what="request id")
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+        rid = new_request_id() if request_id is None else as_bytes32(request_id, what="request id")
         return ActivationRequest(checksum(customer, what="customer"), instance_type, _lease(lease_seconds), rid)
 
     def _activation_results(self, sent: SentTransaction, requests: list[ActivationRequest]) -> list[Granted | Denied]:

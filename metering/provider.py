@@ -291,10 +291,7 @@ class Provider(MeterClient):
     @staticmethod
     def _invoice_args(customer: str, invoice_hash: bytes | str, total: int) -> tuple[ChecksumAddress, bytes, int]:
         address = checksum(customer, what="customer")
-        try:
-            raw = as_bytes32(invoice_hash, what="invoice hash")
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+        raw = as_bytes32(invoice_hash, what="invoice hash")
         if isinstance(total, bool) or not isinstance(total, int) or not 0 <= total <= _UINT256_MAX:
             raise ConfigError(f"invoice total must be a non-negative integer (minor units), got {total!r}")
         return address, raw, total

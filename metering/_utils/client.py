@@ -19,7 +19,7 @@ from web3.types import EventData, LogReceipt
 from metering._utils.abi_errors import meter_error_decoder, revert_data_from_exception
 from metering.chain import chain_time, checksum, meter_contract
 from metering.contract import CustomerStatus, DenialReason, InstanceStatus, LimitMode, abi, currency_from_bytes
-from metering.errors import ContractRevertError, SigningKeyError
+from metering.errors import ConfigError, ContractRevertError, SigningKeyError
 from metering.sender import Call, SentTransaction, TransactionSender
 from metering.types import Rules, Timeframe, Usage
 
@@ -56,15 +56,16 @@ class InstanceRecord:
 
 
 def as_bytes32(value: bytes | str, *, what: str) -> bytes:
-    """A 32-byte id from bytes or hex text, or ``ValueError`` naming ``what`` it was."""
+    """A 32-byte id from bytes or hex text, or :class:`ConfigError` (a ``ValueError``) naming ``what`` it was."""
     if isinstance(value, str):
         text = value[2:] if value.startswith(("0x", "0X")) else value
         try:
             value = bytes.fromhex(text)
         except ValueError:
-            raise ValueError(f"{what} must be 32 bytes of hex, got {value!r}") from None
-    if len(value) != 32:
-        raise ValueError(f"{what} must be 32 bytes, got {len(value)}")
+            raise ConfigError(f"{what} must be 32 bytes of hex, got {value!r}") from None
+    if not isinstance(value, bytes | bytearray) or len(value) != 32:
+        size = len(value) if isinstance(value, bytes | bytearray) else type(value).__name__
+        raise ConfigError(f"{what} must be 32 bytes, got {size}")
     return bytes(value)
 
 

@@ -341,3 +341,11 @@ def test_a_deactivation_retried_after_a_timeout_returns_the_closed_result(
     assert closed.instance_id == granted.instance_id
     assert len(flaky.raw_sends()) == 1  # the retry found it closed at estimation and sent nothing
     assert closed.tx_hash == Web3.keccak(hexstr=flaky.raw_sends()[0]).to_0x_hex()
+
+
+@pytest.mark.parametrize("bad", ["0x1234", "zz" * 32, b"\x01" * 31])
+def test_malformed_instance_ids_are_refused_before_sending(agent: Agent, bad: bytes | str) -> None:
+    with pytest.raises(ConfigError, match="instance id must be 32 bytes"):
+        agent.deactivate(bad)
+    with pytest.raises(ConfigError, match="instance id must be 32 bytes"):
+        agent.renew(bad, 60)
