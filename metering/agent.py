@@ -31,7 +31,7 @@ from web3 import Web3
 from web3.exceptions import Web3Exception
 from web3.types import EventData, FilterParams
 
-from metering._utils.client import MeterClient, as_bytes32, chunks, successor_of
+from metering._utils.client import InstanceRecord, MeterClient, as_bytes32, chunks, successor_of
 from metering.chain import checksum
 from metering.contract import DenialReason, InstanceStatus
 from metering.errors import (
@@ -55,6 +55,7 @@ __all__ = [
     "Denied",
     "Expired",
     "Granted",
+    "InstanceRecord",
     "RenewResult",
     "RenewalDenied",
     "Renewed",
