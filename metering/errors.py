@@ -12,12 +12,14 @@ from typing import Any
 __all__ = [
     "ConfigError",
     "ContractRevertError",
+    "IndexingError",
     "InvoiceError",
     "MeteringError",
     "NodeError",
     "RpcUnavailableError",
     "RulesFileError",
     "SigningKeyError",
+    "StoreError",
     "TransactionFailedError",
     "TransactionTimeoutError",
     "VerificationError",
@@ -78,3 +80,11 @@ class InvoiceError(MeteringError, ValueError):
 
 class VerificationError(MeteringError):
     """Verification could not run (as opposed to running and finding differences)."""
+
+
+class StoreError(MeteringError, ValueError):
+    """The event database cannot be used: it belongs to another chain or contract, or has an unknown schema."""
+
+
+class IndexingError(MeteringError, RuntimeError):
+    """The indexer could not read the chain's logs (the node refused even a one-block range, or answered nonsense)."""
