@@ -42,10 +42,10 @@ class Driver:
 
     def timeframe(
         self, rules: dict[int, Rules], *, starts_in: int = 100, length: int = 3_600, currency: str = "EUR",
-        enroll: Sequence[str] | None = None,
+        enroll: Sequence[str] | None = None, start: int | None = None, enter: bool = True,
     ) -> Timeframe:
-        """Create a timeframe with these rules, enroll customers, and move the chain to its start."""
-        start = self.chain.now() + starts_in
+        """Create a timeframe with these rules, enroll customers, and (``enter``) move the chain to its start."""
+        start = self.chain.now() + starts_in if start is None else start
         end = start + length
         tf_id = self.meter.functions.timeframeCount().call() + 1
         self.send(self.meter.functions.createTimeframe(start, end, currency_to_bytes(currency)), self.admin)
@@ -54,7 +54,8 @@ class Driver:
         for customer in self.customers[:2] if enroll is None else enroll:
             if self.meter.functions.customerStatus(customer).call() != 1:
                 self.send(self.meter.functions.enrollCustomer(customer), self.admin)
-        self.chain.mine(start)
+        if enter:
+            self.chain.mine(start)
         return Timeframe(id=tf_id, start=start, end=end, currency=currency)
 
     def activate(self, customer: str, kind: int, name: str, lease: int, at: int | None = None) -> Any:
