@@ -1,0 +1,250 @@
+"""Check an invoice against the chain: recompute it, compare it with the on-chain counters and the anchored hash.
+
+Why three comparisons: the recomputation shows *which* field of an invoice is wrong (a changed number, a missing
+event); the contract's ``usage`` counters are a second, independent source for activations and seconds (they are
+what the contract itself decided with); the anchor proves that the invoice is the one the provider committed to.
+Every difference is listed, not just the first, so an auditor sees the whole picture in one run.
+
+In a :class:`Difference`, ``expected`` is what the chain says and ``found`` what the invoice says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from web3 import Web3
+
+from metering.contract import abi
+from metering.errors import InvoiceError, VerificationError
+from metering.indexer import DEFAULT_MAX_RANGE, Indexer, Progress
+from metering.invoice import (
+    Invoice,
+    from_json,
+    invoice_from_store,
+    invoice_hash,
+    stated_hash,
+    to_dict,
+)
+from metering.store import Store
+
+__all__ = ["AnchorStatus", "Difference", "Value", "VerificationReport", "verify_invoice"]
+
+#: A compared value as shown to a user: integers, strings (hex, addresses), booleans, or None for "absent".
+Value = int | str | bool | None
+
+
+class AnchorStatus(Enum):
+    """How the invoice relates to the hash anchored on chain for its customer and timeframe."""
+
+    MATCHES = "matches"
+    DIFFERS = "differs"
+    NOT_ANCHORED = "not anchored"
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One field that does not agree: ``where`` names it (``lines[type=1].seconds``), ``expected`` is the chain's
+    value, ``found`` the invoice's."""
+
+    where: str
+    expected: Value
+    found: Value
+
+
+@dataclass(frozen=True)
+class VerificationReport:
+    """The outcome of :func:`verify_invoice`. ``ok`` when nothing differs."""
+
+    customer: str
+    timeframe: int
+    invoice_hash: bytes
+    recomputed_hash: bytes
+    anchor: AnchorStatus
+    anchored_hash: bytes | None
+    differences: tuple[Difference, ...]
+    recomputed: Invoice
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+
+def verify_invoice(
+    w3: Web3,
+    address: str,
+    store: Store,
+    invoice_or_path: Invoice | bytes | str | Path,
+    *,
+    confirmations: int = 0,
+    max_range: int = DEFAULT_MAX_RANGE,
+    progress: Progress | None = None,
+    require_anchor: bool = False,
+) -> VerificationReport:
+    """Verify an invoice (an :class:`Invoice`, the bytes of an invoice file, or its path) against the chain.
+
+    Syncs the indexer over ``store`` first, then recomputes the invoice over the block range it states. A missing
+    anchor is reported as :attr:`AnchorStatus.NOT_ANCHORED`, and is a difference only with ``require_anchor``.
+    Raises :class:`VerificationError` when verification cannot run (unreadable invoice, chain not indexed far
+    enough, a store that starts after the invoice's first block).
+    """
+    invoice, stated = _load(invoice_or_path)
+    indexer = Indexer(w3, address, store, confirmations=confirmations, max_range=max_range)
+    indexer.sync(progress=progress)
+    evidence = invoice.evidence
+    last = store.last_block
+    if last is None or last < evidence.to_block:
+        raise VerificationError(
+            f"the invoice covers blocks up to {evidence.to_block}, but only blocks up to {last} are indexed "
+            f"with {confirmations} confirmations: wait for the chain, or lower --confirmations"
+        )
+    try:
+        block = w3.eth.get_block(evidence.to_block)
+        recomputed = invoice_from_store(
+            store,
+            invoice.customer,
+            invoice.timeframe.id,
+            from_block=evidence.from_block,
+            to_block=evidence.to_block,
+            as_of=int(block["timestamp"]),
+        )
+    except InvoiceError as exc:
+        raise VerificationError(f"cannot recompute the invoice: {exc}") from exc
+
+    differences = _compare(to_dict(recomputed), to_dict(invoice))
+    given_hash = invoice_hash(invoice)
+    recomputed_hash = invoice_hash(recomputed)
+    if stated is not None and stated != given_hash:
+        differences.append(Difference("hash field (of the file's content)", _hex(given_hash), _hex(stated)))
+    if recomputed_hash != given_hash:
+        differences.append(Difference("hash", _hex(recomputed_hash), _hex(given_hash)))
+
+    meter = w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi())
+    differences += _compare_counters(meter, invoice, recomputed)
+
+    anchored_hash, anchored_total, _revision = meter.functions.invoiceAnchor(
+        invoice.customer, invoice.timeframe.id
+    ).call()
+    anchored: bytes | None = bytes(anchored_hash)
+    if anchored is None or anchored == bytes(32):
+        anchored = None
+        status = AnchorStatus.NOT_ANCHORED
+        if require_anchor:
+            differences.append(Difference("anchor", "anchored", AnchorStatus.NOT_ANCHORED.value))
+    elif anchored == given_hash:
+        status = AnchorStatus.MATCHES
+        if int(anchored_total) != invoice.total:
+            differences.append(Difference("anchor.total", int(anchored_total), invoice.total))
+    else:
+        status = AnchorStatus.DIFFERS
+        differences.append(Difference("anchor.hash", _hex(anchored), _hex(given_hash)))
+
+    return VerificationReport(
+        customer=invoice.customer,
+        timeframe=invoice.timeframe.id,
+        invoice_hash=given_hash,
+        recomputed_hash=recomputed_hash,
+        anchor=status,
+        anchored_hash=anchored,
+        differences=tuple(differences),
+        recomputed=recomputed,
+    )
+
+
+def _load(source: Invoice | bytes | str | Path) -> tuple[Invoice, bytes | None]:
+    if isinstance(source, Invoice):
+        return source, None
+    try:
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    except OSError as exc:
+        raise VerificationError(f"cannot read the invoice file {source!s}: {exc.strerror or exc}") from exc
+    try:
+        return from_json(data, check_hash=False), stated_hash(data)
+    except InvoiceError as exc:
+        raise VerificationError(f"the invoice file is malformed: {exc}") from exc
+
+
+def _hex(raw: bytes) -> str:
+    return "0x" + raw.hex()
+
+
+def _value(value: Any) -> Value:
+    return value if isinstance(value, int | str | bool) or value is None else str(value)
+
+
+def _compare(expected: Mapping[str, Any], found: Mapping[str, Any], where: str = "") -> list[Difference]:
+    """Every difference between two invoice documents: objects key by key, lines by instance type, evidence events
+    by (transaction, log index)."""
+    out: list[Difference] = []
+    for key in sorted(expected.keys() | found.keys()):
+        path = f"{where}.{key}" if where else key
+        if key not in found or key not in expected:
+            out.append(Difference(path, _value(expected.get(key)), _value(found.get(key))))
+            continue
+        mine, theirs = expected[key], found[key]
+        if isinstance(mine, dict) and isinstance(theirs, dict):
+            out += _compare(mine, theirs, path)
+        elif key == "lines" and isinstance(mine, list) and isinstance(theirs, list):
+            out += _compare_keyed(mine, theirs, path, ("instance_type",), "type")
+        elif key == "events" and isinstance(mine, list) and isinstance(theirs, list):
+            out += _compare_keyed(mine, theirs, path, ("tx_hash", "log_index"), "log")
+        elif mine != theirs:
+            out.append(Difference(path, _value(mine), _value(theirs)))
+    return out
+
+
+def _compare_keyed(
+    expected: list[dict[str, Any]], found: list[dict[str, Any]], where: str, key: tuple[str, ...], label: str
+) -> list[Difference]:
+    def ident(item: dict[str, Any]) -> str:
+        return "#".join(str(item[k]) for k in key)
+
+    mine = {ident(item): item for item in expected}
+    theirs = {ident(item): item for item in found}
+    out: list[Difference] = []
+    for name in sorted(mine.keys() | theirs.keys()):
+        path = f"{where}[{label}={name}]"
+        if name not in theirs:
+            out.append(Difference(path, "present", "missing"))
+        elif name not in mine:
+            out.append(Difference(path, "absent", "present"))
+        else:
+            out += _compare(mine[name], theirs[name], path)
+    if not out and [ident(i) for i in expected] != [ident(i) for i in found]:
+        out.append(Difference(f"{where} (order)", "chain order", "another order"))
+    return out
+
+
+def _compare_counters(meter: Any, invoice: Invoice, recomputed: Invoice) -> list[Difference]:
+    """Each line of the invoice against ``usage(customer, timeframe, type)`` as of the invoice's last block."""
+    out: list[Difference] = []
+    types = sorted({line.instance_type for line in invoice.lines} | {line.instance_type for line in recomputed.lines})
+    for kind in types:
+        call = meter.functions.usage(invoice.customer, invoice.timeframe.id, kind)
+        try:
+            counters = call.call(block_identifier=invoice.evidence.to_block)
+        except Exception as exc:
+            if not recomputed.final:
+                raise VerificationError(
+                    f"the node cannot read the usage counters at block {invoice.evidence.to_block} ({exc}): "
+                    "use an archive node, or verify a final invoice"
+                ) from exc
+            counters = call.call()  # a final invoice's counters no longer change
+        _active, activations, overage, leased_seconds = counters
+        try:
+            line = invoice.line(kind)
+        except KeyError:
+            if activations or leased_seconds:
+                out.append(Difference(f"usage[type={kind}]", "line with usage", "no line"))
+            continue
+        for name, chain_value, invoice_value in (
+            ("activations", activations, line.activations),
+            ("overage_activations", overage, line.overage_activations),
+            ("seconds", leased_seconds, line.seconds),
+        ):
+            if int(chain_value) != invoice_value:
+                out.append(Difference(f"usage[type={kind}].{name} (on-chain counter)", int(chain_value), invoice_value))
+    return out
