@@ -121,12 +121,13 @@ class Store:
             raise StoreError(f"no event database at {self.path}: index the contract first (it creates the file)")
         if chain_id is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None)
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             meta = self._read_meta()
         except sqlite3.DatabaseError as exc:
+            self._db.close()
             raise StoreError(f"{self.path} is not a metering event database ({exc})") from exc
         if meta:
             self._check_meta(meta, chain_id, contract)
@@ -218,17 +219,6 @@ class Store:
 
     def block(self, number: int) -> StoredBlock | None:
         row = self._db.execute("SELECT number, hash, timestamp FROM blocks WHERE number = ?", (number,)).fetchone()
-        return _stored_block(row) if row else None
-
-    def block_at_or_below(self, number: int) -> StoredBlock | None:
-        """The highest stored block numbered ``number`` or less (the reorg search walks these)."""
-        row = self._db.execute(
-            "SELECT number, hash, timestamp FROM blocks WHERE number <= ? ORDER BY number DESC LIMIT 1", (number,)
-        ).fetchone()
-        return _stored_block(row) if row else None
-
-    def lowest_block(self) -> StoredBlock | None:
-        row = self._db.execute("SELECT number, hash, timestamp FROM blocks ORDER BY number LIMIT 1").fetchone()
         return _stored_block(row) if row else None
 
     def append_range(
