@@ -174,7 +174,10 @@ class Harness:
 
     def logs_since(self, block: int) -> list[Event]:
         """Every Meter event mined after ``block``, in chain order."""
-        logs = self.w3.eth.get_logs({"address": self.meter.address, "fromBlock": block + 1, "toBlock": "latest"})
+        latest = self.w3.eth.block_number
+        if latest <= block:
+            return []
+        logs = self.w3.eth.get_logs({"address": self.meter.address, "fromBlock": block + 1, "toBlock": latest})
         out: list[Event] = []
         for log in logs:
             event_name = self._events_by_topic[bytes(log["topics"][0])]
