@@ -135,6 +135,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         external
         onlyRole(RULES_MANAGER_ROLE)
     {
+        if (invoiceHash == bytes32(0)) revert MeteringZeroInvoiceHash();
         uint40 end = _existingTimeframe(timeframe_).end;
         if (block.timestamp < end) revert MeteringTimeframeNotEnded(timeframe_, end);
         InvoiceAnchor storage anchor = _invoices[customer][timeframe_];
@@ -150,6 +151,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         external
         onlyRole(RULES_MANAGER_ROLE)
     {
+        if (invoiceHash == bytes32(0)) revert MeteringZeroInvoiceHash();
         InvoiceAnchor storage anchor = _invoices[customer][timeframe_];
         bytes32 previous = anchor.invoiceHash;
         if (previous == bytes32(0)) revert MeteringInvoiceNotAnchored(customer, timeframe_);

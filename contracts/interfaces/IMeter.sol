@@ -54,6 +54,9 @@ interface IMeter is IMeteringTypes {
     /// @dev An invoice is already anchored for (customer, timeframe); use {correctInvoice} to supersede it.
     error MeteringInvoiceAlreadyAnchored(address customer, TimeframeId timeframe, bytes32 invoiceHash);
 
+    /// @dev An invoice hash must not be zero: zero means "not anchored".
+    error MeteringZeroInvoiceHash();
+
     /// @dev There is no anchored invoice to correct for (customer, timeframe).
     error MeteringInvoiceNotAnchored(address customer, TimeframeId timeframe);
 
@@ -205,6 +208,7 @@ interface IMeter is IMeteringTypes {
     /// Requirements:
     /// - the caller has `RULES_MANAGER_ROLE`;
     /// - `timeframe` has ended;
+    /// - `invoiceHash` is not zero;
     /// - no invoice is anchored yet for (customer, timeframe).
     function anchorInvoice(address customer, TimeframeId timeframe, bytes32 invoiceHash, uint256 total) external;
 
@@ -213,6 +217,7 @@ interface IMeter is IMeteringTypes {
     ///
     /// Requirements:
     /// - the caller has `RULES_MANAGER_ROLE`;
+    /// - `invoiceHash` is not zero;
     /// - an invoice is anchored for (customer, timeframe).
     function correctInvoice(address customer, TimeframeId timeframe, bytes32 invoiceHash, uint256 total) external;
 

@@ -71,3 +71,15 @@ def test_correct_invoice_reverts_when_nothing_is_anchored(
         h.fn.correctInvoice(c, tf.id, SECOND, 1), h.admin, "MeteringInvoiceNotAnchored", c, tf.id, at=tf.end + 1
     )
     assert tuple(h.fn.invoiceAnchor(c, tf.id).call()) == (b"\x00" * 32, 0, 0)
+
+
+def test_a_zero_invoice_hash_can_be_neither_anchored_nor_used_as_a_correction(
+    h: Harness, setup_timeframe: SetupTimeframe, customers: Any
+) -> None:
+    tf = setup_timeframe()
+    c = customers[0].address
+    zero = b"\x00" * 32
+    h.assert_reverts(h.fn.anchorInvoice(c, tf.id, zero, 1), h.admin, "MeteringZeroInvoiceHash", at=tf.end + 1)
+    h.send(h.fn.anchorInvoice(c, tf.id, FIRST, 10), h.admin)
+    h.assert_reverts(h.fn.correctInvoice(c, tf.id, zero, 1), h.admin, "MeteringZeroInvoiceHash")
+    assert tuple(h.fn.invoiceAnchor(c, tf.id).call()) == (FIRST, 10, 0)
