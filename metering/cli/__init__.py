@@ -1,0 +1,51 @@
+"""The ``metering`` command line: thin shells over the library, for providers, agents and auditors.
+
+Exit codes: 0 ok; 1 verification found differences; 2 bad command line; 3 bad input (address, rules or invoice
+file, key, password, database); 4 no node at the RPC URL; 5 a transaction failed or reverted; 6 the contract denied
+the activation or renewal (and recorded it).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from metering.cli import agent_cmds, audit_cmds, provider_cmds
+from metering.cli._common import ExitCode
+from metering.cli.demo_cmd import demo
+from metering.cli.node_cmd import node
+
+__all__ = ["ExitCode", "app", "main"]
+
+app = typer.Typer(
+    name="metering",
+    help="Usage metering on an Ethereum-compatible chain: rules, activations, invoices anyone can verify.\n\n"
+    "Options fall back to ETH_RPC_URL, METERING_CONTRACT, METERING_KEYSTORE / METERING_PASSWORD, "
+    "METERING_PRIVATE_KEY and METERING_DB.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    epilog="Exit codes: 0 ok, 1 differences found, 2 usage, 3 bad input, 4 no node, 5 transaction failed, 6 denied.",
+)
+
+app.command(rich_help_panel="Local chain")(node)
+app.command(rich_help_panel="Local chain")(demo)
+app.command(rich_help_panel="Provider")(provider_cmds.deploy)
+app.add_typer(provider_cmds.timeframe_app, name="timeframe", rich_help_panel="Provider")
+app.add_typer(provider_cmds.rules_app, name="rules", rich_help_panel="Provider")
+app.add_typer(provider_cmds.customer_app, name="customer", rich_help_panel="Provider")
+app.add_typer(provider_cmds.agent_app, name="agent", rich_help_panel="Provider")
+app.add_typer(provider_cmds.account_app, name="account", rich_help_panel="Provider")
+app.command(rich_help_panel="Agent")(agent_cmds.activate)
+app.command(rich_help_panel="Agent")(agent_cmds.renew)
+app.command(rich_help_panel="Agent")(agent_cmds.deactivate)
+app.command(rich_help_panel="Agent")(agent_cmds.expire)
+app.command(rich_help_panel="Agent")(agent_cmds.usage)
+app.command(rich_help_panel="Customers and auditors")(audit_cmds.index)
+app.command(rich_help_panel="Customers and auditors")(audit_cmds.invoice)
+app.command(rich_help_panel="Customers and auditors")(audit_cmds.anchor)
+app.command(rich_help_panel="Customers and auditors")(audit_cmds.verify)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,183 @@
+"""What every ``metering`` command shares: options with environment fallbacks, error handling, output.
+
+A user mistake ends with one line on stderr and a documented exit code, never a traceback: every command body
+runs inside :func:`command`, which turns our exceptions into those lines. Heavy imports (web3) wait until a
+command runs, so ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Callable
+from enum import IntEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from metering.errors import (
+    ConfigError,
+    ContractRevertError,
+    MeteringError,
+    NodeError,
+    RpcUnavailableError,
+    TransactionFailedError,
+)
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+    from web3 import Web3
+
+    from metering.indexer import IndexResult
+    from metering.store import Store
+
+__all__ = [
+    "ContractOpt",
+    "DbOpt",
+    "ExitCode",
+    "JsonOpt",
+    "KeystoreOpt",
+    "RpcUrlOpt",
+    "command",
+    "console",
+    "err_console",
+    "print_json",
+]
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class ExitCode(IntEnum):
+    """Exit codes of the ``metering`` CLI (documented in the README)."""
+
+    OK = 0
+    DIFFERENCES = 1  # verify found differences
+    USAGE = 2  # bad command line (unknown option, missing argument)
+    INPUT = 3  # bad input: address, rules file, invoice file, key, password, database
+    UNREACHABLE = 4  # no node at the RPC URL, or a local node could not start
+    TX_FAILED = 5  # a transaction reverted or could not be sent (e.g. insufficient funds)
+    DENIED = 6  # the contract denied the activation or renewal (recorded on chain)
+
+
+DEFAULT_RPC_URL = "http://127.0.0.1:8545"
+
+RpcUrlOpt = Annotated[str, typer.Option("--rpc-url", envvar="ETH_RPC_URL", help="JSON-RPC endpoint of the chain.")]
+ContractOpt = Annotated[
+    str | None,
+    typer.Option("--contract", envvar="METERING_CONTRACT", help="Address of the Meter contract.", show_default=False),
+]
+KeystoreOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--keystore",
+        envvar="METERING_KEYSTORE",
+        help="eth-account keystore file of the signer (password: METERING_PASSWORD or a hidden prompt). "
+        "Without it, the key is read from METERING_PRIVATE_KEY.",
+        show_default=False,
+    ),
+]
+DbOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--db",
+        envvar="METERING_DB",
+        help="SQLite event database (default: one per chain and contract in the user data directory).",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _exit_code(error: MeteringError) -> ExitCode:
+    if isinstance(error, RpcUnavailableError | NodeError):
+        return ExitCode.UNREACHABLE
+    if isinstance(error, ContractRevertError | TransactionFailedError):
+        return ExitCode.TX_FAILED
+    # ConfigError, RulesFileError, SigningKeyError, InvoiceError, VerificationError, StoreError, IndexingError...
+    return ExitCode.INPUT
+
+
+def command(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run a command body, turning our errors into one line on stderr and an exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except MeteringError as error:
+            err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            raise typer.Exit(int(_exit_code(error))) from None
+
+    return wrapper
+
+
+def print_json(data: Any) -> None:
+    """JSON for scripts: sorted keys, ints as numbers, bytes as 0x-hex."""
+    typer.echo(json.dumps(data, indent=2, sort_keys=True, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, IntEnum):
+        return value.name
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def require_contract(address: str | None) -> str:
+    if not address:
+        raise ConfigError("no contract address: pass --contract or set METERING_CONTRACT (see `metering deploy`)")
+    return address
+
+
+def connect(rpc_url: str) -> Web3:
+    from metering.chain import connect as _connect
+
+    return _connect(rpc_url)
+
+
+def signer(keystore: Path | None) -> LocalAccount:
+    """The signing account: a keystore (password from METERING_PASSWORD, else a hidden prompt) or the env key."""
+    from metering.accounts import load_signer
+
+    password: str | None = None
+    if keystore is not None:
+        password = os.environ.get("METERING_PASSWORD")
+        if password is None:
+            password = typer.prompt(f"Password for {keystore}", hide_input=True)
+    return load_signer(keystore, password)
+
+
+def open_store(w3: Web3, contract: str, db: Path | None) -> Store:
+    """The event database for this chain and contract (created on first use)."""
+    from metering.store import Store, default_store_path
+
+    chain_id = int(w3.eth.chain_id)
+    return Store(db or default_store_path(chain_id, contract), chain_id=chain_id, contract=contract)
+
+
+def sync_store(w3: Web3, contract: str, store: Store, confirmations: int = 0, quiet: bool = False) -> IndexResult:
+    """Bring the event database up to date, with a progress bar on long reads."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from metering.indexer import Indexer, find_deployment_block
+
+    start = None if store.first_block is not None else find_deployment_block(w3, contract)
+    indexer = Indexer(w3, contract, store, confirmations=confirmations, start_block=start)
+    columns = (TextColumn("indexing blocks"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True, disable=quiet) as bar:
+        task = bar.add_task("index", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=max(total, 1))
+
+        return indexer.sync(progress=progress)

@@ -1,0 +1,270 @@
+"""Provider commands: deploy, timeframes, rules, customers, agents, keystores."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from metering.cli._common import (
+    ContractOpt,
+    JsonOpt,
+    KeystoreOpt,
+    RpcUrlOpt,
+    command,
+    connect,
+    console,
+    print_json,
+    require_contract,
+    signer,
+)
+from metering.errors import ConfigError
+
+if TYPE_CHECKING:
+    from metering.provider import CustomerChange, Provider, RoleChange
+
+__all__ = ["account_app", "agent_app", "customer_app", "deploy", "rules_app", "timeframe_app"]
+
+timeframe_app = typer.Typer(help="Create and list billing periods.", no_args_is_help=True)
+rules_app = typer.Typer(help="Set and show the billing rules of a timeframe.", no_args_is_help=True)
+customer_app = typer.Typer(help="Enroll and suspend customers.", no_args_is_help=True)
+agent_app = typer.Typer(help="Grant and revoke the agent role.", no_args_is_help=True)
+account_app = typer.Typer(help="Create an encrypted keystore for a signing key.", no_args_is_help=True)
+
+DEFAULT_RPC = "http://127.0.0.1:8545"
+
+
+def _provider(rpc_url: str, contract: str | None, keystore: Path | None, *, read_only: bool = False) -> Provider:
+    from metering.provider import Provider
+
+    w3 = connect(rpc_url)
+    return Provider(w3, require_contract(contract), None if read_only else signer(keystore))
+
+
+def _show_customer(change: CustomerChange) -> None:
+    note = "" if change.changed else " (unchanged)"
+    console.print(f"  {change.customer}: {change.status.name.lower()}{note}")
+
+
+def _show_role(change: RoleChange) -> None:
+    state = "holds" if change.holds else "does not hold"
+    note = "" if change.changed else " (unchanged)"
+    console.print(f"  {change.account} {state} {change.role}{note}")
+
+
+@command
+def deploy(
+    rpc_url: RpcUrlOpt = DEFAULT_RPC,
+    keystore: KeystoreOpt = None,
+    admin_delay: Annotated[int, typer.Option(help="Seconds a new admin waits to accept an admin transfer.")] = 0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Deploy a Meter contract; the signer becomes its admin and rules manager."""
+    from metering.provider import Provider
+
+    w3 = connect(rpc_url)
+    provider = Provider.deploy(w3, signer(keystore), admin_transfer_delay=admin_delay)
+    deployment = provider.deployment
+    if json_out:
+        print_json(
+            {
+                "address": provider.address,
+                "chain_id": int(w3.eth.chain_id),
+                "tx_hash": deployment.tx_hash if deployment else None,
+                "block_number": deployment.block_number if deployment else None,
+            }
+        )
+        return
+    console.print(f"Meter deployed at [bold]{provider.address}[/] on chain {w3.eth.chain_id}")
+    console.print(f"  export METERING_CONTRACT={provider.address}")
+
+
+@timeframe_app.command("create")
+@command
+def timeframe_create(
+    currency: Annotated[str, typer.Option(help="Currency code of the prices, e.g. EUR.")],
+    start: Annotated[int | None, typer.Option(help="Start, unix seconds (must be in the future).")] = None,
+    starts_in: Annotated[int | None, typer.Option(help="Start this many seconds after the chain's time.")] = None,
+    end: Annotated[int | None, typer.Option(help="End (exclusive), unix seconds.")] = None,
+    duration: Annotated[int | None, typer.Option(help="Length in seconds (instead of --end).")] = None,
+    rpc_url: RpcUrlOpt = DEFAULT_RPC,
+    contract: ContractOpt = None,
+    keystore: KeystoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create the billing period [start, end); rules must be set before it starts."""
+    if (start is None) == (starts_in is None):
+        raise ConfigError("give exactly one of --start and --starts-in")
+    if (end is None) == (duration is None):
+        raise ConfigError("give exactly one of --end and --duration")
+    provider = _provider(rpc_url, contract, keystore)
+    begin = start if start is not None else provider.chain_time() + (starts_in or 0)
+    finish = end if end is not None else begin + (duration or 0)
+    timeframe_id = provider.create_timeframe(begin, finish, currency)
+    if json_out:
+        print_json({"timeframe": timeframe_id, "start": begin, "end": finish, "currency": currency})
+    else:
+        console.print(f"timeframe {timeframe_id}: [{begin}, {finish}) in {currency}")
+
+
+@timeframe_app.command("list")
+@command
+def timeframe_list(rpc_url: RpcUrlOpt = DEFAULT_RPC, contract: ContractOpt = None, json_out: JsonOpt = False) -> None:
+    """List every timeframe and which one is active."""
+    provider = _provider(rpc_url, contract, None, read_only=True)
+    active = provider.active_timeframe()
+    frames = [provider.timeframe(i) for i in range(1, provider.timeframe_count() + 1)]
+    if json_out:
+        print_json([{**vars(f), "active": f.id == active} for f in frames])
+        return
+    table = Table("id", "start", "end", "currency", "active")
+    for f in frames:
+        table.add_row(str(f.id), str(f.start), str(f.end), f.currency, "yes" if f.id == active else "")
+    console.print(table)
+
+
+@rules_app.command("set")
+@command
+def rules_set(
+    file: Annotated[Path, typer.Argument(help="YAML or JSON rules file (see examples/rules.yaml).")],
+    rpc_url: RpcUrlOpt = DEFAULT_RPC,
+    contract: ContractOpt = None,
+    keystore: KeystoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Set the rules of a timeframe from a file (validated first; unchanged rules are skipped)."""
+    from metering.rules_file import load_rules_file
+
+    parsed = load_rules_file(file)
+    applied = _provider(rpc_url, contract, keystore).apply_rules_file(parsed)
+    if json_out:
+        print_json([vars(a) for a in applied])
+        return
+    for item in applied:
+        state = f"set in {item.tx_hash}" if item.changed else "unchanged"
+        console.print(f"  type {item.instance_type} ({item.name}): rules hash 0x{item.rules_hash.hex()} {state}")
+    console.print(f"rules of timeframe {parsed.timeframe} set from {file}")
+
+
+@rules_app.command("show")
+@command
+def rules_show(
+    timeframe: Annotated[int, typer.Option(help="Timeframe id.")],
+    instance_type: Annotated[list[int], typer.Option("--type", help="Instance type id (repeatable).")],
+    rpc_url: RpcUrlOpt = DEFAULT_RPC,
+    contract: ContractOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show the rules of instance types in a timeframe, as the chain holds them."""
+    provider = _provider(rpc_url, contract, None, read_only=True)
+    rows: list[dict[str, Any]] = []
+    for kind in instance_type:
+        rules = provider.rules(timeframe, kind)
+        rows.append({"timeframe": timeframe, "instance_type": kind, "rules": None if rules is None else vars(rules)})
+    if json_out:
+        print_json(rows)
+        return
+    table = Table("type", "per activation", "per second", "incl. act.", "incl. s", "max conc.", "max act.", "mode",
+                  title=f"rules of timeframe {timeframe} (prices in minor units)")
+    for row in rows:
+        r = row["rules"]
+        if r is None:
+            table.add_row(str(row["instance_type"]), "[dim]no rules[/]", "", "", "", "", "", "")
+            continue
+        table.add_row(str(row["instance_type"]), *(str(r[k]) for k in (
+            "price_per_activation", "price_per_second", "included_activations", "included_seconds",
+            "max_concurrent", "max_activations")), r["mode"].name.lower())
+    console.print(table)
+
+
+@customer_app.command("enroll")
+@command
+def customer_enroll(
+    customers: Annotated[list[str], typer.Argument(help="Customer addresses.")],
+    rpc_url: RpcUrlOpt = DEFAULT_RPC,
+    contract: ContractOpt = None,
+    keystore: KeystoreOpt = None,
+) -> None:
+    """Enroll customers (or reinstate suspended ones)."""
+    provider = _provider(rpc_url, contract, keystore)
+    for customer in customers:
+        _show_customer(provider.enroll_customer(customer))
+
+
+@customer_app.command("suspend")
+@command
+def customer_suspend(
+    customers: Annotated[list[str], typer.Argument(help="Customer addresses.")],
+    rpc_url: RpcUrlOpt = DEFAULT_RPC,
+    contract: ContractOpt = None,
+    keystore: KeystoreOpt = None,
+) -> None:
+    """Suspend customers: their new activations and renewals are denied."""
+    provider = _provider(rpc_url, contract, keystore)
+    for customer in customers:
+        _show_customer(provider.suspend_customer(customer))
+
+
+@customer_app.command("status")
+@command
+def customer_status(
+    customer: Annotated[str, typer.Argument(help="Customer address.")],
+    rpc_url: RpcUrlOpt = DEFAULT_RPC,
+    contract: ContractOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show whether a customer is enrolled, suspended or unknown."""
+    status = _provider(rpc_url, contract, None, read_only=True).customer_status(customer)
+    if json_out:
+        print_json({"customer": customer, "status": status.name})
+    else:
+        console.print(f"{customer}: {status.name.lower()}")
+
+
+@agent_app.command("grant")
+@command
+def agent_grant(
+    agents: Annotated[list[str], typer.Argument(help="Agent addresses.")],
+    rpc_url: RpcUrlOpt = DEFAULT_RPC,
+    contract: ContractOpt = None,
+    keystore: KeystoreOpt = None,
+) -> None:
+    """Grant the agent role (admin only)."""
+    provider = _provider(rpc_url, contract, keystore)
+    for agent in agents:
+        _show_role(provider.grant_agent(agent))
+
+
+@agent_app.command("revoke")
+@command
+def agent_revoke(
+    agents: Annotated[list[str], typer.Argument(help="Agent addresses.")],
+    rpc_url: RpcUrlOpt = DEFAULT_RPC,
+    contract: ContractOpt = None,
+    keystore: KeystoreOpt = None,
+) -> None:
+    """Revoke the agent role (admin only)."""
+    provider = _provider(rpc_url, contract, keystore)
+    for agent in agents:
+        _show_role(provider.revoke_agent(agent))
+
+
+@account_app.command("new")
+@command
+def account_new(
+    keystore: Annotated[Path, typer.Argument(help="Keystore file to write.")],
+) -> None:
+    """Encrypt a key into a keystore: METERING_PRIVATE_KEY if set, else a new random key.
+
+    The password comes from METERING_PASSWORD or a hidden prompt (asked twice).
+    """
+    from metering.accounts import create_keystore
+
+    password = os.environ.get("METERING_PASSWORD")
+    if password is None:
+        password = typer.prompt("New keystore password", hide_input=True, confirmation_prompt=True)
+    address = create_keystore(keystore, password, os.environ.get("METERING_PRIVATE_KEY"))
+    console.print(f"keystore for {address} written to {keystore}")
