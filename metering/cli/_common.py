@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sqlite3
 from collections.abc import Callable
 from enum import IntEnum
 from pathlib import Path
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from metering.store import Store
 
 __all__ = [
+    "UINT16_MAX",
     "ContractOpt",
     "DbOpt",
     "ExitCode",
@@ -64,6 +66,7 @@ class ExitCode(IntEnum):
 
 
 DEFAULT_RPC_URL = "http://127.0.0.1:8545"
+UINT16_MAX = 2**16 - 1  # timeframe and instance type ids are uint16 on chain
 
 RpcUrlOpt = Annotated[str, typer.Option("--rpc-url", envvar="ETH_RPC_URL", help="JSON-RPC endpoint of the chain.")]
 ContractOpt = Annotated[
@@ -119,15 +122,24 @@ def command(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def print_json(data: Any) -> None:
-    """JSON for scripts: sorted keys, ints as numbers, bytes as 0x-hex."""
-    typer.echo(json.dumps(data, indent=2, sort_keys=True, default=_json_default))
+    """JSON for scripts: sorted keys, ints as numbers, enums by name, bytes as 0x-hex."""
+    typer.echo(json.dumps(_enum_names(data), indent=2, sort_keys=True, default=_json_default))
+
+
+def _enum_names(value: Any) -> Any:
+    """IntEnums replaced by their names: json.dumps writes an int subclass as a number, never asking ``default``."""
+    if isinstance(value, IntEnum):
+        return value.name
+    if isinstance(value, dict):
+        return {key: _enum_names(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_enum_names(item) for item in value]
+    return value
 
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, bytes | bytearray):
         return "0x" + bytes(value).hex()
-    if isinstance(value, IntEnum):
-        return value.name
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
@@ -158,11 +170,17 @@ def signer(keystore: Path | None) -> LocalAccount:
 
 
 def open_store(w3: Web3, contract: str, db: Path | None) -> Store:
-    """The event database for this chain and contract (created on first use)."""
+    """The event database for this chain and contract (created on first use, once the contract is known to exist)."""
+    from metering.chain import meter_contract
     from metering.store import Store, default_store_path
 
+    meter_contract(w3, contract)  # a typo'd address must not leave a database bound to it behind
     chain_id = int(w3.eth.chain_id)
-    return Store(db or default_store_path(chain_id, contract), chain_id=chain_id, contract=contract)
+    path = db or default_store_path(chain_id, contract)
+    try:
+        return Store(path, chain_id=chain_id, contract=contract)
+    except (sqlite3.Error, OSError) as exc:  # e.g. a directory, or under a path that is a file
+        raise ConfigError(f"cannot open the event database {path}: {exc} (check --db / METERING_DB)") from exc
 
 
 def sync_store(w3: Web3, contract: str, store: Store, confirmations: int = 0, quiet: bool = False) -> IndexResult:

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from metering.cli._common import (
+    UINT16_MAX,
     ContractOpt,
     ExitCode,
     JsonOpt,
@@ -59,10 +60,9 @@ def activate(
 ) -> None:
     """Ask the contract to authorize one instance; exits 6 when denied (the denial is recorded on chain)."""
     from metering.agent import Granted
-    from metering.agent import new_request_id as fresh
 
-    rid = bytes.fromhex(request_id.removeprefix("0x")) if request_id else fresh()
-    result = _agent(rpc_url, contract, keystore).activate(customer, instance_type, lease, request_id=rid)
+    # the library checks the id (ConfigError naming it) and draws a random one when none is given
+    result = _agent(rpc_url, contract, keystore).activate(customer, instance_type, lease, request_id=request_id)
     replay = " (replayed: first decision)" if result.replayed else ""
     if isinstance(result, Granted):
         _report(result, json_out,
@@ -134,8 +134,10 @@ def expire(
 @command
 def usage(
     customer: Annotated[str, typer.Option(help="Customer address.")],
-    timeframe: Annotated[int, typer.Option(help="Timeframe id.")],
-    instance_type: Annotated[list[int], typer.Option("--type", help="Instance type id (repeatable).")],
+    timeframe: Annotated[int, typer.Option(help="Timeframe id.", min=0, max=UINT16_MAX)],
+    instance_type: Annotated[
+        list[int], typer.Option("--type", help="Instance type id (repeatable).", min=0, max=UINT16_MAX)
+    ],
     rpc_url: RpcUrlOpt = DEFAULT_RPC,
     contract: ContractOpt = None,
     json_out: JsonOpt = False,

@@ -121,11 +121,13 @@ def invoice(
     confirmations: ConfirmationsOpt = 0,
 ) -> None:
     """Compute a customer's invoice for a timeframe from the contract's events (indexing first)."""
+    from metering.chain import checksum
     from metering.invoice import invoice_from_store, to_csv, to_json
 
     chosen = fmt or ("json" if output else "table")
     if chosen not in ("table", "json", "csv"):
         raise ConfigError(f"--format must be table, json or csv, not {chosen!r}")
+    customer = checksum(customer, what="customer")
     w3 = connect(rpc_url)
     address = require_contract(contract)
     with open_store(w3, address, db) as store:
@@ -141,7 +143,7 @@ def invoice(
         output.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
         err_console.print(f"invoice written to {output}")
     else:
-        typer.echo(text)
+        typer.echo(text, nl=not text.endswith("\n"))
 
 
 @command

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import socket
 import threading
 from typing import Annotated
 
@@ -22,16 +23,33 @@ def node(
     ] = None,
 ) -> None:
     """Start a local anvil and print its RPC URL and funded dev accounts; Ctrl-C stops it."""
+    from metering.errors import NodeError
     from metering.node import LocalNode, dev_private_keys
 
+    if port != 0 and not _port_free(port):
+        # else anvil fails to bind, exits, and the start-up check may be answered by the node already listening there
+        raise NodeError(f"port {port} on 127.0.0.1 is in use (another node?): choose another --port, or 0 for any")
+    stop = threading.Event()
+    # before anything is printed: a SIGTERM from a script that read the URL must still stop anvil (no orphan)
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with LocalNode(port=port, block_time=block_time) as running:
-        console.print(f"anvil running at [bold]{running.rpc_url}[/] (pid {running.pid}, chain id {running.chain_id})")
-        console.print(f"  export ETH_RPC_URL={running.rpc_url}")
+        # soft_wrap: a URL or a key broken over two lines cannot be copied (pipes and narrow terminals wrap at 80)
+        console.print(f"anvil running at [bold]{running.rpc_url}[/] (pid {running.pid}, chain id {running.chain_id})",
+                      soft_wrap=True)
+        console.print(f"  export ETH_RPC_URL={running.rpc_url}", soft_wrap=True)
         console.print("  funded dev keys (public knowledge, local use only):")
         for index, key in enumerate(dev_private_keys(3)):
-            console.print(f"    #{index}: METERING_PRIVATE_KEY=0x{key.removeprefix('0x')}")
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            console.print(f"    #{index}: METERING_PRIVATE_KEY=0x{key.removeprefix('0x')}", soft_wrap=True)
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
         console.print("stopping anvil")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as anvil does: old TIME_WAIT connections are fine
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True

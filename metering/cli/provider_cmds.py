@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from metering.cli._common import (
+    UINT16_MAX,
     ContractOpt,
     JsonOpt,
     KeystoreOpt,
@@ -152,8 +153,10 @@ def rules_set(
 @rules_app.command("show")
 @command
 def rules_show(
-    timeframe: Annotated[int, typer.Option(help="Timeframe id.")],
-    instance_type: Annotated[list[int], typer.Option("--type", help="Instance type id (repeatable).")],
+    timeframe: Annotated[int, typer.Option(help="Timeframe id.", min=0, max=UINT16_MAX)],
+    instance_type: Annotated[
+        list[int], typer.Option("--type", help="Instance type id (repeatable).", min=0, max=UINT16_MAX)
+    ],
     rpc_url: RpcUrlOpt = DEFAULT_RPC,
     contract: ContractOpt = None,
     json_out: JsonOpt = False,
