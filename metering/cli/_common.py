@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from metering.store import Store
 
 __all__ = [
+    "DEFAULT_RPC_URL",
     "UINT16_MAX",
     "ContractOpt",
     "DbOpt",

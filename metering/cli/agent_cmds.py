@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from metering.cli._common import (
+    DEFAULT_RPC_URL,
     UINT16_MAX,
     ContractOpt,
     ExitCode,
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 
 __all__ = ["activate", "deactivate", "expire", "renew", "usage"]
 
-DEFAULT_RPC = "http://127.0.0.1:8545"
 
 
 def _agent(rpc_url: str, contract: str | None, keystore: Path | None, *, read_only: bool = False) -> Agent:
@@ -53,7 +53,7 @@ def activate(
     request_id: Annotated[
         str | None, typer.Option(help="32-byte hex idempotency key: reuse it to retry safely (default: random).")
     ] = None,
-    rpc_url: RpcUrlOpt = DEFAULT_RPC,
+    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     keystore: KeystoreOpt = None,
     json_out: JsonOpt = False,
@@ -77,7 +77,7 @@ def activate(
 def renew(
     instance_id: Annotated[str, typer.Argument(help="Instance id (0x...).")],
     lease: Annotated[int, typer.Option(help="New lease in seconds from now (capped at the timeframe's end).")] = 600,
-    rpc_url: RpcUrlOpt = DEFAULT_RPC,
+    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     keystore: KeystoreOpt = None,
     json_out: JsonOpt = False,
@@ -100,7 +100,7 @@ def renew(
 @command
 def deactivate(
     instance_id: Annotated[str, typer.Argument(help="Instance id (0x...).")],
-    rpc_url: RpcUrlOpt = DEFAULT_RPC,
+    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     keystore: KeystoreOpt = None,
     json_out: JsonOpt = False,
@@ -118,7 +118,7 @@ def deactivate(
 @command
 def expire(
     instance_ids: Annotated[list[str], typer.Argument(help="Instance ids whose lease may have run out.")],
-    rpc_url: RpcUrlOpt = DEFAULT_RPC,
+    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     keystore: KeystoreOpt = None,
     json_out: JsonOpt = False,
@@ -138,7 +138,7 @@ def usage(
     instance_type: Annotated[
         list[int], typer.Option("--type", help="Instance type id (repeatable).", min=0, max=UINT16_MAX)
     ],
-    rpc_url: RpcUrlOpt = DEFAULT_RPC,
+    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     json_out: JsonOpt = False,
 ) -> None:

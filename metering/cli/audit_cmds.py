@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from metering.cli._common import (
+    DEFAULT_RPC_URL,
     ContractOpt,
     DbOpt,
     ExitCode,
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 
 __all__ = ["anchor", "index", "invoice", "invoice_table", "report_table", "verify"]
 
-DEFAULT_RPC = "http://127.0.0.1:8545"
 ConfirmationsOpt = Annotated[
     int, typer.Option(help="Index only blocks this deep (0 on a local chain; more on a public one).")
 ]
@@ -86,7 +86,7 @@ def report_table(report: VerificationReport) -> Table:
 
 @command
 def index(
-    rpc_url: RpcUrlOpt = DEFAULT_RPC,
+    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     db: DbOpt = None,
     confirmations: ConfirmationsOpt = 0,
@@ -115,7 +115,7 @@ def invoice(
     = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file.")] = None,
     to_block: Annotated[int | None, typer.Option(help="Last block to count (default: all indexed).")] = None,
-    rpc_url: RpcUrlOpt = DEFAULT_RPC,
+    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     db: DbOpt = None,
     confirmations: ConfirmationsOpt = 0,
@@ -151,7 +151,7 @@ def anchor(
     invoice_file: Annotated[Path, typer.Argument(help="Invoice JSON file (from `metering invoice -o`).")],
     correct: Annotated[bool, typer.Option(help="Supersede an invoice already anchored (kept visible on chain).")]
     = False,
-    rpc_url: RpcUrlOpt = DEFAULT_RPC,
+    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     keystore: KeystoreOpt = None,
     json_out: JsonOpt = False,
@@ -186,7 +186,7 @@ def anchor(
 def verify(
     invoice_file: Annotated[Path, typer.Argument(help="Invoice JSON file to check.")],
     require_anchor: Annotated[bool, typer.Option(help="Count a missing on-chain anchor as a difference.")] = False,
-    rpc_url: RpcUrlOpt = DEFAULT_RPC,
+    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     db: DbOpt = None,
     confirmations: ConfirmationsOpt = 0,

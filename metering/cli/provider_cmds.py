@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from metering.cli._common import (
+    DEFAULT_RPC_URL,
     UINT16_MAX,
     ContractOpt,
     JsonOpt,
@@ -35,7 +36,6 @@ customer_app = typer.Typer(help="Enroll and suspend customers.", no_args_is_help
 agent_app = typer.Typer(help="Grant and revoke the agent role.", no_args_is_help=True)
 account_app = typer.Typer(help="Create an encrypted keystore for a signing key.", no_args_is_help=True)
 
-DEFAULT_RPC = "http://127.0.0.1:8545"
 
 
 def _provider(rpc_url: str, contract: str | None, keystore: Path | None, *, read_only: bool = False) -> Provider:
@@ -58,7 +58,7 @@ def _show_role(change: RoleChange) -> None:
 
 @command
 def deploy(
-    rpc_url: RpcUrlOpt = DEFAULT_RPC,
+    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     keystore: KeystoreOpt = None,
     admin_delay: Annotated[int, typer.Option(help="Seconds a new admin waits to accept an admin transfer.")] = 0,
     json_out: JsonOpt = False,
@@ -91,7 +91,7 @@ def timeframe_create(
     starts_in: Annotated[int | None, typer.Option(help="Start this many seconds after the chain's time.")] = None,
     end: Annotated[int | None, typer.Option(help="End (exclusive), unix seconds.")] = None,
     duration: Annotated[int | None, typer.Option(help="Length in seconds (instead of --end).")] = None,
-    rpc_url: RpcUrlOpt = DEFAULT_RPC,
+    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     keystore: KeystoreOpt = None,
     json_out: JsonOpt = False,
@@ -113,7 +113,9 @@ def timeframe_create(
 
 @timeframe_app.command("list")
 @command
-def timeframe_list(rpc_url: RpcUrlOpt = DEFAULT_RPC, contract: ContractOpt = None, json_out: JsonOpt = False) -> None:
+def timeframe_list(
+    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL, contract: ContractOpt = None, json_out: JsonOpt = False
+) -> None:
     """List every timeframe and which one is active."""
     provider = _provider(rpc_url, contract, None, read_only=True)
     active = provider.active_timeframe()
@@ -131,7 +133,7 @@ def timeframe_list(rpc_url: RpcUrlOpt = DEFAULT_RPC, contract: ContractOpt = Non
 @command
 def rules_set(
     file: Annotated[Path, typer.Argument(help="YAML or JSON rules file (see examples/rules.yaml).")],
-    rpc_url: RpcUrlOpt = DEFAULT_RPC,
+    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     keystore: KeystoreOpt = None,
     json_out: JsonOpt = False,
@@ -157,7 +159,7 @@ def rules_show(
     instance_type: Annotated[
         list[int], typer.Option("--type", help="Instance type id (repeatable).", min=0, max=UINT16_MAX)
     ],
-    rpc_url: RpcUrlOpt = DEFAULT_RPC,
+    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -187,7 +189,7 @@ def rules_show(
 @command
 def customer_enroll(
     customers: Annotated[list[str], typer.Argument(help="Customer addresses.")],
-    rpc_url: RpcUrlOpt = DEFAULT_RPC,
+    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     keystore: KeystoreOpt = None,
 ) -> None:
@@ -201,7 +203,7 @@ def customer_enroll(
 @command
 def customer_suspend(
     customers: Annotated[list[str], typer.Argument(help="Customer addresses.")],
-    rpc_url: RpcUrlOpt = DEFAULT_RPC,
+    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     keystore: KeystoreOpt = None,
 ) -> None:
@@ -215,7 +217,7 @@ def customer_suspend(
 @command
 def customer_status(
     customer: Annotated[str, typer.Argument(help="Customer address.")],
-    rpc_url: RpcUrlOpt = DEFAULT_RPC,
+    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -231,7 +233,7 @@ def customer_status(
 @command
 def agent_grant(
     agents: Annotated[list[str], typer.Argument(help="Agent addresses.")],
-    rpc_url: RpcUrlOpt = DEFAULT_RPC,
+    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     keystore: KeystoreOpt = None,
 ) -> None:
@@ -245,7 +247,7 @@ def agent_grant(
 @command
 def agent_revoke(
     agents: Annotated[list[str], typer.Argument(help="Agent addresses.")],
-    rpc_url: RpcUrlOpt = DEFAULT_RPC,
+    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     keystore: KeystoreOpt = None,
 ) -> None:
