@@ -4,90 +4,118 @@ pragma solidity ^0.8.28;
 import {TimeframeId, InstanceType} from "../types/Ids.sol";
 import {IMeteringTypes} from "./IMeteringTypes.sol";
 
-/// @title Usage metering: frozen billing rules per timeframe, activation decisions against on-chain counters,
-/// leases, and invoice anchors.
-/// @notice A provider publishes the rules of each billing period (timeframe) before it starts; platform agents
-/// ask before they start a software instance; the contract grants or denies at once against the customer's usage
-/// counters and records the decision either way. Running time ends at deactivation or at lease expiry. Invoices
-/// are computed off chain from the events below, and their hashes can be anchored here.
-/// @dev Roles: `DEFAULT_ADMIN_ROLE` (two-step transfer) grants `RULES_MANAGER_ROLE` and `AGENT_ROLE`.
-/// A business denial never reverts: it is an {ActivationDenied} event, because a revert leaves no record.
+/// @title Usage metering: billing rules per timeframe, activation decisions, leases, spending caps, invoice anchors.
+/// @notice A provider publishes the rules of each billing period before it starts; from its start they are frozen.
+/// Platform agents ask before they start a software instance; the contract decides at once from the customer's
+/// on-chain counters and records the decision either way (a denial is an event, never a revert). Running time ends
+/// at deactivation or at lease expiry. Customers choose which agents may bill them and cap what they commit per
+/// timeframe. Invoices are computed off chain from the events and anchored here by hash.
+///
+/// Instance ids are namespaced by the agent that asked: `instanceId = bytes32(agent) << 96 | requestId`, where the
+/// agent's `requestId` is `seat << 8 | generation`. Each agent owns its seats; a seat holds one instance at a time
+/// and is reused once that instance has ended, with the next generation (1 to 255). So no other agent can take,
+/// replay, renew or stop an agent's instance, a request id is decided once (a retry replays the first decision, a
+/// superseded generation is refused), and a grant writes no new storage slot in the steady state.
 interface IMeter is IMeteringTypes {
     // ------------------------------------------------------------------ errors
 
-    /// @dev A request asked for a lease of zero seconds, which could never run.
-    error MeteringZeroLease(bytes32 requestId);
+    /// @dev A lease of 0 seconds was requested.
+    error MeteringZeroLease(bytes32 instanceId);
 
-    /// @dev `customer` can never be billed (the zero address).
+    /// @dev `customer` is the zero address, or not a customer where one is required.
     error MeteringInvalidCustomer(address customer);
 
-    /// @dev A timeframe must end after it starts.
+    /// @dev The caller of a customer's own function is not an enrolled (or suspended) customer.
+    error MeteringNotCustomer(address caller);
+
+    /// @dev A timeframe must satisfy `start < end`.
     error MeteringInvalidTimeframe(uint40 start, uint40 end);
 
-    /// @dev A timeframe must start in the future, so that its rules can be set before usage begins.
+    /// @dev A timeframe must start after the block that creates it.
     error MeteringTimeframeStartsInPast(uint40 start, uint256 currentTime);
 
-    /// @dev Timeframes are created in order and never overlap: `start` is before the previous timeframe's end.
+    /// @dev Timeframes are created in order and do not overlap: `start` must be at or after the previous end.
     error MeteringTimeframeOverlap(uint40 start, uint40 previousEnd);
 
-    /// @dev All 65,535 timeframe ids are used.
+    /// @dev All 65,535 timeframe ids are taken.
     error MeteringTimeframeIdsExhausted();
+
+    /// @dev A currency code must be 3 upper-case ASCII letters (ISO 4217), right-padded with zero bytes.
+    error MeteringInvalidCurrency(bytes8 currency);
 
     /// @dev No timeframe has this id.
     error MeteringUnknownTimeframe(TimeframeId timeframe);
 
-    /// @dev The rules of `timeframe` are frozen since it started at `startedAt`.
+    /// @dev Rules of a timeframe are frozen from its start.
     error MeteringRulesFrozen(TimeframeId timeframe, uint40 startedAt);
 
-    /// @dev `requestId` was already used for `recordedCustomer`; request ids are idempotency keys and must not be reused.
-    error MeteringRequestIdConflict(bytes32 requestId, address recordedCustomer);
+    /// @dev `timeUnitSeconds` must be at least 1 and `maxConcurrent` at most `max`.
+    error MeteringInvalidRules(uint24 timeUnitSeconds, uint16 maxConcurrent, uint16 max);
 
-    /// @dev The instance is not running (`status` says what it is), so it cannot be renewed or deactivated.
+    /// @dev The request id was decided before for another customer or instance type: a replay must repeat the
+    /// whole request.
+    error MeteringRequestMismatch(bytes32 instanceId, address recordedCustomer, InstanceType recordedType);
+
+    /// @dev The request's generation is not the seat's current one (a replay) nor the next (a new request):
+    /// it was superseded, or it skips generations, or the seat is exhausted (generation 255 used).
+    error MeteringUnexpectedGeneration(bytes32 instanceId, uint8 currentGeneration);
+
+    /// @dev The seat still holds a lease that has not ended.
+    error MeteringSeatBusy(bytes32 occupant, uint40 leaseEnd);
+
+    /// @dev Only the agent that holds an instance (the one that requested it) may renew or deactivate it.
+    error MeteringNotInstanceHolder(bytes32 instanceId, address caller);
+
+    /// @dev The instance is not open (unknown, closed or denied).
     error MeteringInstanceNotOpen(bytes32 instanceId, InstanceStatus status);
 
-    /// @dev A batch holds `size` entries; at most `max` fit in one transaction.
+    /// @dev A batch holds more than `max` entries.
     error MeteringBatchTooLarge(uint256 size, uint256 max);
 
-    /// @dev An invoice can be anchored only once its timeframe has ended at `end`.
+    /// @dev An invoice can be anchored only once its timeframe has ended.
     error MeteringTimeframeNotEnded(TimeframeId timeframe, uint40 end);
 
-    /// @dev An invoice is already anchored for (customer, timeframe); use {correctInvoice} to supersede it.
+    /// @dev An invoice is anchored once per (customer, timeframe); `correctInvoice` supersedes it visibly.
     error MeteringInvoiceAlreadyAnchored(address customer, TimeframeId timeframe, bytes32 invoiceHash);
 
-    /// @dev An invoice hash must not be zero: zero means "not anchored".
+    /// @dev A zero hash would read as "not anchored".
     error MeteringZeroInvoiceHash();
 
-    /// @dev There is no anchored invoice to correct for (customer, timeframe).
+    /// @dev Only an anchored invoice can be corrected.
     error MeteringInvoiceNotAnchored(address customer, TimeframeId timeframe);
 
     // ------------------------------------------------------------------ events
 
-    /// @dev Emitted when the billing period `[start, end)` priced in `currency` is created.
+    /// @notice A billing period was created.
     event TimeframeCreated(TimeframeId indexed timeframe, uint40 start, uint40 end, bytes8 currency);
 
-    /// @dev Emitted when the rules of (`timeframe`, `instanceType`) are set or replaced, before the timeframe starts.
-    /// `rulesHash` is `keccak256(abi.encode(timeframe, instanceType, rules))`.
+    /// @notice Rules were set (or replaced, before the timeframe started) for an instance type.
+    /// @param rulesHash `keccak256(abi.encode(timeframe, instanceType, rules))`.
     event RulesSet(
-        TimeframeId indexed timeframe,
-        InstanceType indexed instanceType,
-        bytes32 indexed rulesHash,
-        uint128 pricePerActivation,
-        uint128 pricePerSecond,
-        uint64 includedActivations,
-        uint64 includedSeconds,
-        uint32 maxConcurrent,
-        uint32 maxActivations,
-        LimitMode mode
+        TimeframeId indexed timeframe, InstanceType indexed instanceType, bytes32 indexed rulesHash, Rules rules
     );
 
-    /// @dev Emitted when `customer` is enrolled, or reinstated after a suspension.
+    /// @notice A customer was enrolled (or reinstated after a suspension).
     event CustomerEnrolled(address indexed customer);
 
-    /// @dev Emitted when `customer` is suspended: new activations and renewals are denied.
+    /// @notice A customer was suspended: its requests and renewals are denied until it is enrolled again.
     event CustomerSuspended(address indexed customer);
 
-    /// @dev Emitted when an activation is granted. `instanceId` is the agent's request id. The instance runs from
-    /// `startedAt` until `leaseEnd` unless renewed or deactivated. `overage` marks a grant beyond a soft limit.
+    /// @notice A customer approved an agent to bill it (and thereby accepts only the agents it approved).
+    event AgentApproved(address indexed customer, address indexed agent);
+
+    /// @notice A customer revoked an agent: it may no longer activate or renew for it.
+    event AgentRevoked(address indexed customer, address indexed agent);
+
+    /// @notice A customer chose whether only its approved agents (`true`) or every provider agent may bill it.
+    event AgentRestrictionSet(address indexed customer, bool restricted);
+
+    /// @notice A customer set the most it commits per timeframe, in minor units of the timeframe's currency
+    /// (0: no cap).
+    event SpendingCapSet(address indexed customer, uint64 cap);
+
+    /// @notice An activation was granted: the instance may run until `leaseEnd` unless renewed.
+    /// @param overage True when granted beyond a soft limit.
     event ActivationGranted(
         bytes32 indexed instanceId,
         address indexed customer,
@@ -98,22 +126,33 @@ interface IMeter is IMeteringTypes {
         bool overage
     );
 
-    /// @dev Emitted when an activation request is denied, with the reason. `timeframe` is 0 when none was active.
+    /// @notice An activation was denied, and recorded: a retry of the same request id replays this denial.
     event ActivationDenied(
-        bytes32 indexed requestId,
+        bytes32 indexed instanceId,
         address indexed customer,
         InstanceType indexed instanceType,
         TimeframeId timeframe,
         DenialReason reason
     );
 
-    /// @dev Emitted when a request id that was already decided is submitted again: nothing is counted, the first
-    /// decision stands (`status` is the request's current status, `reason` its denial reason if any).
+    /// @notice A request id was submitted again; its first decision stands and nothing was counted.
     event ActivationReplayed(
-        bytes32 indexed requestId, address indexed customer, InstanceStatus status, DenialReason reason
+        bytes32 indexed instanceId, address indexed customer, InstanceStatus status, DenialReason reason
     );
 
-    /// @dev Emitted when a running instance's lease is extended to `leaseEnd`.
+    /// @notice A lease that ran to the end of its timeframe continues in the next one, billed from that
+    /// timeframe's start (`startedAt`) under its rules. The instance id stays the same.
+    event LeaseContinued(
+        bytes32 indexed instanceId,
+        address indexed customer,
+        InstanceType indexed instanceType,
+        TimeframeId timeframe,
+        uint40 startedAt,
+        uint40 leaseEnd,
+        bool overage
+    );
+
+    /// @notice A lease was extended to `leaseEnd`.
     event LeaseRenewed(
         bytes32 indexed instanceId,
         address indexed customer,
@@ -122,7 +161,7 @@ interface IMeter is IMeteringTypes {
         uint40 leaseEnd
     );
 
-    /// @dev Emitted when a renewal is refused; the lease keeps its expiry (or has already ended).
+    /// @notice A renewal (or a continuation into the next timeframe) was denied; the lease ends as it was.
     event LeaseRenewalDenied(
         bytes32 indexed instanceId,
         address indexed customer,
@@ -131,7 +170,7 @@ interface IMeter is IMeteringTypes {
         DenialReason reason
     );
 
-    /// @dev Emitted when an agent stops a running instance at `stoppedAt`, before its lease ran out.
+    /// @notice The agent stopped an instance; billing stopped at `stoppedAt`.
     event InstanceDeactivated(
         bytes32 indexed instanceId,
         address indexed customer,
@@ -140,7 +179,18 @@ interface IMeter is IMeteringTypes {
         uint40 stoppedAt
     );
 
-    /// @dev Emitted when an instance whose lease ran out is closed; billing stopped at `leaseEnd`.
+    /// @notice The provider stopped an instance its agent could not (e.g. a dead agent); billing stopped at
+    /// `stoppedAt`.
+    event InstanceClosedByProvider(
+        bytes32 indexed instanceId,
+        address indexed customer,
+        InstanceType indexed instanceType,
+        TimeframeId timeframe,
+        uint40 stoppedAt,
+        address operator
+    );
+
+    /// @notice An expired lease was closed; billing had stopped at `leaseEnd`.
     event LeaseExpired(
         bytes32 indexed instanceId,
         address indexed customer,
@@ -149,12 +199,12 @@ interface IMeter is IMeteringTypes {
         uint40 leaseEnd
     );
 
-    /// @dev Emitted when the hash and total of `customer`'s invoice for `timeframe` are anchored.
+    /// @notice The hash of a customer's final invoice for a timeframe was anchored.
     event InvoiceAnchored(
         address indexed customer, TimeframeId indexed timeframe, bytes32 indexed invoiceHash, uint256 total
     );
 
-    /// @dev Emitted when an anchored invoice is superseded; `previousHash` stays visible here.
+    /// @notice An anchored invoice was superseded by a corrected one.
     event InvoiceCorrected(
         address indexed customer,
         TimeframeId indexed timeframe,
@@ -166,163 +216,179 @@ interface IMeter is IMeteringTypes {
 
     // ------------------------------------------------------------------ provider
 
-    /// @notice Creates the billing period `[start, end)`, priced in `currency`.
-    /// @dev Emits {TimeframeCreated}.
-    ///
-    /// Requirements:
-    /// - the caller has `RULES_MANAGER_ROLE`;
-    /// - `start < end`, `start` is in the future, and `start` is not before the previous timeframe's end.
-    /// @return timeframe The new timeframe's id (ids count up from 1).
+    /// @notice Creates the next billing period `[start, end)`, priced in `currency`.
+    /// @dev Requires `RULES_MANAGER_ROLE`, `block.timestamp < start < end`, `start` at or after the previous
+    /// timeframe's end, and a valid currency code. Emits {TimeframeCreated}.
     function createTimeframe(uint40 start, uint40 end, bytes8 currency) external returns (TimeframeId timeframe);
 
-    /// @notice Sets or replaces the rules of `instanceType` in `timeframe`.
-    /// @dev Emits {RulesSet} with every field and the rules hash.
-    ///
-    /// Requirements:
-    /// - the caller has `RULES_MANAGER_ROLE`;
-    /// - `timeframe` exists and has not started (rules are frozen from the timeframe's start).
-    /// @return rulesHash `keccak256(abi.encode(timeframe, instanceType, rules))`.
+    /// @notice Sets or replaces the rules of `instanceType` in a timeframe that has not started.
+    /// @dev Requires `RULES_MANAGER_ROLE`, `timeUnitSeconds >= 1` and `maxConcurrent <= MAX_CONCURRENT`.
+    /// Emits {RulesSet}.
     function setRules(TimeframeId timeframe, InstanceType instanceType, Rules calldata rules)
         external
         returns (bytes32 rulesHash);
 
-    /// @notice Enrolls `customer`, or reinstates a suspended one. Does nothing if already enrolled.
-    /// @dev Emits {CustomerEnrolled} when the status changes.
-    ///
-    /// Requirements:
-    /// - the caller has `RULES_MANAGER_ROLE`;
-    /// - `customer` is not the zero address.
+    /// @notice Enrolls a customer, or reinstates a suspended one.
+    /// @dev Requires `RULES_MANAGER_ROLE`. Emits {CustomerEnrolled} unless already enrolled.
     function enrollCustomer(address customer) external;
 
-    /// @notice Suspends `customer`: their new activations and renewals are denied; running leases run out.
-    /// @dev Emits {CustomerSuspended} when the status changes.
-    ///
-    /// Requirements:
-    /// - the caller has `RULES_MANAGER_ROLE`;
-    /// - `customer` is enrolled or already suspended.
+    /// @notice Suspends a customer: its activations and renewals are denied (and recorded) until reinstated.
+    /// @dev Requires `RULES_MANAGER_ROLE`. Emits {CustomerSuspended} unless already suspended.
     function suspendCustomer(address customer) external;
 
-    /// @notice Anchors the keccak-256 hash and total of `customer`'s invoice for `timeframe`.
-    /// @dev Emits {InvoiceAnchored}.
-    ///
-    /// Requirements:
-    /// - the caller has `RULES_MANAGER_ROLE`;
-    /// - `timeframe` has ended;
-    /// - `invoiceHash` is not zero;
-    /// - no invoice is anchored yet for (customer, timeframe).
+    /// @notice Stops an open instance on the provider's authority, for when its agent cannot (it died, or its key
+    /// was lost). Billing stops now, or at the lease end if that has passed.
+    /// @dev Requires `RULES_MANAGER_ROLE`. Emits {InstanceClosedByProvider}, or {LeaseExpired} when already expired.
+    function closeInstance(bytes32 instanceId) external;
+
+    /// @notice Anchors the hash of a customer's final invoice for an ended timeframe.
+    /// @dev Requires `RULES_MANAGER_ROLE`, a non-zero hash, an enrolled or suspended customer, an ended timeframe
+    /// and no earlier anchor. Emits {InvoiceAnchored}.
     function anchorInvoice(address customer, TimeframeId timeframe, bytes32 invoiceHash, uint256 total) external;
 
-    /// @notice Supersedes the anchored invoice of (customer, timeframe); the old hash stays in the event log.
-    /// @dev Emits {InvoiceCorrected}.
-    ///
-    /// Requirements:
-    /// - the caller has `RULES_MANAGER_ROLE`;
-    /// - `invoiceHash` is not zero;
-    /// - an invoice is anchored for (customer, timeframe).
+    /// @notice Supersedes an anchored invoice with a corrected one; the previous hash stays in the event.
+    /// @dev Requires `RULES_MANAGER_ROLE`, a non-zero hash and an existing anchor. Emits {InvoiceCorrected}.
     function correctInvoice(address customer, TimeframeId timeframe, bytes32 invoiceHash, uint256 total) external;
+
+    // ------------------------------------------------------------------ customers (in their own transactions)
+
+    /// @notice Approves `agent` to activate and renew for the calling customer, and restricts the customer to the
+    /// agents it approved. A customer that approved no agent accepts every holder of `AGENT_ROLE`.
+    /// @dev Requires the caller to be a customer. Emits {AgentApproved} (and {AgentRestrictionSet} when the
+    /// restriction turns on).
+    function approveAgent(address agent) external;
+
+    /// @notice Revokes an agent: it may no longer activate or renew for the calling customer. Its open leases run
+    /// to their end. The restriction stays on, so revoking every agent stops all billing.
+    /// @dev Requires the caller to be a customer. Emits {AgentRevoked}.
+    function revokeAgent(address agent) external;
+
+    /// @notice Chooses whether only approved agents (`true`) or every provider agent (`false`) may bill the caller.
+    /// @dev Requires the caller to be a customer. Emits {AgentRestrictionSet}.
+    function setAgentRestriction(bool restricted) external;
+
+    /// @notice Sets the most the calling customer commits per timeframe, in minor units of the timeframe's
+    /// currency; 0 removes the cap. It applies from the next decision, also in the running timeframe.
+    /// @dev The cap counts committed amounts: each activation's fee and each lease's seconds in full when granted
+    /// or renewed (beyond the included quotas), given back when the instance is deactivated early. A request or
+    /// renewal that would commit beyond the cap is denied with `SpendingCapReached`. So the final invoice of a
+    /// timeframe never exceeds the cap. Requires the caller to be a customer. Emits {SpendingCapSet}.
+    function setSpendingCap(uint64 cap) external;
 
     // ------------------------------------------------------------------ agents
 
-    /// @notice Decides at once whether `customer` may start an instance of `instanceType`, against the rules of the
-    /// active timeframe and the customer's usage counters, and records the decision either way.
-    /// @dev Emits {ActivationGranted} or {ActivationDenied}; a `requestId` seen before emits {ActivationReplayed},
-    /// counts nothing and returns the first decision. A grant's lease is capped at the timeframe's end.
-    ///
-    /// Requirements:
-    /// - the caller has `AGENT_ROLE`;
-    /// - `customer` is not the zero address and `leaseSeconds` is not zero;
-    /// - a reused `requestId` belongs to the same customer.
-    /// @param requestId The agent's idempotency key; it becomes the instance id of a grant.
-    function requestActivation(address customer, InstanceType instanceType, bytes32 requestId, uint32 leaseSeconds)
+    /// @notice Asks to start an instance of `instanceType` for `customer`, leased for `leaseSeconds` (capped at the
+    /// end of the active timeframe). The decision is recorded either way and never reverts for a business reason.
+    /// @dev Requires `AGENT_ROLE`. `requestId` is `seat << 8 | generation`: the next generation of one of the
+    /// caller's seats whose lease has ended (a new request), or the current one (a replay). The instance id is
+    /// `bytes32(uint256(uint160(msg.sender)) << 96 | requestId)`.
+    /// Denied when: no timeframe is active, the type has no rules, the customer is not enrolled or suspended, the
+    /// customer restricted itself to approved agents and did not approve the caller, a hard concurrency or
+    /// activation limit is reached, or the spending cap would be crossed. An expired lease never counts against the
+    /// concurrency limit, closed or not. Emits {ActivationGranted}, {ActivationDenied} or {ActivationReplayed}
+    /// (and {LeaseExpired} when the seat's previous lease had expired unclosed).
+    function requestActivation(address customer, InstanceType instanceType, uint64 requestId, uint32 leaseSeconds)
         external
         returns (Decision memory decision);
 
-    /// @notice Decides many activation requests in one transaction, in order: each one sees the counters as
-    /// updated by the ones before it.
-    /// @dev Emits one {ActivationGranted}, {ActivationDenied} or {ActivationReplayed} per request.
-    ///
-    /// Requirements: those of {requestActivation} for every entry, and at most {MAX_BATCH} entries.
+    /// @notice Decides up to `MAX_BATCH` activation requests in one transaction, in order, each as
+    /// {requestActivation} would.
     function requestActivations(ActivationRequest[] calldata requests)
         external
         returns (Decision[] memory decisions);
 
-    /// @notice Extends a running instance's lease to `leaseSeconds` from now, capped at its timeframe's end.
-    /// A lease that ran to its timeframe's end is continued by a fresh decision under the rules in force now, for the
-    /// instance id {successorOf}(instanceId): the old instance is closed at the end of its timeframe.
-    /// @dev Emits {LeaseRenewed}; or {LeaseRenewalDenied} (suspended customer, or lease already expired, which also
-    /// emits {LeaseExpired}); or, for a continuation, {LeaseExpired} then {ActivationGranted} or {ActivationDenied}.
-    ///
-    /// Requirements:
-    /// - the caller has `AGENT_ROLE`;
-    /// - the instance is open and `leaseSeconds` is not zero.
-    /// @return decision Whether the instance runs on.
-    /// @return runningId The id it runs on as: `instanceId`, or its successor after a continuation.
-    /// @return leaseEnd The lease expiry of `runningId` (0 when denied).
+    /// @notice Extends the caller's open instance's lease to `leaseSeconds` from now, capped at its timeframe's
+    /// end. If the lease ran to the end of its timeframe, the instance continues in the next timeframe (when that
+    /// starts where the other ended) as a fresh decision under its rules, billed from its start.
+    /// @dev Only the agent that holds the instance. A renewal is denied (and recorded) when the customer is
+    /// suspended, restricted the caller away, or would cross its cap; a lease that expired before its timeframe's
+    /// end is closed and cannot be renewed. Emits {LeaseRenewed}, {LeaseContinued} or {LeaseRenewalDenied}.
+    /// @return decision Granted or why not.
+    /// @return leaseEnd The new lease end (0 when denied).
     function renewLease(bytes32 instanceId, uint32 leaseSeconds)
         external
-        returns (Decision memory decision, bytes32 runningId, uint40 leaseEnd);
+        returns (Decision memory decision, uint40 leaseEnd);
 
-    /// @notice Stops a running instance now; the seconds used are `now - startedAt`.
-    /// If its lease has already run out, it is closed as expired instead (billing stopped at the lease end).
-    /// @dev Emits {InstanceDeactivated}, or {LeaseExpired} for a lease that ran out.
-    ///
-    /// Requirements:
-    /// - the caller has `AGENT_ROLE`;
-    /// - the instance is open.
+    /// @notice Stops the caller's open instance: billing stops now (or at the lease end if that has passed).
+    /// @dev Only the agent that holds the instance. Emits {InstanceDeactivated} (or {LeaseExpired}).
     function deactivate(bytes32 instanceId) external;
 
-    /// @notice Closes every listed instance whose lease has run out; anyone may call it. Others are skipped.
-    /// Billing of each stops at its lease end, not when this is called.
-    /// @dev Emits {LeaseExpired} for each instance closed.
-    ///
-    /// Requirements: at most {MAX_BATCH} ids.
-    /// @return closed How many instances were closed.
+    /// @notice Closes the given leases that have expired; anyone may call it. Others are skipped.
+    /// @dev Emits {LeaseExpired} for each closed lease. At most `MAX_BATCH` ids.
+    /// @return closed How many were closed.
     function expireLeases(bytes32[] calldata instanceIds) external returns (uint256 closed);
 
     // ------------------------------------------------------------------ views
 
-    /// @notice The most entries {requestActivations} and {expireLeases} accept in one call.
+    /// @notice The most entries in one batch.
     function MAX_BATCH() external view returns (uint256);
 
-    /// @notice The role that creates timeframes, sets rules, manages customers and anchors invoices.
+    /// @notice The largest `maxConcurrent` rules may set.
+    function MAX_CONCURRENT() external view returns (uint16);
+
+    /// @notice Micro-units per minor unit: prices are in millionths of the currency's minor unit.
+    function PRICE_SCALE() external view returns (uint256);
+
+    /// @notice The role that manages timeframes, rules, customers and invoice anchors.
     function RULES_MANAGER_ROLE() external view returns (bytes32);
 
-    /// @notice The role of platform agents, which activate, renew and deactivate instances.
+    /// @notice The role of platform agents.
     function AGENT_ROLE() external view returns (bytes32);
 
-    /// @notice How many timeframes exist; their ids are 1..timeframeCount().
+    /// @notice How many timeframes exist (ids run from 1 to this).
     function timeframeCount() external view returns (uint256);
 
-    /// @notice The timeframe `id`. Reverts with {MeteringUnknownTimeframe} if it does not exist.
+    /// @notice The timeframe `id`; reverts {MeteringUnknownTimeframe} when there is none.
     function timeframe(TimeframeId id) external view returns (Timeframe memory);
 
-    /// @notice The timeframe in force now, or 0 if none is.
+    /// @notice The timeframe that contains the current block's time, or 0.
     function activeTimeframe() external view returns (TimeframeId);
 
-    /// @notice The rules of (`timeframe`, `instanceType`) and whether they were set.
+    /// @notice The rules of `instanceType` in a timeframe, and whether any were set.
     function rules(TimeframeId timeframe, InstanceType instanceType)
         external
         view
         returns (Rules memory rules_, bool configured);
 
-    /// @notice `keccak256(abi.encode(timeframe, instanceType, rules))` of the rules as set (zero when not set).
+    /// @notice `keccak256(abi.encode(timeframe, instanceType, rules))`, or 0 when no rules were set.
     function rulesHash(TimeframeId timeframe, InstanceType instanceType) external view returns (bytes32);
 
-    /// @notice Whether `customer` is enrolled, suspended, or unknown.
+    /// @notice Whether `customer` is enrolled, suspended or unknown.
     function customerStatus(address customer) external view returns (CustomerStatus);
 
-    /// @notice The usage counters of (`customer`, `timeframe`, `instanceType`).
+    /// @notice A customer's status, agent restriction, cap and what it committed in its latest timeframe.
+    function customerAccount(address customer) external view returns (CustomerAccount memory);
+
+    /// @notice What `customer` committed in `timeframe`, in micro-units (0 for any timeframe but its latest).
+    function spent(address customer, TimeframeId timeframe) external view returns (uint256);
+
+    /// @notice Whether `customer` approved `agent` (it bills only if the customer is restricted to approved agents
+    /// or accepts every agent, and the agent holds `AGENT_ROLE`).
+    function agentApproved(address customer, address agent) external view returns (bool);
+
+    /// @notice Whether `agent` may activate for `customer` now.
+    function mayBill(address customer, address agent) external view returns (bool);
+
+    /// @notice The on-chain counters of a customer for a timeframe and instance type.
     function usage(address customer, TimeframeId timeframe, InstanceType instanceType)
         external
         view
         returns (Usage memory);
 
-    /// @notice The record of a request id: its customer, status, lease and denial reason.
+    /// @notice The record of an instance id (all zero with status `Unknown` if its seat moved to another
+    /// generation, or it never existed: its history is in the events).
     function instance(bytes32 instanceId) external view returns (Instance memory);
 
-    /// @notice The instance id that continues `instanceId` into the next timeframe: `keccak256(abi.encode(instanceId))`.
-    function successorOf(bytes32 instanceId) external pure returns (bytes32);
+    /// @notice The current generation of an agent's seat, and its instance's status and lease end: what an agent
+    /// reads to pick its next request id.
+    function seat(address agent, uint56 seatIndex)
+        external
+        view
+        returns (uint8 generation, InstanceStatus status, uint40 leaseEnd);
 
-    /// @notice The invoice anchored for (`customer`, `timeframe`); a zero hash when none is.
+    /// @notice The instance id of `agent`'s request `requestId`.
+    function instanceIdOf(address agent, uint64 requestId) external pure returns (bytes32);
+
+    /// @notice The anchored invoice of (customer, timeframe), zero when none.
     function invoiceAnchor(address customer, TimeframeId timeframe) external view returns (InvoiceAnchor memory);
 }

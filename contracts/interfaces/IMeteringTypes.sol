@@ -21,10 +21,13 @@ interface IMeteringTypes {
         CustomerSuspended,
         ConcurrencyLimitReached,
         ActivationQuotaReached,
-        LeaseExpired
+        LeaseExpired,
+        AgentNotApproved,
+        SpendingCapReached
     }
 
-    /// @dev Lifecycle of a request id: unknown, granted and running (`Open`), granted and stopped (`Closed`), `Denied`.
+    /// @dev Lifecycle of an instance id: unknown, granted and running (`Open`), granted and stopped (`Closed`),
+    /// `Denied`.
     enum InstanceStatus {
         Unknown,
         Open,
@@ -39,21 +42,28 @@ interface IMeteringTypes {
     }
 
     /// @dev A billing period `[start, end)` in block-timestamp seconds, priced in `currency`
-    /// (ASCII code, right-padded with zero bytes, e.g. "EUR").
+    /// (an upper-case ISO 4217 code, right-padded with zero bytes, e.g. "EUR").
     struct Timeframe {
         uint40 start;
         uint40 end;
         bytes8 currency;
     }
 
-    /// @dev Billing rules of one instance type in one timeframe. Prices are integer minor units of the
-    /// timeframe's currency. A limit of 0 means "no limit".
+    /// @dev Billing rules of one instance type in one timeframe.
+    /// Prices are in *micro-units*: millionths of the minor unit of the timeframe's currency (1 EUR = 100 cents =
+    /// 100,000,000 micro-units), so 0.0004 USD per activation is 40,000 and 0.12 EUR per hour is 12,000,000 per
+    /// `timeUnitSeconds` = 3600. Running time costs `pricePerTimeUnit / timeUnitSeconds` per second, exactly.
+    /// A limit of 0 means "no limit"; `maxConcurrent` is at most `MAX_CONCURRENT`.
+    /// A continuation (a lease carried over from the previous timeframe) is not an activation: it costs
+    /// `pricePerContinuation` (usually 0) and never counts against `maxActivations` or the included activations.
     struct Rules {
-        uint128 pricePerActivation;
-        uint128 pricePerSecond;
-        uint64 includedActivations;
-        uint64 includedSeconds;
-        uint32 maxConcurrent;
+        uint48 pricePerActivation;
+        uint48 pricePerContinuation;
+        uint48 pricePerTimeUnit;
+        uint24 timeUnitSeconds;
+        uint32 includedActivations;
+        uint32 includedSeconds;
+        uint16 maxConcurrent;
         uint32 maxActivations;
         LimitMode mode;
     }
@@ -61,16 +71,17 @@ interface IMeteringTypes {
     /// @dev Usage of one customer, for one instance type, in one timeframe: what the next decision reads.
     /// `leasedSeconds` counts closed intervals plus every open lease up to its current expiry, so once the
     /// timeframe has ended it equals the seconds billed, whether or not anyone closed the expired leases.
-    /// `active` counts open instances, including expired leases nobody has closed yet.
+    /// `running` counts the seats held by leases that have not ended (types with a concurrency limit only): an
+    /// expired lease frees its seat at once, closed or not.
     struct Usage {
-        uint32 active;
         uint32 activations;
         uint32 overageActivations;
         uint64 leasedSeconds;
+        uint16 running;
     }
 
-    /// @dev The record of one request id (which is also the instance id of a grant). One storage slot.
-    /// `leaseEnd` is the lease expiry while open, and the second billing stopped once closed.
+    /// @dev The record of one instance id. `leaseEnd` is the lease expiry while open, and the second billing
+    /// stopped once closed. `seat` is the concurrency seat it holds (`NO_SEAT` when it holds none).
     struct Instance {
         address customer;
         uint40 leaseEnd;
@@ -78,13 +89,25 @@ interface IMeteringTypes {
         InstanceType instanceType;
         InstanceStatus status;
         DenialReason reason;
+        uint8 seat;
     }
 
-    /// @dev One activation request in a batch.
+    /// @dev What a customer chose and what it has committed in its current timeframe.
+    /// `spent` is in micro-units of that timeframe's currency: activation fees and every leased second (the whole
+    /// lease, from the grant or renewal), beyond the included quotas; a deactivation gives back what was not run.
+    struct CustomerAccount {
+        CustomerStatus status;
+        bool restricted;
+        uint64 spendingCap;
+        TimeframeId spentTimeframe;
+        uint96 spent;
+    }
+
+    /// @dev One activation request in a batch. See {IMeter-requestActivation}.
     struct ActivationRequest {
         address customer;
         InstanceType instanceType;
-        bytes32 requestId;
+        uint64 requestId;
         uint32 leaseSeconds;
     }
 
