@@ -684,10 +684,9 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         if (maxConcurrent > 1 && u.seat1 <= now_) return 1;
         if (maxConcurrent > 2 && u.seat2 <= now_) return 2;
         for (uint256 k = INLINE_SEATS; k < maxConcurrent; ++k) {
+            (uint40[6] storage page, uint256 i) = _page(customer, timeframe_, instanceType, k);
             // Cannot truncate: k < MAX_CONCURRENT < NO_SEAT.
-            if (_seatPages[customer][timeframe_][instanceType][(k - INLINE_SEATS) / PAGE_SEATS][(k - INLINE_SEATS) % PAGE_SEATS] <= now_) {
-                return uint8(k);
-            }
+            if (page[i] <= now_) return uint8(k);
         }
         return NO_SEAT;
     }
@@ -701,7 +700,21 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         if (k == 0) return u.seat0;
         if (k == 1) return u.seat1;
         if (k == 2) return u.seat2;
-        return _seatPages[customer][timeframe_][instanceType][(k - INLINE_SEATS) / PAGE_SEATS][(k - INLINE_SEATS) % PAGE_SEATS];
+        (uint40[6] storage page, uint256 i) = _page(customer, timeframe_, instanceType, k);
+        return page[i];
+    }
+
+    /// @dev The page that holds seat `k` (at least `INLINE_SEATS`), and the seat's place in it.
+    function _page(address customer, TimeframeId timeframe_, InstanceType instanceType, uint256 k)
+        private
+        view
+        returns (uint40[6] storage page, uint256 i)
+    {
+        // Cannot underflow: k >= INLINE_SEATS.
+        unchecked {
+            k -= INLINE_SEATS;
+        }
+        return (_seatPages[customer][timeframe_][instanceType][k / PAGE_SEATS], k % PAGE_SEATS);
     }
 
     /// @dev Sets seat `k` to `leaseEnd`: in `u` (written by the caller) for the first three, in its page otherwise.
@@ -716,7 +729,10 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         if (k == 0) u.seat0 = leaseEnd;
         else if (k == 1) u.seat1 = leaseEnd;
         else if (k == 2) u.seat2 = leaseEnd;
-        else _seatPages[customer][timeframe_][instanceType][(k - INLINE_SEATS) / PAGE_SEATS][(k - INLINE_SEATS) % PAGE_SEATS] = leaseEnd;
+        else {
+            (uint40[6] storage page, uint256 i) = _page(customer, timeframe_, instanceType, k);
+            page[i] = leaseEnd;
+        }
     }
 
     // ------------------------------------------------------------------ internals: records

@@ -12,6 +12,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from metering.money import normalize_currency
+
 __all__ = [
     "CONTRACT_NAME",
     "CustomerStatus",
@@ -47,10 +49,12 @@ class DenialReason(IntEnum):
     CONCURRENCY_LIMIT_REACHED = 5
     ACTIVATION_QUOTA_REACHED = 6
     LEASE_EXPIRED = 7
+    AGENT_NOT_APPROVED = 8
+    SPENDING_CAP_REACHED = 9
 
 
 class InstanceStatus(IntEnum):
-    """Lifecycle of a request id on chain."""
+    """Lifecycle of an instance id on chain."""
 
     UNKNOWN = 0
     OPEN = 1
@@ -86,11 +90,11 @@ def deployed_bytecode() -> str:
 
 
 def currency_to_bytes(code: str) -> bytes:
-    """An ASCII currency code ("EUR", "USDC") as the contract's right-padded ``bytes8``."""
-    raw = code.encode("ascii")
-    if not 1 <= len(raw) <= 8 or not code.isalnum():
-        raise ValueError(f"currency code must be 1 to 8 letters or digits, got {code!r}")
-    return raw.ljust(8, b"\0")
+    """An ISO 4217 currency code ("EUR", or "eur") as the contract's right-padded ``bytes8`` (``b"EUR\\0..."``).
+
+    :raises ValueError: not an ISO 4217 code.
+    """
+    return normalize_currency(code).encode("ascii").ljust(8, b"\0")
 
 
 def currency_from_bytes(raw: bytes) -> str:
