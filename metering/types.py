@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from eth_abi.abi import encode
+from eth_typing import ChecksumAddress
 from eth_utils.crypto import keccak
 
 from metering.contract import LimitMode
@@ -142,7 +143,7 @@ def instance_id(agent: str | bytes, request: int) -> bytes:
     return raw + b"\0" * 4 + request.to_bytes(8, "big")
 
 
-def split_instance_id(instance: bytes) -> tuple[str, int, int]:
+def split_instance_id(instance: bytes) -> tuple[ChecksumAddress, int, int]:
     """The agent (checksummed), seat and generation an instance id is made of.
 
     :raises ValueError: not 32 bytes, or not made by :func:`instance_id`.
