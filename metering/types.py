@@ -33,6 +33,7 @@ __all__ = [
 #: An instance id: 32 bytes, ``agent (20 bytes) | 4 zero bytes | request id (8 bytes)``.
 InstanceId = bytes
 
+UINT128_MAX = 2**128 - 1
 UINT64_MAX = 2**64 - 1
 UINT56_MAX = 2**56 - 1
 UINT48_MAX = 2**48 - 1
