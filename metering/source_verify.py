@@ -136,6 +136,9 @@ def compare_runtime_code(onchain: bytes, build: dict[str, Any]) -> MatchKind:
 def verify_source(w3: Web3, address: str, targets: tuple[EvmTarget, ...] = tuple(EvmTarget)) -> SourceMatch:
     """Compare the code at ``address`` with every shipped build in ``targets``; the best match wins.
 
+    Builds for different EVM versions may share their code (when the newer one uses no new opcode) but never their
+    metadata, so at most one matches perfectly; among partial matches the newest build is named.
+
     :raises ConfigError: ``address`` is malformed or holds no code.
     :raises RpcUnavailableError: the node stopped answering.
     :raises VerificationError: the installed package's builds are inconsistent (see :func:`check_shipped_build`).
@@ -153,14 +156,14 @@ def verify_source(w3: Web3, address: str, targets: tuple[EvmTarget, ...] = tuple
     if not code:
         raise ConfigError(f"no contract code at {checked} on chain {chain_id}: check the address and the RPC URL")
     kind, found = MatchKind.MISMATCH, None
-    for target in targets:
+    for target in sorted(targets, key=lambda t: t.rank, reverse=True):
         check_shipped_build(target)
         this = compare_runtime_code(code, load_artifact(target))
         if this is MatchKind.PERFECT or (this is MatchKind.PARTIAL and kind is MatchKind.MISMATCH):
             kind, found = this, target
         if this is MatchKind.PERFECT:
             break
-    matched = load_artifact(found if found is not None else targets[-1])
+    matched = load_artifact(found if found is not None else max(targets, key=lambda t: t.rank))
     return SourceMatch(
         kind=kind,
         chain_id=chain_id,
