@@ -8,7 +8,8 @@ by default ``<user data dir>/metering/deployments``):
   events can start there instead of searching (a pruned node cannot be searched);
 - ``<chain id>-<address>.sourcify/``: ``metadata.json`` (byte for byte what the bytecode's metadata hash commits
   to), ``sources/`` (every source unit under its own name), ``standard-input.json`` (the compiler input of the
-  deployed build) and ``constructor-args.txt`` (the ABI-encoded constructor arguments, hex). Upload
+  deployed build), ``constructor-args.txt`` (the ABI-encoded constructor arguments, hex) and
+  ``sourcify-request.json`` (the body of Sourcify's APIv2 ``POST /v2/verify/<chain id>/<address>``). Upload
   ``metadata.json`` with ``sources/`` to Sourcify, or ``standard-input.json`` with the compiler version to any
   explorer; both give a perfect match because they are what the deployed bytecode was compiled from.
 
@@ -164,7 +165,7 @@ def write_deployment(deployment: Deployment, directory: Path) -> DeploymentFiles
     folder = record.with_suffix(".sourcify")
     try:
         prepare_directory(directory)
-        write_sourcify_files(folder, deployment.evm_version, deployment.constructor_args)
+        write_sourcify_files(folder, deployment)
         record.write_text(deployment.to_json(), encoding="utf-8")
     except OSError as exc:
         raise ConfigError(
@@ -174,19 +175,33 @@ def write_deployment(deployment: Deployment, directory: Path) -> DeploymentFiles
     return DeploymentFiles(record=record, sourcify=folder, deployment=deployment)
 
 
-def write_sourcify_files(folder: Path, target: EvmTarget | str, constructor_args: str) -> list[Path]:
-    """Write what an explorer needs to verify ``target``'s build into ``folder``; returns the files written.
+def write_sourcify_files(folder: Path, deployment: Deployment) -> list[Path]:
+    """Write what an explorer needs to verify ``deployment`` into ``folder``; returns the files written.
 
     ``metadata.json`` is written byte for byte as compiled (its IPFS hash is in the bytecode); each source unit
-    goes to ``sources/<unit name>`` (Sourcify matches sources by their keccak-256, not by path).
+    goes to ``sources/<unit name>`` (Sourcify matches sources by their keccak-256, not by path);
+    ``sourcify-request.json`` is the body of Sourcify's ``POST /v2/verify/<chain id>/<address>``.
     """
-    build = load_artifact(parse_target(target))
-    std_input = load_artifact(parse_target(target), "standard-input")
+    target = parse_target(deployment.evm_version)
+    build = load_artifact(target)
+    std_input = load_artifact(target, "standard-input")
+    request = {
+        "stdJsonInput": std_input,
+        "compilerVersion": deployment.compiler,
+        "contractIdentifier": deployment.contract,
+        "creationTransactionHash": deployment.tx_hash,
+    }
     folder.mkdir(parents=True, exist_ok=True)
-    written = [folder / "metadata.json", folder / "standard-input.json", folder / "constructor-args.txt"]
+    texts = {
+        "standard-input.json": json.dumps(std_input, indent=1, sort_keys=True) + "\n",
+        "sourcify-request.json": json.dumps(request, indent=1, sort_keys=True) + "\n",
+        "constructor-args.txt": deployment.constructor_args + "\n",
+    }
+    written = [folder / "metadata.json"]
     written[0].write_bytes(build["metadata"].encode("utf-8"))
-    written[1].write_text(json.dumps(std_input, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    written[2].write_text(constructor_args + "\n", encoding="utf-8")
+    for name, text in texts.items():
+        (folder / name).write_text(text, encoding="utf-8")
+        written.append(folder / name)
     for unit, source in std_input["sources"].items():
         path = folder / "sources" / _safe_relative(unit)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -56,6 +56,11 @@ def test_deploy_writes_the_deployment_file_with_its_block_and_the_sourcify_files
     assert json.loads((folder / "standard-input.json").read_text()) == load_artifact("cancun", "standard-input")
     args = encode(["address", "uint48"], [cli.actors.admin.address, 0])
     assert (folder / "constructor-args.txt").read_text().strip() == "0x" + args.hex() == data["constructor_args"]
+    request = json.loads((folder / "sourcify-request.json").read_text())
+    assert request["stdJsonInput"] == load_artifact("cancun", "standard-input")
+    assert request["compilerVersion"] == metadata["compiler"]["version"] == "0.8.28+commit.7893614a"
+    assert request["contractIdentifier"] == "contracts/Meter.sol:Meter"
+    assert request["creationTransactionHash"] == data["tx_hash"]
 
 
 def test_deploy_prints_the_constructor_arguments_and_where_the_files_are(cli: Cli) -> None:
