@@ -22,6 +22,7 @@ __all__ = [
     "StoreError",
     "TransactionFailedError",
     "TransactionTimeoutError",
+    "UnsupportedEvmTargetError",
     "VerificationError",
 ]
 
@@ -68,6 +69,10 @@ class ContractRevertError(TransactionFailedError):
 
 class TransactionTimeoutError(TransactionFailedError, TimeoutError):
     """A transaction was sent but no receipt arrived in time; it may still be mined."""
+
+
+class UnsupportedEvmTargetError(ConfigError):
+    """The node's EVM is older than the build asked for (e.g. Cancun bytecode on a Paris node)."""
 
 
 class RulesFileError(MeteringError, ValueError):

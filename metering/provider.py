@@ -37,8 +37,9 @@ from metering._utils.client import (
     as_instance_id,
 )
 from metering.chain import checksum
-from metering.contract import CustomerStatus, bytecode, currency_to_bytes
+from metering.contract import CustomerStatus, currency_to_bytes
 from metering.errors import ConfigError, MeteringError
+from metering.evm import EvmTarget, choose_target, load_artifact
 from metering.rules_file import RulesFile, load_rules_file
 from metering.sender import Call, SentTransaction, TransactionSender
 from metering.types import Rules, rules_hash
@@ -150,6 +151,8 @@ class Provider(MeterClient):
         super().__init__(w3, address, signer, sender=sender)
         #: The deployment transaction, when this provider deployed the contract.
         self.deployment: SentTransaction | None = None
+        #: The EVM target of the build this provider deployed (None when it did not deploy).
+        self.evm_target: EvmTarget | None = None
 
     # ------------------------------------------------------------------ deployment
 
@@ -161,16 +164,20 @@ class Provider(MeterClient):
         *,
         admin_transfer_delay: int = 0,
         sender: TransactionSender | None = None,
+        evm_target: EvmTarget | str | None = None,
     ) -> Provider:
         """Deploys a Meter from the artifacts shipped in the package, with ``signer`` as admin, and grants ``signer``
         ``RULES_MANAGER_ROLE`` too, so one key can run a provider end to end.
 
         :param admin_transfer_delay: seconds a new admin must wait to accept a two-step admin transfer.
+        :param evm_target: the build to deploy ("paris", "shanghai", "cancun"); by default the newest the node runs
+            (see :func:`metering.evm.choose_target`, which also refuses a build the node is too old for).
         """
         if isinstance(admin_transfer_delay, bool) or not 0 <= admin_transfer_delay <= _UINT48_MAX:
             raise ConfigError(f"admin transfer delay must be 0..{_UINT48_MAX} seconds, got {admin_transfer_delay!r}")
         sender = sender or TransactionSender(w3, signer, error_decoder=meter_error_decoder())
-        init = bytes.fromhex(bytecode().removeprefix("0x")) + encode(
+        target = choose_target(w3, evm_target)
+        init = bytes.fromhex(load_artifact(target)["bytecode"].removeprefix("0x")) + encode(
             ["address", "uint48"], [signer.address, admin_transfer_delay]
         )
         deployed = sender.transact(Call(to=None, data=init, label="deploy Meter"))
@@ -178,6 +185,7 @@ class Provider(MeterClient):
             raise MeteringError(f"deployment {deployed.tx_hash} created no contract")
         provider = cls(w3, deployed.contract_address, signer, sender=sender)
         provider.deployment = deployed
+        provider.evm_target = target
         provider._grant(RULES_MANAGER_ROLE, signer.address)
         return provider
 

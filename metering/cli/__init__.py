@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from metering.cli import agent_cmds, audit_cmds, provider_cmds
+from metering.cli import agent_cmds, audit_cmds, provider_cmds, source_cmds
 from metering.cli._common import ExitCode
 from metering.cli.demo_cmd import demo
 from metering.cli.node_cmd import node
@@ -45,6 +45,7 @@ app.command(rich_help_panel="Customers and auditors")(audit_cmds.index)
 app.command(rich_help_panel="Customers and auditors")(audit_cmds.invoice)
 app.command(rich_help_panel="Customers and auditors")(audit_cmds.anchor)
 app.command(rich_help_panel="Customers and auditors")(audit_cmds.verify)
+app.command("verify-source", rich_help_panel="Customers and auditors")(source_cmds.verify_source)
 
 
 def main() -> None:

@@ -23,7 +23,9 @@ from metering.cli._common import (
     require_contract,
     signer,
 )
+from metering.deployment import DEPLOYMENTS_ENV
 from metering.errors import ConfigError
+from metering.evm import EvmTarget
 
 if TYPE_CHECKING:
     from metering.customer import Customer
@@ -66,26 +68,66 @@ def deploy(
     rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     keystore: KeystoreOpt = None,
     admin_delay: Annotated[int, typer.Option(help="Seconds a new admin waits to accept an admin transfer.")] = 0,
+    evm_version: Annotated[
+        EvmTarget | None,
+        typer.Option(
+            "--evm-version",
+            case_sensitive=False,
+            help="The build to deploy. Default: the newest the node runs (probed; nothing is sent to find out).",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            envvar=DEPLOYMENTS_ENV,
+            help="Folder for the deployment file and its Sourcify files "
+            "(default: the user data directory, metering/deployments).",
+            show_default=False,
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Deploy a Meter contract; the signer becomes its admin and rules manager."""
+    """Deploy a Meter; the signer becomes its admin and rules manager.
+
+    Writes the deployment file (with its block) and, beside it, the files an explorer needs to verify the source.
+    """
+    from metering.deployment import default_deployments_dir, describe_deployment, prepare_directory, write_deployment
     from metering.provider import Provider
 
+    directory = prepare_directory(out or default_deployments_dir())  # fail before anything is sent
     w3 = connect(rpc_url)
-    provider = Provider.deploy(w3, signer(keystore), admin_transfer_delay=admin_delay)
-    deployment = provider.deployment
+    provider = Provider.deploy(w3, signer(keystore), admin_transfer_delay=admin_delay, evm_target=evm_version)
+    assert provider.deployment is not None and provider.evm_target is not None  # set by Provider.deploy
+    files = write_deployment(
+        describe_deployment(w3, provider.address, provider.deployment.tx_hash, provider.evm_target), directory
+    )
+    record = files.deployment
     if json_out:
         print_json(
             {
                 "address": provider.address,
-                "chain_id": int(w3.eth.chain_id),
-                "tx_hash": deployment.tx_hash if deployment else None,
-                "block_number": deployment.block_number if deployment else None,
+                "chain_id": record.chain_id,
+                "tx_hash": record.tx_hash,
+                "block_number": record.block_number,
+                "evm_version": record.evm_version,
+                "constructor_args": record.constructor_args,
+                "deployment_file": files.record,
+                "sourcify_dir": files.sourcify,
             }
         )
         return
-    console.print(f"Meter deployed at [bold]{provider.address}[/] on chain {w3.eth.chain_id}")
-    console.print(f"  export METERING_CONTRACT={provider.address}")
+    console.print(
+        f"Meter deployed at [bold]{provider.address}[/] on chain {record.chain_id} "
+        f"(block {record.block_number}, {record.evm_version} build)",
+        soft_wrap=True,
+    )
+    console.print(f"  transaction: {record.tx_hash}", soft_wrap=True, highlight=False)
+    console.print(f"  constructor arguments: {record.constructor_args}", soft_wrap=True, highlight=False)
+    console.print(f"  deployment file: {files.record}", soft_wrap=True, highlight=False)
+    console.print(f"  Sourcify files: {files.sourcify}", soft_wrap=True, highlight=False)
+    console.print(f"  export METERING_CONTRACT={provider.address}", soft_wrap=True, highlight=False)
 
 
 @timeframe_app.command("create")

@@ -36,6 +36,7 @@ ENV_VARS = (
     "METERING_PASSWORD",
     "METERING_PRIVATE_KEY",
     "METERING_DB",
+    "METERING_DEPLOYMENTS",
 )
 
 EXAMPLE_RULES = Path(__file__).resolve().parents[2] / "examples" / "rules.yaml"
@@ -119,7 +120,8 @@ def free_port() -> int:
 class Cli:
     """Runs ``metering ARGS`` with a fresh environment built from the defaults here and per-call overrides.
 
-    Defaults: the session node's URL, the admin's key, this test's database and, once set, ``contract``.
+    Defaults: the session node's URL, the admin's key, this test's database and deployments folder and, once set,
+    ``contract``.
     """
 
     runner: CliRunner
@@ -135,6 +137,7 @@ class Cli:
             ETH_RPC_URL=self.node.rpc_url,
             METERING_PRIVATE_KEY=key_hex(self.actors.admin),
             METERING_DB=str(self.tmp_path / "events.sqlite"),
+            METERING_DEPLOYMENTS=str(self.tmp_path / "deployments"),
             METERING_CONTRACT=self.contract,
         )
         env.update(overrides)

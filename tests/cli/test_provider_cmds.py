@@ -23,7 +23,10 @@ def test_deploy_prints_the_address_and_the_export_line(cli: Cli) -> None:
 
 def test_deploy_json(cli: Cli) -> None:
     data = as_json(ok(cli("deploy", "--json")))
-    assert set(data) == {"address", "chain_id", "tx_hash", "block_number"}
+    assert set(data) == {
+        "address", "chain_id", "tx_hash", "block_number", "evm_version", "constructor_args", "deployment_file",
+        "sourcify_dir",
+    }
     assert data["chain_id"] == 31337
     receipt = cli.chain.w3.eth.get_transaction_receipt(data["tx_hash"])
     assert receipt["contractAddress"] == data["address"]
