@@ -28,7 +28,9 @@ from rich.rule import Rule
 
 from metering.agent import Agent, Denied, Granted
 from metering.chain import connect
-from metering.invoice import from_json, invoice_hash, invoices_for_timeframe, to_csv, to_json
+from metering.billing import invoices_for_timeframe
+from metering.blocktime import NodeClock
+from metering.invoice import from_json, invoice_hash, to_csv, to_json
 from metering.keeper import LeaseKeeper
 from metering.node import LocalNode, dev_private_keys
 from metering.provider import Provider
@@ -273,7 +275,7 @@ def _bill(story: _Story, provider: Provider, timeframe: int) -> tuple[dict[str, 
     with Store(out / "provider.sqlite", chain_id=w3.eth.chain_id, contract=provider.address) as store:
         result = sync_store(w3, provider.address, store, quiet=True)
         story.say(f"indexed {result.events} events from blocks {result.from_block}-{result.to_block}")
-        for inv in invoices_for_timeframe(store, timeframe):
+        for inv in invoices_for_timeframe(store, timeframe, NodeClock(w3, store)):
             name = names.get(inv.customer, inv.customer)
             story.console.print(invoice_table(inv, TYPE_NAMES, customer=name))
             path = out / f"invoice-{name}-tf{timeframe}.json"
