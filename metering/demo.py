@@ -27,9 +27,9 @@ from rich.console import Console
 from rich.rule import Rule
 
 from metering.agent import Agent, Denied, Granted
-from metering.chain import connect
 from metering.billing import invoices_for_timeframe
 from metering.blocktime import NodeClock
+from metering.chain import connect
 from metering.invoice import from_json, invoice_hash, to_csv, to_json
 from metering.keeper import LeaseKeeper
 from metering.node import LocalNode, dev_private_keys
