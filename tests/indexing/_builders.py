@@ -116,6 +116,15 @@ class History:
         self.events.append(event)
         return event
 
+    def expire_late(self, lease: ActivationGranted | LeaseContinued | LeaseRenewed) -> LeaseExpired:
+        """A third party closes the lease of ``lease``'s instance, whenever that is (its billing had stopped)."""
+        event = LeaseExpired(
+            **self._where(), instance_id=lease.instance_id, customer=lease.customer,
+            instance_type=lease.instance_type, timeframe=lease.timeframe, lease_end=lease.lease_end,
+        )
+        self.events.append(event)
+        return event
+
     def deny(self, name: str, kind: int, reason: DenialReason = DenialReason.ACTIVATION_QUOTA_REACHED) -> None:
         self.events.append(ActivationDenied(**self._usage(name, kind, "", 0), reason=reason))
 
