@@ -223,7 +223,7 @@ def _price(source: str, path: str, value: Any, currency: str) -> int:
             "(numbers are refused: a YAML decimal is a binary float, and integers meant minor units in older files)",
         )
     try:
-        return parse_price(value, currency, what=f"{value!r} {currency}")
+        return parse_price(value, currency, what="the price")
     except ValueError as exc:
         raise _fail(source, path, str(exc)) from None
 
