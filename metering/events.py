@@ -22,24 +22,30 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from metering.contract import DenialReason, InstanceStatus, LimitMode, abi, currency_from_bytes
-from metering.types import Rules, Timeframe
+from metering.types import Rules, Timeframe, split_instance_id
 
 __all__ = [
     "EVENT_TYPES",
     "ActivationDenied",
     "ActivationGranted",
     "ActivationReplayed",
+    "AgentApproved",
+    "AgentRestrictionSet",
+    "AgentRevoked",
     "CustomerEnrolled",
     "CustomerSuspended",
+    "InstanceClosedByProvider",
     "InstanceDeactivated",
     "InvoiceAnchored",
     "InvoiceCorrected",
+    "LeaseContinued",
     "LeaseExpired",
     "LeaseRenewalDenied",
     "LeaseRenewed",
     "LogEvent",
     "MeterEvent",
     "RulesSet",
+    "SpendingCapSet",
     "TimeframeCreated",
     "decode_log",
     "decode_logs",
@@ -107,7 +113,58 @@ class CustomerSuspended(LogEvent):
 
 
 @dataclass(frozen=True)
-class ActivationGranted(LogEvent):
+class AgentApproved(LogEvent):
+    """The customer approved ``agent`` to bill it (and so accepts only the agents it approved)."""
+
+    name: ClassVar[str] = "AgentApproved"
+
+    customer: str
+    agent: str
+
+
+@dataclass(frozen=True)
+class AgentRevoked(LogEvent):
+    """The customer revoked ``agent``: it may no longer activate or renew for it."""
+
+    name: ClassVar[str] = "AgentRevoked"
+
+    customer: str
+    agent: str
+
+
+@dataclass(frozen=True)
+class AgentRestrictionSet(LogEvent):
+    """The customer accepts only its approved agents (``restricted``) or every provider agent."""
+
+    name: ClassVar[str] = "AgentRestrictionSet"
+
+    customer: str
+    restricted: bool
+
+
+@dataclass(frozen=True)
+class SpendingCapSet(LogEvent):
+    """The most the customer commits per timeframe, in minor units of the timeframe's currency (0: no cap)."""
+
+    name: ClassVar[str] = "SpendingCapSet"
+
+    customer: str
+    cap: int
+
+
+class _HeldByAgent:
+    """Events of one instance: its id names the agent that requested (and alone may renew or stop) it."""
+
+    instance_id: bytes
+
+    @property
+    def agent(self) -> str:
+        """The checksummed address of the agent that holds the instance (from its namespaced id)."""
+        return split_instance_id(self.instance_id)[0]
+
+
+@dataclass(frozen=True)
+class ActivationGranted(_HeldByAgent, LogEvent):
     """An instance may run from ``started_at`` until ``lease_end``; ``overage`` marks a grant beyond a soft limit."""
 
     name: ClassVar[str] = "ActivationGranted"
@@ -122,12 +179,12 @@ class ActivationGranted(LogEvent):
 
 
 @dataclass(frozen=True)
-class ActivationDenied(LogEvent):
+class ActivationDenied(_HeldByAgent, LogEvent):
     """A request was denied; it counts nothing."""
 
     name: ClassVar[str] = "ActivationDenied"
 
-    request_id: bytes
+    instance_id: bytes
     customer: str
     instance_type: int
     timeframe: int
@@ -135,19 +192,35 @@ class ActivationDenied(LogEvent):
 
 
 @dataclass(frozen=True)
-class ActivationReplayed(LogEvent):
+class ActivationReplayed(_HeldByAgent, LogEvent):
     """A request id was submitted again; the first decision stands and nothing is counted."""
 
     name: ClassVar[str] = "ActivationReplayed"
 
-    request_id: bytes
+    instance_id: bytes
     customer: str
     status: InstanceStatus
     reason: DenialReason
 
 
 @dataclass(frozen=True)
-class LeaseRenewed(LogEvent):
+class LeaseContinued(_HeldByAgent, LogEvent):
+    """A lease that ran to its timeframe's end continues in ``timeframe`` (the next one), billed from its start
+    ``started_at`` to ``lease_end`` under that timeframe's rules. Not an activation: it is priced on its own."""
+
+    name: ClassVar[str] = "LeaseContinued"
+
+    instance_id: bytes
+    customer: str
+    instance_type: int
+    timeframe: int
+    started_at: int
+    lease_end: int
+    overage: bool
+
+
+@dataclass(frozen=True)
+class LeaseRenewed(_HeldByAgent, LogEvent):
     """A running instance's lease now ends at ``lease_end``."""
 
     name: ClassVar[str] = "LeaseRenewed"
@@ -160,8 +233,8 @@ class LeaseRenewed(LogEvent):
 
 
 @dataclass(frozen=True)
-class LeaseRenewalDenied(LogEvent):
-    """A renewal was refused; the lease keeps its expiry."""
+class LeaseRenewalDenied(_HeldByAgent, LogEvent):
+    """A renewal (or a continuation into ``timeframe``) was refused; the lease keeps its expiry."""
 
     name: ClassVar[str] = "LeaseRenewalDenied"
 
@@ -173,7 +246,7 @@ class LeaseRenewalDenied(LogEvent):
 
 
 @dataclass(frozen=True)
-class InstanceDeactivated(LogEvent):
+class InstanceDeactivated(_HeldByAgent, LogEvent):
     """An agent stopped a running instance at ``stopped_at``, before its lease ran out: billing stops there."""
 
     name: ClassVar[str] = "InstanceDeactivated"
@@ -186,7 +259,21 @@ class InstanceDeactivated(LogEvent):
 
 
 @dataclass(frozen=True)
-class LeaseExpired(LogEvent):
+class InstanceClosedByProvider(_HeldByAgent, LogEvent):
+    """The provider (``operator``) stopped a running instance its agent could not; billing stops at ``stopped_at``."""
+
+    name: ClassVar[str] = "InstanceClosedByProvider"
+
+    instance_id: bytes
+    customer: str
+    instance_type: int
+    timeframe: int
+    stopped_at: int
+    operator: str
+
+
+@dataclass(frozen=True)
+class LeaseExpired(_HeldByAgent, LogEvent):
     """An instance whose lease ran out was closed; billing stopped at ``lease_end``, not when it was closed."""
 
     name: ClassVar[str] = "LeaseExpired"
@@ -225,12 +312,18 @@ MeterEvent = (
     | RulesSet
     | CustomerEnrolled
     | CustomerSuspended
+    | AgentApproved
+    | AgentRevoked
+    | AgentRestrictionSet
+    | SpendingCapSet
     | ActivationGranted
     | ActivationDenied
     | ActivationReplayed
+    | LeaseContinued
     | LeaseRenewed
     | LeaseRenewalDenied
     | InstanceDeactivated
+    | InstanceClosedByProvider
     | LeaseExpired
     | InvoiceAnchored
     | InvoiceCorrected
@@ -244,27 +337,26 @@ EVENT_TYPES: Mapping[str, type[MeterEvent]] = {
         RulesSet,
         CustomerEnrolled,
         CustomerSuspended,
+        AgentApproved,
+        AgentRevoked,
+        AgentRestrictionSet,
+        SpendingCapSet,
         ActivationGranted,
         ActivationDenied,
         ActivationReplayed,
+        LeaseContinued,
         LeaseRenewed,
         LeaseRenewalDenied,
         InstanceDeactivated,
+        InstanceClosedByProvider,
         LeaseExpired,
         InvoiceAnchored,
         InvoiceCorrected,
     )
 }
 
-_RULE_FIELDS = (
-    "price_per_activation",
-    "price_per_second",
-    "included_activations",
-    "included_seconds",
-    "max_concurrent",
-    "max_activations",
-    "mode",
-)
+#: The fields of :class:`~metering.types.Rules`, as :func:`event_to_dict` flattens a ``RulesSet``.
+_RULE_FIELDS = tuple(f.name for f in fields(Rules))
 
 _ENUMS: Mapping[str, Callable[[int], Any]] = {
     "enum IMeteringTypes.DenialReason": DenialReason,
@@ -283,10 +375,16 @@ def _checksum(raw: str) -> str:
     return to_checksum_address(raw)
 
 
+def _rules(value: Any) -> Rules:
+    return Rules.from_tuple(value)
+
+
 def _converter(param: Mapping[str, Any]) -> Callable[[Any], Any]:
     """How an ``eth_abi`` value of this ABI parameter becomes the Python value the dataclasses hold."""
     internal = str(param.get("internalType", ""))
     kind = str(param["type"])
+    if internal == "struct IMeteringTypes.Rules":
+        return _rules
     if internal in _ENUMS:
         return _ENUMS[internal]
     if kind == "address":
@@ -309,9 +407,17 @@ class _Decoder:
     data_fields: tuple[tuple[str, Callable[[Any], Any]], ...]
 
 
+def _abi_type(param: Mapping[str, Any]) -> str:
+    """The canonical ABI type of a parameter: a struct is the tuple of its components' types."""
+    kind = str(param["type"])
+    if kind.startswith("tuple"):
+        inner = ",".join(_abi_type(c) for c in param["components"])
+        return f"({inner}){kind[len('tuple'):]}"
+    return kind
+
+
 def _signature(entry: Mapping[str, Any]) -> str:
-    # Every parameter of our events is an elementary type, so the canonical signature is just the type list.
-    return f"{entry['name']}({','.join(str(p['type']) for p in entry['inputs'])})"
+    return f"{entry['name']}({','.join(_abi_type(p) for p in entry['inputs'])})"
 
 
 @cache
@@ -324,9 +430,9 @@ def _decoders() -> dict[bytes, _Decoder]:
         plain = [p for p in entry["inputs"] if not p["indexed"]]
         table[keccak(text=_signature(entry))] = _Decoder(
             cls=EVENT_TYPES[entry["name"]],
-            topic_types=tuple(str(p["type"]) for p in indexed),
+            topic_types=tuple(_abi_type(p) for p in indexed),
             topic_fields=tuple((_snake(p["name"]), _converter(p)) for p in indexed),
-            data_types=tuple(str(p["type"]) for p in plain),
+            data_types=tuple(_abi_type(p) for p in plain),
             data_fields=tuple((_snake(p["name"]), _converter(p)) for p in plain),
         )
     return table
@@ -379,8 +485,6 @@ def decode_log(log: Mapping[str, Any]) -> MeterEvent | None:
             decoder.data_fields, decode(decoder.data_types, _as_bytes(log["data"])), strict=True
         ):
             values[field] = convert(value)
-    if decoder.cls is RulesSet:
-        values["rules"] = Rules(**{name: values.pop(name) for name in _RULE_FIELDS})
     return decoder.cls(**values)
 
 
@@ -404,7 +508,7 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, DenialReason | InstanceStatus | LimitMode):
         return value.name
     if isinstance(value, int):
-        # As a string: prices reach 2**128, beyond what JSON readers (and SQLite's json functions) keep exact.
+        # As a string: seconds and caps are uint64, beyond what JSON readers (and SQLite's json) keep exact.
         return str(value)
     if isinstance(value, bytes):
         return "0x" + value.hex()

@@ -2,17 +2,29 @@
 
 Why pure: the provider, the customer and an auditor each run :func:`compute_invoice` over the same events and must
 get the same integers, and the same bytes from :func:`to_canonical_json`, hence the same :func:`invoice_hash` that
-the provider can anchor on chain. Nothing here reads the clock, the network or a file, except
-:func:`invoice_from_store`, which only gathers the inputs from an event database.
+the provider anchors on chain. Nothing here reads the clock, the network or a file (except :func:`read_invoice`).
+Which events and blocks an invoice covers, so that the final invoice is one document whoever computes it and
+whenever, is defined in :mod:`metering.billing`, which gathers them from the event database.
 
-How the bill is counted (mirroring the contract's ``Usage`` counters, so every line can be cross-checked on chain):
+What is billed, per (customer, timeframe, instance type), mirroring the contract's ``Usage`` counters so every
+line can be cross-checked on chain:
 
-* each ``ActivationGranted`` of the customer in the timeframe is one activation (``overage`` ones are also counted
-  apart); denials and replays count nothing;
-* an instance is billed from ``started_at`` to where billing stopped: ``stopped_at`` of its deactivation, else its
-  last lease end (the grant's, or the last ``LeaseRenewed``'s), whether or not anyone closed the expired lease;
-* ``billable = max(0, used - included)`` for activations and seconds; amounts are ``billable * price``, integers in
-  minor units of the timeframe's currency, never floats.
+* **the evidence** is every event that changes what is billed: ``ActivationGranted`` and ``LeaseContinued`` (a lease
+  starts), ``LeaseRenewed`` (it is extended), ``InstanceDeactivated`` and ``InstanceClosedByProvider`` (it stops
+  before its end). ``LeaseExpired`` is never evidence: billing had already stopped at the lease end, and anyone may
+  close an expired lease at any later time, so it must not change the invoice. Denials and replays count nothing.
+* **activations**: each grant; **continuations**: each lease carried over from the previous timeframe (not an
+  activation, priced apart); either may be *overage* (granted beyond a soft limit), shown apart.
+* **seconds**: each lease from its ``started_at`` (a continuation: the timeframe's start) to where billing stopped:
+  the stop, else its last lease end. A running *statement* at time ``as_of`` counts only the seconds up to
+  ``as_of`` and shows the rest of the open leases as *committed*.
+* **amounts**: each line is ``billable x unit_price / per`` with ``billable = max(0, quantity - included)``, prices
+  in micro-units (millionths of the minor unit, :mod:`metering.money`), rounded down once per line to the minor unit
+  of the currency (ISO 4217 decimals), in the customer's favour; the total is the sum of the lines. The contract's
+  spending cap counts the same quantities rounded up, so an invoice never exceeds what the cap allowed.
+
+The document (:func:`to_dict`) holds amounts and prices as decimal text in the currency's major unit (``"0.13"``,
+``"0.0004"``): exact, readable, and never a float. Its bytes are RFC 8785 canonical JSON; the hash is keccak-256.
 """
 
 from __future__ import annotations
@@ -20,42 +32,52 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from eth_utils.address import is_checksum_address, to_checksum_address
 from eth_utils.crypto import keccak
 
+from metering._utils.jcs import CanonicalJsonError, canonical_json
 from metering.errors import InvoiceError
 from metering.events import (
     ActivationGranted,
+    InstanceClosedByProvider,
     InstanceDeactivated,
-    LeaseExpired,
+    LeaseContinued,
     LeaseRenewed,
     MeterEvent,
-    RulesSet,
-    TimeframeCreated,
 )
-from metering.store import Store
-from metering.types import Rules, Timeframe, rules_hash
+from metering.money import (
+    PRICE_SCALE,
+    currency_decimals,
+    format_micro,
+    format_minor,
+    normalize_currency,
+    parse_amount,
+    parse_price,
+)
+from metering.types import Rules, Timeframe, rules_hash, split_instance_id
 
 __all__ = [
+    "BILLING_EVENTS",
     "INVOICE_VERSION",
+    "Charge",
     "Evidence",
     "EvidenceEvent",
     "Invoice",
     "Line",
     "compute_invoice",
+    "compute_invoices",
     "from_json",
-    "invoice_from_store",
     "invoice_hash",
-    "invoices_for_timeframe",
+    "line_amount",
     "read_invoice",
-    "rules_from_events",
+    "rounding_rule",
     "stated_hash",
-    "timeframe_from_events",
     "to_canonical_json",
     "to_csv",
     "to_dict",
@@ -63,27 +85,53 @@ __all__ = [
 ]
 
 #: The invoice document format; a reader refuses other versions rather than misread them.
-INVOICE_VERSION = 1
+INVOICE_VERSION = 2
+
+#: The events that change what is billed: an invoice's evidence (see the module docstring).
+BILLING_EVENTS: tuple[type[MeterEvent], ...] = (
+    ActivationGranted,
+    LeaseContinued,
+    LeaseRenewed,
+    InstanceDeactivated,
+    InstanceClosedByProvider,
+)
+_BILLING_NAMES = frozenset(cls.name for cls in BILLING_EVENTS)
+
+
+class Charge(StrEnum):
+    """What a line bills: starts, carried-over leases, or running time (its quantity is in seconds)."""
+
+    ACTIVATIONS = "activations"
+    CONTINUATIONS = "continuations"
+    SECONDS = "seconds"
+
+
+#: The order of an instance type's lines.
+CHARGES = (Charge.ACTIVATIONS, Charge.CONTINUATIONS, Charge.SECONDS)
 
 
 @dataclass(frozen=True)
 class Line:
-    """One instance type on an invoice: usage, what the rules include, what is billed, and the amounts."""
+    """One charge of one instance type, priced under the rules ``rules_hash``.
+
+    ``amount = billable * unit_price // (per * PRICE_SCALE)`` minor units, where ``unit_price`` is in micro-units
+    per ``per`` units of the charge (``per`` is the rules' time unit for seconds, 1 otherwise). ``overage`` counts
+    the part of ``quantity`` granted beyond a soft limit. On a statement, ``committed`` is what open leases hold
+    beyond its point in time (seconds) and ``committed_amount`` what they will add to ``amount`` if they run out.
+    """
 
     instance_type: int
+    charge: Charge
     rules_hash: bytes
-    activations: int
-    overage_activations: int
-    included_activations: int
-    billable_activations: int
-    price_per_activation: int
-    activation_amount: int
-    seconds: int
-    included_seconds: int
-    billable_seconds: int
-    price_per_second: int
-    seconds_amount: int
-    total: int
+    quantity: int
+    overage: int
+    included: int
+    billable: int
+    unit_price: int
+    per: int
+    amount: int
+    committed: int = 0
+    committed_amount: int = 0
 
 
 @dataclass(frozen=True)
@@ -95,6 +143,16 @@ class EvidenceEvent:
     tx_hash: bytes
     event: str
     instance_id: bytes
+    instance_type: int
+
+    @property
+    def agent(self) -> str:
+        """The agent that held the instance (its id is namespaced by the agent)."""
+        return split_instance_id(self.instance_id)[0]
+
+    @property
+    def position(self) -> tuple[int, int]:
+        return (self.block_number, self.log_index)
 
 
 @dataclass(frozen=True)
@@ -110,17 +168,17 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Invoice:
-    """The bill of one customer for one timeframe.
+    """The bill of one customer for one timeframe: ``final``, or a running statement as of ``as_of``.
 
-    ``final`` is True once ``as_of`` (the timestamp of ``evidence.to_block``) reaches the timeframe's end: no later
-    event can change it. Before that it is a running statement.
+    A final invoice bills every lease to where it stopped (``as_of`` is the timeframe's end); a statement bills the
+    seconds up to ``as_of`` and shows the rest of the open leases in ``committed_total``. Amounts are minor units.
     """
 
     customer: str
     timeframe: Timeframe
     lines: tuple[Line, ...]
     total: int
-    overage_activations: int
+    committed_total: int
     final: bool
     as_of: int
     evidence: Evidence
@@ -130,22 +188,198 @@ class Invoice:
     def currency(self) -> str:
         return self.timeframe.currency
 
-    def line(self, instance_type: int) -> Line:
+    @property
+    def decimals(self) -> int:
+        return currency_decimals(self.timeframe.currency)
+
+    def line(self, instance_type: int, charge: Charge | str = Charge.SECONDS) -> Line:
         for line in self.lines:
-            if line.instance_type == instance_type:
+            if line.instance_type == instance_type and line.charge == charge:
                 return line
-        raise KeyError(f"the invoice has no line for instance type {instance_type}")
+        raise KeyError(f"the invoice has no {charge} line for instance type {instance_type}")
 
 
 # ---------------------------------------------------------------------- computing
 
 
+def line_amount(billable: int, unit_price: int, per: int) -> int:
+    """``billable x unit_price / per`` micro-units, rounded down to whole minor units (exact integer arithmetic)."""
+    return (billable * unit_price) // (per * PRICE_SCALE)
+
+
+def rounding_rule(currency: str) -> str:
+    """The rounding rule as the document states it (a function of the currency's ISO 4217 decimals only)."""
+    decimals = currency_decimals(currency)
+    return (
+        "each line's amount is billable x unit_price / per, rounded down once to the minor unit "
+        f"({decimals} decimals, ISO 4217); the total is the sum of the lines"
+    )
+
+
 @dataclass
-class _Running:
+class _Lease:
     instance_type: int
     started_at: int
     billed_until: int
-    closed: bool = False
+
+
+@dataclass
+class _Counts:
+    activations: int = 0
+    overage_activations: int = 0
+    continuations: int = 0
+    overage_continuations: int = 0
+    seconds: int = 0
+    committed: int = 0
+
+
+class _Bill:
+    """One customer's usage in one timeframe, fed its billing events in chain order.
+
+    Memory holds the open leases only: a stopped lease is added to the seconds at once and forgotten.
+    """
+
+    def __init__(self, timeframe_id: int, types: Collection[int]) -> None:
+        self._timeframe = timeframe_id
+        self._types = types
+        self.counts = {kind: _Counts() for kind in types}
+        self.open: dict[bytes, _Lease] = {}
+        self.evidence: list[EvidenceEvent] = []
+
+    def feed(self, event: MeterEvent) -> None:
+        if isinstance(event, ActivationGranted | LeaseContinued):
+            kind = event.instance_type
+            if kind not in self._types:
+                raise InvoiceError(
+                    f"instance 0x{event.instance_id.hex()} of type {kind} was granted in timeframe "
+                    f"{self._timeframe}, which has no rules for that type"
+                )
+            if event.instance_id in self.open:
+                raise InvoiceError(f"instance 0x{event.instance_id.hex()} was granted twice in one timeframe")
+            self.open[event.instance_id] = _Lease(kind, event.started_at, event.lease_end)
+            counts = self.counts[kind]
+            if isinstance(event, ActivationGranted):
+                counts.activations += 1
+                counts.overage_activations += int(event.overage)
+            else:
+                counts.continuations += 1
+                counts.overage_continuations += int(event.overage)
+        elif isinstance(event, LeaseRenewed | InstanceDeactivated | InstanceClosedByProvider):
+            lease = self.open.get(event.instance_id)
+            if lease is None:
+                raise InvoiceError(
+                    f"{event.name} of instance 0x{event.instance_id.hex()} (block {event.block_number}) without its "
+                    f"grant among the events: index from the block where timeframe {self._timeframe} was created"
+                )
+            kind = lease.instance_type
+            if isinstance(event, LeaseRenewed):
+                lease.billed_until = max(lease.billed_until, event.lease_end)
+            else:
+                if not lease.started_at <= event.stopped_at <= lease.billed_until:
+                    raise InvoiceError(
+                        f"{event.name} of instance 0x{event.instance_id.hex()} stops at {event.stopped_at}, outside "
+                        f"its lease [{lease.started_at}, {lease.billed_until}]: the events are inconsistent"
+                    )
+                self.counts[kind].seconds += event.stopped_at - lease.started_at
+                del self.open[event.instance_id]
+        else:  # pragma: no cover - callers feed BILLING_EVENTS only
+            return
+        self.evidence.append(
+            EvidenceEvent(event.block_number, event.log_index, event.tx_hash, event.name, event.instance_id, kind)
+        )
+
+    def close(self, as_of: int | None) -> None:
+        """Bill the leases still open: to their end (final), or up to ``as_of`` with the rest committed."""
+        for lease in self.open.values():
+            counts = self.counts[lease.instance_type]
+            if as_of is None:
+                counts.seconds += lease.billed_until - lease.started_at
+            else:
+                counts.seconds += max(0, min(lease.billed_until, as_of) - lease.started_at)
+                counts.committed += max(0, lease.billed_until - max(as_of, lease.started_at))
+        self.open.clear()
+
+
+def _lines(timeframe_id: int, kind: int, rules: Rules, counts: _Counts) -> tuple[Line, Line, Line]:
+    digest = rules_hash(timeframe_id, kind, rules)
+
+    def line(charge: Charge, quantity: int, overage: int, included: int, price: int, per: int, committed: int) -> Line:
+        billable = max(0, quantity - included)
+        amount = line_amount(billable, price, per)
+        later = line_amount(max(0, quantity + committed - included), price, per) - amount
+        return Line(kind, charge, digest, quantity, overage, included, billable, price, per, amount, committed, later)
+
+    return (
+        line(Charge.ACTIVATIONS, counts.activations, counts.overage_activations, rules.included_activations,
+             rules.price_per_activation, 1, 0),
+        line(Charge.CONTINUATIONS, counts.continuations, counts.overage_continuations, 0,
+             rules.price_per_continuation, 1, 0),
+        line(Charge.SECONDS, counts.seconds, 0, rules.included_seconds, rules.price_per_time_unit,
+             rules.time_unit_seconds, counts.committed),
+    )
+
+
+def compute_invoices(
+    timeframe: Timeframe,
+    rules_by_type: Mapping[int, Rules],
+    events: Iterable[MeterEvent],
+    *,
+    chain_id: int,
+    contract: str,
+    from_block: int,
+    to_block: int,
+    as_of: int | None = None,
+    customers: Iterable[str] = (),
+) -> dict[str, Invoice]:
+    """The invoices of every customer with billing events in ``timeframe`` (and of ``customers``, billed or not),
+    from one pass over ``events``; keyed and ordered by address.
+
+    ``events`` may hold anything (other timeframes, blocks outside ``from_block..to_block``, other event kinds);
+    only the :data:`BILLING_EVENTS` of the timeframe in the block range count. ``rules_by_type`` holds the rules in
+    force in the timeframe: every type in it gets its lines, even with no usage. ``as_of=None`` gives final invoices
+    (every lease billed to where it stopped); a timestamp gives running statements billing seconds up to it (give
+    the blocks up to that time). Raises :class:`InvoiceError` when the events are not a consistent history.
+    """
+    if not 0 <= from_block <= to_block:
+        raise InvoiceError(f"block range {from_block}..{to_block} is empty or negative")
+    contract = _address(contract, "contract")
+    bills: dict[str, _Bill] = {
+        _address(customer, "customer"): _Bill(timeframe.id, rules_by_type) for customer in customers
+    }
+    relevant = sorted(
+        (
+            e for e in events
+            if e.name in _BILLING_NAMES and from_block <= e.block_number <= to_block
+            and getattr(e, "timeframe", None) == timeframe.id
+        ),
+        key=lambda e: e.position,
+    )
+    for event in relevant:
+        customer: str = getattr(event, "customer")  # noqa: B009 - every billing event has one
+        bill = bills.get(customer)
+        if bill is None:
+            bill = bills[customer] = _Bill(timeframe.id, rules_by_type)
+        bill.feed(event)
+    invoices: dict[str, Invoice] = {}
+    for customer in sorted(bills):
+        bill = bills[customer]
+        bill.close(as_of)
+        lines = tuple(
+            line
+            for kind in sorted(rules_by_type)
+            for line in _lines(timeframe.id, kind, rules_by_type[kind], bill.counts[kind])
+        )
+        invoices[customer] = Invoice(
+            customer=customer,
+            timeframe=timeframe,
+            lines=lines,
+            total=sum(line.amount for line in lines),
+            committed_total=sum(line.committed_amount for line in lines),
+            final=as_of is None,
+            as_of=timeframe.end if as_of is None else as_of,
+            evidence=Evidence(chain_id, contract, from_block, to_block, tuple(bill.evidence)),
+        )
+    return invoices
 
 
 def compute_invoice(
@@ -158,104 +392,22 @@ def compute_invoice(
     contract: str,
     from_block: int,
     to_block: int,
-    as_of: int,
+    as_of: int | None = None,
 ) -> Invoice:
-    """The invoice of ``customer`` for ``timeframe`` from the events in blocks ``from_block..to_block``.
+    """The invoice of ``customer`` for ``timeframe`` from the events in blocks ``from_block..to_block``: final when
+    ``as_of`` is None, else a running statement as of that timestamp (see :func:`compute_invoices`).
 
-    ``events`` may hold anything (other customers, timeframes, blocks); only the customer's usage events in the
-    timeframe and the block range count. ``rules_by_type`` holds the rules in force in the timeframe: every type in
-    it gets a line, even with no usage. ``as_of`` is the timestamp of ``to_block``. Raises :class:`InvoiceError`
-    when the events are not a consistent history (usage of a type without rules, a renewal of an instance whose
-    grant is not among the events: index from an earlier block).
+    :mod:`metering.billing` chooses the canonical block range and ``as_of``; this function only counts.
 
     >>> compute_invoice("0x...", timeframe, {1: rules}, events, chain_id=1, contract="0x...",
-    ...                 from_block=0, to_block=100, as_of=1_700_000_000)  # doctest: +SKIP
+    ...                 from_block=7, to_block=100)  # doctest: +SKIP
     """
-    if not 0 <= from_block <= to_block:
-        raise InvoiceError(f"block range {from_block}..{to_block} is empty or negative")
-    customer = _address(customer, "customer")
-    contract = _address(contract, "contract")
-    running: dict[bytes, _Running] = {}
-    activations = dict.fromkeys(rules_by_type, 0)
-    overage = dict.fromkeys(rules_by_type, 0)
-    evidence: list[EvidenceEvent] = []
-    ordered = sorted(
-        (e for e in events if from_block <= e.block_number <= to_block and getattr(e, "customer", None) == customer),
-        key=lambda e: e.position,
-    )
-    for event in ordered:
-        if getattr(event, "timeframe", None) != timeframe.id:
-            continue
-        if isinstance(event, ActivationGranted):
-            if event.instance_type not in rules_by_type:
-                raise InvoiceError(
-                    f"instance {event.instance_id.hex()} of type {event.instance_type} was granted in timeframe "
-                    f"{timeframe.id}, which has no rules for that type"
-                )
-            if event.instance_id in running:
-                raise InvoiceError(f"instance {event.instance_id.hex()} was granted twice")
-            running[event.instance_id] = _Running(event.instance_type, event.started_at, event.lease_end)
-            activations[event.instance_type] += 1
-            overage[event.instance_type] += int(event.overage)
-        elif isinstance(event, LeaseRenewed | InstanceDeactivated | LeaseExpired):
-            state = running.get(event.instance_id)
-            if state is None or state.closed:
-                raise InvoiceError(
-                    f"{event.name} of instance {event.instance_id.hex()} (block {event.block_number}) without an "
-                    f"open grant among the events: index from the block where timeframe {timeframe.id} was created"
-                )
-            if isinstance(event, LeaseRenewed):
-                state.billed_until = event.lease_end
-            elif isinstance(event, InstanceDeactivated):
-                state.billed_until, state.closed = event.stopped_at, True
-            else:
-                state.billed_until, state.closed = event.lease_end, True
-        else:
-            continue
-        evidence.append(
-            EvidenceEvent(event.block_number, event.log_index, event.tx_hash, event.name, event.instance_id)
-        )
-
-    seconds = dict.fromkeys(rules_by_type, 0)
-    for state in running.values():
-        seconds[state.instance_type] += state.billed_until - state.started_at
-    lines = tuple(
-        _line(timeframe.id, kind, rules_by_type[kind], activations[kind], overage[kind], seconds[kind])
-        for kind in sorted(rules_by_type)
-    )
-    return Invoice(
-        customer=customer,
-        timeframe=timeframe,
-        lines=lines,
-        total=sum(line.total for line in lines),
-        overage_activations=sum(line.overage_activations for line in lines),
-        final=as_of >= timeframe.end,
-        as_of=as_of,
-        evidence=Evidence(chain_id, contract, from_block, to_block, tuple(evidence)),
-    )
-
-
-def _line(timeframe_id: int, kind: int, rules: Rules, activations: int, overage: int, seconds: int) -> Line:
-    billable_activations = max(0, activations - rules.included_activations)
-    billable_seconds = max(0, seconds - rules.included_seconds)
-    activation_amount = billable_activations * rules.price_per_activation
-    seconds_amount = billable_seconds * rules.price_per_second
-    return Line(
-        instance_type=kind,
-        rules_hash=rules_hash(timeframe_id, kind, rules),
-        activations=activations,
-        overage_activations=overage,
-        included_activations=rules.included_activations,
-        billable_activations=billable_activations,
-        price_per_activation=rules.price_per_activation,
-        activation_amount=activation_amount,
-        seconds=seconds,
-        included_seconds=rules.included_seconds,
-        billable_seconds=billable_seconds,
-        price_per_second=rules.price_per_second,
-        seconds_amount=seconds_amount,
-        total=activation_amount + seconds_amount,
-    )
+    address = _address(customer, "customer")
+    mine = (e for e in events if getattr(e, "customer", None) == address)
+    return compute_invoices(
+        timeframe, rules_by_type, mine, chain_id=chain_id, contract=contract, from_block=from_block,
+        to_block=to_block, as_of=as_of, customers=[address],
+    )[address]
 
 
 def _address(value: str, what: str) -> str:
@@ -265,117 +417,59 @@ def _address(value: str, what: str) -> str:
         raise InvoiceError(f"{what} {value!r} is not an address") from exc
 
 
-# ---------------------------------------------------------------------- gathering inputs
+# ---------------------------------------------------------------------- the document: canonical JSON and hash
 
-
-def timeframe_from_events(events: Iterable[MeterEvent], timeframe_id: int) -> Timeframe:
-    """The timeframe as its ``TimeframeCreated`` event announced it."""
-    for event in events:
-        if isinstance(event, TimeframeCreated) and event.timeframe == timeframe_id:
-            return event.as_timeframe()
-    raise InvoiceError(
-        f"timeframe {timeframe_id} is not among the indexed events: check the id, or sync the indexer first"
-    )
-
-
-def rules_from_events(events: Iterable[MeterEvent], timeframe_id: int) -> dict[int, Rules]:
-    """The rules of each instance type in ``timeframe_id``: the last ``RulesSet`` wins (the contract accepts them
-    only before the timeframe starts, so the last one is the one in force). Each event's rules hash is checked."""
-    found: dict[int, Rules] = {}
-    for event in sorted((e for e in events if isinstance(e, RulesSet)), key=lambda e: e.position):
-        if event.timeframe != timeframe_id:
-            continue
-        if rules_hash(event.timeframe, event.instance_type, event.rules) != event.rules_hash:
-            raise InvoiceError(
-                f"RulesSet in tx 0x{event.tx_hash.hex()} does not match its own rules hash: the log is corrupt"
-            )
-        found[event.instance_type] = event.rules
-    return found
-
-
-def invoice_from_store(
-    store: Store,
-    customer: str,
-    timeframe_id: int,
-    *,
-    from_block: int | None = None,
-    to_block: int | None = None,
-    as_of: int | None = None,
-) -> Invoice:
-    """The invoice of ``customer`` for ``timeframe_id`` from an event database.
-
-    The block range defaults to everything indexed (the store's first block to its cursor); ``as_of`` defaults to
-    the stored timestamp of ``to_block`` (known for the end of every indexed range).
-    """
-    first, last = store.first_block, store.last_block
-    if first is None or last is None:
-        raise InvoiceError(f"the event database {store.path} is empty: sync the indexer first")
-    from_block = first if from_block is None else from_block
-    to_block = last if to_block is None else to_block
-    if from_block < first:
-        raise InvoiceError(
-            f"the event database starts at block {first}, after the requested block {from_block}: "
-            f"index into a database that starts at block {from_block}"
-        )
-    if to_block > last:
-        raise InvoiceError(f"the event database is indexed up to block {last}, not {to_block}: sync the indexer")
-    if as_of is None:
-        block = store.block(to_block)
-        if block is None or block.timestamp is None:
-            raise InvoiceError(f"the timestamp of block {to_block} is not stored: pass as_of explicitly")
-        as_of = block.timestamp
-    setup = store.events(timeframe=timeframe_id, names=[TimeframeCreated.name, RulesSet.name], to_block=to_block)
-    usage = store.events(timeframe=timeframe_id, customer=customer, from_block=from_block, to_block=to_block)
-    return compute_invoice(
-        customer,
-        timeframe_from_events(setup, timeframe_id),
-        rules_from_events(setup, timeframe_id),
-        usage,
-        chain_id=store.chain_id,
-        contract=store.contract,
-        from_block=from_block,
-        to_block=to_block,
-        as_of=as_of,
-    )
-
-
-def invoices_for_timeframe(store: Store, timeframe_id: int, *, to_block: int | None = None) -> list[Invoice]:
-    """The invoice of every customer seen in ``timeframe_id`` (see :meth:`Store.customers`), by address."""
-    return [
-        invoice_from_store(store, customer, timeframe_id, to_block=to_block)
-        for customer in store.customers(timeframe_id)
-    ]
-
-
-# ---------------------------------------------------------------------- canonical JSON and hash
-
-_LINE_KEYS = tuple(f.name for f in Line.__dataclass_fields__.values())
-_EVIDENCE_EVENT_KEYS = ("block_number", "event", "instance_id", "log_index", "tx_hash")
+_LINE_KEYS = frozenset(
+    {"instance_type", "charge", "quantity", "overage", "included", "billable", "unit_price", "per", "amount",
+     "committed", "committed_amount", "rules_hash"}
+)
+_EVIDENCE_EVENT_KEYS = frozenset({"block_number", "log_index", "tx_hash", "event", "instance_id", "agent",
+                                  "instance_type"})
 _TOP_KEYS = frozenset(
-    {"version", "customer", "currency", "timeframe", "lines", "total", "overage_activations", "final", "as_of",
-     "evidence"}
+    {"version", "final", "customer", "timeframe", "currency", "decimals", "rounding", "as_of", "lines", "total",
+     "committed_total", "evidence"}
 )
 
 
+def _hexed(raw: bytes) -> str:
+    return "0x" + raw.hex()
+
+
 def to_dict(invoice: Invoice) -> dict[str, Any]:
-    """The invoice as the JSON document it is hashed as (without ``hash``); for ``--json`` output and comparisons."""
+    """The invoice as the JSON document it is hashed as (without ``hash``); for ``--json`` output and comparisons.
 
-    def hexed(raw: bytes) -> str:
-        return "0x" + raw.hex()
-
+    Amounts and prices are decimal text in the currency's major unit, at full precision; counts, seconds, ids and
+    block numbers are integers.
+    """
+    cur = invoice.currency
     return {
         "version": invoice.version,
+        "final": invoice.final,
         "customer": invoice.customer,
-        "currency": invoice.currency,
         "timeframe": {"id": invoice.timeframe.id, "start": invoice.timeframe.start, "end": invoice.timeframe.end},
+        "currency": cur,
+        "decimals": invoice.decimals,
+        "rounding": rounding_rule(cur),
+        "as_of": invoice.as_of,
         "lines": [
-            {key: hexed(value) if isinstance(value, bytes) else value for key, value in vars(line).items()}
+            {
+                "instance_type": line.instance_type,
+                "charge": str(line.charge),
+                "quantity": line.quantity,
+                "overage": line.overage,
+                "included": line.included,
+                "billable": line.billable,
+                "unit_price": format_micro(line.unit_price, cur),
+                "per": line.per,
+                "amount": format_minor(line.amount, cur),
+                "committed": line.committed,
+                "committed_amount": format_minor(line.committed_amount, cur),
+                "rules_hash": _hexed(line.rules_hash),
+            }
             for line in invoice.lines
         ],
-        "total": invoice.total,
-        "overage_activations": invoice.overage_activations,
-        "final": invoice.final,
-        "as_of": invoice.as_of,
+        "total": format_minor(invoice.total, cur),
+        "committed_total": format_minor(invoice.committed_total, cur),
         "evidence": {
             "chain_id": invoice.evidence.chain_id,
             "contract": invoice.evidence.contract,
@@ -385,9 +479,11 @@ def to_dict(invoice: Invoice) -> dict[str, Any]:
                 {
                     "block_number": e.block_number,
                     "log_index": e.log_index,
-                    "tx_hash": hexed(e.tx_hash),
+                    "tx_hash": _hexed(e.tx_hash),
                     "event": e.event,
-                    "instance_id": hexed(e.instance_id),
+                    "instance_id": _hexed(e.instance_id),
+                    "agent": e.agent,
+                    "instance_type": e.instance_type,
                 }
                 for e in invoice.evidence.events
             ],
@@ -396,12 +492,15 @@ def to_dict(invoice: Invoice) -> dict[str, Any]:
 
 
 def _dump(document: Mapping[str, Any]) -> bytes:
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode()
+    try:
+        return canonical_json(document)
+    except CanonicalJsonError as exc:
+        raise InvoiceError(f"the invoice cannot be written as canonical JSON: {exc}") from exc
 
 
 def to_canonical_json(invoice: Invoice) -> bytes:
-    """The bytes that are hashed: sorted keys, no whitespace, integers only, lowercase ``0x`` hex, checksummed
-    addresses, ASCII. The same invoice always gives the same bytes."""
+    """The bytes that are hashed: RFC 8785 canonical JSON of :func:`to_dict` (sorted keys, no whitespace, no floats,
+    lowercase ``0x`` hex, checksummed addresses). The same invoice always gives the same bytes."""
     return _dump(to_dict(invoice))
 
 
@@ -411,66 +510,117 @@ def invoice_hash(invoice: Invoice) -> bytes:
 
 
 def to_json(invoice: Invoice) -> bytes:
-    """The invoice file: the canonical JSON plus a ``hash`` field (which is not itself hashed)."""
+    """The invoice file: the canonical document plus a ``hash`` field (which is not itself hashed)."""
     document = to_dict(invoice)
-    document["hash"] = "0x" + invoice_hash(invoice).hex()
+    document["hash"] = _hexed(invoice_hash(invoice))
     return _dump(document)
 
 
 def _reject_float(text: str) -> Any:
-    raise InvoiceError(f"invoice numbers must be integers, found {text}")
+    raise InvoiceError(f"invoice numbers must be integers (amounts are text), found {text}")
 
 
-def from_json(data: bytes | str, *, check_hash: bool = True) -> Invoice:
-    """Read an invoice file, checking every field's presence and type; :class:`InvoiceError` says what is wrong.
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:  # two readers could otherwise see two different invoices in one file
+            raise InvoiceError(f"the invoice repeats the key {key!r}")
+        result[key] = value
+    return result
 
-    A ``hash`` field, if present, must match the content unless ``check_hash`` is False (``verify`` reports a
-    wrong hash as one of its differences instead).
-    """
+
+def _parse(data: bytes | str) -> Any:
     try:
-        document = json.loads(data, parse_float=_reject_float, parse_constant=_reject_float)
+        return json.loads(
+            data, parse_float=_reject_float, parse_constant=_reject_float, object_pairs_hook=_unique_keys
+        )
     except InvoiceError:
         raise
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvoiceError(f"the invoice is not valid JSON: {exc}") from exc
+
+
+def from_json(data: bytes | str, *, check_hash: bool = True) -> Invoice:
+    """Read an invoice file, checking every field's presence, type and form; :class:`InvoiceError` names the field.
+
+    A ``hash`` field, if present, must match the content unless ``check_hash`` is False (``verify`` reports a
+    wrong hash as one of its differences instead).
+    """
+    document = _parse(data)
     reader = _Reader(document, "invoice")
-    claimed = document.get("hash") if isinstance(document, dict) else None
+    claimed = document.get("hash")
     reader.keys(_TOP_KEYS | ({"hash"} if claimed is not None else set()))
     version = reader.integer("version")
     if version != INVOICE_VERSION:
         raise InvoiceError(f"invoice format version {version} is not supported (this metering reads {INVOICE_VERSION})")
+    try:
+        currency = normalize_currency(reader.string("currency"))
+    except ValueError as exc:
+        raise InvoiceError(f"invoice.currency: {exc}") from None
+    if currency != document["currency"]:
+        raise InvoiceError(f"invoice.currency must be the upper-case code {currency!r}")
+    if reader.integer("decimals") != currency_decimals(currency):
+        raise InvoiceError(f"invoice.decimals must be {currency_decimals(currency)} for {currency} (ISO 4217)")
+    if reader.string("rounding") != rounding_rule(currency):
+        raise InvoiceError(f"invoice.rounding is not the rule this metering applies: {rounding_rule(currency)!r}")
     tf = reader.child("timeframe")
     tf.keys({"id", "start", "end"})
-    timeframe = Timeframe(
-        id=tf.integer("id"), start=tf.integer("start"), end=tf.integer("end"), currency=reader.string("currency")
-    )
+    timeframe = Timeframe(id=tf.integer("id"), start=tf.integer("start"), end=tf.integer("end"), currency=currency)
     lines = []
     for index, raw_line in enumerate(reader.array("lines")):
         item = _Reader(raw_line, f"lines[{index}]")
-        item.keys(set(_LINE_KEYS))
-        numbers = {key: item.integer(key) for key in _LINE_KEYS if key != "rules_hash"}
-        lines.append(Line(rules_hash=item.hex32("rules_hash"), **numbers))
+        item.keys(_LINE_KEYS)
+        charge_text = item.string("charge")
+        if charge_text not in {str(c) for c in Charge}:
+            raise InvoiceError(f"lines[{index}].charge must be one of {', '.join(Charge)}, found {charge_text!r}")
+        per = item.integer("per")
+        if per < 1:
+            raise InvoiceError(f"lines[{index}].per must be at least 1, found {per}")
+        lines.append(
+            Line(
+                instance_type=item.integer("instance_type"),
+                charge=Charge(charge_text),
+                rules_hash=item.hex32("rules_hash"),
+                quantity=item.integer("quantity"),
+                overage=item.integer("overage"),
+                included=item.integer("included"),
+                billable=item.integer("billable"),
+                unit_price=item.price("unit_price", currency),
+                per=per,
+                amount=item.amount("amount", currency),
+                committed=item.integer("committed"),
+                committed_amount=item.amount("committed_amount", currency),
+            )
+        )
     ev = reader.child("evidence")
     ev.keys({"chain_id", "contract", "from_block", "to_block", "events"})
     events = []
     for index, raw_event in enumerate(ev.array("events")):
         item = _Reader(raw_event, f"evidence.events[{index}]")
-        item.keys(set(_EVIDENCE_EVENT_KEYS))
-        events.append(
-            EvidenceEvent(
-                block_number=item.integer("block_number"),
-                log_index=item.integer("log_index"),
-                tx_hash=item.hex32("tx_hash"),
-                event=item.string("event"),
-                instance_id=item.hex32("instance_id"),
-            )
+        item.keys(_EVIDENCE_EVENT_KEYS)
+        entry = EvidenceEvent(
+            block_number=item.integer("block_number"),
+            log_index=item.integer("log_index"),
+            tx_hash=item.hex32("tx_hash"),
+            event=item.string("event"),
+            instance_id=item.hex32("instance_id"),
+            instance_type=item.integer("instance_type"),
         )
+        if entry.event not in _BILLING_NAMES:
+            raise InvoiceError(f"evidence.events[{index}].event {entry.event!r} is not an event that bills")
+        try:
+            agent = entry.agent
+        except ValueError:
+            raise InvoiceError(f"evidence.events[{index}].instance_id is not an instance id") from None
+        if item.address("agent") != agent:
+            raise InvoiceError(f"evidence.events[{index}].agent is not the agent of its instance id ({agent})")
+        events.append(entry)
     invoice = Invoice(
         customer=reader.address("customer"),
         timeframe=timeframe,
         lines=tuple(lines),
-        total=reader.integer("total"),
-        overage_activations=reader.integer("overage_activations"),
+        total=reader.amount("total", currency),
+        committed_total=reader.amount("committed_total", currency),
         final=reader.boolean("final"),
         as_of=reader.integer("as_of"),
         evidence=Evidence(
@@ -503,10 +653,7 @@ def read_invoice(path: str | Path, *, check_hash: bool = True) -> Invoice:
 
 def stated_hash(data: bytes | str) -> bytes | None:
     """The ``hash`` field an invoice file states about itself, if any (not checked)."""
-    try:
-        document = json.loads(data, parse_float=_reject_float, parse_constant=_reject_float)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvoiceError(f"the invoice is not valid JSON: {exc}") from exc
+    document = _parse(data)
     if not isinstance(document, dict) or "hash" not in document:
         return None
     return _Reader(document, "invoice").hex32("hash")
@@ -552,6 +699,31 @@ class _Reader:
             raise InvoiceError(f"{self._where}.{key} must be a non-empty string, found {value!r}")
         return value
 
+    def amount(self, key: str, currency: str) -> int:
+        """Minor units from decimal text with exactly the currency's decimals (``"15.50"``)."""
+        text = self.string(key)
+        try:
+            value = parse_amount(text, currency, what=f"{self._where}.{key}")
+        except ValueError as exc:
+            raise InvoiceError(str(exc)) from None
+        if format_minor(value, currency) != text:
+            raise InvoiceError(
+                f"{self._where}.{key} must be written {format_minor(value, currency)!r} "
+                f"({currency_decimals(currency)} decimals), found {text!r}"
+            )
+        return value
+
+    def price(self, key: str, currency: str) -> int:
+        """Micro-units from decimal text at full precision (``"0.0004"``)."""
+        text = self.string(key)
+        try:
+            value = parse_price(text, currency, what=f"{self._where}.{key}")
+        except ValueError as exc:
+            raise InvoiceError(str(exc)) from None
+        if format_micro(value, currency) != text:
+            raise InvoiceError(f"{self._where}.{key} must be written {format_micro(value, currency)!r}, found {text!r}")
+        return value
+
     def hex32(self, key: str) -> bytes:
         value = self.string(key)
         body = value[2:]
@@ -580,28 +752,20 @@ class _Reader:
 
 # ---------------------------------------------------------------------- CSV
 
-_CSV_COLUMNS = ("instance_type", *(key for key in _LINE_KEYS if key != "instance_type"), "currency")
-_CSV_SUMMED = ("activations", "overage_activations", "activation_amount", "seconds", "seconds_amount", "total")
+_CSV_COLUMNS = ("instance_type", "charge", "quantity", "overage", "included", "billable", "unit_price", "per",
+                "amount", "committed", "committed_amount", "currency", "rules_hash")
 
 
 def to_csv(invoice: Invoice) -> str:
-    """One row per line and a ``total`` row (sums of counts and amounts; rates and quotas left empty)."""
+    """The lines of :func:`to_dict` as CSV rows (same names, same text), then a ``total`` row with the total and
+    the committed total (other cells empty)."""
+    document = to_dict(invoice)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(_CSV_COLUMNS)
-    for line in invoice.lines:
-        values = vars(line)
-        writer.writerow(
-            [
-                "0x" + values[c].hex() if c == "rules_hash" else invoice.currency if c == "currency" else values[c]
-                for c in _CSV_COLUMNS
-            ]
-        )
-    totals: dict[str, object] = {c: sum(getattr(line, c) for line in invoice.lines) for c in _CSV_SUMMED}
-    totals["total"] = invoice.total
-    writer.writerow(
-        ["total" if c == "instance_type" else invoice.currency if c == "currency" else totals.get(c, "")
-         for c in _CSV_COLUMNS]
-    )
+    for line in document["lines"]:
+        writer.writerow([document["currency"] if c == "currency" else line[c] for c in _CSV_COLUMNS])
+    totals = {"instance_type": "total", "amount": document["total"], "committed_amount": document["committed_total"],
+              "currency": document["currency"]}
+    writer.writerow([totals.get(c, "") for c in _CSV_COLUMNS])
     return out.getvalue()
-

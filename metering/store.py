@@ -34,6 +34,7 @@ from metering.errors import StoreError
 from metering.events import (
     ActivationDenied,
     ActivationGranted,
+    LeaseContinued,
     MeterEvent,
     TimeframeCreated,
     decode_log,
@@ -44,7 +45,7 @@ from metering.types import Timeframe
 __all__ = ["SCHEMA_VERSION", "Store", "StoredBlock", "default_store_path"]
 
 #: Bumped whenever the tables change; a file with another version is refused rather than misread.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: Meter v2 events (namespaced instance ids, RulesSet with a Rules tuple)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -330,12 +331,27 @@ class Store:
         return sorted((e.as_timeframe() for e in found), key=lambda t: t.id)
 
     def customers(self, timeframe: int) -> list[str]:
-        """Customers with an activation decision (granted or denied) in ``timeframe``, sorted by address."""
+        """Customers with a decision in ``timeframe`` (an activation granted or denied, a lease continued into it),
+        sorted by address."""
         rows = self._db.execute(
-            "SELECT DISTINCT customer FROM events WHERE timeframe = ? AND event IN (?, ?) ORDER BY customer",
-            (timeframe, ActivationGranted.name, ActivationDenied.name),
+            "SELECT DISTINCT customer FROM events WHERE timeframe = ? AND event IN (?, ?, ?) ORDER BY customer",
+            (timeframe, ActivationGranted.name, ActivationDenied.name, LeaseContinued.name),
         )
         return [str(row[0]) for row in rows]
+
+    def remember_block(self, block: StoredBlock) -> bool:
+        """Keep a block's hash and timestamp learnt outside indexing (e.g. a timeframe's boundary block), so later
+        look-ups need no node; only for blocks the cursor has passed (their hash then also guards against reorgs).
+        Returns whether it was kept."""
+        last = self.last_block
+        if last is None or block.number > last:
+            return False
+        self._db.execute(
+            "INSERT INTO blocks (number, hash, timestamp) VALUES (?, ?, ?) ON CONFLICT (number) DO UPDATE SET "
+            "timestamp = COALESCE(excluded.timestamp, blocks.timestamp) WHERE blocks.hash = excluded.hash",
+            (block.number, _hex(block.hash), block.timestamp),
+        )
+        return True
 
 
 def _stored_block(row: tuple[Any, ...]) -> StoredBlock:
@@ -343,7 +359,7 @@ def _stored_block(row: tuple[Any, ...]) -> StoredBlock:
 
 
 def _event_row(raw: Mapping[str, Any], event: MeterEvent) -> tuple[Any, ...]:
-    instance = getattr(event, "instance_id", None) or getattr(event, "request_id", None)
+    instance = getattr(event, "instance_id", None)
     return (
         event.block_number,
         _hex(event.block_hash),
