@@ -4,12 +4,19 @@ Every call returns a small frozen result decoded from the events of its receipt,
 decided: :class:`Granted` (start the instance, until ``lease_end`` unless renewed) or :class:`Denied` (do not, and
 ``reason`` says why). A business denial is never an exception: the contract records it as an event.
 
-Retries are safe by construction. The request id is the idempotency key of an activation: the agent keeps it in the
-result (and you may pass your own), and the contract answers a request id it has seen with ``ActivationReplayed``,
-counting nothing. If a transaction's receipt does not arrive in time
-(:class:`~metering.errors.TransactionTimeoutError`), the agent first looks whether the earlier transaction landed
-after all, and otherwise sends the same request again (same request id; for a deactivation, a retry that finds the
-instance already closed returns the closed result). Such replayed results carry ``replayed=True``.
+**Request ids and seats.** An agent's request id is ``seat << 8 | generation``: each agent owns seats on chain, a
+seat holds one instance at a time, and the next request on a seat whose instance has ended uses its next
+generation. The instance id is the agent's address followed by the request id, so it names the agent that holds it
+and nobody else can renew or stop it. The agent picks seats for you (:class:`SeatAllocator`): it reuses the seats
+of instances that ended, and reads the chain's record of a seat before it first uses it in this process. One agent
+key belongs to one process at a time, as its nonces do.
+
+**Retries are safe by construction.** ``activate`` chooses its request id once per call and keeps it across every
+internal retry; the contract answers a request id it has seen with ``ActivationReplayed``, counting nothing, and
+the result then carries ``replayed=True`` and the first decision. To retry *after an exception* yourself, pass the
+request id back: ``agent.activate(customer, 1, 600, request_id=exc_request_id)``, or choose it up front with
+:meth:`Agent.next_request_id`. A retried ``deactivate`` that finds its instance already closed returns how it was
+closed (``replayed=True``).
 
 >>> agent = Agent(w3, meter_address, signer)                   # doctest: +SKIP
 >>> decision = agent.activate(customer, 1, lease_seconds=600)  # doctest: +SKIP
@@ -19,10 +26,12 @@ instance already closed returns the closed result). Such replayed results carry 
 
 from __future__ import annotations
 
+import heapq
 import logging
-import os
+import threading
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -31,7 +40,7 @@ from web3 import Web3
 from web3.exceptions import Web3Exception
 from web3.types import EventData, FilterParams
 
-from metering._utils.client import InstanceRecord, MeterClient, as_bytes32, chunks, successor_of
+from metering._utils.client import InstanceRecord, MeterClient, as_instance_id, chunks
 from metering.chain import checksum
 from metering.contract import DenialReason, InstanceStatus
 from metering.errors import (
@@ -41,7 +50,7 @@ from metering.errors import (
     TransactionTimeoutError,
 )
 from metering.sender import Call, SentTransaction, TransactionSender
-from metering.types import UINT32_MAX
+from metering.types import MAX_GENERATION, UINT32_MAX, UINT64_MAX, instance_id, request_id
 
 __all__ = [
     "MAX_BATCH",
@@ -59,8 +68,7 @@ __all__ = [
     "RenewResult",
     "RenewalDenied",
     "Renewed",
-    "new_request_id",
-    "successor_of",
+    "SeatAllocator",
 ]
 
 log = logging.getLogger("metering.agent")
@@ -69,19 +77,16 @@ log = logging.getLogger("metering.agent")
 MAX_BATCH = 256
 
 # Gas floors. A call's cost depends on the block it lands in, and gas is estimated against the latest one: the
-# first activation of a timeframe moves the contract's timeframe cursor (+25k), a request estimated just before a
-# timeframe starts is a cheap denial but a grant once mined, and a renewal mined after its timeframe ended continues
-# the lease as a fresh grant (~110k instead of ~40k). Measured on anvil, with room to spare; unused gas is not paid.
+# first activation of a timeframe moves the contract's timeframe cursor, a request estimated just before a
+# timeframe starts is a cheap denial but a grant once mined, a seat in a page may be a new slot, and a renewal mined
+# after its timeframe ended continues the lease as a fresh decision. Measured on anvil (gas-report.md), with room to
+# spare; unused gas is not paid.
 _ACTIVATION_GAS = 160_000
-_BATCH_BASE_GAS, _BATCH_ITEM_GAS = 80_000, 45_000
+_BATCH_BASE_GAS, _BATCH_ITEM_GAS = 80_000, 70_000
 _RENEWAL_GAS = 170_000
-_DEACTIVATION_GAS = 80_000
-_EXPIRY_BASE_GAS, _EXPIRY_ITEM_GAS = 40_000, 20_000
+_DEACTIVATION_GAS = 90_000
+_EXPIRY_BASE_GAS, _EXPIRY_ITEM_GAS = 40_000, 15_000
 _UINT16_MAX = 2**16 - 1
-
-def new_request_id() -> bytes:
-    """A fresh 32-byte request id (random): the idempotency key of one activation request."""
-    return os.urandom(32)
 
 
 def _hex(value: bytes) -> str:
@@ -93,17 +98,18 @@ def _hex(value: bytes) -> str:
 
 @dataclass(frozen=True)
 class ActivationRequest:
-    """One activation request for :meth:`Agent.activate_many`; keep ``request_id`` to retry it safely."""
+    """One activation request for :meth:`Agent.activate_many`. ``request_id`` is chosen by the agent when ``None``;
+    keep the one in the result to retry it safely."""
 
     customer: str
     instance_type: int
     lease_seconds: int
-    request_id: bytes = field(default_factory=new_request_id)
+    request_id: int | None = None
 
 
 @dataclass(frozen=True)
 class Granted:
-    """The instance may run from ``started_at`` until ``lease_end`` unless renewed; its id is the request id.
+    """The instance may run from ``started_at`` until ``lease_end`` unless renewed.
 
     ``overage`` marks a grant beyond a soft limit. For a replayed request (``replayed=True``) the fields are those
     of the first decision; ``started_at`` and ``overage`` are ``None`` only if that decision is older than the
@@ -112,6 +118,7 @@ class Granted:
     """
 
     instance_id: bytes
+    request_id: int
     customer: ChecksumAddress
     instance_type: int
     timeframe: int
@@ -123,16 +130,13 @@ class Granted:
 
     granted = True
 
-    @property
-    def request_id(self) -> bytes:
-        return self.instance_id
-
 
 @dataclass(frozen=True)
 class Denied:
     """The request was refused and recorded; ``reason`` says why (``timeframe`` is 0 when none was active)."""
 
-    request_id: bytes
+    instance_id: bytes
+    request_id: int
     customer: ChecksumAddress
     instance_type: int
     timeframe: int
@@ -160,8 +164,9 @@ class Renewed:
 
 @dataclass(frozen=True)
 class RenewalDenied:
-    """The lease was not extended: the customer is suspended (the lease keeps its expiry), or it had already run
-    out (``reason`` ``LEASE_EXPIRED``; the instance is then closed, billed until ``expired_at``)."""
+    """The lease was not extended. The customer is suspended, revoked this agent, or would cross its spending cap
+    (the lease keeps its expiry); or it had already run out before its timeframe's end (``reason``
+    ``LEASE_EXPIRED``; the instance is then closed, billed until ``expired_at``)."""
 
     instance_id: bytes
     customer: ChecksumAddress
@@ -170,41 +175,37 @@ class RenewalDenied:
     reason: DenialReason
     expired_at: int | None
     tx_hash: str
+    replayed: bool = False
 
 
 @dataclass(frozen=True)
 class Continued:
-    """The lease ran to the end of its timeframe and goes on under the next one's rules, as a new instance id
-    (:func:`successor_of` the old one). Stop using ``previous_id``; ``successor`` is the new grant."""
+    """The lease ran to the end of its timeframe (``ended_at``) and goes on in the next one under its rules, with
+    the same instance id, billed from that timeframe's start (``started_at``) until ``lease_end``."""
 
-    previous_id: bytes
+    instance_id: bytes
+    customer: ChecksumAddress
+    instance_type: int
+    timeframe: int
     ended_at: int
-    successor: Granted
+    started_at: int
+    lease_end: int
+    overage: bool
     tx_hash: str
-    replayed: bool = False
-
-    @property
-    def instance_id(self) -> bytes:
-        return self.successor.instance_id
-
-    @property
-    def lease_end(self) -> int:
-        return self.successor.lease_end
 
 
 @dataclass(frozen=True)
 class ContinuationDenied:
-    """The lease ran to the end of its timeframe and the next timeframe refused to continue it: stop the instance."""
+    """The lease ran to the end of its timeframe (``ended_at``) and the next timeframe refused to continue it (or
+    none started there): stop the instance."""
 
-    previous_id: bytes
+    instance_id: bytes
+    customer: ChecksumAddress
+    instance_type: int
+    timeframe: int
     ended_at: int
-    denied: Denied
+    reason: DenialReason
     tx_hash: str
-    replayed: bool = False
-
-    @property
-    def reason(self) -> DenialReason:
-        return self.denied.reason
 
 
 RenewResult = Renewed | RenewalDenied | Continued | ContinuationDenied
@@ -212,7 +213,8 @@ RenewResult = Renewed | RenewalDenied | Continued | ContinuationDenied
 
 @dataclass(frozen=True)
 class Deactivated:
-    """The instance was stopped at ``stopped_at``, before its lease ran out; billing stopped there."""
+    """The instance was stopped at ``stopped_at``, before its lease ran out; billing stopped there.
+    ``by_provider`` is true when the provider closed it (found by a retried deactivation)."""
 
     instance_id: bytes
     customer: ChecksumAddress
@@ -221,6 +223,7 @@ class Deactivated:
     stopped_at: int
     tx_hash: str
     replayed: bool = False
+    by_provider: bool = False
 
 
 @dataclass(frozen=True)
@@ -248,6 +251,98 @@ class _NotOpenAfterRetryError(MeteringError):
         self.attempted = attempted
 
 
+# ---------------------------------------------------------------------- seats
+
+
+class SeatAllocator:
+    """Chooses the request ids of one agent: the next generation of a seat whose instance has ended.
+
+    It remembers the seats this process used: a seat is free again once its instance was denied, deactivated or
+    expired, or its lease end has passed by the chain's clock as last seen in a decision. When it knows no free
+    seat, it reads the next seat it has not seen from the chain (one view call), so a restarted agent never reuses
+    a generation. O(log n) per request. Thread-safe: a keeper may renew while the application activates.
+    """
+
+    def __init__(self, client: MeterClient, agent: str) -> None:
+        self._client = client
+        self._agent = agent
+        self._generation: dict[int, int] = {}  # seat -> its latest generation known to this process
+        self._lease_end: dict[int, int] = {}  # busy seat -> the lease end of its instance (2**64 - 1: undecided)
+        self._free: deque[int] = deque()
+        self._expiring: list[tuple[int, int]] = []  # heap of (lease end, seat) of busy seats
+        self._next_unseen = 0
+        self._clock: int | None = None  # the latest chain time seen
+        self._lock = threading.Lock()
+
+    def next(self) -> int:
+        """A request id for a new activation; its seat stays reserved until :meth:`granted`, :meth:`released` or
+        :meth:`forget` tells what became of it."""
+        with self._lock:
+            self._free_expired()
+            while self._free:
+                seat = self._free.popleft()
+                if seat not in self._lease_end and self._generation[seat] < MAX_GENERATION:
+                    return self._reserve(seat, self._generation[seat] + 1)
+            if self._clock is None:
+                self._clock = self._client.chain_time()
+            while True:
+                seat = self._next_unseen
+                self._next_unseen += 1
+                record = self._client.seat(self._agent, seat)
+                if record.generation >= MAX_GENERATION:
+                    continue  # used up: this seat takes no more requests
+                if record.status != InstanceStatus.OPEN or record.lease_end <= self._clock:
+                    return self._reserve(seat, record.generation + 1)
+                self._generation[seat] = record.generation
+                self._busy(seat, record.lease_end)
+
+    def granted(self, request: int, lease_end: int, now: int | None = None) -> None:
+        """The request was granted (or its lease renewed): its seat is busy until ``lease_end``."""
+        with self._lock:
+            seat, generation = request >> 8, request & 0xFF
+            if self._generation.get(seat, 0) > generation:
+                return  # an older instance of a seat that moved on
+            self._generation[seat] = generation
+            self._busy(seat, lease_end)
+            if now is not None:
+                self._clock = max(self._clock or 0, now)
+
+    def released(self, request: int) -> None:
+        """The request was denied, or its instance ended: its seat takes the next generation."""
+        with self._lock:
+            seat, generation = request >> 8, request & 0xFF
+            if self._generation.get(seat, 0) > generation:
+                return
+            self._generation[seat] = generation
+            if self._lease_end.pop(seat, None) is not None or seat not in self._free:
+                self._free.append(seat)
+
+    def forget(self, request: int) -> None:
+        """What became of the request is unknown: read its seat from the chain before using it again."""
+        with self._lock:
+            seat = request >> 8
+            self._generation.pop(seat, None)
+            self._lease_end.pop(seat, None)
+            self._next_unseen = min(self._next_unseen, seat)
+
+    def _reserve(self, seat: int, generation: int) -> int:
+        self._generation[seat] = generation
+        self._lease_end[seat] = UINT64_MAX
+        self._next_unseen = max(self._next_unseen, seat + 1)
+        return request_id(seat, generation)
+
+    def _busy(self, seat: int, lease_end: int) -> None:
+        self._lease_end[seat] = lease_end
+        heapq.heappush(self._expiring, (lease_end, seat))
+
+    def _free_expired(self) -> None:
+        while self._expiring and self._clock is not None and self._expiring[0][0] <= self._clock:
+            lease_end, seat = heapq.heappop(self._expiring)
+            if self._lease_end.get(seat) == lease_end:  # not renewed, ended or reused since
+                del self._lease_end[seat]
+                self._free.append(seat)
+
+
 # ---------------------------------------------------------------------- agent
 
 
@@ -271,6 +366,22 @@ class Agent(MeterClient):
         super().__init__(w3, address, signer, sender=sender)
         self.timeout_retries = timeout_retries
         self.replay_lookback_blocks = replay_lookback_blocks
+        self._seats: SeatAllocator | None = None
+
+    @property
+    def seats(self) -> SeatAllocator:
+        """The allocator of this agent's request ids."""
+        if self._seats is None:
+            self._seats = SeatAllocator(self, self.sender.address)
+        return self._seats
+
+    def next_request_id(self) -> int:
+        """A request id for a new activation: pass it to :meth:`activate` to be able to retry that very request."""
+        return self.seats.next()
+
+    def instance_id_of(self, request: int) -> bytes:
+        """The instance id this agent's request ``request`` is decided under."""
+        return instance_id(self.sender.address, request)
 
     # ------------------------------------------------------------------ activation
 
@@ -279,19 +390,21 @@ class Agent(MeterClient):
         customer: str,
         instance_type: int,
         lease_seconds: int,
-        request_id: bytes | str | None = None,
+        request_id: int | None = None,
     ) -> Granted | Denied:
         """Asks whether ``customer`` may start an instance of ``instance_type`` for ``lease_seconds``.
 
-        ``request_id`` (32 bytes) defaults to a fresh random one; pass the same one again to retry without the risk
-        of counting twice (the answer then has ``replayed=True``).
+        ``request_id`` defaults to the next free seat's next generation, chosen once for this call; pass a request
+        id again to retry without the risk of counting twice (the answer then has ``replayed=True``).
         """
         request = self._request(customer, instance_type, lease_seconds, request_id)
+        assert request.request_id is not None
         call = self._call(
             "requestActivation", request.customer, request.instance_type, request.request_id, request.lease_seconds,
             min_gas=_ACTIVATION_GAS,
         )
-        sent = self._send(call, what=f"activation request {_hex(request.request_id)}")
+        what = f"activation request {request.request_id} ({_hex(self.instance_id_of(request.request_id))})"
+        sent = self._send_activation(call, [request], what)
         return self._activation_results(sent, [request])[0]
 
     def activate_many(self, requests: Sequence[ActivationRequest]) -> list[Granted | Denied]:
@@ -302,7 +415,7 @@ class Agent(MeterClient):
         for batch in chunks(checked, MAX_BATCH):
             payload = [(r.customer, r.instance_type, r.request_id, r.lease_seconds) for r in batch]
             call = self._call("requestActivations", payload, min_gas=_BATCH_BASE_GAS + _BATCH_ITEM_GAS * len(batch))
-            sent = self._send(call, what=f"a batch of {len(batch)} activation requests")
+            sent = self._send_activation(call, list(batch), f"a batch of {len(batch)} activation requests")
             results.extend(self._activation_results(sent, list(batch)))
         return results
 
@@ -311,31 +424,46 @@ class Agent(MeterClient):
     def renew(self, instance_id: bytes | str, lease_seconds: int) -> RenewResult:
         """Extends a running instance's lease to ``lease_seconds`` from now (capped at its timeframe's end).
 
-        A lease that already ran to the end of its timeframe is continued under the next timeframe's rules as
-        :func:`successor_of` it: the result is then :class:`Continued` or :class:`ContinuationDenied`.
+        A lease that already ran to the end of its timeframe is continued in the next timeframe under its rules,
+        with the same id: the result is then :class:`Continued` or :class:`ContinuationDenied`.
         """
-        raw = as_bytes32(instance_id, what="instance id")
+        raw = as_instance_id(instance_id)
         seconds = _lease(lease_seconds)
         try:
             call = self._call("renewLease", raw, seconds, min_gas=_RENEWAL_GAS)
             sent = self._send(call, what=f"renewal of {_hex(raw)}", not_open_ok=True)
         except _NotOpenAfterRetryError as exc:
             return self._renewal_from_records(raw, exc)
-        return self._renew_result(raw, sent)
+        result = self._renew_result(raw, sent)
+        if isinstance(result, Renewed | Continued):
+            self.seats.granted(_request_of(raw), result.lease_end)
+        elif isinstance(result, ContinuationDenied) or result.expired_at is not None:
+            self.seats.released(_request_of(raw))  # it ended: its seat takes the next generation
+        return result
 
     def deactivate(self, instance_id: bytes | str) -> Deactivated | Expired:
-        """Stops a running instance now; if its lease had already run out it is closed as :class:`Expired`."""
-        raw = as_bytes32(instance_id, what="instance id")
+        """Stops a running instance now; if its lease had already run out it is closed as :class:`Expired`.
+
+        A deactivation that finds its instance already closed (for example a retry after a lost response) returns
+        how it was closed, with ``replayed=True``.
+        """
+        raw = as_instance_id(instance_id)
         try:
             call = self._call("deactivate", raw, min_gas=_DEACTIVATION_GAS)
             sent = self._send(call, what=f"deactivation of {_hex(raw)}", not_open_ok=True)
         except _NotOpenAfterRetryError as exc:
             return self._closure_from_records(raw, exc)
+        except ContractRevertError as exc:
+            if exc.name != "MeteringInstanceNotOpen":
+                raise
+            return self._closure_from_records(raw, _NotOpenAfterRetryError(exc, []))
         for event in self.events(sent.logs):
             args = event["args"]
             if event["event"] == "InstanceDeactivated" and bytes(args["instanceId"]) == raw:
+                self.seats.released(_request_of(raw))
                 return _deactivated(args, sent.tx_hash)
             if event["event"] == "LeaseExpired" and bytes(args["instanceId"]) == raw:
+                self.seats.released(_request_of(raw))
                 return _expired(args, sent.tx_hash)
         raise MeteringError(f"deactivation {sent.tx_hash} of {_hex(raw)} emitted no closing event")
 
@@ -343,9 +471,9 @@ class Agent(MeterClient):
         """Closes the listed instances whose lease has run out (others are skipped); returns how many were closed.
 
         Anyone may call this; billing of each stops at its lease end, not now. Sent :data:`MAX_BATCH` ids per
-        transaction.
+        transaction, pipelined.
         """
-        raws = [as_bytes32(i, what="instance id") for i in instance_ids]
+        raws = [as_instance_id(i) for i in instance_ids]
         calls = [
             self._call("expireLeases", list(batch), min_gas=_EXPIRY_BASE_GAS + _EXPIRY_ITEM_GAS * len(batch))
             for batch in chunks(raws, MAX_BATCH)
@@ -356,6 +484,16 @@ class Agent(MeterClient):
         return closed
 
     # ------------------------------------------------------------------ sending with safe retries
+
+    def _send_activation(self, call: Call, requests: list[ActivationRequest], what: str) -> SentTransaction:
+        try:
+            return self._send(call, what=what)
+        except MeteringError:
+            # Nothing is known about these requests' outcome: their seats are read from the chain before reuse.
+            for request in requests:
+                assert request.request_id is not None
+                self.seats.forget(request.request_id)
+            raise
 
     def _send(self, call: Call, *, what: str, not_open_ok: bool = False) -> SentTransaction:
         attempted: list[str] = []
@@ -395,13 +533,20 @@ class Agent(MeterClient):
     # ------------------------------------------------------------------ decoding
 
     def _request(
-        self, customer: str, instance_type: int, lease_seconds: int, request_id: bytes | str | None
+        self, customer: str, instance_type: int, lease_seconds: int, request: int | None
     ) -> ActivationRequest:
         valid_type = isinstance(instance_type, int) and not isinstance(instance_type, bool)
         if not valid_type or not 0 <= instance_type <= _UINT16_MAX:
             raise ConfigError(f"instance type must be an integer 0..{_UINT16_MAX}, got {instance_type!r}")
-        rid = new_request_id() if request_id is None else as_bytes32(request_id, what="request id")
-        return ActivationRequest(checksum(customer, what="customer"), instance_type, _lease(lease_seconds), rid)
+        address = checksum(customer, what="customer")
+        seconds = _lease(lease_seconds)
+        if request is None:
+            request = self.seats.next()
+        elif isinstance(request, bool) or not isinstance(request, int) or not 0 <= request <= UINT64_MAX:
+            raise ConfigError(f"request id must be an integer seat << 8 | generation, got {request!r}")
+        elif request & 0xFF == 0:
+            raise ConfigError(f"request id {request} has generation 0: generations run from 1 to {MAX_GENERATION}")
+        return ActivationRequest(address, instance_type, seconds, request)
 
     def _activation_results(self, sent: SentTransaction, requests: list[ActivationRequest]) -> list[Granted | Denied]:
         decisions = [
@@ -414,11 +559,16 @@ class Agent(MeterClient):
             )
         results: list[Granted | Denied] = []
         for request, event in zip(requests, decisions, strict=True):
-            args = event["args"]
-            rid = bytes(args["instanceId"] if event["event"] == "ActivationGranted" else args["requestId"])
-            if rid != request.request_id:
-                raise MeteringError(f"transaction {sent.tx_hash}: decision for {_hex(rid)} out of order")
-            results.append(self._decision(event, sent.tx_hash))
+            assert request.request_id is not None
+            expected = self.instance_id_of(request.request_id)
+            if bytes(event["args"]["instanceId"]) != expected:
+                raise MeteringError(f"transaction {sent.tx_hash}: decision for {_hex(expected)} out of order")
+            result = self._decision(event, sent.tx_hash)
+            if isinstance(result, Granted):
+                self.seats.granted(request.request_id, result.lease_end, result.started_at)
+            else:
+                self.seats.released(request.request_id)
+            results.append(result)
         return results
 
     def _decision(self, event: EventData, tx_hash: str) -> Granted | Denied:
@@ -426,108 +576,124 @@ class Agent(MeterClient):
         if event["event"] == "ActivationGranted":
             return _granted(args, tx_hash)
         if event["event"] == "ActivationDenied":
+            raw = bytes(args["instanceId"])
             return Denied(
-                bytes(args["requestId"]), Web3.to_checksum_address(args["customer"]), int(args["instanceType"]),
+                raw, _request_of(raw), Web3.to_checksum_address(args["customer"]), int(args["instanceType"]),
                 int(args["timeframe"]), DenialReason(int(args["reason"])), tx_hash,
             )
-        return self._replayed(bytes(args["requestId"]), tx_hash)
+        return self._replayed(bytes(args["instanceId"]), tx_hash)
 
-    def _replayed(self, request_id: bytes, tx_hash: str) -> Granted | Denied:
-        """The first decision on ``request_id``, for a request the contract had already decided."""
-        record = self.instance(request_id)
+    def _replayed(self, raw: bytes, tx_hash: str) -> Granted | Denied:
+        """The first decision on ``raw``, for a request the contract had already decided."""
+        record = self.instance(raw)
         if record.status == InstanceStatus.DENIED:
             return Denied(
-                request_id, record.customer, record.instance_type, record.timeframe, record.reason, tx_hash,
-                replayed=True,
+                raw, _request_of(raw), record.customer, record.instance_type, record.timeframe, record.reason,
+                tx_hash, replayed=True,
             )
-        original = self._find_event("ActivationGranted", request_id)
+        original = self._find_event("ActivationGranted", raw)
         if original is not None:
-            first = _granted(original["args"], tx_hash)
-            return Granted(
-                first.instance_id, first.customer, first.instance_type, first.timeframe, first.started_at,
-                first.lease_end, first.overage, tx_hash, replayed=True,
-            )
+            return replace(_granted(original["args"], tx_hash), replayed=True)
         return Granted(
-            request_id, record.customer, record.instance_type, record.timeframe, None, record.lease_end, None,
-            tx_hash, replayed=True,
+            raw, _request_of(raw), record.customer, record.instance_type, record.timeframe, None, record.lease_end,
+            None, tx_hash, replayed=True,
         )
 
-    def _renew_result(self, instance_id: bytes, sent: SentTransaction) -> RenewResult:
+    def _renew_result(self, raw: bytes, sent: SentTransaction) -> RenewResult:
         expired_at: int | None = None
         for event in self.events(sent.logs):
             name, args = event["event"], event["args"]
-            if name == "LeaseRenewed" and bytes(args["instanceId"]) == instance_id:
+            if bytes(args.get("instanceId", b"")) != raw:
+                continue
+            customer = Web3.to_checksum_address(args["customer"]) if "customer" in args else None
+            if name == "LeaseRenewed":
+                assert customer is not None
                 return Renewed(
-                    instance_id, Web3.to_checksum_address(args["customer"]), int(args["instanceType"]),
-                    int(args["timeframe"]), int(args["leaseEnd"]), sent.tx_hash,
+                    raw, customer, int(args["instanceType"]), int(args["timeframe"]), int(args["leaseEnd"]),
+                    sent.tx_hash,
                 )
-            if name == "LeaseExpired" and bytes(args["instanceId"]) == instance_id:
+            if name == "LeaseExpired":
                 expired_at = int(args["leaseEnd"])
-            elif name == "LeaseRenewalDenied" and bytes(args["instanceId"]) == instance_id:
-                return RenewalDenied(
-                    instance_id, Web3.to_checksum_address(args["customer"]), int(args["instanceType"]),
-                    int(args["timeframe"]), DenialReason(int(args["reason"])), expired_at, sent.tx_hash,
+            elif name == "LeaseContinued":
+                assert customer is not None
+                return Continued(
+                    raw, customer, int(args["instanceType"]), int(args["timeframe"]), expired_at or 0,
+                    int(args["startedAt"]), int(args["leaseEnd"]), bool(args["overage"]), sent.tx_hash,
                 )
-            elif name in ("ActivationGranted", "ActivationDenied", "ActivationReplayed"):
-                decision = self._decision(event, sent.tx_hash)
-                ended = expired_at if expired_at is not None else 0
-                if isinstance(decision, Granted):
-                    return Continued(instance_id, ended, decision, sent.tx_hash)
-                return ContinuationDenied(instance_id, ended, decision, sent.tx_hash)
-        raise MeteringError(f"renewal {sent.tx_hash} of {_hex(instance_id)} emitted no renewal event")
+            elif name == "LeaseRenewalDenied":
+                assert customer is not None
+                reason = DenialReason(int(args["reason"]))
+                if expired_at is not None and reason != DenialReason.LEASE_EXPIRED:
+                    return ContinuationDenied(
+                        raw, customer, int(args["instanceType"]), int(args["timeframe"]), expired_at, reason,
+                        sent.tx_hash,
+                    )
+                return RenewalDenied(
+                    raw, customer, int(args["instanceType"]), int(args["timeframe"]), reason, expired_at,
+                    sent.tx_hash,
+                )
+        raise MeteringError(f"renewal {sent.tx_hash} of {_hex(raw)} emitted no renewal event")
 
-    def _renewal_from_records(self, instance_id: bytes, exc: _NotOpenAfterRetryError) -> RenewResult:
-        """A retried renewal found the instance closed: if our first attempt continued it, report that."""
-        successor = successor_of(instance_id)
-        if self.instance(successor).status == InstanceStatus.UNKNOWN:
+    def _renewal_from_records(self, raw: bytes, exc: _NotOpenAfterRetryError) -> RenewResult:
+        """A retried renewal found the instance closed: if our first attempt was denied, report that."""
+        found = self._find_event("LeaseRenewalDenied", raw)
+        if found is None:
             raise exc.cause
-        ended = self.instance(instance_id).lease_end
-        tx_hash = exc.attempted[0]
-        decision = self._replayed(successor, tx_hash)
-        if isinstance(decision, Granted):
-            return Continued(instance_id, ended, decision, tx_hash, replayed=True)
-        return ContinuationDenied(instance_id, ended, decision, tx_hash, replayed=True)
-
-    def _closure_from_records(self, instance_id: bytes, exc: _NotOpenAfterRetryError) -> Deactivated | Expired:
-        """A retried deactivation found the instance closed: return how it was closed (by our first attempt, or by
-        an expiry in between)."""
-        record = self.instance(instance_id)
-        if record.status != InstanceStatus.CLOSED:
-            raise exc.cause
-        for name in ("InstanceDeactivated", "LeaseExpired"):
-            found = self._find_event(name, instance_id)
-            if found is not None:
-                tx_hash = "0x" + bytes(found["transactionHash"]).hex()
-                args = found["args"]
-                if name == "InstanceDeactivated":
-                    return _replace_replayed(_deactivated(args, tx_hash))
-                return _replace_replayed(_expired(args, tx_hash))
-        return Deactivated(
-            instance_id, record.customer, record.instance_type, record.timeframe, record.lease_end,
-            exc.attempted[0], replayed=True,
+        args = found["args"]
+        expired = self._find_event("LeaseExpired", raw)
+        self.seats.released(_request_of(raw))
+        return RenewalDenied(
+            raw, Web3.to_checksum_address(args["customer"]), int(args["instanceType"]), int(args["timeframe"]),
+            DenialReason(int(args["reason"])), int(expired["args"]["leaseEnd"]) if expired else None,
+            "0x" + bytes(found["transactionHash"]).hex(), replayed=True,
         )
 
-    def _find_event(self, name: str, instance_id: bytes) -> EventData | None:
-        """The latest ``name`` event for ``instance_id`` (its first indexed field) within the look-back window."""
+    def _closure_from_records(self, raw: bytes, exc: _NotOpenAfterRetryError) -> Deactivated | Expired:
+        """A deactivation found the instance closed: return how it was closed (by our earlier attempt, by an expiry
+        in between, or by the provider). Only this agent can deactivate its instance, so an ``InstanceDeactivated``
+        for it is our own earlier success."""
+        record = self.instance(raw)
+        if record.status != InstanceStatus.CLOSED:
+            raise exc.cause
+        self.seats.released(_request_of(raw))
+        for name in ("InstanceDeactivated", "InstanceClosedByProvider", "LeaseExpired"):
+            found = self._find_event(name, raw)
+            if found is None:
+                continue
+            tx_hash = "0x" + bytes(found["transactionHash"]).hex()
+            args = found["args"]
+            if name == "LeaseExpired":
+                return replace(_expired(args, tx_hash), replayed=True)
+            return replace(_deactivated(args, tx_hash), replayed=True, by_provider=name != "InstanceDeactivated")
+        return Deactivated(
+            raw, record.customer, record.instance_type, record.timeframe, record.lease_end,
+            exc.attempted[0] if exc.attempted else "", replayed=True,
+        )
+
+    def _find_event(self, name: str, raw: bytes) -> EventData | None:
+        """The latest ``name`` event for ``raw`` (its first indexed field) within the look-back window."""
         topic = _hex(self.event_topic(name))
         latest = int(self.w3.eth.block_number)
         params: FilterParams = {
             "address": self.address,
             "fromBlock": max(0, latest - self.replay_lookback_blocks),
             "toBlock": latest,
-            "topics": [HexStr(topic), HexStr(_hex(instance_id))],
+            "topics": [HexStr(topic), HexStr(_hex(raw))],
         }
         try:
             logs = self.w3.eth.get_logs(params)
         except (Web3Exception, OSError, ValueError) as exc:  # e.g. a provider that caps log ranges
-            log.warning("could not look up the %s event of %s: %s", name, _hex(instance_id), exc)
+            log.warning("could not look up the %s event of %s: %s", name, _hex(raw), exc)
             return None
         decoded = [e for e in self.events(logs) if e["event"] == name]
         return decoded[-1] if decoded else None
 
 
-
 # ---------------------------------------------------------------------- helpers
+
+
+def _request_of(raw: bytes) -> int:
+    return int.from_bytes(raw[24:], "big")
 
 
 def _lease(lease_seconds: int) -> int:
@@ -537,8 +703,9 @@ def _lease(lease_seconds: int) -> int:
 
 
 def _granted(args: Any, tx_hash: str) -> Granted:
+    raw = bytes(args["instanceId"])
     return Granted(
-        bytes(args["instanceId"]), Web3.to_checksum_address(args["customer"]), int(args["instanceType"]),
+        raw, _request_of(raw), Web3.to_checksum_address(args["customer"]), int(args["instanceType"]),
         int(args["timeframe"]), int(args["startedAt"]), int(args["leaseEnd"]), bool(args["overage"]), tx_hash,
     )
 
@@ -555,8 +722,3 @@ def _expired(args: Any, tx_hash: str) -> Expired:
         bytes(args["instanceId"]), Web3.to_checksum_address(args["customer"]), int(args["instanceType"]),
         int(args["timeframe"]), int(args["leaseEnd"]), tx_hash,
     )
-
-
-def _replace_replayed(result: Deactivated | Expired) -> Deactivated | Expired:
-    return replace(result, replayed=True)
-

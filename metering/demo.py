@@ -1,12 +1,15 @@
 """The end-to-end story, on a local anvil this module starts and stops itself.
 
-A provider deploys the contract, publishes the rules of a one-day timeframe for two products (one hard-limited,
-one soft), and enrolls three customers. Three platform agents run concurrently over simulated time (anvil time
-travel): they activate, renew through their lease keepers and deactivate. One customer hits a hard limit (the
-denial is recorded), another goes into soft overage, and one agent dies, so its leases run out and a third party
-closes them. After the timeframe ends, the events are indexed, each customer's invoice is computed, written as
-JSON and CSV, anchored on chain and verified by an auditor with a database of its own; finally a tampered copy of
-an invoice is caught.
+A provider deploys the contract, publishes the rules of two consecutive one-day timeframes for two products (one
+hard-limited, one soft, priced as people write prices: EUR 0.12 per hour, EUR 0.0004 per start), and enrolls three
+customers. The customers protect themselves in their own transactions: acme accepts only its own agent, globex
+caps its spending. Three platform agents run concurrently over simulated time (anvil time travel): they activate,
+renew through their lease keepers and deactivate. One customer hits a hard limit, another goes into soft overage
+and then reaches its cap, an agent acme never approved is refused (every denial is recorded), and one agent dies,
+so its leases run out and a third party closes them. A lease runs across the end of the first day and continues
+into the second, billed from the second day's start. After the first day ends, the events are indexed, each
+customer's final invoice is computed, written as JSON and CSV, anchored on chain and verified by an auditor with a
+database of its own; finally a tampered copy of an invoice is caught.
 """
 
 from __future__ import annotations
@@ -22,19 +25,22 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils.crypto import keccak
 from rich.console import Console
 from rich.rule import Rule
 
-from metering.agent import Agent, Denied, Granted
+from metering.agent import Agent, ContinuationDenied, Continued, Denied, Granted, RenewalDenied, Renewed
 from metering.billing import invoices_for_timeframe
 from metering.blocktime import NodeClock
 from metering.chain import connect
+from metering.contract import LimitMode
+from metering.customer import Customer
 from metering.invoice import from_json, invoice_hash, to_csv, to_json
 from metering.keeper import LeaseKeeper
+from metering.money import parse_price
 from metering.node import LocalNode, dev_private_keys
 from metering.provider import Provider
 from metering.store import Store
+from metering.types import Rules
 from metering.verify import VerificationReport, verify_invoice
 
 __all__ = ["DemoResult", "run_demo"]
@@ -44,29 +50,27 @@ ROUND = 300  # simulated seconds between rounds
 DAY = 86_400
 TYPE_NAMES = {1: "db-server", 2: "ml-worker"}
 
-RULES_YAML = """\
-# Rules of timeframe 1, applied with `metering rules set` (prices in euro cents).
-timeframe: 1
-types:
-  db-server:
-    id: 1
-    price_per_activation: 50      # EUR 0.50 per start
-    price_per_second: 1           # EUR 0.01 per second
-    included_activations: 2
-    included_seconds: 3600
-    max_concurrent: 2             # per customer
-    max_activations: 6
-    mode: hard                    # deny beyond a limit
-  ml-worker:
-    id: 2
-    price_per_activation: 200
-    price_per_second: 3
-    included_activations: 1
-    included_seconds: 1800
-    max_concurrent: 1
-    max_activations: 4
-    mode: soft                    # grant beyond a limit, marked as overage
-"""
+#: The rules of both timeframes, at the precision people write prices (micro-units of the euro cent).
+RULES = {
+    1: Rules(  # db-server: EUR 0.50 per start, EUR 0.12 per hour, hard limits
+        price_per_activation=parse_price("0.50", "EUR"),
+        price_per_time_unit=parse_price("0.12", "EUR"),
+        time_unit_seconds=3600,
+        included_activations=2,
+        included_seconds=1800,
+        max_concurrent=2,
+        max_activations=6,
+        mode=LimitMode.HARD,
+    ),
+    2: Rules(  # ml-worker: EUR 0.0004 per start, EUR 1.80 per hour, soft limits
+        price_per_activation=parse_price("0.0004", "EUR"),
+        price_per_time_unit=parse_price("1.80", "EUR"),
+        time_unit_seconds=3600,
+        max_concurrent=1,
+        max_activations=4,
+        mode=LimitMode.SOFT,
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -88,10 +92,14 @@ class DemoResult:
 @dataclass
 class _Customer:
     name: str
-    address: str
+    key: LocalAccount
     agent: Agent
     keeper: LeaseKeeper
     running: dict[int, list[bytes]] = field(default_factory=lambda: {1: [], 2: []})
+
+    @property
+    def address(self) -> str:
+        return str(self.key.address)
 
 
 class _Story:
@@ -102,10 +110,11 @@ class _Story:
         self.out = out
         self.console = console
         self.w3 = connect(node.rpc_url)
-        keys = dev_private_keys(8)
-        self.provider_key: LocalAccount = Account.from_key(keys[0])
-        self.agent_keys = [Account.from_key(k) for k in keys[1:4]]
-        self.third_party: LocalAccount = Account.from_key(keys[4])
+        keys = [Account.from_key(k) for k in dev_private_keys(8)]
+        self.provider_key: LocalAccount = keys[0]
+        self.agent_keys = keys[1:4]
+        self.customer_keys = keys[4:7]
+        self.third_party: LocalAccount = keys[7]
         self.denials: list[Denied] = []
         self.overage = 0
 
@@ -118,15 +127,16 @@ class _Story:
         self.node.rpc("evm_mine")
         return int(self.w3.eth.get_block("latest")["timestamp"])
 
-    def activate(self, c: _Customer, kind: int) -> Granted | Denied:
-        result = c.agent.activate(c.address, kind, LEASE)
+    def activate(self, c: _Customer, kind: int, agent: Agent | None = None) -> Granted | Denied:
+        result = (agent or c.agent).activate(c.address, kind, LEASE)
         label = f"{c.name:8} {TYPE_NAMES[kind]:9}"
         if isinstance(result, Granted):
             c.running[kind].append(result.instance_id)
             c.keeper.track(result)
             flag = "  [yellow]overage (soft limit)[/]" if result.overage else ""
             self.overage += bool(result.overage)
-            self.say(f"  [green]granted[/] {label} instance 0x{result.instance_id.hex()[:10]}… {flag}")
+            self.say(f"  [green]granted[/] {label} instance 0x{result.instance_id.hex()[:10]}…"
+                     f"{result.instance_id.hex()[-6:]} (request {result.request_id}){flag}")
         else:
             self.denials.append(result)
             self.say(f"  [red]denied [/] {label} {result.reason.name} (recorded on chain, tx {result.tx_hash[:12]}…)")
@@ -134,6 +144,8 @@ class _Story:
 
     def deactivate(self, c: _Customer, kind: int, times: int = 1) -> None:
         for _ in range(times):
+            if not c.running[kind]:
+                return
             instance_id = c.running[kind].pop(0)
             c.keeper.untrack(instance_id)
             result = c.agent.deactivate(instance_id)
@@ -168,25 +180,33 @@ def _run(story: _Story, started: float) -> DemoResult:
     provider = Provider.deploy(w3, story.provider_key)
     say(f"Meter deployed at [bold]{provider.address}[/]")
     start = provider.chain_time() + 60
-    timeframe = provider.create_timeframe(start, start + DAY, "EUR")
-    say(f"timeframe {timeframe}: one day from {start}, prices in EUR cents")
-    rules_path = out / "rules.yaml"
-    rules_path.write_text(RULES_YAML, encoding="utf-8")
-    for applied in provider.apply_rules_file(rules_path):
-        say(f"rules of {applied.name} (type {applied.instance_type}) set, hash 0x{applied.rules_hash.hex()[:16]}…")
+    first = provider.create_timeframe(start, start + DAY, "EUR")
+    second = provider.create_timeframe(start + DAY, start + 2 * DAY, "EUR")
+    say(f"timeframes {first} and {second}: two consecutive days from {start}, prices in EUR")
+    for timeframe in (first, second):
+        for kind, rules in RULES.items():
+            provider.set_rules(timeframe, kind, rules)
+    say("rules of db-server: EUR 0.50 per start, EUR 0.12 per hour, 2 starts and 30 minutes included, hard limits")
+    say("rules of ml-worker: EUR 0.0004 per start, EUR 1.80 per hour, soft limits (exact: micro-units of a cent)")
 
     names = ("acme", "globex", "initech")
+    addresses = [key.address for key in story.customer_keys]
+    provider.enroll_customers(addresses)
     customers: list[_Customer] = []
-    for name, agent_key in zip(names, story.agent_keys, strict=True):
-        address = _customer_address(name)
-        provider.enroll_customer(address)
+    for name, key, agent_key in zip(names, story.customer_keys, story.agent_keys, strict=True):
         provider.grant_agent(agent_key.address)
         agent = Agent(w3, provider.address, agent_key)
-        customers.append(_Customer(name, address, agent, LeaseKeeper(agent, LEASE, renew_before=ROUND)))
-        say(f"customer {name} {address} enrolled; served by agent {agent_key.address}")
+        customers.append(_Customer(name, key, agent, LeaseKeeper(agent, LEASE, renew_before=ROUND)))
+        say(f"customer {name} {key.address} enrolled; served by agent {agent_key.address}")
     acme, globex, initech = customers
 
-    story.console.print(Rule("2. agents run instances over simulated time"))
+    story.console.print(Rule("2. customers protect themselves, in their own transactions"))
+    approval = Customer(w3, provider.address, acme.key).approve_agent(acme.agent.sender.address)
+    say(f"acme approves only its own agent {approval.agent}: no other agent may bill it")
+    cap = Customer(w3, provider.address, globex.key).set_spending_cap(2_00)
+    say(f"globex caps what it commits per timeframe at EUR {cap.cap / 100:.2f}: the contract denies beyond it")
+
+    story.console.print(Rule("3. agents run instances over simulated time"))
     story.travel(start - provider.chain_time())
     say("the timeframe has started: rules are frozen from now on")
     now = provider.chain_time()
@@ -196,9 +216,11 @@ def _run(story: _Story, started: float) -> DemoResult:
             lambda: (story.activate(initech, 1), story.activate(initech, 2))],
         1: [lambda: story.activate(acme, 1),  # a third concurrent db-server: the hard limit denies it
             lambda: story.activate(globex, 2)],  # a second ml-worker: the soft limit grants it as overage
+        2: [lambda: story.activate(acme, 2, agent=globex.agent)],  # an agent acme never approved
         4: [lambda: story.deactivate(acme, 1), lambda: story.deactivate(globex, 2)],
         5: [lambda: story.activate(acme, 1), lambda: story.activate(globex, 2)],
-        9: [lambda: story.deactivate(acme, 1, times=2), lambda: story.deactivate(globex, 2)],
+        9: [lambda: story.deactivate(acme, 1), lambda: story.deactivate(globex, 2, times=2)],
+        10: [lambda: story.activate(globex, 2)],  # globex's cap is nearly used up
     }
     expired = 0
     for round_no in range(12):
@@ -215,12 +237,27 @@ def _run(story: _Story, started: float) -> DemoResult:
         _concurrently([functools.partial(_renew, story, k) for k in keepers])
         now = story.travel(ROUND)
 
-    story.console.print(Rule("3. the timeframe ends; invoices are computed from the events"))
-    now = story.travel(start + DAY - provider.chain_time() + 1)
-    say(f"chain time {now}: timeframe {timeframe} has ended; globex's last ml-worker is billed until its lease end")
+    story.console.print(Rule("4. a lease runs across the end of the day: it continues, billed from the next start"))
+    end = start + DAY
+    for instance_id in acme.running[1]:  # acme keeps its db-server running through the night
+        renewed = acme.agent.renew(instance_id, DAY)
+        acme.keeper.track(instance_id, renewed.lease_end if isinstance(renewed, Renewed) else end)
+        say(f"  acme renews db-server 0x{instance_id.hex()[:10]}… until {end}: a lease never crosses a timeframe")
+    now = story.travel(end + 60 - provider.chain_time())
+    for event in acme.keeper.tick():
+        if isinstance(event, Continued):
+            say(f"  acme's db-server 0x{event.instance_id.hex()[:10]}… continued into timeframe {event.timeframe}: "
+                f"timeframe {first} billed it up to {event.ended_at}, timeframe {event.timeframe} from "
+                f"{event.started_at} (its start), not from the renewal at {now}")
+        else:
+            story.say(f"  keeper: {type(event).__name__} {event}")
+    timeframe = first
+
+    story.console.print(Rule("5. the first day has ended; invoices are computed from the events"))
+    say(f"chain time {now}: timeframe {timeframe} has ended and every lease in it is past its end")
     invoices, totals = _bill(story, provider, timeframe)
 
-    story.console.print(Rule("4. anchor, verify, and catch a tampered invoice"))
+    story.console.print(Rule("6. anchor, verify, and catch a tampered invoice"))
     for name, path in invoices.items():
         inv = from_json(path.read_bytes())
         provider.anchor_invoice(inv.customer, timeframe, invoice_hash(inv), inv.total)
@@ -259,9 +296,11 @@ def _run(story: _Story, started: float) -> DemoResult:
 
 def _renew(story: _Story, keeper: LeaseKeeper) -> None:
     for event in keeper.tick():
-        kind = type(event).__name__
-        if kind != "Renewed":
-            story.say(f"  keeper: {kind} {event}")
+        if isinstance(event, RenewalDenied | ContinuationDenied):
+            story.say(f"  [red]renewal denied[/] 0x{event.instance_id.hex()[:10]}… {event.reason.name}: "
+                      "the instance must stop when its lease ends (recorded on chain)")
+        elif not isinstance(event, Renewed):
+            story.say(f"  keeper: {type(event).__name__}")
 
 
 def _bill(story: _Story, provider: Provider, timeframe: int) -> tuple[dict[str, Path], dict[str, int]]:
@@ -269,7 +308,7 @@ def _bill(story: _Story, provider: Provider, timeframe: int) -> tuple[dict[str, 
     from metering.cli.audit_cmds import invoice_table
 
     w3, out = story.w3, story.out
-    names = {_customer_address(name): name for name in ("acme", "globex", "initech")}
+    names = {key.address: name for name, key in zip(("acme", "globex", "initech"), story.customer_keys, strict=True)}
     invoices: dict[str, Path] = {}
     totals: dict[str, int] = {}
     with Store(out / "provider.sqlite", chain_id=w3.eth.chain_id, contract=provider.address) as store:
@@ -284,11 +323,6 @@ def _bill(story: _Story, provider: Provider, timeframe: int) -> tuple[dict[str, 
             invoices[name] = path
             totals[name] = inv.total
     return invoices, totals
-
-
-def _customer_address(name: str) -> str:
-    """A fixed address per customer name: customers never sign anything here, they are only billed."""
-    return str(Account.from_key(keccak(text=f"metering demo customer {name}")).address)
 
 
 def _tamper(original: Path, out: Path) -> Path:

@@ -6,10 +6,10 @@ clock, because the contract decides by block timestamps (and so the keeper follo
 the demo). Use it either synchronously, calling :meth:`LeaseKeeper.tick` (one pass), or in the background with
 :meth:`LeaseKeeper.start`/:meth:`LeaseKeeper.stop` or as a context manager.
 
-A lease that ran to the end of its timeframe is continued under the next timeframe as a new instance id: the keeper
-follows it (tracks the successor, forgets the old id). Denials, and errors that end tracking (the instance was
-closed elsewhere), are reported through ``on_event`` and :attr:`LeaseKeeper.events`; transient errors are reported
-too and retried on the next pass.
+A lease that ran to the end of its timeframe is continued in the next timeframe (same instance id, billed from that
+timeframe's start): the keeper renews it once it has run out, which continues it. Denials, and errors that end
+tracking (the instance was closed elsewhere), are reported through ``on_event`` and :attr:`LeaseKeeper.events`;
+transient errors are reported too and retried on the next pass.
 
 >>> with LeaseKeeper(agent, lease_seconds=300) as keeper:     # doctest: +SKIP
 ...     keeper.track(agent.activate(customer, 1, 300))

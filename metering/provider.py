@@ -9,13 +9,15 @@ Inputs are checked before anything is signed: addresses must be addresses (:clas
 
 >>> provider = Provider.deploy(w3, signer)                                     # doctest: +SKIP
 >>> tf = provider.create_timeframe(start, end, "EUR")                          # doctest: +SKIP
->>> provider.set_rules(tf, 1, Rules(price_per_activation=500, price_per_second=2))   # doctest: +SKIP
+>>> provider.set_rules(tf, 1, Rules(price_per_activation=500_000_000, price_per_time_unit=12_000_000,
+...                                 time_unit_seconds=3600))                   # doctest: +SKIP
 >>> provider.enroll_customer("0x...")                                          # doctest: +SKIP
 >>> provider.grant_agent("0x...")                                              # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from metering._utils.client import (
     RULES_MANAGER_ROLE,
     MeterClient,
     as_bytes32,
+    as_instance_id,
 )
 from metering.chain import checksum
 from metering.contract import CustomerStatus, bytecode, currency_to_bytes
@@ -46,6 +49,7 @@ __all__ = [
     "RULES_MANAGER_ROLE",
     "AnchoredInvoice",
     "CustomerChange",
+    "InstanceClosure",
     "InvoiceAnchorRecord",
     "Provider",
     "RoleChange",
@@ -82,6 +86,16 @@ class CustomerChange:
     customer: ChecksumAddress
     status: CustomerStatus
     changed: bool
+    tx_hash: str
+
+
+@dataclass(frozen=True)
+class InstanceClosure:
+    """An instance the provider closed: billing stopped at ``stopped_at`` (its lease end when it had ``expired``)."""
+
+    instance_id: bytes
+    stopped_at: int
+    expired: bool
     tx_hash: str
 
 
@@ -233,6 +247,32 @@ class Provider(MeterClient):
         sent = self._transact("suspendCustomer", address)
         changed = self._has_event(sent, "CustomerSuspended")
         return CustomerChange(address, CustomerStatus.SUSPENDED, changed, sent.tx_hash)
+
+    def enroll_customers(self, customers: Sequence[str]) -> list[CustomerChange]:
+        """Enrolls several customers in one pipelined burst (one transaction each, sent without waiting for the
+        previous one to be mined); results in the given order."""
+        addresses = [checksum(c, what="customer") for c in customers]
+        sent = self.sender.send_many([self._call("enrollCustomer", a) for a in addresses])
+        return [
+            CustomerChange(a, CustomerStatus.ENROLLED, self._has_event(s, "CustomerEnrolled"), s.tx_hash)
+            for a, s in zip(addresses, sent, strict=True)
+        ]
+
+    # ------------------------------------------------------------------ instances
+
+    def close_instance(self, instance_id: bytes | str) -> InstanceClosure:
+        """Stops an open instance on the provider's authority, for when its agent cannot (it died, or its key was
+        lost): billing stops now, or at the lease end if that has passed. Recorded as ``InstanceClosedByProvider``
+        (or ``LeaseExpired``), so the customer sees who stopped it."""
+        raw = as_instance_id(instance_id)
+        sent = self._transact("closeInstance", raw)
+        for event in self.events(sent.logs):
+            args = event["args"]
+            if event["event"] == "InstanceClosedByProvider":
+                return InstanceClosure(raw, int(args["stoppedAt"]), expired=False, tx_hash=sent.tx_hash)
+            if event["event"] == "LeaseExpired":
+                return InstanceClosure(raw, int(args["leaseEnd"]), expired=True, tx_hash=sent.tx_hash)
+        raise MeteringError(f"transaction {sent.tx_hash} closed no instance")
 
     # ------------------------------------------------------------------ roles
 

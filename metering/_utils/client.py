@@ -18,20 +18,23 @@ from web3.types import EventData, LogReceipt
 
 from metering._utils.abi_errors import meter_error_decoder, revert_data_from_exception
 from metering.chain import chain_time, checksum, meter_contract
-from metering.contract import CustomerStatus, DenialReason, InstanceStatus, LimitMode, abi, currency_from_bytes
+from metering.contract import CustomerStatus, DenialReason, InstanceStatus, abi, currency_from_bytes
 from metering.errors import ConfigError, ContractRevertError, SigningKeyError
 from metering.sender import Call, SentTransaction, TransactionSender
-from metering.types import Rules, Timeframe, Usage
+from metering.types import Rules, Timeframe, Usage, split_instance_id
 
 __all__ = [
     "AGENT_ROLE",
     "DEFAULT_ADMIN_ROLE",
     "RULES_MANAGER_ROLE",
+    "CustomerAccount",
     "InstanceRecord",
     "MeterClient",
+    "SeatRecord",
     "as_bytes32",
+    "as_instance_id",
+    "canonical_type",
     "chunks",
-    "successor_of",
 ]
 
 DEFAULT_ADMIN_ROLE = b"\0" * 32
@@ -41,18 +44,62 @@ AGENT_ROLE = keccak(text="AGENT_ROLE")
 
 @dataclass(frozen=True)
 class InstanceRecord:
-    """The contract's record of a request id (``IMeteringTypes.Instance``).
+    """The contract's record of an instance id (``IMeteringTypes.Instance``).
 
     ``lease_end`` is the lease expiry while the instance is open, and the second billing stopped once it is closed.
+    An id whose seat has moved on to a later generation reads as ``UNKNOWN`` (its history is in the events).
+    ``agent`` is the agent that holds it (part of the id).
     """
 
     instance_id: bytes
+    agent: ChecksumAddress
     customer: ChecksumAddress
     lease_end: int
     timeframe: int
     instance_type: int
     status: InstanceStatus
     reason: DenialReason
+
+
+@dataclass(frozen=True)
+class SeatRecord:
+    """One of an agent's seats: its current generation and that instance's status and lease end."""
+
+    seat: int
+    generation: int
+    status: InstanceStatus
+    lease_end: int
+
+
+@dataclass(frozen=True)
+class CustomerAccount:
+    """What a customer chose (agent restriction, spending cap in minor units, 0 = none) and what it committed in
+    its latest timeframe (``spent``, micro-units of that timeframe's currency)."""
+
+    customer: ChecksumAddress
+    status: CustomerStatus
+    restricted: bool
+    spending_cap: int
+    spent_timeframe: int
+    spent: int
+
+
+def canonical_type(param: dict[str, Any]) -> str:
+    """A parameter's type as it appears in a signature: tuples spelled out, ``(uint48,uint24)[]``."""
+    kind = str(param["type"])
+    if kind.startswith("tuple"):
+        return "(" + ",".join(canonical_type(c) for c in param["components"]) + ")" + kind[len("tuple"):]
+    return kind
+
+
+def as_instance_id(value: bytes | str) -> bytes:
+    """A v2 instance id (``agent | 0000 | request id``) from bytes or hex, or :class:`ConfigError`."""
+    raw = as_bytes32(value, what="instance id")
+    try:
+        split_instance_id(raw)
+    except ValueError:
+        raise ConfigError(f"not an instance id of this contract: 0x{raw.hex()} (bytes 20-23 must be zero)") from None
+    return raw
 
 
 def as_bytes32(value: bytes | str, *, what: str) -> bytes:
@@ -89,7 +136,7 @@ class MeterClient:
         self._event_names: dict[bytes, str] = {}
         for item in abi():
             if item.get("type") == "event":
-                types = ",".join(str(i["type"]) for i in item.get("inputs", []))
+                types = ",".join(canonical_type(i) for i in item.get("inputs", []))
                 self._event_names[keccak(text=f"{item.get('name')}({types})")] = str(item.get("name"))
 
     # ------------------------------------------------------------------ sending
@@ -157,18 +204,7 @@ class MeterClient:
     def rules(self, timeframe: int, instance_type: int) -> Rules | None:
         """The rules of (``timeframe``, ``instance_type``), or ``None`` if they were never set."""
         values, configured = self._view("rules", timeframe, instance_type)
-        if not configured:
-            return None
-        per_activation, per_second, activations, seconds, concurrent, max_activations, mode = (int(v) for v in values)
-        return Rules(
-            price_per_activation=per_activation,
-            price_per_second=per_second,
-            included_activations=activations,
-            included_seconds=seconds,
-            max_concurrent=concurrent,
-            max_activations=max_activations,
-            mode=LimitMode(mode),
-        )
+        return Rules.from_tuple(values) if configured else None
 
     def rules_hash_on_chain(self, timeframe: int, instance_type: int) -> bytes | None:
         raw = bytes(self._view("rulesHash", timeframe, instance_type))
@@ -179,17 +215,42 @@ class MeterClient:
 
     def usage(self, customer: str, timeframe: int, instance_type: int) -> Usage:
         """The on-chain counters of (customer, timeframe, instance type): what the next decision reads."""
-        active, activations, overage, leased = self._view(
+        activations, overage, leased, running = self._view(
             "usage", checksum(customer, what="customer"), timeframe, instance_type
         )
-        return Usage(int(active), int(activations), int(overage), int(leased))
+        return Usage(int(activations), int(overage), int(leased), int(running))
+
+    def customer_account(self, customer: str) -> CustomerAccount:
+        """A customer's status, agent restriction, spending cap and what it committed in its latest timeframe."""
+        address = checksum(customer, what="customer")
+        status, restricted, cap, spent_timeframe, spent = self._view("customerAccount", address)
+        return CustomerAccount(
+            address, CustomerStatus(int(status)), bool(restricted), int(cap), int(spent_timeframe), int(spent)
+        )
+
+    def spent(self, customer: str, timeframe: int) -> int:
+        """What ``customer`` committed in ``timeframe``, in micro-units (see ``IMeter.setSpendingCap``)."""
+        return int(self._view("spent", checksum(customer, what="customer"), timeframe))
+
+    def may_bill(self, customer: str, agent: str) -> bool:
+        """Whether ``agent`` may activate for ``customer`` now (role, enrollment and the customer's approvals)."""
+        return bool(self._view("mayBill", checksum(customer, what="customer"), checksum(agent, what="agent")))
+
+    def agent_approved(self, customer: str, agent: str) -> bool:
+        return bool(self._view("agentApproved", checksum(customer, what="customer"), checksum(agent, what="agent")))
+
+    def seat(self, agent: str, seat: int) -> SeatRecord:
+        """One of ``agent``'s seats: what an agent reads to pick its next request id."""
+        generation, status, lease_end = self._view("seat", checksum(agent, what="agent"), seat)
+        return SeatRecord(seat, int(generation), InstanceStatus(int(status)), int(lease_end))
 
     def instance(self, instance_id: bytes | str) -> InstanceRecord:
-        """The record of a request id; status ``UNKNOWN`` if the contract never saw it."""
-        raw = as_bytes32(instance_id, what="instance id")
-        customer, lease_end, timeframe, instance_type, status, reason = self._view("instance", raw)
+        """The record of an instance id; status ``UNKNOWN`` if the contract never saw it (or its seat moved on)."""
+        raw = as_instance_id(instance_id)
+        customer, lease_end, timeframe, instance_type, status, reason, _seat = self._view("instance", raw)
         return InstanceRecord(
             instance_id=raw,
+            agent=split_instance_id(raw)[0],
             customer=Web3.to_checksum_address(customer),
             lease_end=int(lease_end),
             timeframe=int(timeframe),
@@ -203,11 +264,6 @@ class MeterClient:
 
     def max_batch(self) -> int:
         return int(self._view("MAX_BATCH"))
-
-
-def successor_of(instance_id: bytes) -> bytes:
-    """``keccak256(abi.encode(instanceId))``: the id a lease continued into the next timeframe runs on."""
-    return keccak(instance_id)
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:

@@ -35,6 +35,7 @@ app.add_typer(provider_cmds.timeframe_app, name="timeframe", rich_help_panel="Pr
 app.add_typer(provider_cmds.rules_app, name="rules", rich_help_panel="Provider")
 app.add_typer(provider_cmds.customer_app, name="customer", rich_help_panel="Provider")
 app.add_typer(provider_cmds.agent_app, name="agent", rich_help_panel="Provider")
+app.add_typer(provider_cmds.instance_app, name="instance", rich_help_panel="Provider")
 app.add_typer(provider_cmds.account_app, name="account", rich_help_panel="Provider")
 app.command(rich_help_panel="Agent")(agent_cmds.activate)
 app.command(rich_help_panel="Agent")(agent_cmds.renew)

@@ -26,13 +26,18 @@ from metering.cli._common import (
 from metering.errors import ConfigError
 
 if TYPE_CHECKING:
+    from metering.customer import Customer
     from metering.provider import CustomerChange, Provider, RoleChange
 
-__all__ = ["account_app", "agent_app", "customer_app", "deploy", "rules_app", "timeframe_app"]
+__all__ = ["account_app", "agent_app", "customer_app", "deploy", "instance_app", "rules_app", "timeframe_app"]
 
 timeframe_app = typer.Typer(help="Create and list billing periods.", no_args_is_help=True)
 rules_app = typer.Typer(help="Set and show the billing rules of a timeframe.", no_args_is_help=True)
-customer_app = typer.Typer(help="Enroll and suspend customers.", no_args_is_help=True)
+customer_app = typer.Typer(
+    help="Enroll and suspend customers (provider); approve agents and cap spending (the customer, with its own key).",
+    no_args_is_help=True,
+)
+instance_app = typer.Typer(help="Show an instance, or close one whose agent cannot.", no_args_is_help=True)
 agent_app = typer.Typer(help="Grant and revoke the agent role.", no_args_is_help=True)
 account_app = typer.Typer(help="Create an encrypted keystore for a signing key.", no_args_is_help=True)
 
@@ -47,7 +52,7 @@ def _provider(rpc_url: str, contract: str | None, keystore: Path | None, *, read
 
 def _show_customer(change: CustomerChange) -> None:
     note = "" if change.changed else " (unchanged)"
-    console.print(f"  {change.customer}: {change.status.name.lower()}{note}")
+    console.print(f"  {change.customer}: {change.status.name.lower()}{note}  tx {change.tx_hash}")
 
 
 def _show_role(change: RoleChange) -> None:
@@ -193,10 +198,10 @@ def customer_enroll(
     contract: ContractOpt = None,
     keystore: KeystoreOpt = None,
 ) -> None:
-    """Enroll customers (or reinstate suspended ones)."""
+    """Enroll customers (or reinstate suspended ones); the transactions are sent together."""
     provider = _provider(rpc_url, contract, keystore)
-    for customer in customers:
-        _show_customer(provider.enroll_customer(customer))
+    for change in provider.enroll_customers(customers):
+        _show_customer(change)
 
 
 @customer_app.command("suspend")
@@ -227,6 +232,157 @@ def customer_status(
         print_json({"customer": customer, "status": status.name})
     else:
         console.print(f"{customer}: {status.name.lower()}")
+
+
+def _customer(rpc_url: str, contract: str | None, keystore: Path | None) -> Customer:
+    from metering.customer import Customer
+
+    return Customer(connect(rpc_url), require_contract(contract), signer(keystore))
+
+
+@customer_app.command("approve")
+@command
+def customer_approve(
+    agents: Annotated[list[str], typer.Argument(help="Agent addresses the customer accepts.")],
+    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
+    contract: ContractOpt = None,
+    keystore: KeystoreOpt = None,
+) -> None:
+    """As the customer (its own key): let these agents bill you, and only the agents you approved."""
+    me = _customer(rpc_url, contract, keystore)
+    for agent in agents:
+        change = me.approve_agent(agent)
+        console.print(f"  {change.customer} approves {change.agent} (only approved agents)  tx {change.tx_hash}")
+
+
+@customer_app.command("revoke")
+@command
+def customer_revoke(
+    agents: Annotated[list[str], typer.Argument(help="Agent addresses.")],
+    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
+    contract: ContractOpt = None,
+    keystore: KeystoreOpt = None,
+) -> None:
+    """As the customer: stop these agents from activating or renewing for you (their leases run out)."""
+    me = _customer(rpc_url, contract, keystore)
+    for agent in agents:
+        change = me.revoke_agent(agent)
+        console.print(f"  {change.customer} revoked {change.agent}  tx {change.tx_hash}")
+
+
+@customer_app.command("restrict")
+@command
+def customer_restrict(
+    restricted: Annotated[bool, typer.Argument(help="on: only approved agents may bill you; off: every provider agent.",
+                                               parser=lambda v: _on_off(v), metavar="on|off")],
+    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
+    contract: ContractOpt = None,
+    keystore: KeystoreOpt = None,
+) -> None:
+    """As the customer: accept only the agents you approved (on), or every agent of the provider (off)."""
+    change = _customer(rpc_url, contract, keystore).set_agent_restriction(restricted)
+    state = "only approved agents" if change.restricted else "every provider agent"
+    console.print(f"  {change.customer} accepts {state}  tx {change.tx_hash}")
+
+
+def _on_off(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("on", "true", "yes", "1"):
+        return True
+    if lowered in ("off", "false", "no", "0"):
+        return False
+    raise typer.BadParameter(f"say on or off, not {value!r}")
+
+
+@customer_app.command("cap")
+@command
+def customer_cap(
+    amount: Annotated[str, typer.Argument(help="Most you commit per timeframe, e.g. 50.00 (0 removes the cap).")],
+    currency: Annotated[str | None, typer.Option(help="Currency of the amount (ISO 4217, e.g. EUR).")] = None,
+    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
+    contract: ContractOpt = None,
+    keystore: KeystoreOpt = None,
+) -> None:
+    """As the customer: cap what agents may commit for you per timeframe (activation fees and leased time)."""
+    from metering.money import parse_amount
+
+    try:
+        minor = 0 if amount.strip() in ("0", "0.0", "0.00") else parse_amount(amount, _need_currency(currency))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    change = _customer(rpc_url, contract, keystore).set_spending_cap(minor)
+    unit = currency.upper() if currency else ""
+    shown = "no cap" if change.cap == 0 else f"{amount} {unit} ({change.cap} minor units)"
+    console.print(f"  {change.customer} spending cap per timeframe: {shown}  tx {change.tx_hash}")
+
+
+def _need_currency(currency: str | None) -> str:
+    if currency is None:
+        raise ConfigError("give the cap's --currency (e.g. --currency EUR): the cap is in that currency's units")
+    return currency
+
+
+@customer_app.command("account")
+@command
+def customer_account(
+    customer: Annotated[str, typer.Argument(help="Customer address.")],
+    timeframe: Annotated[int | None, typer.Option(help="Show what it committed in this timeframe.")] = None,
+    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
+    contract: ContractOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show a customer's status, agent restriction, spending cap and committed spending."""
+    reader = _provider(rpc_url, contract, None, read_only=True)
+    account = reader.customer_account(customer)
+    committed = reader.spent(customer, timeframe) if timeframe is not None else account.spent
+    data = {
+        "customer": account.customer, "status": account.status.name, "restricted": account.restricted,
+        "spending_cap_minor": account.spending_cap, "spent_timeframe": timeframe or account.spent_timeframe,
+        "spent_micro": committed,
+    }
+    if json_out:
+        print_json(data)
+        return
+    cap = "none" if account.spending_cap == 0 else f"{account.spending_cap} minor units per timeframe"
+    agents = "only approved agents" if account.restricted else "every provider agent"
+    console.print(f"{account.customer}: {account.status.name.lower()}, accepts {agents}, cap {cap}, "
+                  f"committed {committed / 1_000_000:.6f} minor units in timeframe {data['spent_timeframe']}")
+
+
+@instance_app.command("show")
+@command
+def instance_show(
+    instance_id: Annotated[str, typer.Argument(help="Instance id (0x...).")],
+    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
+    contract: ContractOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show an instance's record: agent, customer, type, timeframe, status and lease end."""
+    record = _provider(rpc_url, contract, None, read_only=True).instance(instance_id)
+    if json_out:
+        print_json({"instance_id": "0x" + record.instance_id.hex(), "agent": record.agent, "customer": record.customer,
+                    "instance_type": record.instance_type, "timeframe": record.timeframe,
+                    "status": record.status.name, "reason": record.reason.name, "lease_end": record.lease_end})
+        return
+    console.print(f"0x{record.instance_id.hex()}: {record.status.name.lower()}, agent {record.agent}, customer "
+                  f"{record.customer}, type {record.instance_type}, timeframe {record.timeframe}, "
+                  f"lease end {record.lease_end}" + (f", denied: {record.reason.name}" if record.reason else ""))
+
+
+@instance_app.command("close")
+@command
+def instance_close(
+    instance_ids: Annotated[list[str], typer.Argument(help="Instance ids (0x...).")],
+    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
+    contract: ContractOpt = None,
+    keystore: KeystoreOpt = None,
+) -> None:
+    """As the provider: stop instances whose agent cannot (dead agent, lost key); recorded on chain as such."""
+    provider = _provider(rpc_url, contract, keystore)
+    for instance_id in instance_ids:
+        closure = provider.close_instance(instance_id)
+        how = "had expired at" if closure.expired else "closed at"
+        console.print(f"  0x{closure.instance_id.hex()} {how} {closure.stopped_at}  tx {closure.tx_hash}")
 
 
 @agent_app.command("grant")
