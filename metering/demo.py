@@ -15,11 +15,10 @@ database of its own; finally a tampered copy of an invoice is caught.
 from __future__ import annotations
 
 import functools
-import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +28,12 @@ from rich.console import Console
 from rich.rule import Rule
 
 from metering.agent import Agent, ContinuationDenied, Continued, Denied, Granted, RenewalDenied, Renewed
-from metering.billing import invoices_for_timeframe
+from metering.billing import invoices_for_timeframe, statement
 from metering.blocktime import NodeClock
 from metering.chain import connect
 from metering.contract import LimitMode
 from metering.customer import Customer
-from metering.invoice import from_json, invoice_hash, to_csv, to_json
+from metering.invoice import Charge, from_json, invoice_hash, line_amount, to_csv, to_json
 from metering.keeper import LeaseKeeper
 from metering.money import parse_price
 from metering.node import LocalNode, dev_private_keys
@@ -160,8 +159,17 @@ def _concurrently(steps: list[Callable[[], Any]]) -> None:
             future.result()
 
 
-def run_demo(out: Path, console: Console | None = None) -> DemoResult:
-    """Run the whole story and return what it produced; stops its anvil even when a step fails."""
+def run_demo(
+    out: Path,
+    console: Console | None = None,
+    *,
+    then: Callable[[LocalNode, DemoResult], None] | None = None,
+) -> DemoResult:
+    """Run the whole story and return what it produced; stops its anvil even when a step fails.
+
+    ``then`` runs while the node is still up (``./run demo --serve`` serves the web view from there, tests look at
+    the chain); the node stops when it returns.
+    """
     console = console or Console()
     started = time.monotonic()
     out.mkdir(parents=True, exist_ok=True)
@@ -171,7 +179,10 @@ def run_demo(out: Path, console: Console | None = None) -> DemoResult:
     with LocalNode() as node:
         console.print(Rule("1. a provider deploys and publishes its rules"))
         story = _Story(node, out, console)
-        return _run(story, started)
+        result = _run(story, started)
+        if then is not None:
+            then(node, result)
+        return result
 
 
 def _run(story: _Story, started: float) -> DemoResult:
@@ -255,7 +266,7 @@ def _run(story: _Story, started: float) -> DemoResult:
 
     story.console.print(Rule("5. the first day has ended; invoices are computed from the events"))
     say(f"chain time {now}: timeframe {timeframe} has ended and every lease in it is past its end")
-    invoices, totals = _bill(story, provider, timeframe)
+    invoices, totals = _bill(story, provider, timeframe, second, acme.address)
 
     story.console.print(Rule("6. anchor, verify, and catch a tampered invoice"))
     for name, path in invoices.items():
@@ -270,7 +281,8 @@ def _run(story: _Story, started: float) -> DemoResult:
             mark = "[green]verified[/]" if report.ok else "[red]NOT verified[/]"
             say(f"auditor: {name}'s invoice {mark} (lines, on-chain counters, anchored hash)")
         tampered_path = _tamper(invoices["acme"], out)
-        say(f"someone edits a copy of acme's invoice ({tampered_path.name}): 600 seconds fewer, hash recomputed")
+        say(f"someone edits a copy of acme's invoice ({tampered_path.name}): 600 seconds fewer, amounts and hash "
+            "recomputed")
         tampered = verify_invoice(w3, provider.address, auditor, tampered_path, require_anchor=True)
     from metering.cli.audit_cmds import report_table
 
@@ -303,7 +315,9 @@ def _renew(story: _Story, keeper: LeaseKeeper) -> None:
             story.say(f"  keeper: {type(event).__name__}")
 
 
-def _bill(story: _Story, provider: Provider, timeframe: int) -> tuple[dict[str, Path], dict[str, int]]:
+def _bill(
+    story: _Story, provider: Provider, timeframe: int, running: int, customer: str
+) -> tuple[dict[str, Path], dict[str, int]]:
     from metering.cli._common import sync_store
     from metering.cli.audit_cmds import invoice_table
 
@@ -322,21 +336,27 @@ def _bill(story: _Story, provider: Provider, timeframe: int) -> tuple[dict[str, 
             (out / f"invoice-{name}-tf{timeframe}.csv").write_text(to_csv(inv), encoding="utf-8")
             invoices[name] = path
             totals[name] = inv.total
+        now = provider.chain_time()
+        current = statement(store, customer, running, NodeClock(w3, store), as_of=now)
+        story.say(f"beside the final ones, acme's running statement for timeframe {running} as of {now}: not final, "
+                  "it cannot be anchored; it bills what ran so far and shows what open leases commit")
+        story.console.print(invoice_table(current, TYPE_NAMES, customer="acme"))
+        path = out / f"statement-acme-tf{running}.json"
+        path.write_bytes(to_json(current) + b"\n")
     return invoices, totals
 
 
 def _tamper(original: Path, out: Path) -> Path:
-    """A careful forger: lowers the seconds of the first billed line, fixes the amounts and the file's own hash."""
-    document = json.loads(original.read_bytes())
-    line = next(ln for ln in document["lines"] if ln["seconds"] >= 600)
-    line["seconds"] -= 600
-    line["billable_seconds"] = max(0, line["seconds"] - line["included_seconds"])
-    before = line["total"]
-    line["seconds_amount"] = line["billable_seconds"] * line["price_per_second"]
-    line["total"] = line["activation_amount"] + line["seconds_amount"]
-    document["total"] -= before - line["total"]
-    document.pop("hash", None)
-    forged = from_json(json.dumps(document).encode(), check_hash=False)
+    """A careful forger: 600 seconds fewer on the first running-time line with that many, the line's amount and the
+    total recomputed, and the file's own hash made to match."""
+    invoice = from_json(original.read_bytes())
+    lines = list(invoice.lines)
+    k = next(i for i, ln in enumerate(lines) if ln.charge == Charge.SECONDS and ln.billable >= 600)
+    line = lines[k]
+    billable = line.billable - 600
+    amount = line_amount(billable, line.unit_price, line.per)
+    lines[k] = replace(line, quantity=line.quantity - 600, billable=billable, amount=amount)
+    forged = replace(invoice, lines=tuple(lines), total=invoice.total - (line.amount - amount))
     path = out / "invoice-acme-TAMPERED.json"
     path.write_bytes(to_json(forged) + b"\n")
     return path

@@ -86,7 +86,7 @@ def create_app(config: WebConfig) -> Starlette:
 
     @contextmanager
     def store() -> Iterator[Store]:
-        with Store(config.db, contract=config.contract) as opened:
+        with Store(config.db) as opened:
             yield opened
 
     def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
@@ -170,7 +170,7 @@ def create_app(config: WebConfig) -> Starlette:
         Route("/api/verify", verify, methods=["POST"]),
         Mount("/static", StaticFiles(packages=[("metering.web", "static")]), name="static"),
     ]
-    app = Starlette(routes=routes, exception_handlers={views.BadRequest: _bad_request})
+    app = Starlette(routes=routes, exception_handlers={views.BadRequestError: _bad_request})
     app.state.config = config
     return app
 
@@ -188,7 +188,7 @@ def _verify(config: WebConfig, body: bytes) -> Response:
     if config.w3 is None:
         return JSONResponse({"error": "no node: start `metering serve` with --rpc-url to verify"}, status_code=503)
     try:
-        with Store(config.db, contract=config.contract) as s:
+        with Store(config.db) as s:
             report = verify_invoice(config.w3, config.contract, s, body, require_anchor=False)
     except MeteringError as exc:
         return JSONResponse({"ok": False, "error": str(exc), "differences": []}, status_code=200)

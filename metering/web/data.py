@@ -22,7 +22,6 @@ from metering.events import (
     LeaseContinued,
     LeaseRenewalDenied,
     LeaseRenewed,
-    MeterEvent,
     RulesSet,
     TimeframeCreated,
 )
@@ -156,7 +155,7 @@ def customer_usage(
     """
     end = max(timeframe.start + 1, min(timeframe.end, until))
     step = max(1, (end - timeframe.start) // max(1, samples - 1))
-    times = list(range(timeframe.start, end, step)) + [end]
+    times = [*range(timeframe.start, end, step), end]
     instances: dict[bytes, _Instance] = {}
     denials: list[Denial] = []
     count = 0

@@ -24,10 +24,10 @@ if TYPE_CHECKING:
     from metering.verify import VerificationReport
     from metering.web.data import CustomerUsage, TimeframeRow
 
-__all__ = ["FILTERS", "BadRequest", "EventFilters"]
+__all__ = ["FILTERS", "BadRequestError", "EventFilters"]
 
 
-class BadRequest(ValueError):
+class BadRequestError(ValueError):
     """A malformed address, number or filter in the URL: answered with 400 and the reason."""
 
 
@@ -37,7 +37,7 @@ def escape(text: str) -> str:
 
 def address(text: str) -> str:
     if not is_address(text):
-        raise BadRequest(f"not an address: {text!r}")
+        raise BadRequestError(f"not an address: {text!r}")
     return str(to_checksum_address(text))
 
 
@@ -45,14 +45,14 @@ def int_param(request: Request, name: str, default: int | None = None) -> int:
     raw = request.query_params.get(name)
     if raw in (None, ""):
         if default is None:
-            raise BadRequest(f"give {name}")
+            raise BadRequestError(f"give {name}")
         return default
     try:
         value = int(str(raw), 0)
     except ValueError:
-        raise BadRequest(f"{name} must be a number, got {raw!r}") from None
+        raise BadRequestError(f"{name} must be a number, got {raw!r}") from None
     if value < 0:
-        raise BadRequest(f"{name} must not be negative")
+        raise BadRequestError(f"{name} must not be negative")
     return value
 
 
@@ -235,12 +235,16 @@ def event_page(store: Store, filters: EventFilters, size: int) -> tuple[list[dic
             "tx_hash": "0x" + bytes(event.tx_hash).hex() if isinstance(event.tx_hash, bytes) else event.tx_hash,
             "customer": getattr(event, "customer", None),
             "instance_type": getattr(event, "instance_type", None),
-            "instance_id": "0x" + event.instance_id.hex() if isinstance(getattr(event, "instance_id", None), bytes)
-            else None,
+            "instance_id": _instance_hex(event),
             "timeframe": getattr(event, "timeframe", None),
             "fields": {k: v for k, v in fields.items() if k not in _SHOWN},
         })
     return rows, total
+
+
+def _instance_hex(event: Any) -> str | None:
+    raw = getattr(event, "instance_id", None)
+    return "0x" + raw.hex() if isinstance(raw, bytes) else None
 
 
 _SHOWN = {"event", "block_number", "block_hash", "tx_hash", "log_index", "customer", "instance_type", "instance_id",
