@@ -43,7 +43,9 @@ def test_the_customer_page_bills_what_the_final_invoice_bills(client: TestClient
     usage = response.context["usage"]
     assert usage.total[-1] == invoice.total
     for t in usage.types:
-        seconds = next(ln for ln in invoice.lines if ln.instance_type == t.instance_type and ln.charge == Charge.SECONDS)
+        seconds = next(
+            ln for ln in invoice.lines if ln.instance_type == t.instance_type and ln.charge == Charge.SECONDS
+        )
         activations = next(
             ln for ln in invoice.lines if ln.instance_type == t.instance_type and ln.charge == Charge.ACTIVATIONS
         )
