@@ -280,8 +280,70 @@ class Store:
         names: Iterable[str] | None = None,
         from_block: int | None = None,
         to_block: int | None = None,
+        instance_type: int | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        newest_first: bool = False,
     ) -> list[MeterEvent]:
-        """Stored events in chain order, filtered by whichever arguments are given."""
+        """Stored events in chain order (or newest first), filtered by whichever arguments are given; ``limit`` and
+        ``offset`` page through them (the web view's event stream)."""
+        where, params = self._where(timeframe, customer, names, from_block, to_block)
+        order = "DESC" if newest_first else ""
+        query = (
+            "SELECT block_number, block_hash, tx_hash, log_index, topics, data FROM events "
+            f"{where} ORDER BY block_number {order}, log_index {order}"
+        )
+        if limit is not None and instance_type is None:
+            query += " LIMIT ? OFFSET ?"
+            params += [limit, offset]
+        out: list[MeterEvent] = []
+        skipped = 0
+        for number, block_hash, tx_hash, log_index, topics, data in self._db.execute(query, params):
+            event = decode_log(
+                {
+                    "blockNumber": number,
+                    "blockHash": block_hash,
+                    "transactionHash": tx_hash,
+                    "logIndex": log_index,
+                    "topics": json.loads(topics),
+                    "data": data,
+                }
+            )
+            if event is None:  # pragma: no cover - only decodable logs are ever stored
+                raise StoreError(f"{self.path}: stored log {tx_hash}#{log_index} no longer decodes")
+            if instance_type is not None:
+                if getattr(event, "instance_type", None) != instance_type:
+                    continue
+                if limit is not None:
+                    if skipped < offset:
+                        skipped += 1
+                        continue
+                    if len(out) >= limit:
+                        break
+            out.append(event)
+        return out
+
+    def count_events(
+        self,
+        *,
+        timeframe: int | None = None,
+        customer: str | None = None,
+        names: Iterable[str] | None = None,
+        from_block: int | None = None,
+        to_block: int | None = None,
+    ) -> int:
+        """How many stored events match the filters (as :meth:`events` takes them)."""
+        where, params = self._where(timeframe, customer, names, from_block, to_block)
+        return int(self._db.execute(f"SELECT COUNT(*) FROM events {where}", params).fetchone()[0])
+
+    @staticmethod
+    def _where(
+        timeframe: int | None,
+        customer: str | None,
+        names: Iterable[str] | None,
+        from_block: int | None,
+        to_block: int | None,
+    ) -> tuple[str, list[Any]]:
         clauses: list[str] = []
         params: list[Any] = []
         if timeframe is not None:
@@ -300,27 +362,7 @@ class Store:
         if to_block is not None:
             clauses.append("block_number <= ?")
             params.append(to_block)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        query = (
-            "SELECT block_number, block_hash, tx_hash, log_index, topics, data FROM events "
-            f"{where} ORDER BY block_number, log_index"
-        )
-        out: list[MeterEvent] = []
-        for number, block_hash, tx_hash, log_index, topics, data in self._db.execute(query, params):
-            event = decode_log(
-                {
-                    "blockNumber": number,
-                    "blockHash": block_hash,
-                    "transactionHash": tx_hash,
-                    "logIndex": log_index,
-                    "topics": json.loads(topics),
-                    "data": data,
-                }
-            )
-            if event is None:  # pragma: no cover - only decodable logs are ever stored
-                raise StoreError(f"{self.path}: stored log {tx_hash}#{log_index} no longer decodes")
-            out.append(event)
-        return out
+        return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
 
     def event_count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])

@@ -13,6 +13,7 @@ from metering.cli import agent_cmds, audit_cmds, provider_cmds, source_cmds
 from metering.cli._common import ExitCode
 from metering.cli.demo_cmd import demo
 from metering.cli.node_cmd import node
+from metering.cli.serve_cmd import serve
 
 __all__ = ["ExitCode", "app", "main"]
 
@@ -46,6 +47,7 @@ app.command(rich_help_panel="Customers and auditors")(audit_cmds.invoice)
 app.command(rich_help_panel="Customers and auditors")(audit_cmds.anchor)
 app.command(rich_help_panel="Customers and auditors")(audit_cmds.verify)
 app.command("verify-source", rich_help_panel="Customers and auditors")(source_cmds.verify_source)
+app.command(rich_help_panel="Customers and auditors")(serve)
 
 
 def main() -> None:

@@ -177,7 +177,10 @@ def index(
 def invoice(
     customer: Annotated[str, typer.Option(help="Customer address.")],
     timeframe: Annotated[int, typer.Option(help="Timeframe id.")],
-    fmt: Annotated[str | None, typer.Option("--format", help="table, json or csv (default: table, json with -o).")]
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="table, json, csv or pdf (default: table, json with -o; pdf needs -o)."),
+    ]
     = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file.")] = None,
     as_of: Annotated[
@@ -203,10 +206,12 @@ def invoice(
     from metering.invoice import to_csv, to_json
 
     chosen = fmt or ("json" if output else "table")
-    if chosen not in ("table", "json", "csv"):
-        raise ConfigError(f"--format must be table, json or csv, not {chosen!r}")
+    if chosen not in ("table", "json", "csv", "pdf"):
+        raise ConfigError(f"--format must be table, json, csv or pdf, not {chosen!r}")
     if chosen == "table" and output:
-        raise ConfigError("--format table prints to the terminal; use json or csv with -o")
+        raise ConfigError("--format table prints to the terminal; use json, csv or pdf with -o")
+    if chosen == "pdf" and not output:
+        raise ConfigError("--format pdf writes a file: give it with -o invoice.pdf")
     if final and as_of is not None:
         raise ConfigError("--final and --as-of exclude each other: a statement as of a point in time is not final")
     point = parse_as_of(as_of) if as_of is not None else None
@@ -224,6 +229,14 @@ def invoice(
             inv = invoice_from_store(store, customer, timeframe, clock)
     if chosen == "table":
         console.print(invoice_table(inv))
+        return
+    if chosen == "pdf":
+        from metering.invoice_pdf import invoice_pdf
+
+        assert output is not None
+        output.write_bytes(invoice_pdf(inv, rpc_hint=rpc_url))
+        kind = "final invoice" if inv.final else f"running statement as of {when(inv.as_of)} (not final)"
+        err_console.print(f"{kind} written to {output} (PDF; its canonical JSON is what verifies)")
         return
     text = to_json(inv).decode() if chosen == "json" else to_csv(inv)
     if output:
