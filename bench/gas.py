@@ -420,8 +420,8 @@ class Bench:
                 [(c, FREE_TYPE, rid, 1) for c, rid in zip(customers, first, strict=True)]), self.agent)
             self.warp(self.now() + 2)
             for k in range(0, n, 128):  # close them, as agents and keepers do: the seats are then free and closed
-                self._mine(self.meter.functions.expireLeases([instance_id(self.agent, rid) for rid in first[k:k + 128]]),
-                           self.stranger)
+                ids = [instance_id(self.agent, rid) for rid in first[k : k + 128]]
+                self._mine(self.meter.functions.expireLeases(ids), self.stranger)
             requests = [(c, FREE_TYPE, rid + 1, LEASE) for c, rid in zip(customers, first, strict=True)]
         return self.measure(
             name, self.meter.functions.requestActivations(requests), self.agent, components,
