@@ -219,9 +219,11 @@ class Provider(MeterClient):
         """Sets every type's rules from a rules file (see :mod:`metering.rules_file`), in one pipelined burst.
 
         Types whose on-chain rules already hash the same are skipped when ``skip_unchanged``, so re-running after a
-        partial failure only sends what is missing.
+        partial failure only sends what is missing. A file priced in another currency than the timeframe's on
+        chain is refused before anything is sent (:class:`~metering.errors.RulesFileError`).
         """
         parsed = rules_file if isinstance(rules_file, RulesFile) else load_rules_file(rules_file)
+        parsed.check_currency(self.timeframe(parsed.timeframe).currency)
         results: dict[int, RulesApplied] = {}
         pending = []
         for entry in parsed.types:
