@@ -707,7 +707,7 @@ class Agent(MeterClient):
     def _find_event(self, name: str, raw: bytes) -> EventData | None:
         """The latest ``name`` event for ``raw`` (its first indexed field) within the look-back window."""
         topic = _hex(self.event_topic(name))
-        latest = int(self.w3.eth.block_number)
+        latest = int(self._read(lambda: self.w3.eth.block_number, "eth_blockNumber"))
         params: FilterParams = {
             "address": self.address,
             "fromBlock": max(0, latest - self.replay_lookback_blocks),
