@@ -13,15 +13,20 @@ key belongs to one process at a time, as its nonces do.
 
 **Retries are safe by construction.** ``activate`` chooses its request id once per call and keeps it across every
 internal retry; the contract answers a request id it has seen with ``ActivationReplayed``, counting nothing, and
-the result then carries ``replayed=True`` and the first decision. To retry *after an exception* yourself, pass the
-request id back: ``agent.activate(customer, 1, 600, request_id=exc_request_id)``, or choose it up front with
-:meth:`Agent.next_request_id`. A retried ``deactivate`` that finds its instance already closed returns how it was
-closed (``replayed=True``).
+the result then carries ``replayed=True`` and the first decision. To retry *after an exception* yourself, choose
+the request id up front with :meth:`Agent.next_request_id` and pass the same one again (the error message names it
+too); calling ``activate`` again without it is a new request and may count twice. A retried ``deactivate`` that
+finds its instance already closed returns how it was closed (``replayed=True``).
 
 >>> agent = Agent(w3, meter_address, signer)                   # doctest: +SKIP
 >>> decision = agent.activate(customer, 1, lease_seconds=600)  # doctest: +SKIP
 >>> if isinstance(decision, Granted):                          # doctest: +SKIP
 ...     start_instance(decision.instance_id)
+>>> rid = agent.next_request_id()                              # doctest: +SKIP
+>>> try:                                                       # doctest: +SKIP
+...     decision = agent.activate(customer, 1, 600, request_id=rid)
+... except TransactionTimeoutError:                            # it may have landed: the same id replays it
+...     decision = agent.activate(customer, 1, 600, request_id=rid)
 """
 
 from __future__ import annotations
