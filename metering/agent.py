@@ -566,7 +566,11 @@ class Agent(MeterClient):
         """Whether the lease runs to the end of its timeframe, so it may be continued into the next one."""
         end = self._timeframe_ends.get(result.timeframe)
         if end is None:
-            end = self._timeframe_ends[result.timeframe] = self.timeframe(result.timeframe).end
+            try:
+                end = self._timeframe_ends[result.timeframe] = self.timeframe(result.timeframe).end
+            except MeteringError as exc:  # the decision is recorded: do not fail the call over bookkeeping
+                log.warning("could not read timeframe %d: %s", result.timeframe, exc)
+                return False
         return result.lease_end >= end
 
     def _request(
