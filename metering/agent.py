@@ -13,15 +13,20 @@ key belongs to one process at a time, as its nonces do.
 
 **Retries are safe by construction.** ``activate`` chooses its request id once per call and keeps it across every
 internal retry; the contract answers a request id it has seen with ``ActivationReplayed``, counting nothing, and
-the result then carries ``replayed=True`` and the first decision. To retry *after an exception* yourself, pass the
-request id back: ``agent.activate(customer, 1, 600, request_id=exc_request_id)``, or choose it up front with
-:meth:`Agent.next_request_id`. A retried ``deactivate`` that finds its instance already closed returns how it was
-closed (``replayed=True``).
+the result then carries ``replayed=True`` and the first decision. To retry *after an exception* yourself, choose
+the request id up front with :meth:`Agent.next_request_id` and pass the same one again (the error message names it
+too); calling ``activate`` again without it is a new request and may count twice. A retried ``deactivate`` that
+finds its instance already closed returns how it was closed (``replayed=True``).
 
 >>> agent = Agent(w3, meter_address, signer)                   # doctest: +SKIP
 >>> decision = agent.activate(customer, 1, lease_seconds=600)  # doctest: +SKIP
 >>> if isinstance(decision, Granted):                          # doctest: +SKIP
 ...     start_instance(decision.instance_id)
+>>> rid = agent.next_request_id()                              # doctest: +SKIP
+>>> try:                                                       # doctest: +SKIP
+...     decision = agent.activate(customer, 1, 600, request_id=rid)
+... except TransactionTimeoutError:                            # it may have landed: the same id replays it
+...     decision = agent.activate(customer, 1, 600, request_id=rid)
 """
 
 from __future__ import annotations
@@ -258,9 +263,12 @@ class SeatAllocator:
     """Chooses the request ids of one agent: the next generation of a seat whose instance has ended.
 
     It remembers the seats this process used: a seat is free again once its instance was denied, deactivated or
-    expired, or its lease end has passed by the chain's clock as last seen in a decision. When it knows no free
+    expired, or its lease end has passed by the chain's clock as last seen in a decision. A lease that runs to the
+    end of its timeframe is *held* instead: it may still be continued into the next timeframe (by a renewal after
+    its end, with the same id), so its seat stays taken until the agent learns how it ended. When it knows no free
     seat, it reads the next seat it has not seen from the chain (one view call), so a restarted agent never reuses
-    a generation. O(log n) per request. Thread-safe: a keeper may renew while the application activates.
+    a generation; seats this process knows to be busy are not read again. O(log n) per request. Thread-safe: a
+    keeper may renew while the application activates.
     """
 
     def __init__(self, client: MeterClient, agent: str) -> None:
@@ -268,6 +276,7 @@ class SeatAllocator:
         self._agent = agent
         self._generation: dict[int, int] = {}  # seat -> its latest generation known to this process
         self._lease_end: dict[int, int] = {}  # busy seat -> the lease end of its instance (2**64 - 1: undecided)
+        self._held: set[int] = set()  # busy seats whose lease ends with its timeframe: not freed by the clock
         self._free: deque[int] = deque()
         self._expiring: list[tuple[int, int]] = []  # heap of (lease end, seat) of busy seats
         self._next_unseen = 0
@@ -288,6 +297,8 @@ class SeatAllocator:
             while True:
                 seat = self._next_unseen
                 self._next_unseen += 1
+                if seat in self._lease_end:
+                    continue  # in flight or running: this process knows better than the chain
                 record = self._client.seat(self._agent, seat)
                 if record.generation >= MAX_GENERATION:
                     continue  # used up: this seat takes no more requests
@@ -296,14 +307,20 @@ class SeatAllocator:
                 self._generation[seat] = record.generation
                 self._busy(seat, record.lease_end)
 
-    def granted(self, request: int, lease_end: int, now: int | None = None) -> None:
-        """The request was granted (or its lease renewed): its seat is busy until ``lease_end``."""
+    def granted(self, request: int, lease_end: int, now: int | None = None, *, hold: bool = False) -> None:
+        """The request was granted (or its lease renewed or continued): its seat is busy until ``lease_end``, or,
+        with ``hold`` (the lease ends with its timeframe and may be continued), until :meth:`released`."""
         with self._lock:
             seat, generation = request >> 8, request & 0xFF
             if self._generation.get(seat, 0) > generation:
                 return  # an older instance of a seat that moved on
             self._generation[seat] = generation
-            self._busy(seat, lease_end)
+            if hold:
+                self._held.add(seat)
+                self._lease_end[seat] = lease_end
+            else:
+                self._held.discard(seat)
+                self._busy(seat, lease_end)
             if now is not None:
                 self._clock = max(self._clock or 0, now)
 
@@ -314,6 +331,7 @@ class SeatAllocator:
             if self._generation.get(seat, 0) > generation:
                 return
             self._generation[seat] = generation
+            self._held.discard(seat)
             if self._lease_end.pop(seat, None) is not None or seat not in self._free:
                 self._free.append(seat)
 
@@ -323,6 +341,7 @@ class SeatAllocator:
             seat = request >> 8
             self._generation.pop(seat, None)
             self._lease_end.pop(seat, None)
+            self._held.discard(seat)
             self._next_unseen = min(self._next_unseen, seat)
 
     def _reserve(self, seat: int, generation: int) -> int:
@@ -338,7 +357,7 @@ class SeatAllocator:
     def _free_expired(self) -> None:
         while self._expiring and self._clock is not None and self._expiring[0][0] <= self._clock:
             lease_end, seat = heapq.heappop(self._expiring)
-            if self._lease_end.get(seat) == lease_end:  # not renewed, ended or reused since
+            if self._lease_end.get(seat) == lease_end and seat not in self._held:  # not renewed, ended, reused since
                 del self._lease_end[seat]
                 self._free.append(seat)
 
@@ -367,12 +386,16 @@ class Agent(MeterClient):
         self.timeout_retries = timeout_retries
         self.replay_lookback_blocks = replay_lookback_blocks
         self._seats: SeatAllocator | None = None
+        self._seats_lock = threading.Lock()
+        self._timeframe_ends: dict[int, int] = {}
 
     @property
     def seats(self) -> SeatAllocator:
-        """The allocator of this agent's request ids."""
+        """The allocator of this agent's request ids (one per agent, also when threads ask at once)."""
         if self._seats is None:
-            self._seats = SeatAllocator(self, self.sender.address)
+            with self._seats_lock:
+                if self._seats is None:
+                    self._seats = SeatAllocator(self, self.sender.address)
         return self._seats
 
     def next_request_id(self) -> int:
@@ -436,7 +459,7 @@ class Agent(MeterClient):
             return self._renewal_from_records(raw, exc)
         result = self._renew_result(raw, sent)
         if isinstance(result, Renewed | Continued):
-            self.seats.granted(_request_of(raw), result.lease_end)
+            self.seats.granted(_request_of(raw), result.lease_end, hold=self._ends_timeframe(result))
         elif isinstance(result, ContinuationDenied) or result.expired_at is not None:
             self.seats.released(_request_of(raw))  # it ended: its seat takes the next generation
         return result
@@ -479,8 +502,15 @@ class Agent(MeterClient):
             for batch in chunks(raws, MAX_BATCH)
         ]
         closed = 0
+        mine = bytes.fromhex(self.sender.address[2:])
         for sent in self.sender.send_many(calls):
-            closed += sum(1 for e in self.events(sent.logs) if e["event"] == "LeaseExpired")
+            for event in self.events(sent.logs):
+                if event["event"] != "LeaseExpired":
+                    continue
+                closed += 1
+                raw = bytes(event["args"]["instanceId"])
+                if raw[:20] == mine:
+                    self.seats.released(_request_of(raw))  # e.g. a lease held for a continuation that never came
         return closed
 
     # ------------------------------------------------------------------ sending with safe retries
@@ -532,6 +562,17 @@ class Agent(MeterClient):
 
     # ------------------------------------------------------------------ decoding
 
+    def _ends_timeframe(self, result: Granted | Renewed | Continued) -> bool:
+        """Whether the lease runs to the end of its timeframe, so it may be continued into the next one."""
+        end = self._timeframe_ends.get(result.timeframe)
+        if end is None:
+            try:
+                end = self._timeframe_ends[result.timeframe] = self.timeframe(result.timeframe).end
+            except MeteringError as exc:  # the decision is recorded: do not fail the call over bookkeeping
+                log.warning("could not read timeframe %d: %s", result.timeframe, exc)
+                return False
+        return result.lease_end >= end
+
     def _request(
         self, customer: str, instance_type: int, lease_seconds: int, request: int | None
     ) -> ActivationRequest:
@@ -565,7 +606,9 @@ class Agent(MeterClient):
                 raise MeteringError(f"transaction {sent.tx_hash}: decision for {_hex(expected)} out of order")
             result = self._decision(event, sent.tx_hash)
             if isinstance(result, Granted):
-                self.seats.granted(request.request_id, result.lease_end, result.started_at)
+                self.seats.granted(
+                    request.request_id, result.lease_end, result.started_at, hold=self._ends_timeframe(result)
+                )
             else:
                 self.seats.released(request.request_id)
             results.append(result)
@@ -673,7 +716,7 @@ class Agent(MeterClient):
     def _find_event(self, name: str, raw: bytes) -> EventData | None:
         """The latest ``name`` event for ``raw`` (its first indexed field) within the look-back window."""
         topic = _hex(self.event_topic(name))
-        latest = int(self.w3.eth.block_number)
+        latest = int(self._read(lambda: self.w3.eth.block_number, "eth_blockNumber"))
         params: FilterParams = {
             "address": self.address,
             "fromBlock": max(0, latest - self.replay_lookback_blocks),

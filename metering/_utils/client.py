@@ -4,9 +4,9 @@ event decoding of receipts, and typed read helpers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
@@ -17,6 +17,7 @@ from web3.exceptions import ContractLogicError
 from web3.types import EventData, LogReceipt
 
 from metering._utils.abi_errors import meter_error_decoder, revert_data_from_exception
+from metering._utils.retry import retry_read
 from metering.chain import chain_time, checksum, meter_contract
 from metering.contract import CustomerStatus, DenialReason, InstanceStatus, abi, currency_from_bytes
 from metering.errors import ConfigError, ContractRevertError, SigningKeyError
@@ -36,6 +37,8 @@ __all__ = [
     "canonical_type",
     "chunks",
 ]
+
+_T = TypeVar("_T")
 
 DEFAULT_ADMIN_ROLE = b"\0" * 32
 RULES_MANAGER_ROLE = keccak(text="RULES_MANAGER_ROLE")
@@ -173,10 +176,17 @@ class MeterClient:
                 return topic
         raise KeyError(f"the Meter ABI has no {name} event")
 
+    def _read(self, request: Callable[[], _T], what: str) -> _T:
+        """``request()`` retried on transient failures like the sender's requests (its attempts and backoff)."""
+        if self._sender is None:
+            return retry_read(request, what)
+        return retry_read(request, what, attempts=self._sender.attempts, backoff=self._sender.backoff)
+
     def _view(self, function: str, *args: Any) -> Any:
-        """A view call; a revert becomes the decoded :class:`ContractRevertError`."""
+        """A view call, retried on transient failures; a revert becomes the decoded :class:`ContractRevertError`."""
         try:
-            return getattr(self.contract.functions, function)(*args).call()
+            call = getattr(self.contract.functions, function)(*args)
+            return self._read(call.call, f"{function} (eth_call)")
         except ContractLogicError as exc:
             decoded = meter_error_decoder().decode(revert_data_from_exception(exc))
             if decoded is not None:
@@ -187,7 +197,7 @@ class MeterClient:
 
     def chain_time(self) -> int:
         """The latest block's timestamp: the clock every decision of the contract uses."""
-        return chain_time(self.w3)
+        return self._read(lambda: chain_time(self.w3), "the latest block (eth_getBlockByNumber)")
 
     def timeframe_count(self) -> int:
         return int(self._view("timeframeCount"))

@@ -199,6 +199,18 @@ def rules_set(
     console.print(f"rules of timeframe {parsed.timeframe} set from {file}")
 
 
+def _currency_of(provider: Provider, timeframe: int) -> str:
+    """The currency of ``timeframe``; a timeframe that does not exist is the user's mistake (exit 3)."""
+    from metering.errors import ContractRevertError
+
+    try:
+        return provider.timeframe(timeframe).currency
+    except ContractRevertError as exc:
+        if exc.name != "MeteringUnknownTimeframe":
+            raise
+        raise ConfigError(f"timeframe {timeframe} does not exist (see `metering timeframe list`)") from None
+
+
 @rules_app.command("show")
 @command
 def rules_show(
@@ -210,26 +222,33 @@ def rules_show(
     contract: ContractOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Show the rules of instance types in a timeframe, as the chain holds them."""
+    """Show the rules of instance types in a timeframe, as the chain holds them (prices in its currency)."""
+    from metering.money import format_micro
+
     provider = _provider(rpc_url, contract, None, read_only=True)
+    currency = _currency_of(provider, timeframe)
     rows: list[dict[str, Any]] = []
     for kind in instance_type:
         rules = provider.rules(timeframe, kind)
-        rows.append({"timeframe": timeframe, "instance_type": kind, "rules": None if rules is None else vars(rules)})
+        rows.append({"timeframe": timeframe, "instance_type": kind, "currency": currency,
+                     "rules": None if rules is None else vars(rules)})
     if json_out:
         print_json(rows)
         return
-    table = Table("type", "per activation", "per second", "incl. act.", "incl. s", "max conc.", "max act.", "mode",
-                  title=f"rules of timeframe {timeframe} (prices in minor units)")
+    console.print(f"rules of timeframe {timeframe} (prices in {currency}; a limit of 0 is no limit)", highlight=False)
     for row in rows:
         r = row["rules"]
         if r is None:
-            table.add_row(str(row["instance_type"]), "[dim]no rules[/]", "", "", "", "", "", "")
+            console.print(f"  type {row['instance_type']}: no rules", highlight=False)
             continue
-        table.add_row(str(row["instance_type"]), *(str(r[k]) for k in (
-            "price_per_activation", "price_per_second", "included_activations", "included_seconds",
-            "max_concurrent", "max_activations")), r["mode"].name.lower())
-    console.print(table)
+        console.print(
+            f"  type {row['instance_type']}: {format_micro(r['price_per_activation'], currency)} per start, "
+            f"{format_micro(r['price_per_continuation'], currency)} per continuation, "
+            f"{format_micro(r['price_per_time_unit'], currency)} per {r['time_unit_seconds']} s; included "
+            f"{r['included_activations']} starts and {r['included_seconds']} s; at most {r['max_concurrent']} "
+            f"running and {r['max_activations']} starts ({r['mode'].name.lower()})",
+            highlight=False,
+        )
 
 
 @customer_app.command("enroll")
@@ -255,8 +274,9 @@ def customer_suspend(
     keystore: KeystoreOpt = None,
 ) -> None:
     """Suspend customers: their new activations and renewals are denied."""
+    addresses = _addresses(customers, "customer")
     provider = _provider(rpc_url, contract, keystore)
-    for customer in customers:
+    for customer in addresses:
         _show_customer(provider.suspend_customer(customer))
 
 
@@ -276,6 +296,13 @@ def customer_status(
         console.print(f"{customer}: {status.name.lower()}")
 
 
+def _addresses(values: list[str], what: str) -> list[str]:
+    """Every address checked before anything is sent, so a typo in the last one sends nothing."""
+    from metering.chain import checksum
+
+    return [checksum(v, what=what) for v in values]
+
+
 def _customer(rpc_url: str, contract: str | None, keystore: Path | None) -> Customer:
     from metering.customer import Customer
 
@@ -291,8 +318,9 @@ def customer_approve(
     keystore: KeystoreOpt = None,
 ) -> None:
     """As the customer (its own key): let these agents bill you, and only the agents you approved."""
+    addresses = _addresses(agents, "agent")
     me = _customer(rpc_url, contract, keystore)
-    for agent in agents:
+    for agent in addresses:
         change = me.approve_agent(agent)
         console.print(f"  {change.customer} approves {change.agent} (only approved agents)  tx {change.tx_hash}")
 
@@ -306,8 +334,9 @@ def customer_revoke(
     keystore: KeystoreOpt = None,
 ) -> None:
     """As the customer: stop these agents from activating or renewing for you (their leases run out)."""
+    addresses = _addresses(agents, "agent")
     me = _customer(rpc_url, contract, keystore)
-    for agent in agents:
+    for agent in addresses:
         change = me.revoke_agent(agent)
         console.print(f"  {change.customer} revoked {change.agent}  tx {change.tx_hash}")
 
@@ -368,27 +397,36 @@ def _need_currency(currency: str | None) -> str:
 @command
 def customer_account(
     customer: Annotated[str, typer.Argument(help="Customer address.")],
-    timeframe: Annotated[int | None, typer.Option(help="Show what it committed in this timeframe.")] = None,
+    timeframe: Annotated[
+        int | None, typer.Option(help="Show what it committed in this timeframe.", min=1, max=UINT16_MAX)
+    ] = None,
     rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Show a customer's status, agent restriction, spending cap and committed spending."""
+    from metering.money import format_micro
+
     reader = _provider(rpc_url, contract, None, read_only=True)
     account = reader.customer_account(customer)
+    shown_timeframe = timeframe if timeframe is not None else account.spent_timeframe
+    currency = _currency_of(reader, shown_timeframe) if shown_timeframe else None
     committed = reader.spent(customer, timeframe) if timeframe is not None else account.spent
     data = {
         "customer": account.customer, "status": account.status.name, "restricted": account.restricted,
-        "spending_cap_minor": account.spending_cap, "spent_timeframe": timeframe or account.spent_timeframe,
-        "spent_micro": committed,
+        "spending_cap_minor": account.spending_cap, "spent_timeframe": shown_timeframe, "spent_micro": committed,
     }
     if json_out:
         print_json(data)
         return
     cap = "none" if account.spending_cap == 0 else f"{account.spending_cap} minor units per timeframe"
     agents = "only approved agents" if account.restricted else "every provider agent"
-    console.print(f"{account.customer}: {account.status.name.lower()}, accepts {agents}, cap {cap}, "
-                  f"committed {committed / 1_000_000:.6f} minor units in timeframe {data['spent_timeframe']}")
+    if currency is None:
+        spent = "nothing committed yet"
+    else:
+        spent = f"committed {format_micro(committed, currency)} {currency} in timeframe {shown_timeframe}"
+    console.print(f"{account.customer}: {account.status.name.lower()}, accepts {agents}, cap {cap}, {spent}",
+                  highlight=False)
 
 
 @instance_app.command("show")
@@ -420,8 +458,11 @@ def instance_close(
     keystore: KeystoreOpt = None,
 ) -> None:
     """As the provider: stop instances whose agent cannot (dead agent, lost key); recorded on chain as such."""
+    from metering._utils.client import as_instance_id
+
+    ids = [as_instance_id(i) for i in instance_ids]  # all checked before anything is sent
     provider = _provider(rpc_url, contract, keystore)
-    for instance_id in instance_ids:
+    for instance_id in ids:
         closure = provider.close_instance(instance_id)
         how = "had expired at" if closure.expired else "closed at"
         console.print(f"  0x{closure.instance_id.hex()} {how} {closure.stopped_at}  tx {closure.tx_hash}")
@@ -436,8 +477,9 @@ def agent_grant(
     keystore: KeystoreOpt = None,
 ) -> None:
     """Grant the agent role (admin only)."""
+    addresses = _addresses(agents, "agent")
     provider = _provider(rpc_url, contract, keystore)
-    for agent in agents:
+    for agent in addresses:
         _show_role(provider.grant_agent(agent))
 
 
@@ -450,8 +492,9 @@ def agent_revoke(
     keystore: KeystoreOpt = None,
 ) -> None:
     """Revoke the agent role (admin only)."""
+    addresses = _addresses(agents, "agent")
     provider = _provider(rpc_url, contract, keystore)
-    for agent in agents:
+    for agent in addresses:
         _show_role(provider.revoke_agent(agent))
 
 
