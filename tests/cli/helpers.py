@@ -197,17 +197,6 @@ def write_rules(path: Path, timeframe: int, replace: dict[str, str] | None = Non
     return path
 
 
-def rules_file_is_v2() -> bool:
-    """Whether examples/rules.yaml loads with the v2 rules (the rules file format is ported on its own branch)."""
-    from metering.rules_file import load_rules_file
-
-    try:
-        load_rules_file(EXAMPLE_RULES)
-    except Exception:
-        return False
-    return True
-
-
 def setup_market(
     cli: Cli,
     *,

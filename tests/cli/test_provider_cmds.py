@@ -27,7 +27,6 @@ from .helpers import (
     key_hex,
     ok,
     plain,
-    rules_file_is_v2,
 )
 
 # ---------------------------------------------------------------------------------------------------- deploy
@@ -164,7 +163,6 @@ def test_rules_set_with_a_missing_file(cli: Cli) -> None:
 
 
 #: The rules file format is ported to v2 prices on its own branch; until then examples/rules.yaml does not load.
-needs_v2_rules_file = pytest.mark.skipif(not rules_file_is_v2(), reason="examples/rules.yaml is not in the v2 format")
 
 
 def _example_for(cli: Cli, timeframe: int, edit: Any = None) -> Path:
@@ -179,7 +177,6 @@ def _example_for(cli: Cli, timeframe: int, edit: Any = None) -> Path:
     return path
 
 
-@needs_v2_rules_file
 def test_rules_set_from_the_example_file_and_show(cli: Cli) -> None:
     from metering.rules_file import load_rules_file
 
@@ -212,7 +209,6 @@ def _set(name: str, key: str, value: object) -> Any:
     return edit
 
 
-@needs_v2_rules_file
 @pytest.mark.parametrize(
     ("edit", "fragments"),
     [
@@ -230,7 +226,6 @@ def test_a_malformed_rules_file_names_the_field(cli: Cli, edit: Any, fragments: 
     assert shown[0]["rules"] is None  # nothing was sent
 
 
-@needs_v2_rules_file
 def test_rules_are_frozen_once_the_timeframe_started(cli: Cli, market: Market) -> None:
     rules = _example_for(cli, market.timeframe, _set("db-server", "max_concurrent", 2))
     fails(cli("rules", "set", str(rules)), 5, "MeteringRulesFrozen", "frozen")
