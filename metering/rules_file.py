@@ -29,13 +29,12 @@ Files ending in ``.json`` are read as JSON, anything else as YAML.
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from metering._utils.strict_yaml import load_strict_yaml
 from metering.contract import LimitMode
 from metering.errors import RulesFileError
 from metering.types import UINT32_MAX, UINT64_MAX, UINT128_MAX, Rules
@@ -82,25 +81,6 @@ class RulesFile:
         raise KeyError(name)
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """A safe YAML loader that refuses duplicate keys instead of keeping the last one silently."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Hashable, Any]:
-    loader.flatten_mapping(node)
-    seen: dict[Hashable, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in seen:
-            mark = key_node.start_mark
-            raise RulesFileError(f"duplicate key {key!r} (line {mark.line + 1})")
-        seen[key] = loader.construct_object(value_node, deep=True)
-    return seen
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def load_rules_file(path: Path) -> RulesFile:
     """Reads and validates the rules file at ``path``.
 
@@ -119,21 +99,17 @@ def load_rules_file(path: Path) -> RulesFile:
 
 
 def parse_rules(text: str, *, source: str = "<rules>", json_format: bool = False) -> RulesFile:
-    """Validates rules given as YAML (or JSON) text; ``source`` names it in error messages."""
+    """Validates rules given as YAML (or JSON) text; ``source`` names it in error messages.
+
+    YAML needs PyYAML (``pip install "metering[cli]"``), else :class:`~metering.errors.MissingDependencyError`; JSON
+    needs nothing beyond the library.
+    """
     try:
-        # _StrictLoader is a SafeLoader: no arbitrary Python objects are constructed.
-        data = json.loads(text, object_pairs_hook=_json_pairs) if json_format else yaml.load(text, Loader=_StrictLoader)
+        data = json.loads(text, object_pairs_hook=_json_pairs) if json_format else load_strict_yaml(text)
     except RulesFileError as exc:
         raise RulesFileError(f"{source}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise RulesFileError(f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from None
-    except yaml.YAMLError as exc:
-        where = ""
-        mark = getattr(exc, "problem_mark", None)
-        if mark is not None:
-            where = f" (line {mark.line + 1}, column {mark.column + 1})"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise RulesFileError(f"{source}: not valid YAML{where}: {problem}") from None
     return _validate(data, source)
 
 
