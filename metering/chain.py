@@ -36,6 +36,13 @@ def checksum(address: object, *, what: str = "address") -> ChecksumAddress:
     checksum usually means a typo.
     """
     if isinstance(address, str) and Web3.is_address(address):
+        digits = address[2:] if address.startswith(("0x", "0X")) else address
+        if digits != digits.lower() and digits != digits.upper() and not Web3.is_checksum_address(address):
+            # web3's is_address accepts any mixed case; EIP-55 says a mixed-case address carries a checksum
+            for_what = "" if what == "address" else f" (for {what})"
+            raise ConfigError(
+                f"wrong EIP-55 checksum in {address}{for_what}: check it for a typo, or give it all lower-case"
+            )
         return Web3.to_checksum_address(address)
     shown = address if isinstance(address, str) else repr(address)
     if what == "address":

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["anchor", "index", "invoice", "invoice_table", "report_table", "verify"]
 
 ConfirmationsOpt = Annotated[
-    int, typer.Option(help="Index only blocks this deep (0 on a local chain; more on a public one).")
+    int, typer.Option(help="Index only blocks this deep (0 on a local chain; more on a public one).", min=0)
 ]
 
 
@@ -113,6 +113,7 @@ def invoice(
     timeframe: Annotated[int, typer.Option(help="Timeframe id.")],
     fmt: Annotated[str | None, typer.Option("--format", help="table, json or csv (default: table, json with -o).")]
     = None,
+    json_out: JsonOpt = False,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file.")] = None,
     to_block: Annotated[int | None, typer.Option(help="Last block to count (default: all indexed).")] = None,
     rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
@@ -124,7 +125,9 @@ def invoice(
     from metering.chain import checksum
     from metering.invoice import invoice_from_store, to_csv, to_json
 
-    chosen = fmt or ("json" if output else "table")
+    if json_out and fmt not in (None, "json"):
+        raise ConfigError(f"--json prints the invoice as JSON: drop --format {fmt}, or drop --json")
+    chosen = "json" if json_out else fmt or ("json" if output else "table")
     if chosen not in ("table", "json", "csv"):
         raise ConfigError(f"--format must be table, json or csv, not {chosen!r}")
     customer = checksum(customer, what="customer")
@@ -140,7 +143,10 @@ def invoice(
         return
     text = to_json(inv).decode() if chosen == "json" else to_csv(inv)
     if output:
-        output.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
+        try:
+            output.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
+        except OSError as exc:  # e.g. a missing directory: say which path, not a traceback
+            raise ConfigError(f"cannot write {output}: {exc.strerror or exc}") from exc
         err_console.print(f"invoice written to {output}")
     else:
         typer.echo(text, nl=not text.endswith("\n"))
@@ -149,8 +155,10 @@ def invoice(
 @command
 def anchor(
     invoice_file: Annotated[Path, typer.Argument(help="Invoice JSON file (from `metering invoice -o`).")],
-    correct: Annotated[bool, typer.Option(help="Supersede an invoice already anchored (kept visible on chain).")]
-    = False,
+    correct: Annotated[
+        bool, typer.Option("--correct", help="Supersede an invoice already anchored (kept visible on chain).",
+                           metavar="")
+    ] = False,
     rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     keystore: KeystoreOpt = None,
@@ -185,7 +193,9 @@ def anchor(
 @command
 def verify(
     invoice_file: Annotated[Path, typer.Argument(help="Invoice JSON file to check.")],
-    require_anchor: Annotated[bool, typer.Option(help="Count a missing on-chain anchor as a difference.")] = False,
+    require_anchor: Annotated[
+        bool, typer.Option("--require-anchor", help="Count a missing on-chain anchor as a difference.", metavar="")
+    ] = False,
     rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     db: DbOpt = None,

@@ -30,8 +30,10 @@ def node(
         # else anvil fails to bind, exits, and the start-up check may be answered by the node already listening there
         raise NodeError(f"port {port} on 127.0.0.1 is in use (another node?): choose another --port, or 0 for any")
     stop = threading.Event()
-    # before anything is printed: a SIGTERM from a script that read the URL must still stop anvil (no orphan)
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # before anything is printed: a SIGTERM from a script that read the URL must still stop anvil (no orphan), and a
+    # Ctrl-C right after the last line (before the wait below begins) must not escape as a KeyboardInterrupt
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, lambda *_: stop.set())
     with LocalNode(port=port, block_time=block_time) as running:
         # soft_wrap: a URL or a key broken over two lines cannot be copied (pipes and narrow terminals wrap at 80)
         console.print(f"anvil running at [bold]{running.rpc_url}[/] (pid {running.pid}, chain id {running.chain_id})",

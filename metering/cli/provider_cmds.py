@@ -23,6 +23,7 @@ from metering.cli._common import (
     require_contract,
     signer,
 )
+from metering.cli._flags import FlagHelpGroup
 from metering.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -30,11 +31,15 @@ if TYPE_CHECKING:
 
 __all__ = ["account_app", "agent_app", "customer_app", "deploy", "rules_app", "timeframe_app"]
 
-timeframe_app = typer.Typer(help="Create and list billing periods.", no_args_is_help=True)
-rules_app = typer.Typer(help="Set and show the billing rules of a timeframe.", no_args_is_help=True)
-customer_app = typer.Typer(help="Enroll and suspend customers.", no_args_is_help=True)
-agent_app = typer.Typer(help="Grant and revoke the agent role.", no_args_is_help=True)
-account_app = typer.Typer(help="Create an encrypted keystore for a signing key.", no_args_is_help=True)
+def _group(help_text: str) -> typer.Typer:
+    return typer.Typer(help=help_text, no_args_is_help=True, cls=FlagHelpGroup)
+
+
+timeframe_app = _group("Create and list billing periods.")
+rules_app = _group("Set and show the billing rules of a timeframe.")
+customer_app = _group("Enroll and suspend customers.")
+agent_app = _group("Grant and revoke the agent role.")
+account_app = _group("Create an encrypted keystore for a signing key.")
 
 
 
