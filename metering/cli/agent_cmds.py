@@ -24,6 +24,7 @@ from metering.cli._common import (
     require_contract,
     signer,
 )
+from metering.timeparse import with_iso
 
 if TYPE_CHECKING:
     from metering.agent import Agent
@@ -66,7 +67,7 @@ def activate(
     replay = " (replayed: first decision)" if result.replayed else ""
     if isinstance(result, Granted):
         _report(result, json_out,
-                f"[green]granted[/] instance 0x{result.instance_id.hex()} until {result.lease_end}"
+                f"[green]granted[/] instance 0x{result.instance_id.hex()} until {with_iso(result.lease_end)}"
                 f"{' [yellow](overage)[/]' if result.overage else ''}{replay}")
         return
     _report(result, json_out, f"[red]denied[/] request 0x{result.request_id.hex()}: {result.reason.name}{replay}")
@@ -87,11 +88,11 @@ def renew(
 
     result = _agent(rpc_url, contract, keystore).renew(instance_id, lease)
     if isinstance(result, Renewed):
-        _report(result, json_out, f"[green]renewed[/] until {result.lease_end}")
+        _report(result, json_out, f"[green]renewed[/] until {with_iso(result.lease_end)}")
     elif isinstance(result, Continued):
         _report(result, json_out,
                 f"[green]continued[/] into timeframe {result.successor.timeframe} as instance "
-                f"0x{result.instance_id.hex()} until {result.lease_end}")
+                f"0x{result.instance_id.hex()} until {with_iso(result.lease_end)}")
     else:
         _report(result, json_out, f"[red]renewal denied[/]: {result.reason.name}")
         raise typer.Exit(int(ExitCode.DENIED))
@@ -110,9 +111,9 @@ def deactivate(
 
     result = _agent(rpc_url, contract, keystore).deactivate(instance_id)
     if isinstance(result, Deactivated):
-        _report(result, json_out, f"deactivated at {result.stopped_at}")
+        _report(result, json_out, f"deactivated at {with_iso(result.stopped_at)}")
     else:
-        _report(result, json_out, f"lease had run out: closed as expired, billed until {result.lease_end}")
+        _report(result, json_out, f"lease had run out: closed as expired, billed until {with_iso(result.lease_end)}")
 
 
 @command
