@@ -17,6 +17,7 @@ from metering.cli import agent_cmds, audit_cmds, provider_cmds
 from metering.cli._common import ExitCode
 from metering.cli._json_errors import JsonErrorsGroup
 from metering.cli.demo_cmd import demo
+from metering.cli.dev_cmds import dev_app
 from metering.cli.node_cmd import node
 
 __all__ = ["ExitCode", "app", "main"]
@@ -54,6 +55,7 @@ def _root(
 
 app.command(rich_help_panel="Local chain")(node)
 app.command(rich_help_panel="Local chain")(demo)
+app.add_typer(dev_app, name="dev", rich_help_panel="Local chain")
 app.command(rich_help_panel="Provider")(provider_cmds.deploy)
 app.add_typer(provider_cmds.timeframe_app, name="timeframe", rich_help_panel="Provider")
 app.add_typer(provider_cmds.rules_app, name="rules", rich_help_panel="Provider")

@@ -11,7 +11,7 @@ from metering.cli import ExitCode, app
 from .helpers import Cli, Market, clean, fails, flat, free_port, key_hex, ok, plain
 
 COMMANDS = [
-    ["node"], ["demo"], ["deploy"],
+    ["node"], ["demo"], ["dev", "advance"], ["dev", "mine"], ["deploy"],
     ["timeframe", "create"], ["timeframe", "list"],
     ["rules", "set"], ["rules", "show"],
     ["customer", "enroll"], ["customer", "suspend"], ["customer", "status"],

@@ -3,10 +3,9 @@ grant/revoke, account new (and signing with the keystore it writes)."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta, timezone
-
-import json
 
 import pytest
 from web3 import Web3
