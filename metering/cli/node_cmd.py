@@ -12,7 +12,14 @@ import typer
 
 from metering.cli._common import command, console
 
-__all__ = ["node"]
+__all__ = ["DEV_ROLES", "node"]
+
+#: What each printed dev account is for in the README's flow; a contract checks roles, so say which one to grant.
+DEV_ROLES = (
+    "provider: `metering deploy` with this key makes it admin and rules manager",
+    "agent: needs the agent role, granted by the provider: `metering agent grant {address}`",
+    "customer: needs enrolling by the provider: `metering customer enroll {address}`",
+)
 
 
 @command
@@ -22,7 +29,9 @@ def node(
         int | None, typer.Option(help="Seconds between blocks (default: a block per transaction).")
     ] = None,
 ) -> None:
-    """Start a local anvil and print its RPC URL and funded dev accounts; Ctrl-C stops it."""
+    """Start a local anvil and print its RPC URL and funded dev accounts (address, key, role); Ctrl-C stops it."""
+    from eth_account import Account
+
     from metering.errors import NodeError
     from metering.node import LocalNode, dev_private_keys
 
@@ -39,9 +48,14 @@ def node(
         console.print(f"anvil running at [bold]{running.rpc_url}[/] (pid {running.pid}, chain id {running.chain_id})",
                       soft_wrap=True)
         console.print(f"  export ETH_RPC_URL={running.rpc_url}", soft_wrap=True)
-        console.print("  funded dev keys (public knowledge, local use only):")
-        for index, key in enumerate(dev_private_keys(3)):
-            console.print(f"    #{index}: METERING_PRIVATE_KEY=0x{key.removeprefix('0x')}", soft_wrap=True)
+        console.print("  funded dev accounts (public knowledge, local use only) and the role each would need:",
+                      soft_wrap=True)
+        for index, key in enumerate(dev_private_keys(len(DEV_ROLES))):
+            address = Account.from_key(key).address
+            console.print(f"    #{index} {address}  {DEV_ROLES[index].format(address=address)}", soft_wrap=True,
+                          highlight=False)
+            console.print(f"       METERING_PRIVATE_KEY=0x{key.removeprefix('0x')}", soft_wrap=True, highlight=False)
+        console.print("  Ctrl-C stops anvil", highlight=False)
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
         console.print("stopping anvil")
