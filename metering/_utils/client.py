@@ -17,6 +17,7 @@ from web3.exceptions import ContractLogicError
 from web3.types import EventData, LogReceipt
 
 from metering._utils.abi_errors import meter_error_decoder, revert_data_from_exception
+from metering._utils.rpc_retry import retry_transient
 from metering.chain import chain_time, checksum, meter_contract
 from metering.contract import CustomerStatus, DenialReason, InstanceStatus, LimitMode, abi, currency_from_bytes
 from metering.errors import ConfigError, ContractRevertError, SigningKeyError
@@ -127,9 +128,12 @@ class MeterClient:
         raise KeyError(f"the Meter ABI has no {name} event")
 
     def _view(self, function: str, *args: Any) -> Any:
-        """A view call; a revert becomes the decoded :class:`ContractRevertError`."""
+        """A view call, retried like a send on transient failures (then :class:`RpcUnavailableError`); a revert
+        becomes the decoded :class:`ContractRevertError`."""
+        call = getattr(self.contract.functions, function)(*args).call
+        attempts, backoff = (self._sender.attempts, self._sender.backoff) if self._sender else (5, 0.25)
         try:
-            return getattr(self.contract.functions, function)(*args).call()
+            return retry_transient(call, f"eth_call {function}", attempts=attempts, backoff=backoff)
         except ContractLogicError as exc:
             decoded = meter_error_decoder().decode(revert_data_from_exception(exc))
             if decoded is not None:
