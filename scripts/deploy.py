@@ -18,7 +18,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import brownie.network.contract as brownie_contract
-from brownie import Meter, accounts, chain, network  # type: ignore[attr-defined]
+from brownie import Meter, accounts, chain, history, network  # type: ignore[attr-defined]
 
 
 def _record_live_deployments_with_plain_sources() -> None:
@@ -52,14 +52,18 @@ def main() -> str:
     deployer = _deployer()
     delay = int(os.environ.get("METERING_ADMIN_DELAY", "0"))
     meter = Meter.deploy(deployer, delay, {"from": deployer})
+    # Not meter.tx: on a live network Brownie reloads build/deployments/, and a local node restarted since an earlier
+    # run gives the same deployer and nonce the same address, so Brownie hands back that old record, without a tx.
+    deployed = history[-1]
+    assert deployed.contract_address == meter.address, "the last transaction should be the deployment"
     meter.grantRole(meter.RULES_MANAGER_ROLE(), deployer, {"from": deployer})
     record = {
         "network": network.show_active(),
         "chain_id": chain.id,
         "address": meter.address,
         "deployer": deployer.address,
-        "tx_hash": meter.tx.txid,
-        "block_number": meter.tx.block_number,
+        "tx_hash": deployed.txid,
+        "block_number": deployed.block_number,
     }
     out = Path("build") / "deployments" / f"metering-{chain.id}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
