@@ -15,6 +15,7 @@ __all__ = [
     "IndexingError",
     "InvoiceError",
     "MeteringError",
+    "MissingDependencyError",
     "NodeError",
     "RpcUnavailableError",
     "RulesFileError",
@@ -29,6 +30,11 @@ __all__ = [
 
 class MeteringError(Exception):
     """Base class of every error raised by ``metering``."""
+
+
+class MissingDependencyError(MeteringError, ImportError):
+    """An optional dependency is not installed: ``pip install metering`` is the library only, and the command line
+    and YAML rules files need ``pip install "metering[cli]"``."""
 
 
 class ConfigError(MeteringError, ValueError):

@@ -37,9 +37,6 @@ from eth_typing import ChecksumAddress, HexStr
 from web3 import Web3
 from web3.exceptions import (
     ContractLogicError,
-    ProviderConnectionError,
-    RequestTimedOut,
-    TooManyRequests,
     TransactionNotFound,
     Web3Exception,
     Web3RPCError,
@@ -47,6 +44,8 @@ from web3.exceptions import (
 from web3.types import BlockIdentifier, LogReceipt, TxParams, TxReceipt, Wei
 
 from metering._utils.abi_errors import ErrorDecoder, meter_error_decoder, revert_data_from_exception
+from metering._utils.rpc_retry import is_transient, retry_transient
+from metering._utils.rpc_retry import rpc_message as _rpc_message
 from metering.errors import (
     ContractRevertError,
     RpcUnavailableError,
@@ -117,46 +116,6 @@ class _RejectedError(Exception):
         super().__init__(message)
         self.kind = kind
         self.message = message
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether ``exc`` is a failure worth retrying: no answer, a timeout, a rate limit, or a server error.
-
-    requests' exceptions are ``OSError`` subclasses; an HTTP error is transient only for 429 and 5xx, because a
-    401 or 404 will not change by waiting.
-    """
-    if isinstance(exc, TimeoutError | ConnectionError | RequestTimedOut | ProviderConnectionError | TooManyRequests):
-        return True
-    if isinstance(exc, OSError):
-        response = getattr(exc, "response", None)
-        status = getattr(response, "status_code", None)
-        return status is None or status == 429 or status >= 500
-    if isinstance(exc, Web3RPCError) and not isinstance(exc, TransactionNotFound):
-        message = _rpc_message(exc).lower()
-        code = _rpc_code(exc)
-        return code in (-32005, 429) or "rate limit" in message or "too many requests" in message
-    return False
-
-
-def _rpc_error(exc: BaseException) -> dict[str, Any]:
-    response = getattr(exc, "rpc_response", None)
-    if isinstance(response, dict):
-        error = response.get("error")
-        if isinstance(error, dict):
-            return error
-    return {}
-
-
-def _rpc_message(exc: BaseException) -> str:
-    message = _rpc_error(exc).get("message")
-    if isinstance(message, str):
-        return message
-    return getattr(exc, "message", None) or str(exc)
-
-
-def _rpc_code(exc: BaseException) -> int | None:
-    code = _rpc_error(exc).get("code")
-    return code if isinstance(code, int) else None
 
 
 def _hex(value: bytes) -> str:
@@ -521,20 +480,7 @@ class TransactionSender:
 
     def _rpc(self, request: Callable[[], _T], what: str) -> _T:
         """``request()`` retried on transient failures with exponential backoff; other errors pass through."""
-        last: BaseException | None = None
-        for attempt in range(self.attempts):
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
-            try:
-                return request()
-            except Exception as exc:
-                if not is_transient(exc):
-                    if isinstance(exc, OSError):  # e.g. HTTP 401/404: waiting will not help
-                        raise RpcUnavailableError(f"the node refused {what}: {exc}") from exc
-                    raise
-                log.warning("%s failed (%s); attempt %d/%d", what, exc, attempt + 1, self.attempts)
-                last = exc
-        raise RpcUnavailableError(f"the node did not answer {what} after {self.attempts} attempts: {last}")
+        return retry_transient(request, what, attempts=self.attempts, backoff=self.backoff)
 
 
 def _sent(tx_hash: str, nonce: int, receipt: TxReceipt) -> SentTransaction:

@@ -27,10 +27,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import platformdirs
 from eth_utils.address import is_address, to_checksum_address
 
-from metering.errors import StoreError
+from metering.errors import MissingDependencyError, StoreError
 from metering.events import (
     ActivationDenied,
     ActivationGranted,
@@ -89,7 +88,16 @@ def _hex(value: Any) -> str:
 
 def default_store_path(chain_id: int, contract: str) -> Path:
     """Where the events of ``contract`` on ``chain_id`` are kept unless told otherwise:
-    ``<user data dir>/metering/<chain_id>-<checksummed address>.sqlite`` (the directory is not created here)."""
+    ``<user data dir>/metering/<chain_id>-<checksummed address>.sqlite`` (the directory is not created here).
+
+    The user data dir comes from platformdirs, part of the ``cli`` extra: library users name their database.
+    """
+    try:
+        import platformdirs
+    except ImportError as exc:
+        raise MissingDependencyError(
+            'the default event database location needs platformdirs: pip install "metering[cli]", or give a path'
+        ) from exc
     return Path(platformdirs.user_data_dir("metering")) / f"{chain_id}-{to_checksum_address(contract)}.sqlite"
 
 

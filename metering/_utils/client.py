@@ -17,7 +17,7 @@ from web3.exceptions import ContractLogicError
 from web3.types import EventData, LogReceipt
 
 from metering._utils.abi_errors import meter_error_decoder, revert_data_from_exception
-from metering._utils.retry import retry_read
+from metering._utils.rpc_retry import retry_transient
 from metering.chain import chain_time, checksum, meter_contract
 from metering.contract import CustomerStatus, DenialReason, InstanceStatus, abi, currency_from_bytes
 from metering.errors import ConfigError, ContractRevertError, SigningKeyError
@@ -177,16 +177,17 @@ class MeterClient:
         raise KeyError(f"the Meter ABI has no {name} event")
 
     def _read(self, request: Callable[[], _T], what: str) -> _T:
-        """``request()`` retried on transient failures like the sender's requests (its attempts and backoff)."""
-        if self._sender is None:
-            return retry_read(request, what)
-        return retry_read(request, what, attempts=self._sender.attempts, backoff=self._sender.backoff)
+        """``request()`` retried on transient failures like the sender's requests (its attempts and backoff), then
+        :class:`RpcUnavailableError`: a node that drops an answer never surfaces as a raw ``requests`` error."""
+        attempts, backoff = (self._sender.attempts, self._sender.backoff) if self._sender else (5, 0.25)
+        return retry_transient(request, what, attempts=attempts, backoff=backoff)
 
     def _view(self, function: str, *args: Any) -> Any:
-        """A view call, retried on transient failures; a revert becomes the decoded :class:`ContractRevertError`."""
+        """A view call, retried like a send on transient failures (then :class:`RpcUnavailableError`); a revert
+        becomes the decoded :class:`ContractRevertError`."""
+        call = getattr(self.contract.functions, function)(*args).call
         try:
-            call = getattr(self.contract.functions, function)(*args)
-            return self._read(call.call, f"{function} (eth_call)")
+            return self._read(call, f"eth_call {function}")
         except ContractLogicError as exc:
             decoded = meter_error_decoder().decode(revert_data_from_exception(exc))
             if decoded is not None:

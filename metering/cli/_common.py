@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from metering.cli._json_errors import print_json_error
 from metering.errors import (
     ConfigError,
     ContractRevertError,
@@ -94,7 +95,10 @@ DbOpt = Annotated[
         show_default=False,
     ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
+# metavar="": a flag takes no value, so its help shows none (Typer 0.29 would show `--json <bool>`)
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print machine-readable JSON (errors too: {error, code}).", metavar="")
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -110,16 +114,21 @@ def _exit_code(error: MeteringError) -> ExitCode:
 
 
 def command(fn: Callable[P, R]) -> Callable[P, R]:
-    """Run a command body, turning our errors into one line on stderr and an exit code."""
+    """Run a command body, turning our errors into one line on stderr and an exit code (with ``--json``, a JSON
+    object ``{"error", "code"}`` on stdout instead; the command's ``--json`` parameter is named ``json_out``)."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except MeteringError as error:
-            # escaped: a message may hold brackets (``lines[line=1#seconds]``) that are not markup
-            err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(int(_exit_code(error))) from None
+            code = int(_exit_code(error))
+            if kwargs.get("json_out"):
+                print_json_error(str(error), code)
+            else:
+                # escaped: a message may hold brackets (``lines[line=1#seconds]``) that are not markup
+                err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code) from None
 
     return wrapper
 

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["anchor", "index", "invoice", "invoice_table", "parse_as_of", "report_table", "verify"]
 
 ConfirmationsOpt = Annotated[
-    int, typer.Option(help="Index only blocks this deep (0 on a local chain; more on a public one).")
+    int, typer.Option(help="Index only blocks this deep (0 on a local chain; more on a public one).", min=0)
 ]
 _UNIT_NAMES = {1: "second", 60: "minute", 3_600: "hour", 86_400: "day"}
 
@@ -182,6 +182,7 @@ def invoice(
         typer.Option("--format", help="table, json, csv or pdf (default: table, json with -o; pdf needs -o)."),
     ]
     = None,
+    json_out: JsonOpt = False,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file.")] = None,
     as_of: Annotated[
         str | None,
@@ -205,7 +206,9 @@ def invoice(
     from metering.chain import checksum
     from metering.invoice import to_csv, to_json
 
-    chosen = fmt or ("json" if output else "table")
+    if json_out and fmt not in (None, "json"):
+        raise ConfigError(f"--json prints the invoice as JSON: drop --format {fmt}, or drop --json")
+    chosen = "json" if json_out else fmt or ("json" if output else "table")
     if chosen not in ("table", "json", "csv", "pdf"):
         raise ConfigError(f"--format must be table, json, csv or pdf, not {chosen!r}")
     if chosen == "table" and output:
@@ -240,7 +243,10 @@ def invoice(
         return
     text = to_json(inv).decode() if chosen == "json" else to_csv(inv)
     if output:
-        output.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
+        try:
+            output.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
+        except OSError as exc:  # e.g. a missing directory: say which path, not a traceback
+            raise ConfigError(f"cannot write {output}: {exc.strerror or exc}") from exc
         kind = "final invoice" if inv.final else f"running statement as of {when(inv.as_of)} (not final)"
         err_console.print(f"{kind} written to {output}")
     else:
@@ -250,8 +256,10 @@ def invoice(
 @command
 def anchor(
     invoice_file: Annotated[Path, typer.Argument(help="Final invoice JSON file (from `metering invoice -o`).")],
-    correct: Annotated[bool, typer.Option(help="Supersede an invoice already anchored (kept visible on chain).")]
-    = False,
+    correct: Annotated[
+        bool, typer.Option("--correct", help="Supersede an invoice already anchored (kept visible on chain).",
+                           metavar="")
+    ] = False,
     check: Annotated[
         bool, typer.Option("--verify/--no-verify", help="Recompute the invoice from the chain first (default).")
     ] = True,
@@ -302,9 +310,12 @@ def anchor(
 def verify(
     invoice_file: Annotated[Path, typer.Argument(help="Invoice JSON file to check.")],
     require_anchor: Annotated[
-        bool, typer.Option(help="Count a missing on-chain anchor, or a statement, as a difference.")
+        bool, typer.Option("--require-anchor", help="Count a missing on-chain anchor, or a statement, as a difference.",
+                           metavar="")
     ] = False,
-    require_final: Annotated[bool, typer.Option(help="Count a running statement as a difference.")] = False,
+    require_final: Annotated[
+        bool, typer.Option("--require-final", help="Count a running statement as a difference.", metavar="")
+    ] = False,
     rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     db: DbOpt = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -23,6 +24,7 @@ from metering.cli._common import (
     require_contract,
     signer,
 )
+from metering.cli._flags import FlagHelpGroup
 from metering.deployment import DEPLOYMENTS_ENV
 from metering.errors import ConfigError
 from metering.evm import EvmTarget
@@ -33,15 +35,18 @@ if TYPE_CHECKING:
 
 __all__ = ["account_app", "agent_app", "customer_app", "deploy", "instance_app", "rules_app", "timeframe_app"]
 
-timeframe_app = typer.Typer(help="Create and list billing periods.", no_args_is_help=True)
-rules_app = typer.Typer(help="Set and show the billing rules of a timeframe.", no_args_is_help=True)
-customer_app = typer.Typer(
-    help="Enroll and suspend customers (provider); approve agents and cap spending (the customer, with its own key).",
-    no_args_is_help=True,
+def _group(help_text: str) -> typer.Typer:
+    return typer.Typer(help=help_text, no_args_is_help=True, cls=FlagHelpGroup)
+
+
+timeframe_app = _group("Create and list billing periods.")
+rules_app = _group("Set and show the billing rules of a timeframe.")
+customer_app = _group(
+    "Enroll and suspend customers (provider); approve agents and cap spending (the customer, with its own key)."
 )
-instance_app = typer.Typer(help="Show an instance, or close one whose agent cannot.", no_args_is_help=True)
-agent_app = typer.Typer(help="Grant and revoke the agent role.", no_args_is_help=True)
-account_app = typer.Typer(help="Create an encrypted keystore for a signing key.", no_args_is_help=True)
+instance_app = _group("Show an instance, or close one whose agent cannot.")
+agent_app = _group("Grant and revoke the agent role.")
+account_app = _group("Create an encrypted keystore for a signing key.")
 
 
 
@@ -134,28 +139,76 @@ def deploy(
 @command
 def timeframe_create(
     currency: Annotated[str, typer.Option(help="Currency code of the prices, e.g. EUR.")],
-    start: Annotated[int | None, typer.Option(help="Start, unix seconds (must be in the future).")] = None,
-    starts_in: Annotated[int | None, typer.Option(help="Start this many seconds after the chain's time.")] = None,
-    end: Annotated[int | None, typer.Option(help="End (exclusive), unix seconds.")] = None,
-    duration: Annotated[int | None, typer.Option(help="Length in seconds (instead of --end).")] = None,
+    starts_at: Annotated[
+        str | None,
+        typer.Option("--starts-at", "--start", help="Start: ISO 8601 with a timezone (2026-12-01T00:00Z) or unix "
+                     "seconds; after the chain's time.", show_default=False),
+    ] = None,
+    starts_in: Annotated[
+        str | None,
+        typer.Option(help="Start this long from now (wall-clock), e.g. 2m, 1h30m, 1d; checked against the chain's "
+                     "time.", show_default=False),
+    ] = None,
+    ends_at: Annotated[
+        str | None,
+        typer.Option("--ends-at", "--end", help="End (exclusive): ISO 8601 or unix seconds.", show_default=False),
+    ] = None,
+    duration: Annotated[
+        str | None, typer.Option(help="Length instead of --ends-at, e.g. 30d, 1h, 90s.", show_default=False)
+    ] = None,
     rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     keystore: KeystoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Create the billing period [start, end); rules must be set before it starts."""
-    if (start is None) == (starts_in is None):
-        raise ConfigError("give exactly one of --start and --starts-in")
-    if (end is None) == (duration is None):
-        raise ConfigError("give exactly one of --end and --duration")
+    """Create the billing period [start, end); rules must be set before it starts.
+
+    Times are written as people write them: --starts-at 2026-12-01T00:00Z, --starts-in 2m, --duration 30d.
+    """
+    from metering.timeparse import format_duration, parse_duration, parse_instant, with_iso
+
+    if (starts_at is None) == (starts_in is None):
+        raise ConfigError("give exactly one of --starts-at and --starts-in")
+    if (ends_at is None) == (duration is None):
+        raise ConfigError("give exactly one of --ends-at and --duration")
+    if starts_at is not None:
+        begin = parse_instant(starts_at, what="--starts-at")
+    else:
+        begin = int(time.time()) + parse_duration(starts_in or "", what="--starts-in")
+    if ends_at is not None:
+        finish = parse_instant(ends_at, what="--ends-at")
+    else:
+        length = parse_duration(duration or "", what="--duration")
+        if length == 0:
+            raise ConfigError("--duration must be longer than 0s")
+        finish = begin + length
     provider = _provider(rpc_url, contract, keystore)
-    begin = start if start is not None else provider.chain_time() + (starts_in or 0)
-    finish = end if end is not None else begin + (duration or 0)
+    _check_start_after_chain_time(begin, provider.chain_time(), relative=starts_in is not None)
     timeframe_id = provider.create_timeframe(begin, finish, currency)
     if json_out:
         print_json({"timeframe": timeframe_id, "start": begin, "end": finish, "currency": currency})
     else:
-        console.print(f"timeframe {timeframe_id}: [{begin}, {finish}) in {currency}")
+        console.print(f"timeframe {timeframe_id}: [{with_iso(begin)}, {with_iso(finish)}) in {currency}, "
+                      f"{format_duration(finish - begin)}", highlight=False)
+
+
+def _check_start_after_chain_time(begin: int, chain_now: int, *, relative: bool) -> None:
+    """Refuse a start the contract would revert (``MeteringTimeframeStartsInPast``), saying why and what to give.
+
+    ``--starts-in`` counts from this machine's clock; a dev chain moved forward (``metering dev advance``) or a
+    node with a skewed clock can be ahead of it, and then "in 2 minutes" is already the chain's past.
+    """
+    from metering.timeparse import format_duration, format_instant, with_iso
+
+    if begin > chain_now:
+        return
+    why = ""
+    if relative and chain_now > time.time():
+        why = f" (the chain's clock is {format_duration(chain_now - int(time.time()))} ahead of this machine's)"
+    raise ConfigError(
+        f"the timeframe would start at {with_iso(begin)}, not after the chain's time {with_iso(chain_now)}{why}: "
+        f"start it later, e.g. --starts-at {format_instant(chain_now + 120)}"
+    )
 
 
 @timeframe_app.command("list")
@@ -164,6 +217,8 @@ def timeframe_list(
     rpc_url: RpcUrlOpt = DEFAULT_RPC_URL, contract: ContractOpt = None, json_out: JsonOpt = False
 ) -> None:
     """List every timeframe and which one is active."""
+    from metering.timeparse import with_iso
+
     provider = _provider(rpc_url, contract, None, read_only=True)
     active = provider.active_timeframe()
     frames = [provider.timeframe(i) for i in range(1, provider.timeframe_count() + 1)]
@@ -172,7 +227,7 @@ def timeframe_list(
         return
     table = Table("id", "start", "end", "currency", "active")
     for f in frames:
-        table.add_row(str(f.id), str(f.start), str(f.end), f.currency, "yes" if f.id == active else "")
+        table.add_row(str(f.id), with_iso(f.start), with_iso(f.end), f.currency, "yes" if f.id == active else "")
     console.print(table)
 
 

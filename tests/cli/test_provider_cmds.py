@@ -4,6 +4,8 @@ grant/revoke, account new (and signing with the keystore it writes)."""
 from __future__ import annotations
 
 import json
+import time
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +64,11 @@ def test_deploy_with_a_bad_admin_delay(cli: Cli) -> None:
 def test_timeframe_create_relative_and_list(cli: Cli) -> None:
     cli.deploy()
     now = cli.chain.now()
+    before = int(time.time())
     out = plain(ok(cli("timeframe", "create", "--currency", "EUR", "--starts-in", "100", "--duration", "3600")).stdout)
+    after = int(time.time())
     assert out.startswith("timeframe 1: [")
-    assert "in EUR" in out
+    assert "in EUR, 1h" in out
     created = as_json(ok(cli("timeframe", "create", "--currency", "USD", "--start", str(now + 10_000),
                              "--end", str(now + 20_000), "--json")))
     assert created == {"timeframe": 2, "start": now + 10_000, "end": now + 20_000, "currency": "USD"}
@@ -73,7 +77,7 @@ def test_timeframe_create_relative_and_list(cli: Cli) -> None:
     assert [f["id"] for f in frames] == [1, 2]
     first = frames[0]
     assert first["end"] - first["start"] == 3600
-    assert now + 100 <= first["start"] <= now + 102  # the chain's time when the command read it, plus 100
+    assert before + 100 <= first["start"] <= after + 100  # this machine's clock when the command ran, plus 100
     assert (first["currency"], first["active"]) == ("EUR", False)
 
     cli.chain.mine(first["start"])
@@ -92,10 +96,14 @@ def test_timeframe_list_of_a_new_meter_is_empty(cli: Cli) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--start", "99999999999", "--starts-in", "60", "--duration", "60"], "exactly one of --start and --starts-in"),
-        (["--duration", "60"], "exactly one of --start and --starts-in"),
-        (["--starts-in", "60", "--end", "99999999999", "--duration", "60"], "exactly one of --end and --duration"),
-        (["--starts-in", "60"], "exactly one of --end and --duration"),
+        (["--start", "99999999999", "--starts-in", "60", "--duration", "60"],
+         "exactly one of --starts-at and --starts-in"),
+        (["--duration", "60"], "exactly one of --starts-at and --starts-in"),
+        (["--starts-in", "60", "--end", "99999999999", "--duration", "60"], "exactly one of --ends-at and --duration"),
+        (["--starts-in", "60"], "exactly one of --ends-at and --duration"),
+        (["--starts-in", "2 minutes", "--duration", "60"], "--starts-in '2 minutes' is not a duration"),
+        (["--starts-at", "2026-12-01T00:00", "--duration", "60"], "has no timezone"),
+        (["--starts-in", "2m", "--duration", "0s"], "--duration must be longer than 0s"),
     ],
 )
 def test_timeframe_create_needs_one_start_and_one_end(cli: Cli, args: list[str], message: str) -> None:
@@ -104,11 +112,37 @@ def test_timeframe_create_needs_one_start_and_one_end(cli: Cli, args: list[str],
     assert as_json(ok(cli("timeframe", "list", "--json"))) == []
 
 
-def test_timeframe_starting_in_the_past_is_reverted_by_the_contract(cli: Cli) -> None:
+def test_timeframe_starting_in_the_past_is_refused_before_sending(cli: Cli) -> None:
     cli.deploy()
-    line = fails(cli("timeframe", "create", "--currency", "EUR", "--start", "1", "--duration", "60"), 5,
-                 "MeteringTimeframeStartsInPast")
-    assert "start in the future" in line
+    line = fails(cli("timeframe", "create", "--currency", "EUR", "--start", "1", "--duration", "60"), 3,
+                 "would start at 1 (1970-01-01T00:00:01Z), not after the chain's time", "--starts-at 20")
+    assert "ahead of this machine" not in line
+    assert as_json(ok(cli("timeframe", "list", "--json"))) == []
+
+
+def test_timeframe_create_takes_iso_times_and_durations_in_units(cli: Cli) -> None:
+    cli.deploy()
+    start = cli.chain.now() + 86_400 - cli.chain.now() % 86_400 + 86_400  # midnight UTC, a day or two ahead
+    iso = datetime.fromtimestamp(start, tz=UTC).strftime("%Y-%m-%dT%H:%MZ")
+    created = as_json(ok(cli("timeframe", "create", "--currency", "EUR", "--starts-at", iso, "--duration", "30d",
+                             "--json")))
+    assert (created["start"], created["end"]) == (start, start + 30 * 86_400)
+    paris = datetime.fromtimestamp(start + 31 * 86_400, tz=UTC).astimezone(timezone(timedelta(hours=1)))
+    out = flat(ok(cli("timeframe", "create", "--currency", "EUR", "--starts-at", paris.isoformat(),
+                      "--ends-at", str(start + 32 * 86_400))).stdout)
+    assert f"[{start + 31 * 86_400} ({datetime.fromtimestamp(start + 31 * 86_400, tz=UTC):%Y-%m-%dT%H:%M:%S}Z)" in out
+    assert out.endswith("in EUR, 1d")
+    table = flat(ok(cli("timeframe", "list")).stdout)
+    assert str(start) in table and f"({iso[:-1]}:00Z)" in table  # the cell may wrap between the two
+
+
+def test_starts_in_is_refused_when_the_chain_is_ahead_of_the_wall_clock(cli: Cli) -> None:
+    cli.deploy()
+    cli.chain.advance(3 * 3600)  # a dev chain moved forward: "in 2 minutes" is already its past
+    line = fails(cli("timeframe", "create", "--currency", "EUR", "--starts-in", "2m", "--duration", "1h"), 3,
+                 "not after the chain's time", "ahead of this machine's", "--starts-at")
+    suggested = line.rsplit("--starts-at ", 1)[1]
+    ok(cli("timeframe", "create", "--currency", "EUR", "--starts-at", suggested, "--duration", "1h"))
 
 
 def test_timeframe_create_needs_the_currency(cli: Cli) -> None:
