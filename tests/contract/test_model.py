@@ -293,11 +293,11 @@ class Model:
                 closed += 1
         return closed
 
-    def open_ids(self) -> list[bytes]:
+    def open_ids(self, ran_to_the_end: bool = False) -> list[bytes]:
         return [
             instance_id(agent, seat << 8 | r.generation)
             for (agent, seat), r in sorted(self.records.items())
-            if r.status == InstanceStatus.OPEN
+            if r.status == InstanceStatus.OPEN and (not ran_to_the_end or r.lease_end == self.bounds(r.timeframe)[1])
         ]
 
     # -------------------------------------------------------------- views
@@ -382,6 +382,10 @@ PICK = st.integers(0, 60)
 ADVANCE = st.tuples(st.just("advance"), st.integers(0, 150))
 ACTIVATE = st.tuples(st.just("activate"), AGENT, REQUEST)
 RENEW = st.tuples(st.just("renew"), PICK, LEASES)
+#: Renew one of the leases that ran to the end of their timeframe (a continuation once the next one is active).
+RENEW_ENDED = st.tuples(st.just("renew_ended"), PICK, LEASES)
+#: Move the clock to the first timeframe's end plus a few seconds (if it is not past that already).
+JUMP = st.tuples(st.just("jump"), st.integers(0, 30))
 #: Customer 1 chooses its agents: approving one restricts it to its approved agents.
 CHOICES = ["approve agent", "approve agent2", "revoke agent", "revoke agent2", "unrestrict"]
 # one_of picks each alternative equally often, so listing one twice doubles its weight.
@@ -394,6 +398,8 @@ OPERATION = st.one_of(
     st.tuples(st.just("batch"), AGENT, st.lists(REQUEST, min_size=1, max_size=4)),
     RENEW,
     RENEW,
+    RENEW_ENDED,
+    JUMP,
     st.tuples(st.just("deactivate"), PICK),
     st.tuples(st.just("close"), PICK),
     st.tuples(st.just("expire"), st.lists(PICK, min_size=1, max_size=4)),
@@ -471,6 +477,9 @@ def test_random_operation_sequences_match_the_model_and_the_event_sums(
             if kind == "advance":
                 now += op[1]
                 continue
+            if kind == "jump":
+                now = max(now, t1[1] + op[1])
+                continue
             if kind == "activate":
                 agent = agents[op[1]]
                 resolved = resolve(agent.address, op[2])
@@ -504,13 +513,13 @@ def test_random_operation_sequences_match_the_model_and_the_event_sums(
                     batch.append((customer, itype, seat << 8 | generation, lease))
                 gots, receipt = h.activate_many(batch, at=now, sender=agent)
                 assert gots == wants
-            elif kind in ("renew", "deactivate", "close"):
-                open_ids = model.open_ids()
+            elif kind in ("renew", "renew_ended", "deactivate", "close"):
+                open_ids = model.open_ids(ran_to_the_end=kind == "renew_ended")
                 if not open_ids:
                     continue
                 iid = open_ids[op[1] % len(open_ids)]
                 holder = agents[[a.address for a in agents].index(split_instance_id(iid)[0])]
-                if kind == "renew":
+                if kind in ("renew", "renew_ended"):
                     want_renewal = model.renew(iid, op[2], now, expected)
                     got_renewal, receipt = h.renew(iid, op[2], at=now, sender=holder)
                     assert got_renewal == want_renewal
