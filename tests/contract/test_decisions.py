@@ -341,6 +341,8 @@ def test_same_request_id_twice_grants_once_and_replays_the_first_decision(
     iid = h.iid(rid(1))
     assert h.activate(c, HARD, rid(1), LEASE, at=tf.start + 1)[0] == (True, DenialReason.NONE)
     before = h.usage(c, tf.id, HARD)
+    committed = h.spent(c, tf.id)
+    assert committed == (LEASE - 60) * 2  # HARD_RULES: the first activation and 60 seconds are included
     decision, receipt = h.activate(c, HARD, rid(1), 5 * LEASE, at=tf.start + 2)  # another lease: still a replay
     assert decision == (True, DenialReason.NONE)
     assert h.only_event(receipt, "ActivationReplayed") == {
@@ -350,6 +352,7 @@ def test_same_request_id_twice_grants_once_and_replays_the_first_decision(
         "reason": DenialReason.NONE,
     }
     assert h.usage(c, tf.id, HARD) == before == UsageView(1, 0, LEASE, 1)
+    assert h.spent(c, tf.id) == committed
     assert h.instance(iid).lease_end == tf.start + 1 + LEASE  # the lease was not restarted
 
     # A replay after the instance stopped still reports the grant, with the current status.
