@@ -293,11 +293,15 @@ class Model:
                 closed += 1
         return closed
 
-    def open_ids(self, ran_to_the_end: bool = False) -> list[bytes]:
+    def open_ids(self, ran_out_at_the_end_by: int | None = None) -> list[bytes]:
+        """Open instances; with a time, only those whose lease ran to their timeframe's end by then."""
         return [
             instance_id(agent, seat << 8 | r.generation)
             for (agent, seat), r in sorted(self.records.items())
-            if r.status == InstanceStatus.OPEN and (not ran_to_the_end or r.lease_end == self.bounds(r.timeframe)[1])
+            if r.status == InstanceStatus.OPEN and (
+                ran_out_at_the_end_by is None
+                or r.lease_end == self.bounds(r.timeframe)[1] <= ran_out_at_the_end_by
+            )
         ]
 
     # -------------------------------------------------------------- views
@@ -382,7 +386,7 @@ PICK = st.integers(0, 60)
 ADVANCE = st.tuples(st.just("advance"), st.integers(0, 150))
 ACTIVATE = st.tuples(st.just("activate"), AGENT, REQUEST)
 RENEW = st.tuples(st.just("renew"), PICK, LEASES)
-#: Renew one of the leases that ran to the end of their timeframe (a continuation once the next one is active).
+#: Renew one of the leases that ran out at the end of their timeframe (a continuation if the next one is active).
 RENEW_ENDED = st.tuples(st.just("renew_ended"), PICK, LEASES)
 #: Move the clock to the first timeframe's end plus a few seconds (if it is not past that already).
 JUMP = st.tuples(st.just("jump"), st.integers(0, 30))
@@ -514,7 +518,7 @@ def test_random_operation_sequences_match_the_model_and_the_event_sums(
                 gots, receipt = h.activate_many(batch, at=now, sender=agent)
                 assert gots == wants
             elif kind in ("renew", "renew_ended", "deactivate", "close"):
-                open_ids = model.open_ids(ran_to_the_end=kind == "renew_ended")
+                open_ids = model.open_ids(now if kind == "renew_ended" else None)
                 if not open_ids:
                     continue
                 iid = open_ids[op[1] % len(open_ids)]
