@@ -293,15 +293,12 @@ class Model:
                 closed += 1
         return closed
 
-    def open_ids(self, ran_out_at_the_end_by: int | None = None) -> list[bytes]:
-        """Open instances; with a time, only those whose lease ran to their timeframe's end by then."""
+    def open_ids(self, to_the_end: bool = False) -> list[bytes]:
+        """Open instances; with ``to_the_end``, only those whose lease runs to their timeframe's end."""
         return [
             instance_id(agent, seat << 8 | r.generation)
             for (agent, seat), r in sorted(self.records.items())
-            if r.status == InstanceStatus.OPEN and (
-                ran_out_at_the_end_by is None
-                or r.lease_end == self.bounds(r.timeframe)[1] <= ran_out_at_the_end_by
-            )
+            if r.status == InstanceStatus.OPEN and (not to_the_end or r.lease_end == self.bounds(r.timeframe)[1])
         ]
 
     # -------------------------------------------------------------- views
@@ -386,8 +383,9 @@ PICK = st.integers(0, 60)
 ADVANCE = st.tuples(st.just("advance"), st.integers(0, 150))
 ACTIVATE = st.tuples(st.just("activate"), AGENT, REQUEST)
 RENEW = st.tuples(st.just("renew"), PICK, LEASES)
-#: Renew one of the leases that ran out at the end of their timeframe (a continuation if the next one is active).
-RENEW_ENDED = st.tuples(st.just("renew_ended"), PICK, LEASES)
+#: Wait until one of the leases that run to the end of their timeframe ran out (and a few seconds more), then renew
+#: it: a continuation if the next timeframe is active.
+RENEW_ENDED = st.tuples(st.just("renew_ended"), PICK, LEASES, st.integers(0, 20))
 #: Move the clock to the first timeframe's end plus a few seconds (if it is not past that already).
 JUMP = st.tuples(st.just("jump"), st.integers(0, 30))
 #: Customer 1 chooses its agents: approving one restricts it to its approved agents.
@@ -402,6 +400,7 @@ OPERATION = st.one_of(
     st.tuples(st.just("batch"), AGENT, st.lists(REQUEST, min_size=1, max_size=4)),
     RENEW,
     RENEW,
+    RENEW_ENDED,
     RENEW_ENDED,
     JUMP,
     st.tuples(st.just("deactivate"), PICK),
@@ -518,10 +517,12 @@ def test_random_operation_sequences_match_the_model_and_the_event_sums(
                 gots, receipt = h.activate_many(batch, at=now, sender=agent)
                 assert gots == wants
             elif kind in ("renew", "renew_ended", "deactivate", "close"):
-                open_ids = model.open_ids(now if kind == "renew_ended" else None)
+                open_ids = model.open_ids(to_the_end=kind == "renew_ended")
                 if not open_ids:
                     continue
                 iid = open_ids[op[1] % len(open_ids)]
+                if kind == "renew_ended":  # wait until it ran out, and a few seconds more
+                    now = max(now, model.records[split_instance_id(iid)[:2]].lease_end + op[3])
                 holder = agents[[a.address for a in agents].index(split_instance_id(iid)[0])]
                 if kind in ("renew", "renew_ended"):
                     want_renewal = model.renew(iid, op[2], now, expected)
