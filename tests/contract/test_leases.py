@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from metering.contract import DenialReason, InstanceStatus
 
 from .conftest import SetupTimeframe
@@ -356,11 +354,6 @@ def test_expire_leases_reverts_above_max_batch(h: Harness) -> None:
     assert h.expire([])[0] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="contract bug: expireLeases reverts MeteringInstanceNotOpen on an id with non-zero bits 64-95 "
-    "instead of skipping it as its NatSpec says ('Others are skipped'), so one bad id fails a keeper's whole batch",
-)
 def test_expire_leases_skips_an_id_that_no_agent_could_have_made(
     h: Harness, setup_timeframe: SetupTimeframe, customers: Any
 ) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from metering.contract import DenialReason, InstanceStatus
 from metering.types import split_instance_id
 
@@ -176,11 +174,6 @@ def test_the_highest_seat_index_is_usable(h: Harness, setup_timeframe: SetupTime
     assert h.usage(customers[0], tf.id, HARD).running == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="contract bug: the instance view reverts MeteringInstanceNotOpen on an id with non-zero bits 64-95 "
-    "instead of returning the all-zero Unknown record its NatSpec promises for an id that never existed",
-)
 def test_the_instance_view_of_an_id_no_agent_could_have_made_is_unknown(h: Harness) -> None:
     malformed = h.iid(rid(1))[:20] + b"\x00\x00\x00\x01" + h.iid(rid(1))[24:]
     assert h.instance(malformed).status == InstanceStatus.UNKNOWN
