@@ -41,8 +41,8 @@ def main() -> None:
         provider = Provider.deploy(w3, admin)
         start = provider.chain_time() + 60
         timeframe = provider.create_timeframe(start, start + 86_400, "EUR")
-        provider.set_rules(timeframe, 1, Rules(price_per_activation=50, price_per_second=1, included_activations=0,
-                                               included_seconds=0, max_concurrent=2, max_activations=10))
+        provider.set_rules(timeframe, 1, Rules(price_per_activation=500_000, price_per_time_unit=12_000_000,
+                                               time_unit_seconds=3600, max_concurrent=2, max_activations=10))
         provider.enroll_customer(customer.address)
         provider.grant_agent(agent_key.address)
         node.rpc("evm_increaseTime", 120)
@@ -53,8 +53,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         rules_json = Path(tmp) / "rules.json"
-        rules_json.write_text(json.dumps({"timeframe": 1, "types": {"db": {
-            "id": 1, "price_per_activation": 50, "price_per_second": 1}}}), encoding="utf-8")
+        rules_json.write_text(json.dumps({"timeframe": 1, "currency": "EUR", "types": {"db": {
+            "id": 1, "price_per_activation": "0.50", "price_per_time_unit": "0.12", "time_unit": "hour"}}}),
+            encoding="utf-8")
         assert load_rules_file(rules_json).timeframe == 1
         rules_yaml = Path(tmp) / "rules.yaml"
         rules_yaml.write_text("timeframe: 1\n", encoding="utf-8")
