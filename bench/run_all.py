@@ -38,7 +38,7 @@ import gas
 import throughput as tp
 from web3 import Web3
 
-from metering.node import LocalNode, find_anvil
+from metering.chain.node import LocalNode, find_anvil
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"

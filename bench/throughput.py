@@ -31,13 +31,13 @@ from web3.types import Nonce, RPCEndpoint, RPCResponse
 
 from metering import contract as artifacts
 from metering.agent import ActivationRequest, Agent, Granted
-from metering.events import EVENT_TYPES, topic0
-from metering.indexer import Indexer
-from metering.invoice import invoices_for_timeframe
-from metering.node import LocalNode, dev_private_keys
+from metering.audit.events import EVENT_TYPES, topic0
+from metering.audit.indexer import Indexer
+from metering.audit.invoice import invoices_for_timeframe
+from metering.audit.store import Store
+from metering.chain.node import LocalNode, dev_private_keys
+from metering.chain.sender import Call, TransactionSender
 from metering.provider import Provider
-from metering.sender import Call, TransactionSender
-from metering.store import Store
 from metering.types import Rules
 
 INSTANCE_TYPE = 1

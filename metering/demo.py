@@ -28,18 +28,18 @@ from rich.console import Console
 from rich.rule import Rule
 
 from metering.agent import Agent, ContinuationDenied, Continued, Denied, Granted, RenewalDenied, Renewed
-from metering.anchoring import anchor_invoice, check_anchorable
-from metering.billing import invoices_for_timeframe, statement
-from metering.blocktime import NodeClock
+from metering.agent.keeper import LeaseKeeper
+from metering.audit.billing import invoices_for_timeframe, statement
+from metering.audit.blocktime import NodeClock
+from metering.audit.invoice import Charge, from_json, line_amount, to_csv, to_json
+from metering.audit.store import Store
+from metering.audit.verify import VerificationReport, verify_invoice
 from metering.chain import connect
+from metering.chain.node import LocalNode, dev_private_keys
 from metering.customer import Customer
 from metering.errors import MeteringError
-from metering.invoice import Charge, from_json, line_amount, to_csv, to_json
-from metering.keeper import LeaseKeeper
-from metering.node import LocalNode, dev_private_keys
 from metering.provider import Provider
-from metering.store import Store
-from metering.verify import VerificationReport, verify_invoice
+from metering.provider.anchoring import anchor_invoice, check_anchorable
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -50,7 +50,7 @@ TYPE_NAMES = {1: "db-server", 2: "ml-worker"}
 
 #: The rules of both days, as the provider writes them: prices in euros as text, exact to a millionth of a cent.
 RULES_YAML = """\
-# Rules of timeframe {timeframe}, applied with `metering rules set` (format: metering/rules_file.py).
+# Rules of timeframe {timeframe}, applied with `metering rules set` (format: metering/provider/rules_file.py).
 timeframe: {timeframe}
 currency: EUR
 types:

@@ -27,9 +27,9 @@ from typing import Any
 import brownie.network.contract as brownie_contract
 from brownie import Contract, accounts, chain, network, web3  # type: ignore[attr-defined]
 
-from metering.deployment import describe_deployment, prepare_directory, write_deployment
+from metering.chain.evm import choose_target, load_artifact
 from metering.errors import MeteringError
-from metering.evm import choose_target, load_artifact
+from metering.provider.deployment import describe_deployment, prepare_directory, write_deployment
 
 
 def _record_live_deployments_with_plain_sources() -> None:

@@ -21,8 +21,8 @@ import pytest
 from web3 import Web3
 
 from metering import contract as artifacts
-from metering.node import LocalNode, dev_private_keys
-from metering.source_verify import MatchKind, verify_source
+from metering.chain.node import LocalNode, dev_private_keys
+from metering.provider.source_verify import MatchKind, verify_source
 
 ROOT = Path(__file__).resolve().parent.parent
 BROWNIE = ROOT / ".venv-brownie" / "bin" / "brownie"

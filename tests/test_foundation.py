@@ -13,8 +13,8 @@ from web3.contract import Contract
 
 from metering import contract as artifacts
 from metering._utils.bytecode import split_metadata
-from metering.evm import DEFAULT_TARGET, EvmTarget, load_artifact
-from metering.node import LocalNode
+from metering.chain.evm import DEFAULT_TARGET, EvmTarget, load_artifact
+from metering.chain.node import LocalNode
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -74,10 +74,17 @@ def test_no_library_module_imports_a_cli_package() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "metering.agent" in LIBRARY_MODULES and "metering.rules_file" in LIBRARY_MODULES
+    assert "metering.agent" in LIBRARY_MODULES and "metering.provider.rules_file" in LIBRARY_MODULES
 
 
 def test_version_is_written_once() -> None:
     assert PYPROJECT["project"]["dynamic"] == ["version"]
     assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "metering.__version__"}
     assert metering.__version__.count(".") == 2
+
+
+def test_every_name_the_package_exports_resolves_to_its_module() -> None:
+    import metering
+
+    for name in metering.__all__:
+        assert getattr(metering, name) is not None, name

@@ -26,7 +26,7 @@ def main() -> None:
 
     import metering
     from metering import Agent, Granted, MissingDependencyError, Provider, connect, load_rules_file
-    from metering.node import LocalNode, dev_private_keys
+    from metering.chain.node import LocalNode, dev_private_keys
     from metering.types import Rules
 
     site = Path(sysconfig.get_paths()["purelib"]).resolve()

@@ -19,9 +19,9 @@ from web3.types import EventData, LogReceipt
 from metering._utils.abi_errors import meter_error_decoder, revert_data_from_exception
 from metering._utils.rpc_retry import retry_transient
 from metering.chain import chain_time, checksum, meter_contract
+from metering.chain.sender import Call, SentTransaction, TransactionSender
 from metering.contract import CustomerStatus, DenialReason, InstanceStatus, abi, currency_from_bytes
 from metering.errors import ConfigError, ContractRevertError, SigningKeyError
-from metering.sender import Call, SentTransaction, TransactionSender
 from metering.types import Rules, Timeframe, Usage, split_instance_id
 
 __all__ = [

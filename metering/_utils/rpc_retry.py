@@ -1,6 +1,6 @@
 """Which RPC failures are worth retrying, and the one retry loop every request to the node goes through.
 
-Sends (:class:`~metering.sender.TransactionSender`) and view calls (:class:`~metering._utils.client.MeterClient`)
+Sends (:class:`~metering.chain.sender.TransactionSender`) and view calls (:class:`~metering._utils.client.MeterClient`)
 share it, so a dropped connection or an overloaded node during ``Agent.activate`` is retried the same way whether
 it hit ``eth_estimateGas`` or an ``eth_call``, and what reaches the caller is our
 :class:`~metering.errors.RpcUnavailableError`, never a raw ``requests`` exception.

@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
     from web3 import Web3
 
-    from metering.indexer import IndexResult
-    from metering.store import Store
+    from metering.audit.indexer import IndexResult
+    from metering.audit.store import Store
 
 __all__ = [
     "DEFAULT_RPC_URL",
@@ -171,7 +171,7 @@ def connect(rpc_url: str) -> Web3:
 
 def signer(keystore: Path | None) -> LocalAccount:
     """The signing account: a keystore (password from METERING_PASSWORD, else a hidden prompt) or the env key."""
-    from metering.accounts import load_signer
+    from metering.chain.accounts import load_signer
 
     password: str | None = None
     if keystore is not None:
@@ -183,8 +183,8 @@ def signer(keystore: Path | None) -> LocalAccount:
 
 def open_store(w3: Web3, contract: str, db: Path | None) -> Store:
     """The event database for this chain and contract (created on first use, once the contract is known to exist)."""
+    from metering.audit.store import Store, default_store_path
     from metering.chain import meter_contract
-    from metering.store import Store, default_store_path
 
     meter_contract(w3, contract)  # a typo'd address must not leave a database bound to it behind
     chain_id = int(w3.eth.chain_id)
@@ -199,7 +199,7 @@ def sync_store(w3: Web3, contract: str, store: Store, confirmations: int = 0, qu
     """Bring the event database up to date, with a progress bar on long reads."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from metering.indexer import Indexer, find_deployment_block
+    from metering.audit.indexer import Indexer, find_deployment_block
 
     start = None if store.first_block is not None else find_deployment_block(w3, contract)
     indexer = Indexer(w3, contract, store, confirmations=confirmations, start_block=start)

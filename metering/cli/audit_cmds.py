@@ -31,9 +31,9 @@ from metering.cli._common import (
 from metering.errors import ConfigError, InvoiceError
 
 if TYPE_CHECKING:
-    from metering.blocktime import BlockClock
-    from metering.invoice import Invoice, Line
-    from metering.verify import VerificationReport
+    from metering.audit.blocktime import BlockClock
+    from metering.audit.invoice import Invoice, Line
+    from metering.audit.verify import VerificationReport
 
 __all__ = ["anchor", "index", "invoice", "invoice_table", "parse_as_of", "report_table", "verify"]
 
@@ -56,7 +56,7 @@ def when(timestamp: int) -> str:
 
 
 def _unit_price(line: Line, currency: str) -> str:
-    from metering.invoice import Charge
+    from metering.audit.invoice import Charge
     from metering.money import format_micro
 
     price = f"{format_micro(line.unit_price, currency)} {currency}"
@@ -70,7 +70,7 @@ def _unit_price(line: Line, currency: str) -> str:
 def invoice_table(inv: Invoice, names: dict[int, str] | None = None, customer: str | None = None) -> Table:
     """A person's view of an invoice: a row per charge of each instance type (a continuations row only when
     there were continuations), unit prices at full precision, amounts rounded as the document states."""
-    from metering.invoice import Charge
+    from metering.audit.invoice import Charge
 
     cur = inv.currency
     who = customer or inv.customer
@@ -201,10 +201,10 @@ def invoice(
     confirmations: ConfirmationsOpt = 0,
 ) -> None:
     """Compute a customer's invoice (or a running statement) for a timeframe from the contract's events."""
-    from metering.billing import final_invoice, invoice_from_store, statement
-    from metering.blocktime import NodeClock
+    from metering.audit.billing import final_invoice, invoice_from_store, statement
+    from metering.audit.blocktime import NodeClock
+    from metering.audit.invoice import to_csv, to_json
     from metering.chain import checksum
-    from metering.invoice import to_csv, to_json
 
     if json_out and fmt not in (None, "json"):
         raise ConfigError(f"--json prints the invoice as JSON: drop --format {fmt}, or drop --json")
@@ -234,7 +234,7 @@ def invoice(
         console.print(invoice_table(inv))
         return
     if chosen == "pdf":
-        from metering.invoice_pdf import invoice_pdf
+        from metering.audit.invoice_pdf import invoice_pdf
 
         assert output is not None
         output.write_bytes(invoice_pdf(inv, rpc_hint=rpc_url))
@@ -275,15 +275,15 @@ def anchor(
     Refuses a running statement, an invoice of another contract or chain, a non-customer, and (unless
     --no-verify) an invoice that does not match the chain.
     """
-    from metering.anchoring import anchor_invoice, check_anchorable
-    from metering.invoice import read_invoice
+    from metering.audit.invoice import read_invoice
+    from metering.provider.anchoring import anchor_invoice, check_anchorable
 
     inv = read_invoice(invoice_file)
     w3 = connect(rpc_url)
     address = require_contract(contract)
     check_anchorable(w3, address, inv)
     if check:
-        from metering.verify import verify_invoice
+        from metering.audit.verify import verify_invoice
 
         with open_store(w3, address, db) as store:
             report = verify_invoice(w3, address, store, inv, confirmations=confirmations, require_final=True)
@@ -327,7 +327,7 @@ def verify(
     A final invoice is compared with the canonical one (block range, evidence, lines), a statement with the
     statement as of its time. Exits 1 when anything differs.
     """
-    from metering.verify import verify_invoice
+    from metering.audit.verify import verify_invoice
 
     w3 = connect(rpc_url)
     address = require_contract(contract)

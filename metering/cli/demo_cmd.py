@@ -23,8 +23,8 @@ def demo(
     port: Annotated[int, typer.Option(help="Port of the web view with --serve (0: any free port).")] = 8000,
 ) -> None:
     """Deploy, set rules, run concurrent agents over simulated time, bill, anchor, verify, catch a tampered bill."""
+    from metering.chain.node import LocalNode
     from metering.demo import DemoResult, run_demo
-    from metering.node import LocalNode
 
     def serve_view(node: LocalNode, result: DemoResult) -> None:
         from metering.chain import connect

@@ -37,7 +37,7 @@ def dev_advance(
 ) -> None:
     """Move the chain's clock forward and mine a block (evm_increaseTime + evm_mine)."""
     from metering.chain import chain_time
-    from metering.devchain import advance
+    from metering.chain.devchain import advance
     from metering.timeparse import parse_duration
 
     seconds = parse_duration(duration, what="duration")
@@ -56,7 +56,7 @@ def dev_mine(
 ) -> None:
     """Mine empty blocks (evm_mine), e.g. to give transactions confirmations."""
     from metering.chain import chain_time
-    from metering.devchain import mine
+    from metering.chain.devchain import mine
 
     w3 = connect(rpc_url)
     before = chain_time(w3)

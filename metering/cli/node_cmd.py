@@ -32,8 +32,8 @@ def node(
     """Start a local anvil and print its RPC URL and funded dev accounts (address, key, role); Ctrl-C stops it."""
     from eth_account import Account
 
+    from metering.chain.node import LocalNode, dev_private_keys
     from metering.errors import NodeError
-    from metering.node import LocalNode, dev_private_keys
 
     if port != 0 and not _port_free(port):
         # else anvil fails to bind, exits, and the start-up check may be answered by the node already listening there

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from metering.chain.evm import EvmTarget
 from metering.cli._common import (
     DEFAULT_RPC_URL,
     UINT16_MAX,
@@ -25,9 +26,8 @@ from metering.cli._common import (
     signer,
 )
 from metering.cli._flags import FlagHelpGroup
-from metering.deployment import DEPLOYMENTS_ENV
 from metering.errors import ConfigError
-from metering.evm import EvmTarget
+from metering.provider.deployment import DEPLOYMENTS_ENV
 
 if TYPE_CHECKING:
     from metering.customer import Customer
@@ -98,8 +98,13 @@ def deploy(
 
     Writes the deployment file (with its block) and, beside it, the files an explorer needs to verify the source.
     """
-    from metering.deployment import default_deployments_dir, describe_deployment, prepare_directory, write_deployment
     from metering.provider import Provider
+    from metering.provider.deployment import (
+        default_deployments_dir,
+        describe_deployment,
+        prepare_directory,
+        write_deployment,
+    )
 
     directory = prepare_directory(out or default_deployments_dir())  # fail before anything is sent
     w3 = connect(rpc_url)
@@ -241,7 +246,7 @@ def rules_set(
     json_out: JsonOpt = False,
 ) -> None:
     """Set the rules of a timeframe from a file (validated first; unchanged rules are skipped)."""
-    from metering.rules_file import load_rules_file
+    from metering.provider.rules_file import load_rules_file
 
     parsed = load_rules_file(file)
     applied = _provider(rpc_url, contract, keystore).apply_rules_file(parsed)
@@ -562,7 +567,7 @@ def account_new(
 
     The password comes from METERING_PASSWORD or a hidden prompt (asked twice).
     """
-    from metering.accounts import create_keystore
+    from metering.chain.accounts import create_keystore
 
     password = os.environ.get("METERING_PASSWORD")
     if password is None:

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 from eth_account.signers.local import LocalAccount
 from typer.testing import CliRunner, Result
 
+from metering.chain.node import LocalNode
 from metering.cli import app
 from metering.contract import LimitMode
-from metering.node import LocalNode
 from metering.types import Rules
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from web3.contract import Contract
 
 from metering import contract as artifacts
 from metering.contract import currency_to_bytes
-from metering.rules_file import load_rules_file
+from metering.provider.rules_file import load_rules_file
 from metering.types import instance_id, request_id
 
 from .helpers import DB, EXAMPLE_RULES, WEB, Cli, as_json, clean, fails, flat, ok, plain

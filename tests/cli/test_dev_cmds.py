@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from metering.chain.node import LocalNode
 from metering.cli import ExitCode
-from metering.node import LocalNode
 from metering.timeparse import format_duration
 
 from .helpers import DB, Cli, as_json, fails, flat, ok, write_rules

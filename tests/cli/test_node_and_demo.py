@@ -20,10 +20,10 @@ from eth_account import Account
 from rich.console import Console
 from typer.testing import CliRunner
 
+from metering.chain.node import LocalNode
 from metering.cli import app
 from metering.contract import DenialReason
 from metering.demo import run_demo
-from metering.node import LocalNode
 
 from .helpers import ENV_VARS, flat, ok
 

@@ -212,7 +212,7 @@ def _example_for(cli: Cli, timeframe: int, edit: Any = None) -> Path:
 
 
 def test_rules_set_from_the_example_file_and_show(cli: Cli) -> None:
-    from metering.rules_file import load_rules_file
+    from metering.provider.rules_file import load_rules_file
 
     timeframe = _timeframe(cli)
     rules = _example_for(cli, timeframe)

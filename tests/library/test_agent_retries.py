@@ -16,9 +16,9 @@ from web3 import Web3
 from web3.contract import Contract
 
 from metering.agent import Agent, Deactivated, Expired, RenewalDenied, Renewed
+from metering.chain.node import LocalNode
 from metering.contract import DenialReason
 from metering.errors import ContractRevertError, RpcUnavailableError, TransactionTimeoutError
-from metering.node import LocalNode
 from metering.types import request_id
 
 from .conftest import DB, WEB, Market, granted

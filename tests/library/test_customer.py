@@ -13,10 +13,10 @@ from web3 import Web3
 from web3.contract import Contract
 
 from metering.agent import Agent, Deactivated, RenewalDenied, Renewed
+from metering.agent.keeper import LeaseKeeper
 from metering.contract import CustomerStatus, DenialReason
 from metering.customer import Customer
 from metering.errors import ConfigError, ContractRevertError
-from metering.keeper import LeaseKeeper
 from metering.money import PRICE_SCALE
 from metering.provider import Provider
 

@@ -1,4 +1,4 @@
-"""metering.devchain: time moves on anvil, and nothing moves on a node that is not a development chain."""
+"""metering.chain.devchain: time moves on anvil, and nothing moves on a node that is not a development chain."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from web3 import Web3
 from web3.providers.base import BaseProvider
 
-from metering.devchain import DevChain, advance, dev_chain, mine
+from metering.chain.devchain import DevChain, advance, dev_chain, mine
+from metering.chain.node import LocalNode
 from metering.errors import ConfigError
-from metering.node import LocalNode
 
 
 class FakeNode(BaseProvider):

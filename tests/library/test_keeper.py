@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from metering.agent import Agent, ContinuationDenied, Continued, Granted, RenewalDenied, Renewed
+from metering.agent.keeper import KeeperError, KeeperEvent, LeaseKeeper
 from metering.contract import DenialReason, InstanceStatus
-from metering.keeper import KeeperError, KeeperEvent, LeaseKeeper
 from metering.provider import Provider
 
 from .conftest import DB, DB_RULES, Market

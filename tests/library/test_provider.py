@@ -12,11 +12,11 @@ from web3 import Web3
 from web3.contract import Contract
 
 from metering.agent import Agent, Deactivated, Expired
+from metering.chain.node import LocalNode
 from metering.contract import CustomerStatus, InstanceStatus, LimitMode
 from metering.errors import ConfigError, ContractRevertError, RulesFileError
-from metering.node import LocalNode
 from metering.provider import AGENT_ROLE, RULES_MANAGER_ROLE, Provider
-from metering.rules_file import RulesFile, TypeRules
+from metering.provider.rules_file import RulesFile, TypeRules
 from metering.types import Rules, rules_hash
 
 from .conftest import DB, DB_RULES, Market, granted, open_timeframe

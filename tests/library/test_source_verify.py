@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from eth_utils.crypto import keccak
 
-from metering import source_verify
 from metering._utils.bytecode import decode_metadata_trailer, ipfs_cid_v0, metadata_hash, split_metadata
+from metering.chain.evm import EvmTarget, load_artifact
 from metering.errors import VerificationError
-from metering.evm import EvmTarget, load_artifact
-from metering.source_verify import MatchKind, check_shipped_build, compare_runtime_code
+from metering.provider import source_verify
+from metering.provider.source_verify import MatchKind, check_shipped_build, compare_runtime_code
 
 
 @pytest.mark.parametrize("target", list(EvmTarget))

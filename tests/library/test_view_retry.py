@@ -12,9 +12,9 @@ from web3 import Web3
 from web3.contract import Contract
 
 from metering.agent import Agent, Granted
+from metering.chain.node import LocalNode
+from metering.chain.sender import TransactionSender
 from metering.errors import RpcUnavailableError
-from metering.node import LocalNode
-from metering.sender import TransactionSender
 
 from .conftest import DB, Market
 from .test_sender import FlakyProvider

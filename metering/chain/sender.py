@@ -55,7 +55,7 @@ from metering.errors import (
 
 __all__ = ["Call", "SentTransaction", "TransactionSender", "is_transient"]
 
-log = logging.getLogger("metering.sender")
+log = logging.getLogger("metering.chain.sender")
 
 _T = TypeVar("_T")
 
@@ -126,7 +126,7 @@ class TransactionSender:
     """Signs, sends and confirms transactions of one account; safe to share between threads.
 
     :param w3: the connection (see :func:`metering.chain.connect`).
-    :param account: the local signing account (see :func:`metering.accounts.load_signer`).
+    :param account: the local signing account (see :func:`metering.chain.accounts.load_signer`).
     :param error_decoder: decodes revert data; defaults to the Meter's errors.
     :param receipt_timeout: seconds to wait for a receipt before :class:`TransactionTimeoutError`.
     :param attempts: tries per RPC request on transient failures (backoff ``backoff * 2**n`` seconds).

@@ -1,4 +1,4 @@
-"""Copy the Meter contract's events from a node into the :class:`~metering.store.Store`, safely and resumably.
+"""Copy the Meter contract's events from a node into the :class:`~metering.audit.store.Store`, safely and resumably.
 
 Why it is built this way:
 
@@ -13,7 +13,8 @@ Why it is built this way:
   block hashes, the events above it are dropped and the blocks are read again. Each range is also checked to
   continue the stored chain (parent side) and not to have moved while it was read (tip side).
 
-Logs are fetched with raw JSON-RPC calls and decoded by :mod:`metering.events`, skipping web3's per-log formatting.
+Logs are fetched with raw JSON-RPC calls and decoded by :mod:`metering.audit.events`, skipping web3's per-log
+formatting.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from eth_utils.address import is_address, to_checksum_address
 from web3 import Web3
 from web3.types import RPCEndpoint
 
+from metering.audit.events import EVENT_TYPES, MeterEvent, decode_log, topic0
+from metering.audit.store import Store, StoredBlock
 from metering.errors import IndexingError, RpcUnavailableError
-from metering.events import EVENT_TYPES, MeterEvent, decode_log, topic0
-from metering.store import Store, StoredBlock
 
 __all__ = ["DEFAULT_MAX_RANGE", "IndexResult", "Indexer", "Progress", "find_deployment_block"]
 

@@ -4,7 +4,7 @@ Why pure: the provider, the customer and an auditor each run :func:`compute_invo
 get the same integers, and the same bytes from :func:`to_canonical_json`, hence the same :func:`invoice_hash` that
 the provider anchors on chain. Nothing here reads the clock, the network or a file (except :func:`read_invoice`).
 Which events and blocks an invoice covers, so that the final invoice is one document whoever computes it and
-whenever, is defined in :mod:`metering.billing`, which gathers them from the event database.
+whenever, is defined in :mod:`metering.audit.billing`, which gathers them from the event database.
 
 What is billed, per (customer, timeframe, instance type), mirroring the contract's ``Usage`` counters so every
 line can be cross-checked on chain:
@@ -42,8 +42,7 @@ from eth_utils.address import is_checksum_address, to_checksum_address
 from eth_utils.crypto import keccak
 
 from metering._utils.jcs import CanonicalJsonError, canonical_json
-from metering.errors import InvoiceError
-from metering.events import (
+from metering.audit.events import (
     ActivationGranted,
     InstanceClosedByProvider,
     InstanceDeactivated,
@@ -51,6 +50,7 @@ from metering.events import (
     LeaseRenewed,
     MeterEvent,
 )
+from metering.errors import InvoiceError
 from metering.money import (
     PRICE_SCALE,
     currency_decimals,
@@ -397,7 +397,7 @@ def compute_invoice(
     """The invoice of ``customer`` for ``timeframe`` from the events in blocks ``from_block..to_block``: final when
     ``as_of`` is None, else a running statement as of that timestamp (see :func:`compute_invoices`).
 
-    :mod:`metering.billing` chooses the canonical block range and ``as_of``; this function only counts.
+    :mod:`metering.audit.billing` chooses the canonical block range and ``as_of``; this function only counts.
 
     >>> compute_invoice("0x...", timeframe, {1: rules}, events, chain_id=1, contract="0x...",
     ...                 from_block=7, to_block=100)  # doctest: +SKIP

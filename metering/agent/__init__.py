@@ -47,6 +47,7 @@ from web3.types import EventData, FilterParams
 
 from metering._utils.client import InstanceRecord, MeterClient, as_instance_id, chunks
 from metering.chain import checksum
+from metering.chain.sender import Call, SentTransaction, TransactionSender
 from metering.contract import DenialReason, InstanceStatus
 from metering.errors import (
     ConfigError,
@@ -54,7 +55,6 @@ from metering.errors import (
     MeteringError,
     TransactionTimeoutError,
 )
-from metering.sender import Call, SentTransaction, TransactionSender
 from metering.types import MAX_GENERATION, UINT32_MAX, UINT64_MAX, instance_id, request_id
 
 __all__ = [

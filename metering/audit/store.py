@@ -29,8 +29,7 @@ from typing import Any
 
 from eth_utils.address import is_address, to_checksum_address
 
-from metering.errors import MissingDependencyError, StoreError
-from metering.events import (
+from metering.audit.events import (
     ActivationDenied,
     ActivationGranted,
     LeaseContinued,
@@ -39,6 +38,7 @@ from metering.events import (
     decode_log,
     event_to_dict,
 )
+from metering.errors import MissingDependencyError, StoreError
 from metering.types import Timeframe
 
 __all__ = ["SCHEMA_VERSION", "Store", "StoredBlock", "default_store_path"]
