@@ -31,6 +31,7 @@ from web3 import Web3
 from web3.exceptions import Web3Exception
 from web3.types import EventData, FilterParams
 
+from metering._utils import gas_limits
 from metering._utils.client import InstanceRecord, MeterClient, as_bytes32, chunks, successor_of
 from metering.chain import checksum
 from metering.contract import DenialReason, InstanceStatus
@@ -40,7 +41,7 @@ from metering.errors import (
     MeteringError,
     TransactionTimeoutError,
 )
-from metering.sender import Call, SentTransaction, TransactionSender
+from metering.sender import Call, SendOutcome, SentTransaction, TransactionSender
 from metering.types import UINT32_MAX
 
 __all__ = [
@@ -68,15 +69,6 @@ log = logging.getLogger("metering.agent")
 #: The most requests (or ids to expire) the contract takes in one transaction (``IMeter.MAX_BATCH``).
 MAX_BATCH = 256
 
-# Gas floors. A call's cost depends on the block it lands in, and gas is estimated against the latest one: the
-# first activation of a timeframe moves the contract's timeframe cursor (+25k), a request estimated just before a
-# timeframe starts is a cheap denial but a grant once mined, and a renewal mined after its timeframe ended continues
-# the lease as a fresh grant (~110k instead of ~40k). Measured on anvil, with room to spare; unused gas is not paid.
-_ACTIVATION_GAS = 160_000
-_BATCH_BASE_GAS, _BATCH_ITEM_GAS = 80_000, 45_000
-_RENEWAL_GAS = 170_000
-_DEACTIVATION_GAS = 80_000
-_EXPIRY_BASE_GAS, _EXPIRY_ITEM_GAS = 40_000, 20_000
 _UINT16_MAX = 2**16 - 1
 
 def new_request_id() -> bytes:
@@ -287,23 +279,46 @@ class Agent(MeterClient):
         of counting twice (the answer then has ``replayed=True``).
         """
         request = self._request(customer, instance_type, lease_seconds, request_id)
+        gas = gas_limits.ACTIVATION.limit()
         call = self._call(
             "requestActivation", request.customer, request.instance_type, request.request_id, request.lease_seconds,
-            min_gas=_ACTIVATION_GAS,
+            min_gas=gas, gas=gas,
         )
         sent = self._send(call, what=f"activation request {_hex(request.request_id)}")
         return self._activation_results(sent, [request])[0]
 
-    def activate_many(self, requests: Sequence[ActivationRequest]) -> list[Granted | Denied]:
-        """Decides many requests with ``requestActivations``, :data:`MAX_BATCH` per transaction, in order: each sees
-        the counters as updated by the ones before it. Returns one result per request, in the same order."""
+    def activate_many(
+        self, requests: Sequence[ActivationRequest], *, batch_size: int = MAX_BATCH
+    ) -> list[Granted | Denied]:
+        """Decides many requests with ``requestActivations``, ``batch_size`` (at most :data:`MAX_BATCH`) per
+        transaction, in order: each sees the counters as updated by the ones before it. Returns one result per
+        request, in the same order.
+
+        The transactions are sent pipelined (consecutive nonces, JSON-RPC batches). If one fails, its error is
+        raised once all are settled; the other transactions' requests may have been decided, so retry with the same
+        request ids (they replay, never count twice).
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH:
+            raise ConfigError(f"batch size must be 1..{MAX_BATCH}, got {batch_size!r}")
         checked = [self._request(r.customer, r.instance_type, r.lease_seconds, r.request_id) for r in requests]
-        results: list[Granted | Denied] = []
-        for batch in chunks(checked, MAX_BATCH):
+        batches = [list(batch) for batch in chunks(checked, batch_size)]
+        calls = []
+        for batch in batches:
             payload = [(r.customer, r.instance_type, r.request_id, r.lease_seconds) for r in batch]
-            call = self._call("requestActivations", payload, min_gas=_BATCH_BASE_GAS + _BATCH_ITEM_GAS * len(batch))
-            sent = self._send(call, what=f"a batch of {len(batch)} activation requests")
-            results.extend(self._activation_results(sent, list(batch)))
+            gas = gas_limits.BATCH_ACTIVATION.limit(len(batch))
+            calls.append(self._call("requestActivations", payload, min_gas=gas, gas=gas))
+        outcomes = self.sender.send_all(calls) if calls else []
+        results: list[Granted | Denied] = []
+        failure: BaseException | None = None
+        for batch, call, outcome in zip(batches, calls, outcomes, strict=True):
+            try:
+                sent = self._send(call, what=f"a batch of {len(batch)} activation requests", first=outcome)
+            except MeteringError as exc:
+                failure = failure or exc
+                continue
+            results.extend(self._activation_results(sent, batch))
+        if failure is not None:
+            raise failure
         return results
 
     # ------------------------------------------------------------------ leases
@@ -317,7 +332,8 @@ class Agent(MeterClient):
         raw = as_bytes32(instance_id, what="instance id")
         seconds = _lease(lease_seconds)
         try:
-            call = self._call("renewLease", raw, seconds, min_gas=_RENEWAL_GAS)
+            gas = gas_limits.RENEWAL.limit()
+            call = self._call("renewLease", raw, seconds, min_gas=gas, gas=gas)
             sent = self._send(call, what=f"renewal of {_hex(raw)}", not_open_ok=True)
         except _NotOpenAfterRetryError as exc:
             return self._renewal_from_records(raw, exc)
@@ -327,7 +343,8 @@ class Agent(MeterClient):
         """Stops a running instance now; if its lease had already run out it is closed as :class:`Expired`."""
         raw = as_bytes32(instance_id, what="instance id")
         try:
-            call = self._call("deactivate", raw, min_gas=_DEACTIVATION_GAS)
+            gas = gas_limits.DEACTIVATION.limit()
+            call = self._call("deactivate", raw, min_gas=gas, gas=gas)
             sent = self._send(call, what=f"deactivation of {_hex(raw)}", not_open_ok=True)
         except _NotOpenAfterRetryError as exc:
             return self._closure_from_records(raw, exc)
@@ -347,7 +364,10 @@ class Agent(MeterClient):
         """
         raws = [as_bytes32(i, what="instance id") for i in instance_ids]
         calls = [
-            self._call("expireLeases", list(batch), min_gas=_EXPIRY_BASE_GAS + _EXPIRY_ITEM_GAS * len(batch))
+            self._call(
+                "expireLeases", list(batch), min_gas=gas_limits.EXPIRY.limit(len(batch)),
+                gas=gas_limits.EXPIRY.limit(len(batch)),
+            )
             for batch in chunks(raws, MAX_BATCH)
         ]
         closed = 0
@@ -357,11 +377,21 @@ class Agent(MeterClient):
 
     # ------------------------------------------------------------------ sending with safe retries
 
-    def _send(self, call: Call, *, what: str, not_open_ok: bool = False) -> SentTransaction:
+    def _send(
+        self, call: Call, *, what: str, not_open_ok: bool = False, first: SendOutcome | None = None
+    ) -> SentTransaction:
+        """Sends ``call`` (``first``: the outcome of a first attempt already made), retrying after a timeout.
+
+        A retry is estimated first, with the known limit as its floor: the state is uncertain then, and a call that
+        would now revert (an instance the first attempt already closed) costs nothing."""
         attempted: list[str] = []
         for attempt in range(self.timeout_retries + 1):
             try:
-                return self.sender.transact(call)
+                if attempt == 0 and first is not None:
+                    if isinstance(first, SentTransaction):
+                        return first
+                    raise first
+                return self.sender.transact(call if attempt == 0 else replace(call, gas=None))
             except TransactionTimeoutError as exc:
                 if exc.tx_hash:
                     attempted.append(exc.tx_hash)
