@@ -457,7 +457,7 @@ class Agent(MeterClient):
             return _granted(args, tx_hash)
         if event["event"] == "ActivationDenied":
             return Denied(
-                bytes(args["requestId"]), Web3.to_checksum_address(args["customer"]), int(args["instanceType"]),
+                bytes(args["requestId"]), checksum(args["customer"]), int(args["instanceType"]),
                 int(args["timeframe"]), DenialReason(int(args["reason"])), tx_hash,
             )
         return self._replayed(bytes(args["requestId"]), tx_hash)
@@ -488,14 +488,14 @@ class Agent(MeterClient):
             name, args = event["event"], event["args"]
             if name == "LeaseRenewed" and bytes(args["instanceId"]) == instance_id:
                 return Renewed(
-                    instance_id, Web3.to_checksum_address(args["customer"]), int(args["instanceType"]),
+                    instance_id, checksum(args["customer"]), int(args["instanceType"]),
                     int(args["timeframe"]), int(args["leaseEnd"]), sent.tx_hash,
                 )
             if name == "LeaseExpired" and bytes(args["instanceId"]) == instance_id:
                 expired_at = int(args["leaseEnd"])
             elif name == "LeaseRenewalDenied" and bytes(args["instanceId"]) == instance_id:
                 return RenewalDenied(
-                    instance_id, Web3.to_checksum_address(args["customer"]), int(args["instanceType"]),
+                    instance_id, checksum(args["customer"]), int(args["instanceType"]),
                     int(args["timeframe"]), DenialReason(int(args["reason"])), expired_at, sent.tx_hash,
                 )
             elif name in ("ActivationGranted", "ActivationDenied", "ActivationReplayed"):
@@ -568,21 +568,21 @@ def _lease(lease_seconds: int) -> int:
 
 def _granted(args: Any, tx_hash: str) -> Granted:
     return Granted(
-        bytes(args["instanceId"]), Web3.to_checksum_address(args["customer"]), int(args["instanceType"]),
+        bytes(args["instanceId"]), checksum(args["customer"]), int(args["instanceType"]),
         int(args["timeframe"]), int(args["startedAt"]), int(args["leaseEnd"]), bool(args["overage"]), tx_hash,
     )
 
 
 def _deactivated(args: Any, tx_hash: str) -> Deactivated:
     return Deactivated(
-        bytes(args["instanceId"]), Web3.to_checksum_address(args["customer"]), int(args["instanceType"]),
+        bytes(args["instanceId"]), checksum(args["customer"]), int(args["instanceType"]),
         int(args["timeframe"]), int(args["stoppedAt"]), tx_hash,
     )
 
 
 def _expired(args: Any, tx_hash: str) -> Expired:
     return Expired(
-        bytes(args["instanceId"]), Web3.to_checksum_address(args["customer"]), int(args["instanceType"]),
+        bytes(args["instanceId"]), checksum(args["customer"]), int(args["instanceType"]),
         int(args["timeframe"]), int(args["leaseEnd"]), tx_hash,
     )
 

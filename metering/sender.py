@@ -21,9 +21,9 @@ not knowing whether the transaction went out. :class:`TransactionSender` instead
   transaction is signed it is never re-signed with another nonce after a failure that might have reached the node:
   it checks for the receipt of that transaction hash and broadcasts the *same* signed bytes again, so a lost
   response can never turn one call into two transactions;
-* asks for the receipt at once after sending and then at short, growing intervals (from 0.5 ms up to
-  ``poll_interval``), re-broadcasting now and then in case a node dropped the transaction, and turns
-  ``status == 0`` into an exception;
+* asks for the receipt at once after sending and then at short intervals that grow with the time waited (a tenth
+  of it, from 0.5 ms up to ``poll_interval``), so a receipt is seen at most about 10 % after the node has it;
+  re-broadcasts now and then in case a node dropped the transaction, and turns ``status == 0`` into an exception;
 * :meth:`send_many` sends presigned transactions in JSON-RPC batch requests and fetches their receipts in batches.
 
 Requests go straight to ``w3.provider`` (:mod:`metering._utils.rpc`): web3's middleware (whose ``validation``
@@ -84,8 +84,10 @@ _FEE = ("max fee per gas less than block base fee", "fee cap less than block bas
         "maxfeepergas too low", "transaction underpriced", "gas price too low")
 _FUNDS = ("insufficient funds", "insufficient balance")
 
-#: The first wait before asking for a receipt again; it doubles up to ``poll_interval``.
+#: The shortest wait before asking for a receipt again, and the fraction of the time waited so far that the wait
+#: grows to (up to ``poll_interval``).
 _FIRST_POLL = 0.0005
+_POLL_FRACTION = 0.1
 #: Gas of the zero-value transfer that fills a nonce left free inside a batch (see ``_fill_gap``).
 _TRANSFER_GAS = 21_000
 
@@ -707,7 +709,6 @@ class TransactionSender:
         start = time.monotonic()
         deadline = start + self.receipt_timeout
         last_broadcast = start
-        delay = _FIRST_POLL
         while pending:
             for item, receipt in zip(pending, self._receipts(pending), strict=True):
                 if receipt is not None:
@@ -723,8 +724,10 @@ class TransactionSender:
             if now - last_broadcast >= self.rebroadcast_after:
                 last_broadcast = now
                 self._rebroadcast(pending)
+            # Wait about a tenth of the time waited so far (at least 0.5 ms, at most poll_interval): a receipt is
+            # then seen at most ~10 % after the node has it, with few requests during a long wait.
+            delay = min(self.poll_interval, max(_FIRST_POLL, (now - start) * _POLL_FRACTION))
             time.sleep(min(delay, max(0.0, deadline - now)))
-            delay = min(delay * 2, self.poll_interval)
         outcomes: list[SendOutcome] = []
         for item in signed:
             receipt = receipts.get(item.tx_hash)
