@@ -12,10 +12,15 @@ measured paths.
 - batched: the transactions in JSON-RPC batch requests of 500, then their receipts in batches of 500 until all are
   there;
 - activations: ``requestActivations`` transactions of 100 requests each, sent and confirmed as in "batched".
+
+anvil handles the requests of a batch concurrently and can then leave a transaction unmined until the next one
+arrives (foundry-rs/foundry#10122); like our sender, a ceiling mines a block when its receipts stall for a second,
+so neither hangs.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,6 +33,23 @@ from metering._utils.calldata import meter_call_encoder
 
 BATCH = 500  # transactions per JSON-RPC batch request
 PER_TX = 100  # activation requests per requestActivations transaction
+STALL = 1.0  # seconds without a new receipt before a block is mined by hand (see the module doc)
+
+
+class _Stall:
+    """Mines a block when no receipt arrived for ``STALL`` seconds."""
+
+    def __init__(self, market: tp.Market) -> None:
+        self.market = market
+        self.since = time.monotonic()
+
+    def progress(self) -> None:
+        self.since = time.monotonic()
+
+    def check(self) -> None:
+        if time.monotonic() - self.since >= STALL:
+            self.market.node.rpc("evm_mine")
+            self.since = time.monotonic()
 
 
 def presign(market: tp.Market, calls: Sequence[tuple[bytes, int]]) -> list[tuple[str, str]]:
@@ -73,11 +95,13 @@ def sequential(market: tp.Market, n: int) -> tp.Timing:
     provider = market.w3.provider
 
     def run() -> None:
+        stall = _Stall(market)
         for raw, tx_hash in signed:
             _result(provider.make_request(RPCEndpoint("eth_sendRawTransaction"), [raw]))
             while (receipt := _result(provider.make_request(RPCEndpoint("eth_getTransactionReceipt"), [tx_hash]))) \
                     is None:
-                pass
+                stall.check()
+            stall.progress()
             _ok(receipt)
 
     seconds, requests, _ = tp.timed_on(market, run)
@@ -91,7 +115,9 @@ def _send_and_confirm_in_batches(market: tp.Market, signed: list[tuple[str, str]
         for answer in provider.make_batch_request([(RPCEndpoint("eth_sendRawTransaction"), [raw]) for raw, _ in chunk]):
             _result(answer)
     pending = [tx_hash for _, tx_hash in signed]
+    stall = _Stall(market)
     while pending:
+        stall.check()
         waiting = []
         for begin in range(0, len(pending), BATCH):
             chunk = pending[begin:begin + BATCH]
@@ -104,6 +130,7 @@ def _send_and_confirm_in_batches(market: tp.Market, signed: list[tuple[str, str]
                     waiting.append(tx_hash)
                 else:
                     _ok(receipt)
+                    stall.progress()
         pending = waiting
 
 

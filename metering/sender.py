@@ -88,6 +88,8 @@ _FUNDS = ("insufficient funds", "insufficient balance")
 #: grows to (up to ``poll_interval``).
 _FIRST_POLL = 0.0005
 _POLL_FRACTION = 0.1
+#: Seconds without a new receipt after which a development node is checked for stranded transactions.
+_STALL = 1.0
 #: Gas of the zero-value transfer that fills a nonce left free inside a batch (see ``_fill_gap``).
 _TRANSFER_GAS = 21_000
 
@@ -262,6 +264,7 @@ class TransactionSender:
         self._chain_id: int | None = None
         self._fees: tuple[float, int, dict[str, int]] | None = None  # (read at, block, fee fields)
         self._head = -1  # the highest block number seen in a receipt
+        self._dev_node: bool | None = None  # whether the node is anvil (see _nudge_dev_node)
 
     # ------------------------------------------------------------------ public
 
@@ -709,14 +712,20 @@ class TransactionSender:
         start = time.monotonic()
         deadline = start + self.receipt_timeout
         last_broadcast = start
+        progress = start
         while pending:
             for item, receipt in zip(pending, self._receipts(pending), strict=True):
                 if receipt is not None:
                     receipts[item.tx_hash] = receipt
+            now = time.monotonic()
+            if len(receipts) > len(signed) - len(pending):
+                progress = now
             pending = [s for s in pending if s.tx_hash not in receipts]
             if not pending:
                 break
-            now = time.monotonic()
+            if now - progress >= _STALL:
+                progress = now
+                self._nudge_dev_node()
             if now >= deadline:
                 with self._lock:
                     self._nonce = None  # read again: a transaction may have been dropped, leaving a nonce gap
@@ -742,6 +751,26 @@ class TransactionSender:
             else:
                 outcomes.append(self._sent(item.tx_hash, item.nonce, receipt))
         return outcomes
+
+    def _nudge_dev_node(self) -> None:
+        """anvil in automine mode mines each transaction as it arrives, but it handles the requests of a JSON-RPC
+        batch concurrently, and transactions of one sender that reach its pool out of nonce order can be left there
+        unmined until another transaction comes (foundry-rs/foundry#10122). So when receipts stall on anvil with
+        automine on, mine one block: what automine would have done. Any other node is left alone."""
+        if self._dev_node is None:
+            try:
+                version = str(self._rpc_raw.call("web3_clientVersion", []))
+            except Exception:
+                version = ""
+            self._dev_node = version.lower().startswith("anvil")
+        if not self._dev_node:
+            return
+        try:
+            if self._rpc_raw.call("anvil_getAutomine", []) is True:
+                log.warning("anvil left transactions of %s unmined; mining a block", self.address)
+                self._rpc_raw.call("evm_mine", [])
+        except Exception as exc:
+            log.debug("could not nudge anvil: %s", exc)
 
     def _sent(self, tx_hash: str, nonce: int, receipt: Mapping[str, Any]) -> SentTransaction:
         block_number = int(receipt["blockNumber"], 16)

@@ -16,7 +16,7 @@ from web3.contract import Contract
 
 from metering.agent import ActivationRequest, Agent, Denied, Granted
 from metering.contract import DenialReason
-from metering.errors import ConfigError, ContractRevertError, TransactionFailedError
+from metering.errors import ConfigError, ContractRevertError, TransactionFailedError, TransactionTimeoutError
 from metering.node import LocalNode
 from metering.sender import Call, SentTransaction, TransactionSender
 
@@ -260,3 +260,48 @@ def test_receipt_logs_are_decoded_like_web3_decodes_them(
         assert [(e["blockNumber"], e["logIndex"], bytes(e["transactionHash"])) for e in decoded] == [
             (e["blockNumber"], e["logIndex"], bytes(e["transactionHash"])) for e in expected
         ]
+
+
+# ---------------------------------------------------------------------- anvil's stranded transactions
+
+
+class AutomineClaimingProvider(BatchingProvider):
+    """Says anvil automines while it does not, which is what a transaction stranded by anvil's batch race looks
+    like to the sender: anvil in automine mode, our transaction in its pool, no receipt."""
+
+    def make_request(self, method: Any, params: Any) -> Any:
+        if method == "anvil_getAutomine":
+            self.calls.append((method, params))
+            return {"jsonrpc": "2.0", "id": 0, "result": True}
+        return super().make_request(method, params)
+
+
+def test_a_transaction_anvil_leaves_unmined_in_automine_mode_gets_a_block(
+    node: LocalNode, w3: Web3, actors: Actors, meter: Contract
+) -> None:
+    provider = AutomineClaimingProvider(node.rpc_url)
+    sender = _sender(provider, actors.outsider)
+    node.rpc("evm_setAutomine", False)
+    try:
+        sent = sender.transact(_transfers(_fresh_addresses(1))[0])
+    finally:
+        node.rpc("evm_setAutomine", True)
+
+    assert sent.block_number > 0
+    assert provider.count("evm_mine") == 1
+
+
+def test_an_unmined_transaction_is_not_mined_by_hand_when_automine_is_off(
+    batching: BatchingProvider, node: LocalNode, actors: Actors
+) -> None:
+    sender = _sender(batching, actors.outsider, receipt_timeout=1.5)
+    node.rpc("evm_setAutomine", False)
+    try:
+        with pytest.raises(TransactionTimeoutError):
+            sender.transact(_transfers(_fresh_addresses(1))[0])
+    finally:
+        node.rpc("evm_setAutomine", True)
+        node.rpc("evm_mine")  # the transaction left in the pool
+
+    assert batching.count("anvil_getAutomine") >= 1
+    assert batching.count("evm_mine") == 0
