@@ -32,6 +32,7 @@ from metering._utils import gas_limits
 from metering._utils.calldata import meter_call_encoder
 
 BATCH = 500  # transactions per JSON-RPC batch request
+BATCH_BYTES = 1_000_000  # and at most about this many bytes of them (as hex)
 PER_TX = 100  # activation requests per requestActivations transaction
 STALL = 1.0  # seconds without a new receipt before a block is mined by hand (see the module doc)
 
@@ -108,11 +109,27 @@ def sequential(market: tp.Market, n: int) -> tp.Timing:
     return tp.checked(market, n, seconds, requests, n)
 
 
+def _batches(signed: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
+    """``signed`` in batches of at most 500 transactions and about 1 MB of hex (nodes cap request bodies), as our
+    sender splits them."""
+    batches: list[list[tuple[str, str]]] = [[]]
+    size = 0
+    for item in signed:
+        size += len(item[0]) + 400
+        if batches[-1] and (len(batches[-1]) == BATCH or size > BATCH_BYTES):
+            batches.append([])
+            size = len(item[0]) + 400
+        batches[-1].append(item)
+    return batches
+
+
 def _send_and_confirm_in_batches(market: tp.Market, signed: list[tuple[str, str]]) -> None:
     provider: Any = market.w3.provider
-    for begin in range(0, len(signed), BATCH):
-        chunk = signed[begin:begin + BATCH]
-        for answer in provider.make_batch_request([(RPCEndpoint("eth_sendRawTransaction"), [raw]) for raw, _ in chunk]):
+    for chunk in _batches(signed):
+        answers = provider.make_batch_request([(RPCEndpoint("eth_sendRawTransaction"), [raw]) for raw, _ in chunk])
+        if not isinstance(answers, list):
+            raise RuntimeError(f"the node refused a batch of {len(chunk)} transactions: {answers}")
+        for answer in answers:
             _result(answer)
     pending = [tx_hash for _, tx_hash in signed]
     stall = _Stall(market)

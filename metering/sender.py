@@ -90,6 +90,10 @@ _FIRST_POLL = 0.0005
 _POLL_FRACTION = 0.1
 #: Seconds without a new receipt after which a development node is checked for stranded transactions.
 _STALL = 1.0
+#: The most bytes of signed transactions (as hex) per batch request: nodes cap request bodies (anvil refuses a few
+#: MB as an "Invalid request"); and the bytes counted per transaction besides its calldata.
+_BATCH_BYTES = 1_000_000
+_TX_OVERHEAD_BYTES = 400
 #: Gas of the zero-value transfer that fills a nonce left free inside a batch (see ``_fill_gap``).
 _TRANSFER_GAS = 21_000
 
@@ -220,7 +224,8 @@ class TransactionSender:
     :param rebroadcast_after: seconds without a receipt after which the same signed bytes are sent again.
     :param fee_ttl: seconds fees read from the node are used for, at most.
     :param fee_blocks: blocks (seen in receipts) fees read at a block are used for, at most.
-    :param batch_size: transactions (and receipt requests) per JSON-RPC batch request in :meth:`send_many`.
+    :param batch_size: transactions (and receipt requests) per JSON-RPC batch request in :meth:`send_many` (fewer
+        when their calldata passes about 1 MB of hex).
     """
 
     def __init__(
@@ -525,18 +530,26 @@ class TransactionSender:
         Appends ``(index, signed)`` for each call the node has, and records refusals in ``outcomes``; after a
         refusal nothing more is sent (as with one call at a time)."""
         fees = self._current_fees()
-        for begin in range(0, len(calls), self.batch_size):
-            indices = range(begin, min(len(calls), begin + self.batch_size))
+        begin = 0
+        while begin < len(calls):
+            end, size = begin, 0
+            while end < len(calls) and end - begin < self.batch_size:
+                size += 2 * len(calls[end].data) + _TX_OVERHEAD_BYTES
+                if end > begin and size > _BATCH_BYTES:
+                    break
+                end += 1
+            indices = range(begin, end)
             first = self._next_nonce()
             chunk = [self._sign(calls[i], first + k, gases[i], fees) for k, i in enumerate(indices)]
             failure = self._broadcast_chunk(list(indices), chunk, signed, outcomes)
             if failure:
-                for i in range(indices.stop, len(calls)):
+                for i in range(end, len(calls)):
                     outcomes[i] = TransactionFailedError(
                         f"{calls[i].label} was not sent: an earlier transaction of the same batch was refused"
                     )
                 return
             fees = self._current_fees()
+            begin = end
 
     def _broadcast_chunk(
         self, indices: list[int], chunk: list[_Signed], signed: list[tuple[int, _Signed]],
@@ -549,12 +562,14 @@ class TransactionSender:
             )
         except Exception as exc:
             if not is_transient(exc):
-                if isinstance(exc, Web3RPCError | OSError):
-                    # The node refused the batch as a whole, so nothing in it was processed: one at a time instead.
-                    log.warning("the node refused a batch of %d transactions (%s); sending them one by one",
-                                len(chunk), exc)
-                    self._rpc_raw.batches = False
-                    return self._broadcast_chunk(indices, chunk, signed, outcomes)
+                if isinstance(exc, Web3RPCError | OSError) and len(chunk) > 1:
+                    # The node refused the batch as a whole (too large, say), so nothing in it was processed: the
+                    # same transactions in two halves.
+                    log.warning("the node refused a batch of %d transactions (%s); sending it in halves", len(chunk),
+                                exc)
+                    half = len(chunk) // 2
+                    return self._broadcast_chunk(indices[:half], chunk[:half], signed, outcomes) or \
+                        self._broadcast_chunk(indices[half:], chunk[half:], signed, outcomes)
                 raise
             log.warning("a batch of %d transactions got no answer (%s); checking them one by one", len(chunk), exc)
             answers = [None] * len(chunk)  # unknown: each may have reached the node
@@ -682,20 +697,26 @@ class TransactionSender:
             return [self._receipt_or_none(pending[0].tx_hash)]
         found: list[dict[str, Any] | None] = []
         for begin in range(0, len(pending), self.batch_size):
-            chunk = pending[begin:begin + self.batch_size]
-            try:
-                answers = self._rpc_raw.batch([("eth_getTransactionReceipt", [s.tx_hash]) for s in chunk])
-            except Exception as exc:
-                if is_transient(exc):
-                    found.extend([None] * len(chunk))
-                    continue
-                raise
-            for answer in answers:
-                if "error" in answer:
-                    error = error_from_response("eth_getTransactionReceipt", answer)
-                    if not (is_transient(error) or _indexing(error)):
-                        raise error
-                found.append(answer.get("result"))
+            found.extend(self._receipt_batch(pending[begin:begin + self.batch_size]))
+        return found
+
+    def _receipt_batch(self, chunk: Sequence[_Signed]) -> list[dict[str, Any] | None]:
+        try:
+            answers = self._rpc_raw.batch([("eth_getTransactionReceipt", [s.tx_hash]) for s in chunk])
+        except Exception as exc:
+            if is_transient(exc):
+                return [None] * len(chunk)
+            if isinstance(exc, Web3RPCError | OSError) and len(chunk) > 1:  # refused as a whole: in halves
+                half = len(chunk) // 2
+                return self._receipt_batch(chunk[:half]) + self._receipt_batch(chunk[half:])
+            raise
+        found: list[dict[str, Any] | None] = []
+        for answer in answers:
+            if "error" in answer:
+                error = error_from_response("eth_getTransactionReceipt", answer)
+                if not (is_transient(error) or _indexing(error)):
+                    raise error
+            found.append(answer.get("result"))
         return found
 
     def _rebroadcast(self, pending: Sequence[_Signed]) -> None:

@@ -305,3 +305,31 @@ def test_an_unmined_transaction_is_not_mined_by_hand_when_automine_is_off(
 
     assert batching.count("anvil_getAutomine") >= 1
     assert batching.count("evm_mine") == 0
+
+
+class SmallBatchProvider(BatchingProvider):
+    """Refuses batches of more than 2 requests as a whole, without forwarding them, as a node capping request
+    bodies does."""
+
+    def make_batch_request(self, batch_requests: list[tuple[Any, Any]]) -> Any:
+        if len(batch_requests) > 2:
+            self.batches.append(["refused"] * len(batch_requests))
+            return {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "Invalid request"}}
+        return super().make_batch_request(batch_requests)
+
+
+def test_a_batch_the_node_refuses_as_a_whole_is_sent_in_halves(
+    node: LocalNode, w3: Web3, actors: Actors, meter: Contract
+) -> None:
+    provider = SmallBatchProvider(node.rpc_url)
+    sender = _sender(provider, actors.outsider)
+    first = w3.eth.get_transaction_count(actors.outsider.address)
+    recipients = _fresh_addresses(5)
+
+    sent = sender.send_many(_transfers(recipients))
+
+    assert [s.nonce for s in sent] == list(range(first, first + 5))
+    assert _balances(w3, recipients) == [1, 2, 3, 4, 5]
+    # 5 refused; its halves 2 (sent) and 3 (refused); the halves of that: 1 (a single request) and 2 (sent).
+    assert provider.batched("eth_sendRawTransaction") == [2, 2]
+    assert provider.count("eth_sendRawTransaction") == 1
