@@ -386,9 +386,10 @@ def environment() -> list[str]:
     except (OSError, subprocess.SubprocessError):
         anvil_version = "unknown"
     versions = ", ".join(f"{p} {metadata.version(p)}" for p in ("web3", "eth-account", "eth-keys", "coincurve"))
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return [
         f"{os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}, {anvil_version} "
-        "(automine, loopback HTTP)",
+        f"(automine, loopback HTTP), load average {load} when written",
         versions,
     ]
 
