@@ -14,8 +14,8 @@ measured paths.
 - activations: ``requestActivations`` transactions of 100 requests each, sent and confirmed as in "batched".
 
 anvil handles the requests of a batch concurrently and can then leave a transaction unmined until the next one
-arrives (foundry-rs/foundry#10122); like our sender, a ceiling mines a block when its receipts stall for a second,
-so neither hangs.
+arrives (foundry-rs/foundry#10122); like our sender, a ceiling mines a block when its receipts stall for a quarter
+of a second, so neither hangs.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from metering._utils.calldata import meter_call_encoder
 BATCH = 500  # transactions per JSON-RPC batch request
 BATCH_BYTES = 1_000_000  # and at most about this many bytes of them (as hex)
 PER_TX = 100  # activation requests per requestActivations transaction
-STALL = 1.0  # seconds without a new receipt before a block is mined by hand (see the module doc)
+STALL = 0.25  # seconds without a new receipt before a block is mined by hand (see the module doc)
 
 
 class _Stall:

@@ -89,7 +89,7 @@ _FUNDS = ("insufficient funds", "insufficient balance")
 _FIRST_POLL = 0.0005
 _POLL_FRACTION = 0.1
 #: Seconds without a new receipt after which a development node is checked for stranded transactions.
-_STALL = 1.0
+_STALL = 0.25
 #: The most bytes of signed transactions (as hex) per batch request: nodes cap request bodies (anvil refuses a few
 #: MB as an "Invalid request"); and the bytes counted per transaction besides its calldata.
 _BATCH_BYTES = 1_000_000
@@ -776,8 +776,8 @@ class TransactionSender:
     def _nudge_dev_node(self) -> None:
         """anvil in automine mode mines each transaction as it arrives, but it handles the requests of a JSON-RPC
         batch concurrently, and transactions of one sender that reach its pool out of nonce order can be left there
-        unmined until another transaction comes (foundry-rs/foundry#10122). So when receipts stall on anvil with
-        automine on, mine one block: what automine would have done. Any other node is left alone."""
+        unmined until another transaction comes (foundry-rs/foundry#10122). So when receipts stall (``_STALL``) on anvil
+        with automine on, mine one block: what automine would have done. Any other node is left alone."""
         if self._dev_node is None:
             try:
                 version = str(self._rpc_raw.call("web3_clientVersion", []))
