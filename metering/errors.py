@@ -12,6 +12,7 @@ from typing import Any
 __all__ = [
     "ConfigError",
     "ContractRevertError",
+    "EventDecodeError",
     "IndexingError",
     "InvoiceError",
     "MeteringError",
@@ -79,6 +80,8 @@ class TransactionTimeoutError(TransactionFailedError, TimeoutError):
 
 class UnsupportedEvmTargetError(ConfigError):
     """The node's EVM is older than the build asked for (e.g. Cancun bytecode on a Paris node)."""
+class EventDecodeError(MeteringError, ValueError):
+    """A log carries a known event's topic but its topics or data do not decode as that event."""
 
 
 class RulesFileError(MeteringError, ValueError):

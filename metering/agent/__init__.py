@@ -45,9 +45,10 @@ from web3 import Web3
 from web3.exceptions import Web3Exception
 from web3.types import EventData, FilterParams
 
+from metering._utils import gas_limits
 from metering._utils.client import InstanceRecord, MeterClient, as_instance_id, chunks
 from metering.chain import checksum
-from metering.chain.sender import Call, SentTransaction, TransactionSender
+from metering.chain.sender import Call, SendOutcome, SentTransaction, TransactionSender
 from metering.contract import DenialReason, InstanceStatus
 from metering.errors import (
     ConfigError,
@@ -81,16 +82,6 @@ log = logging.getLogger("metering.agent")
 #: The most requests (or ids to expire) the contract takes in one transaction (``IMeter.MAX_BATCH``).
 MAX_BATCH = 256
 
-# Gas floors. A call's cost depends on the block it lands in, and gas is estimated against the latest one: the
-# first activation of a timeframe moves the contract's timeframe cursor, a request estimated just before a
-# timeframe starts is a cheap denial but a grant once mined, a seat in a page may be a new slot, and a renewal mined
-# after its timeframe ended continues the lease as a fresh decision. Measured on anvil (gas-report.md), with room to
-# spare; unused gas is not paid.
-_ACTIVATION_GAS = 160_000
-_BATCH_BASE_GAS, _BATCH_ITEM_GAS = 80_000, 70_000
-_RENEWAL_GAS = 170_000
-_DEACTIVATION_GAS = 90_000
-_EXPIRY_BASE_GAS, _EXPIRY_ITEM_GAS = 40_000, 15_000
 _UINT16_MAX = 2**16 - 1
 
 
@@ -422,24 +413,47 @@ class Agent(MeterClient):
         """
         request = self._request(customer, instance_type, lease_seconds, request_id)
         assert request.request_id is not None
+        gas = gas_limits.ACTIVATION.limit()
         call = self._call(
             "requestActivation", request.customer, request.instance_type, request.request_id, request.lease_seconds,
-            min_gas=_ACTIVATION_GAS,
+            min_gas=gas, gas=gas,
         )
         what = f"activation request {request.request_id} ({_hex(self.instance_id_of(request.request_id))})"
         sent = self._send_activation(call, [request], what)
         return self._activation_results(sent, [request])[0]
 
-    def activate_many(self, requests: Sequence[ActivationRequest]) -> list[Granted | Denied]:
-        """Decides many requests with ``requestActivations``, :data:`MAX_BATCH` per transaction, in order: each sees
-        the counters as updated by the ones before it. Returns one result per request, in the same order."""
+    def activate_many(
+        self, requests: Sequence[ActivationRequest], *, batch_size: int = MAX_BATCH
+    ) -> list[Granted | Denied]:
+        """Decides many requests with ``requestActivations``, ``batch_size`` (at most :data:`MAX_BATCH`) per
+        transaction, in order: each sees the counters as updated by the ones before it. Returns one result per
+        request, in the same order.
+
+        The transactions are sent pipelined (consecutive nonces, JSON-RPC batches). If one fails, its error is
+        raised once all are settled; the other transactions' requests may have been decided, so retry with the same
+        request ids (they replay, never count twice).
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH:
+            raise ConfigError(f"batch size must be 1..{MAX_BATCH}, got {batch_size!r}")
         checked = [self._request(r.customer, r.instance_type, r.lease_seconds, r.request_id) for r in requests]
-        results: list[Granted | Denied] = []
-        for batch in chunks(checked, MAX_BATCH):
+        batches = [list(batch) for batch in chunks(checked, batch_size)]
+        calls = []
+        for batch in batches:
             payload = [(r.customer, r.instance_type, r.request_id, r.lease_seconds) for r in batch]
-            call = self._call("requestActivations", payload, min_gas=_BATCH_BASE_GAS + _BATCH_ITEM_GAS * len(batch))
-            sent = self._send_activation(call, list(batch), f"a batch of {len(batch)} activation requests")
-            results.extend(self._activation_results(sent, list(batch)))
+            gas = gas_limits.BATCH_ACTIVATION.limit(len(batch))
+            calls.append(self._call("requestActivations", payload, min_gas=gas, gas=gas))
+        outcomes = self.sender.send_all(calls) if calls else []
+        results: list[Granted | Denied] = []
+        failure: BaseException | None = None
+        for batch, call, outcome in zip(batches, calls, outcomes, strict=True):
+            try:
+                sent = self._send_activation(call, batch, f"a batch of {len(batch)} activation requests", outcome)
+            except MeteringError as exc:
+                failure = failure or exc
+                continue
+            results.extend(self._activation_results(sent, batch))
+        if failure is not None:
+            raise failure
         return results
 
     # ------------------------------------------------------------------ leases
@@ -453,7 +467,8 @@ class Agent(MeterClient):
         raw = as_instance_id(instance_id)
         seconds = _lease(lease_seconds)
         try:
-            call = self._call("renewLease", raw, seconds, min_gas=_RENEWAL_GAS)
+            gas = gas_limits.RENEWAL.limit()
+            call = self._call("renewLease", raw, seconds, min_gas=gas, gas=gas)
             sent = self._send(call, what=f"renewal of {_hex(raw)}", not_open_ok=True)
         except _NotOpenAfterRetryError as exc:
             return self._renewal_from_records(raw, exc)
@@ -472,7 +487,8 @@ class Agent(MeterClient):
         """
         raw = as_instance_id(instance_id)
         try:
-            call = self._call("deactivate", raw, min_gas=_DEACTIVATION_GAS)
+            gas = gas_limits.DEACTIVATION.limit()
+            call = self._call("deactivate", raw, min_gas=gas, gas=gas)
             sent = self._send(call, what=f"deactivation of {_hex(raw)}", not_open_ok=True)
         except _NotOpenAfterRetryError as exc:
             return self._closure_from_records(raw, exc)
@@ -498,7 +514,10 @@ class Agent(MeterClient):
         """
         raws = [as_instance_id(i) for i in instance_ids]
         calls = [
-            self._call("expireLeases", list(batch), min_gas=_EXPIRY_BASE_GAS + _EXPIRY_ITEM_GAS * len(batch))
+            self._call(
+                "expireLeases", list(batch), min_gas=gas_limits.EXPIRY.limit(len(batch)),
+                gas=gas_limits.EXPIRY.limit(len(batch)),
+            )
             for batch in chunks(raws, MAX_BATCH)
         ]
         closed = 0
@@ -515,9 +534,11 @@ class Agent(MeterClient):
 
     # ------------------------------------------------------------------ sending with safe retries
 
-    def _send_activation(self, call: Call, requests: list[ActivationRequest], what: str) -> SentTransaction:
+    def _send_activation(
+        self, call: Call, requests: list[ActivationRequest], what: str, first: SendOutcome | None = None
+    ) -> SentTransaction:
         try:
-            return self._send(call, what=what)
+            return self._send(call, what=what, first=first)
         except MeteringError:
             # Nothing is known about these requests' outcome: their seats are read from the chain before reuse.
             for request in requests:
@@ -525,11 +546,21 @@ class Agent(MeterClient):
                 self.seats.forget(request.request_id)
             raise
 
-    def _send(self, call: Call, *, what: str, not_open_ok: bool = False) -> SentTransaction:
+    def _send(
+        self, call: Call, *, what: str, not_open_ok: bool = False, first: SendOutcome | None = None
+    ) -> SentTransaction:
+        """Sends ``call`` (``first``: the outcome of a first attempt already made), retrying after a timeout.
+
+        A retry is estimated first, with the known limit as its floor: the state is uncertain then, and a call that
+        would now revert (an instance the first attempt already closed) costs nothing."""
         attempted: list[str] = []
         for attempt in range(self.timeout_retries + 1):
             try:
-                return self.sender.transact(call)
+                if attempt == 0 and first is not None:
+                    if isinstance(first, SentTransaction):
+                        return first
+                    raise first
+                return self.sender.transact(call if attempt == 0 else replace(call, gas=None))
             except TransactionTimeoutError as exc:
                 if exc.tx_hash:
                     attempted.append(exc.tx_hash)
@@ -621,7 +652,7 @@ class Agent(MeterClient):
         if event["event"] == "ActivationDenied":
             raw = bytes(args["instanceId"])
             return Denied(
-                raw, _request_of(raw), Web3.to_checksum_address(args["customer"]), int(args["instanceType"]),
+                raw, _request_of(raw), checksum(args["customer"]), int(args["instanceType"]),
                 int(args["timeframe"]), DenialReason(int(args["reason"])), tx_hash,
             )
         return self._replayed(bytes(args["instanceId"]), tx_hash)
@@ -648,7 +679,7 @@ class Agent(MeterClient):
             name, args = event["event"], event["args"]
             if bytes(args.get("instanceId", b"")) != raw:
                 continue
-            customer = Web3.to_checksum_address(args["customer"]) if "customer" in args else None
+            customer = checksum(args["customer"]) if "customer" in args else None
             if name == "LeaseRenewed":
                 assert customer is not None
                 return Renewed(
@@ -686,7 +717,7 @@ class Agent(MeterClient):
         expired = self._find_event("LeaseExpired", raw)
         self.seats.released(_request_of(raw))
         return RenewalDenied(
-            raw, Web3.to_checksum_address(args["customer"]), int(args["instanceType"]), int(args["timeframe"]),
+            raw, checksum(args["customer"]), int(args["instanceType"]), int(args["timeframe"]),
             DenialReason(int(args["reason"])), int(expired["args"]["leaseEnd"]) if expired else None,
             "0x" + bytes(found["transactionHash"]).hex(), replayed=True,
         )
@@ -748,20 +779,20 @@ def _lease(lease_seconds: int) -> int:
 def _granted(args: Any, tx_hash: str) -> Granted:
     raw = bytes(args["instanceId"])
     return Granted(
-        raw, _request_of(raw), Web3.to_checksum_address(args["customer"]), int(args["instanceType"]),
+        raw, _request_of(raw), checksum(args["customer"]), int(args["instanceType"]),
         int(args["timeframe"]), int(args["startedAt"]), int(args["leaseEnd"]), bool(args["overage"]), tx_hash,
     )
 
 
 def _deactivated(args: Any, tx_hash: str) -> Deactivated:
     return Deactivated(
-        bytes(args["instanceId"]), Web3.to_checksum_address(args["customer"]), int(args["instanceType"]),
+        bytes(args["instanceId"]), checksum(args["customer"]), int(args["instanceType"]),
         int(args["timeframe"]), int(args["stoppedAt"]), tx_hash,
     )
 
 
 def _expired(args: Any, tx_hash: str) -> Expired:
     return Expired(
-        bytes(args["instanceId"]), Web3.to_checksum_address(args["customer"]), int(args["instanceType"]),
+        bytes(args["instanceId"]), checksum(args["customer"]), int(args["instanceType"]),
         int(args["timeframe"]), int(args["leaseEnd"]), tx_hash,
     )

@@ -9,6 +9,7 @@ wrong address is reported once, at the start, instead of as a confusing error de
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import cast
 from urllib.parse import urlparse
 
@@ -36,19 +37,27 @@ def checksum(address: object, *, what: str = "address") -> ChecksumAddress:
     Lower-case and upper-case hex are accepted; a mixed-case address must have a valid checksum, because a wrong
     checksum usually means a typo.
     """
-    if isinstance(address, str) and Web3.is_address(address):
-        digits = address[2:] if address.startswith(("0x", "0X")) else address
-        if digits != digits.lower() and digits != digits.upper() and not Web3.is_checksum_address(address):
-            # web3's is_address accepts any mixed case; EIP-55 says a mixed-case address carries a checksum
-            for_what = "" if what == "address" else f" (for {what})"
-            raise ConfigError(
-                f"wrong EIP-55 checksum in {address}{for_what}: check it for a typo, or give it all lower-case"
-            )
-        return Web3.to_checksum_address(address)
+    if isinstance(address, str):
+        checked = _checksummed(address)
+        if checked is not None:
+            digits = address[2:] if address.startswith(("0x", "0X")) else address
+            if digits != digits.lower() and digits != digits.upper() and checked != address:
+                # web3's is_address accepts any mixed case; EIP-55 says a mixed-case address carries a checksum
+                for_what = "" if what == "address" else f" (for {what})"
+                raise ConfigError(
+                    f"wrong EIP-55 checksum in {address}{for_what}: check it for a typo, or give it all lower-case"
+                )
+            return checked
     shown = address if isinstance(address, str) else repr(address)
     if what == "address":
         raise ConfigError(f"not an address: {shown}")
     raise ConfigError(f"not an address: {shown} (for {what})")
+
+
+@lru_cache(maxsize=65_536)
+def _checksummed(address: str) -> ChecksumAddress | None:
+    """Checksumming costs a keccak; agents see the same few customers again and again."""
+    return Web3.to_checksum_address(address) if Web3.is_address(address) else None
 
 
 def connect(rpc_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> Web3:
