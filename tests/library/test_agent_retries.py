@@ -198,7 +198,8 @@ def test_a_deactivation_retried_after_a_lost_answer_returns_the_first_result(
     assert closed.instance_id == first.instance_id
     assert len(flaky.raw_sends()) == 1
     assert closed.tx_hash == Web3.keccak(hexstr=flaky.raw_sends()[0]).to_0x_hex()  # the first attempt's
-    assert closed.stopped_at == chain.now()
+    mined = meter.w3.eth.get_transaction_receipt(closed.tx_hash)["blockNumber"]
+    assert closed.stopped_at == meter.w3.eth.get_block(mined)["timestamp"]  # billing stopped when it was mined
     assert slow.usage(market.customer, market.timeframe, DB).running == 0
 
 

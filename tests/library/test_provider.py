@@ -100,7 +100,7 @@ def test_rules_are_frozen_once_the_timeframe_started(provider: Provider, chain: 
 def test_apply_rules_file_sets_each_type_and_skips_unchanged_ones(provider: Provider, chain: Chain) -> None:
     timeframe = provider.create_timeframe(chain.now() + 100, chain.now() + 200, "EUR")
     web = Rules(price_per_time_unit=1_000_000, time_unit_seconds=1, max_concurrent=10, mode=LimitMode.SOFT)
-    parsed = RulesFile("rules.yaml", timeframe, (TypeRules("db-server", DB, DB_RULES), TypeRules("web-worker", 2, web)))
+    parsed = RulesFile("rules.yaml", timeframe, "EUR", (TypeRules("db-server", DB, DB_RULES), TypeRules("web-worker", 2, web)))
 
     first = provider.apply_rules_file(parsed)
     again = provider.apply_rules_file(parsed)
@@ -117,7 +117,7 @@ def test_apply_rules_file_sends_only_what_changed(provider: Provider, chain: Cha
     timeframe = provider.create_timeframe(chain.now() + 100, chain.now() + 200, "EUR")
     provider.set_rules(timeframe, DB, DB_RULES)
     cheaper = Rules(price_per_time_unit=6_000_000, time_unit_seconds=3600)
-    parsed = RulesFile("rules.yaml", timeframe, (TypeRules("db", DB, DB_RULES), TypeRules("cheap", 3, cheaper)))
+    parsed = RulesFile("rules.yaml", timeframe, "EUR", (TypeRules("db", DB, DB_RULES), TypeRules("cheap", 3, cheaper)))
 
     applied = provider.apply_rules_file(parsed)
 

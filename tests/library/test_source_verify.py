@@ -56,7 +56,9 @@ def _tampered(monkeypatch: pytest.MonkeyPatch, change: Any) -> None:
 def test_a_build_whose_metadata_was_edited_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     def edit(name: str, data: dict[str, Any]) -> None:
         if name == "Meter":
-            data["metadata"] = data["metadata"].replace('"runs":10000', '"runs":200')
+            edited = data["metadata"].replace('"runs":400', '"runs":200')
+            assert edited != data["metadata"], "the edit must change the metadata"
+            data["metadata"] = edited
 
     _tampered(monkeypatch, edit)
     with pytest.raises(VerificationError, match="bytecode commits to metadata"):

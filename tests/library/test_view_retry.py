@@ -48,7 +48,7 @@ def test_a_view_call_is_retried_after_dropped_connections_and_a_503(
     agent = _fast_agent(flaky_w3, meter, actors)
     flaky.plan["eth_call"] = ["refuse", "503", "refuse"]
     usage = agent.usage(market.customer, market.timeframe, DB)
-    assert usage.active == 0
+    assert usage.running == 0
     assert _calls(flaky, "eth_call") == 4
 
 
@@ -75,11 +75,11 @@ def test_activate_replaying_a_request_survives_a_flaky_view_call(
     flaky: FlakyProvider, flaky_w3: Web3, meter: Contract, actors: Actors, market: Market
 ) -> None:
     agent = _fast_agent(flaky_w3, meter, actors)
-    first = agent.activate(market.customer, DB, 600, request_id=b"\x07" * 32)
+    first = agent.activate(market.customer, DB, 600)
     assert isinstance(first, Granted)
     flaky.plan["eth_call"] = ["refuse", "refuse"]
     flaky.plan["eth_getBlockByNumber"] = ["refuse"]
-    again = agent.activate(market.customer, DB, 600, request_id=b"\x07" * 32)
+    again = agent.activate(market.customer, DB, 600, request_id=first.request_id)
     assert again.replayed and again.request_id == first.request_id
 
 
