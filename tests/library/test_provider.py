@@ -100,7 +100,8 @@ def test_rules_are_frozen_once_the_timeframe_started(provider: Provider, chain: 
 def test_apply_rules_file_sets_each_type_and_skips_unchanged_ones(provider: Provider, chain: Chain) -> None:
     timeframe = provider.create_timeframe(chain.now() + 100, chain.now() + 200, "EUR")
     web = Rules(price_per_time_unit=1_000_000, time_unit_seconds=1, max_concurrent=10, mode=LimitMode.SOFT)
-    parsed = RulesFile("rules.yaml", timeframe, "EUR", (TypeRules("db-server", DB, DB_RULES), TypeRules("web-worker", 2, web)))
+    types = (TypeRules("db-server", DB, DB_RULES), TypeRules("web-worker", 2, web))
+    parsed = RulesFile("rules.yaml", timeframe, "EUR", types)
 
     first = provider.apply_rules_file(parsed)
     again = provider.apply_rules_file(parsed)
