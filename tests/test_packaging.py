@@ -19,10 +19,16 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 CLI_ONLY = ("typer", "rich", "yaml", "platformdirs")
 
 #: Every module of the library, i.e. everything an agent may import (the CLI and the demo are the cli extra's).
+def _module(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+#: Every module an agent may import: all but the command line (the cli extra) and the web view (the web extra).
 LIBRARY_MODULES = sorted(
-    "metering." + ".".join(path.relative_to(ROOT / "metering").with_suffix("").parts)
+    _module(path)
     for path in (ROOT / "metering").rglob("*.py")
-    if "cli" not in path.relative_to(ROOT / "metering").parts and path.stem not in {"demo", "__init__", "__main__"}
+    if not {"cli", "web"} & set(path.relative_to(ROOT / "metering").parts) and path.stem not in {"demo", "__main__"}
 )
 
 

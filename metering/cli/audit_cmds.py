@@ -194,7 +194,9 @@ def invoice(
             show_default=False,
         ),
     ] = None,
-    final: Annotated[bool, typer.Option("--final", help="Refuse anything but the final invoice.")] = False,
+    final: Annotated[
+        bool, typer.Option("--final", help="Refuse anything but the final invoice.", metavar="")
+    ] = False,
     rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     db: DbOpt = None,
@@ -261,7 +263,8 @@ def anchor(
                            metavar="")
     ] = False,
     check: Annotated[
-        bool, typer.Option("--verify/--no-verify", help="Recompute the invoice from the chain first (default).")
+        bool,
+        typer.Option("--verify/--no-verify", help="Recompute the invoice from the chain first (default).", metavar=""),
     ] = True,
     rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,

@@ -18,7 +18,8 @@ def demo(
         "demo-output"
     ),
     serve: Annotated[
-        bool, typer.Option("--serve", help="At the end, keep the node up and serve the web view until Ctrl-C.")
+        bool,
+        typer.Option("--serve", help="At the end, keep the node up and serve the web view until Ctrl-C.", metavar=""),
     ] = False,
     port: Annotated[int, typer.Option(help="Port of the web view with --serve (0: any free port).")] = 8000,
 ) -> None:
