@@ -132,6 +132,20 @@ contract AgentHandler is BaseHandler {
         if (ok != open) store.flag(open ? "the holder could not renew its open instance" : "renewed an instance that is not open");
     }
 
+    /// @dev The holder comes back after its lease ran out: a lease that ran to its timeframe's end continues into
+    /// the next timeframe (billed from its start); one that ended earlier is closed and the renewal denied.
+    function renewAfterEnd(uint256 agentSeed, uint256 idSeed, uint256 leaseSeed, uint256 timeSeed)
+        external
+        adjustTimestamp(timeSeed)
+        instrument("agent.renewAfterEnd")
+    {
+        address agent = store.agent(agentSeed);
+        bytes32 id = store.endedIdOf(agent, idSeed);
+        if (id == bytes32(0)) return;
+        (bool ok,) = _call(agent, abi.encodeCall(IMeter.renewLease, (id, _lease(leaseSeed))));
+        if (!ok) store.flag("the holder could not renew its ended lease");
+    }
+
     function deactivate(uint256 agentSeed, uint256 idSeed, uint256 timeSeed)
         external
         adjustTimestamp(timeSeed)
@@ -149,8 +163,8 @@ contract AgentHandler is BaseHandler {
         return MeterFixture.itype(seed % 16 == 0 ? 4 : uint16(1 + (seed >> 4) % TYPES));
     }
 
-    /// @dev Leases from a minute to 12 hours, so that many run to their timeframe's end.
+    /// @dev Leases from a minute to 12 hours, or (1 time in 4) two days: to the end of the timeframe.
     function _lease(uint256 seed) internal pure returns (uint32) {
-        return uint32(60 + seed % MAX_LEASE);
+        return seed % 4 == 0 ? 2 days : uint32(60 + (seed >> 2) % MAX_LEASE);
     }
 }

@@ -181,6 +181,20 @@ contract GhostStore {
         return ids[seed % n];
     }
 
+    /// @dev The newest id of `holder` still open whose lease has run out (to its timeframe's end, ideally): what an
+    /// agent renews when it comes back late, which continues the lease into the next timeframe.
+    function endedIdOf(address holder, uint256 seed) external view returns (bytes32) {
+        bytes32[] storage ids = _idsOf[holder];
+        uint256 skip = seed % 2;
+        for (uint256 k = ids.length; k > 0; --k) {
+            Ghost storage g = _ghosts[ids[k - 1]];
+            if (g.status != IMeteringTypes.InstanceStatus.Open || g.leaseEnd > block.timestamp) continue;
+            if (skip == 0) return ids[k - 1];
+            --skip;
+        }
+        return bytes32(0);
+    }
+
     function ghost(bytes32 id) external view returns (Ghost memory) {
         return _ghosts[id];
     }
