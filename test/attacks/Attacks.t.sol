@@ -4,6 +4,7 @@ pragma solidity ^0.8.28;
 import {IMeter} from "../../contracts/interfaces/IMeter.sol";
 import {IMeteringTypes} from "../../contracts/interfaces/IMeteringTypes.sol";
 import {TimeframeId, InstanceType} from "../../contracts/types/Ids.sol";
+import {Console} from "../utils/Console.sol";
 import {MeterFixture} from "../utils/MeterFixture.sol";
 import {vm} from "../utils/Vm.sol";
 
@@ -192,6 +193,10 @@ contract AttacksTest {
     function test_activationGas_isFlat_with500EndedTimeframes() public {
         (uint256 denied1, uint256 granted1) = _attemptGas(1);
         (uint256 denied500, uint256 granted500) = _attemptGas(500);
+        Console.log("denied, 1 ended timeframe", denied1);
+        Console.log("denied, 500 ended timeframes", denied500);
+        Console.log("granted, 1 ended timeframe", granted1);
+        Console.log("granted, 500 ended timeframes", granted500);
         vm.assertLe(_diff(denied1, denied500), 200, "denial gas grows with ended timeframes");
         vm.assertLe(_diff(granted1, granted500), 200, "grant gas grows with ended timeframes");
         vm.assertLt(denied500, 60_000, "denial gas");
