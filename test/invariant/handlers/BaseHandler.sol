@@ -25,8 +25,9 @@ abstract contract BaseHandler {
         meter = store_.meter();
     }
 
-    /// @dev Moves time forward by an amount drawn from `seed` (0 included), from the store's clock: forge does not
-    /// carry `vm.warp` from one call of a sequence to the next, so the store keeps the time.
+    /// @dev Moves time forward by an amount drawn from `seed` (0 included), from the store's clock, so the clock
+    /// never depends on whether forge carries a `vm.warp` from one call of a sequence to the next (the invariant
+    /// functions warp to it too).
     modifier adjustTimestamp(uint256 seed) {
         store.beginStep();
         _warp(seed);
