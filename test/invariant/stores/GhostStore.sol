@@ -209,6 +209,14 @@ contract GhostStore {
         view
         returns (uint256 seated, uint256 live)
     {
+        return _liveSeated(c, timeframe, instanceType);
+    }
+
+    function _liveSeated(address c, uint16 timeframe, uint16 instanceType)
+        internal
+        view
+        returns (uint256 seated, uint256 live)
+    {
         bytes32[] storage ids = _leasesIn[_key(c, timeframe, instanceType)];
         for (uint256 i; i < ids.length; ++i) {
             Ghost storage g = _ghosts[ids[i]];
@@ -291,9 +299,9 @@ contract GhostStore {
         _requireOwnId(id, caller, "granted under another agent's id");
         _checkLease(tf, startedAt, leaseEnd);
         if (startedAt != block.timestamp) flag("grant not billed from now");
-        (IMeteringTypes.Rules memory r,) = meter.rules(MeterFixture.tf(tf), MeterFixture.itype(instanceType));
+        bool seated = _takesSeat(c, tf, instanceType, overage);
         _record(id, caller);
-        _ghosts[id] = Ghost(caller, c, tf, instanceType, IMeteringTypes.InstanceStatus.Open, r.maxConcurrent != 0 && !overage, startedAt, leaseEnd);
+        _ghosts[id] = Ghost(caller, c, tf, instanceType, IMeteringTypes.InstanceStatus.Open, seated, startedAt, leaseEnd);
         bytes32 key = _touch(c, tf, instanceType);
         Sums storage s = _sums[key];
         s.activations += 1;
@@ -315,10 +323,9 @@ contract GhostStore {
             flag("continuation with a billing gap");
         }
         _checkLease(tf, startedAt, leaseEnd);
-        (IMeteringTypes.Rules memory r,) = meter.rules(MeterFixture.tf(tf), MeterFixture.itype(g.instanceType));
+        g.seated = _takesSeat(g.customer, tf, g.instanceType, overage); // before it counts in the new timeframe
         g.timeframe = tf;
         g.status = IMeteringTypes.InstanceStatus.Open;
-        g.seated = r.maxConcurrent != 0 && !overage;
         g.startedAt = startedAt;
         g.leaseEnd = leaseEnd;
         bytes32 key = _touch(g.customer, tf, g.instanceType);
@@ -345,6 +352,19 @@ contract GhostStore {
         _sums[_touch(g.customer, g.timeframe, g.instanceType)].leasedSeconds -= g.leaseEnd - stoppedAt;
         g.leaseEnd = stoppedAt;
         g.status = IMeteringTypes.InstanceStatus.Closed;
+    }
+
+    /// @dev Whether a lease granted now takes a concurrency seat: when the type has a limit and a seat is free (its
+    /// lease ended, closed or not). With every seat live, a grant must be a soft-mode overage that holds none; a
+    /// soft overage for the activation quota still takes a free seat.
+    function _takesSeat(address c, uint16 tf, uint16 instanceType, bool overage) internal returns (bool) {
+        (IMeteringTypes.Rules memory r,) = meter.rules(MeterFixture.tf(tf), MeterFixture.itype(instanceType));
+        if (r.maxConcurrent == 0) return false;
+        (uint256 seated,) = _liveSeated(c, tf, instanceType);
+        if (seated < r.maxConcurrent) return true;
+        if (r.mode == IMeteringTypes.LimitMode.Hard) flag("granted beyond a hard concurrency limit");
+        if (!overage) flag("granted beyond the seats without overage");
+        return false;
     }
 
     /// @dev A lease lies in its timeframe, which is the active one.
