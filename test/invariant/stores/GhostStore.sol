@@ -34,6 +34,7 @@ contract GhostStore {
         uint64 overage;
         uint64 continuations;
         uint64 leasedSeconds;
+        uint64 backBilledSeconds; // continuations: from the timeframe's start to the renewal that continued them
     }
 
     /// @dev A (customer, timeframe, type) whose counters an event changed.
@@ -332,6 +333,7 @@ contract GhostStore {
         Sums storage s = _sums[key];
         s.continuations += 1;
         s.leasedSeconds += leaseEnd - startedAt;
+        s.backBilledSeconds += uint40(block.timestamp) - startedAt;
         _leasesIn[key].push(id);
     }
 
