@@ -65,7 +65,7 @@ abstract contract BaseHandler {
         }
         TimeframeId id = abi.decode(ret, (TimeframeId));
         for (uint16 k = 1; k <= 3; ++k) {
-            _call(provider, abi.encodeCall(IMeter.setRules, (id, MeterFixture.itype(k), RandomRules.draw(seed + k))));
+            _call(provider, abi.encodeCall(IMeter.setRules, (id, MeterFixture.itype(k), RandomRules.draw(seed ^ k))));
         }
     }
 

@@ -89,7 +89,7 @@ contract ProviderHandler is BaseHandler {
     function _setRandomRules(TimeframeId id, uint256 rulesSeed) internal {
         for (uint16 t = 1; t <= 3; ++t) {
             if (uint256(keccak256(abi.encode(rulesSeed, t))) % 8 == 0) continue; // sometimes a type has no rules
-            IMeteringTypes.Rules memory r = RandomRules.draw(rulesSeed + t);
+            IMeteringTypes.Rules memory r = RandomRules.draw(rulesSeed ^ t);
             (bool ok,) = _call(store.provider(), abi.encodeCall(IMeter.setRules, (id, MeterFixture.itype(t), r)));
             if (!ok) store.flag("valid rules refused");
         }

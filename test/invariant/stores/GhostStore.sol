@@ -113,7 +113,7 @@ contract GhostStore {
     function anyoneBut(uint256 seed, address except) external view returns (address who) {
         uint256 n = _agents.length + _outsiders.length + _customers.length + 1;
         for (uint256 k; k < n; ++k) {
-            uint256 i = (seed + k) % n;
+            uint256 i = (seed % n + k) % n;
             if (i < _agents.length) who = _agents[i];
             else if ((i -= _agents.length) < _outsiders.length) who = _outsiders[i];
             else if ((i -= _outsiders.length) < _customers.length) who = _customers[i];
