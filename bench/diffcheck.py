@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -494,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
     base = load_artifact(args.base, args.base_rev)
     candidate = load_artifact(args.candidate, None)
     driver = Driver(base, candidate, args.seed, args.views_every)
+    # A timeout's SIGTERM must still stop both anvils (they are killed by PID in the finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(124))
     driver.start()
     try:
         driver.run(args.steps)
