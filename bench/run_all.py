@@ -192,8 +192,8 @@ class Runner:
         with LocalNode(extra_args=("--hardfork", "cancun")) as node:
             w3 = Web3(Web3.HTTPProvider(node.rpc_url, request_kwargs={"timeout": 60}))
             report = gas.Bench(w3, node).run()
-        single = report.get("activation, granted (steady state)")
-        batch = report.get("batch of 100, distinct customers with usage (per item)")
+        single = report.get(gas.HEADLINE)
+        batch = report.get(gas.BATCH_HEADLINE)
         self.add(Row(
             "5a", "gas: single granted activation (steady state)", single.items, None, single.gas_used, "gas",
             single.ratio, f"its floor ({single.floor:,} gas); target <= {gas.SINGLE_TARGET:.2f}"))

@@ -52,15 +52,29 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
     uint256 private constant INLINE_SEATS = UsageSlotLibrary.INLINE_SEATS;
     uint256 private constant PAGE_SEATS = 6;
 
+    /// @dev Mapping entries that hold one packed word. A `storage` reference to an entry hashes its key once for both
+    /// the read and the write of a transaction (as Uniswap v4 keeps `Slot0` in `Pool.State`).
+    struct SeatCell {
+        InstanceSlot record;
+    }
+
+    struct UsageCell {
+        UsageSlot usage;
+    }
+
+    struct AccountCell {
+        AccountSlot account;
+    }
+
     Cursor private _cursor;
     mapping(TimeframeId => Timeframe) private _timeframes;
     mapping(uint256 rulesKey => RulesSlot) private _rules;
     mapping(uint256 rulesKey => uint48) private _continuationPrice;
-    mapping(address customer => AccountSlot) private _customers;
+    mapping(address customer => AccountCell) private _customers;
     mapping(address customer => mapping(address agent => bool)) private _approved;
-    mapping(uint256 usageKey => UsageSlot) private _usage;
+    mapping(uint256 usageKey => UsageCell) private _usage;
     mapping(uint256 pageKey => uint40[6]) private _seatPages;
-    mapping(uint256 seatKey => InstanceSlot) private _instances;
+    mapping(uint256 seatKey => SeatCell) private _instances;
     mapping(address => mapping(TimeframeId => InvoiceAnchor)) private _invoices;
 
     /// @param admin Holder of `DEFAULT_ADMIN_ROLE`, which grants the other roles.
@@ -116,32 +130,34 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
     /// @inheritdoc IMeter
     function enrollCustomer(address customer) external onlyRole(RULES_MANAGER_ROLE) {
         if (customer == address(0)) revert MeteringInvalidCustomer(customer);
-        AccountSlot account = _customers[customer];
+        AccountCell storage cell = _customers[customer];
+        AccountSlot account = cell.account;
         if (account.isEnrolled()) return;
-        _customers[customer] = account.withStatus(CustomerStatus.Enrolled);
+        cell.account = account.withStatus(CustomerStatus.Enrolled);
         emit CustomerEnrolled(customer);
     }
 
     /// @inheritdoc IMeter
     function suspendCustomer(address customer) external onlyRole(RULES_MANAGER_ROLE) {
-        AccountSlot account = _customers[customer];
+        AccountCell storage cell = _customers[customer];
+        AccountSlot account = cell.account;
         CustomerStatus status = account.status();
         if (status == CustomerStatus.None) revert MeteringInvalidCustomer(customer);
         if (status == CustomerStatus.Suspended) return;
-        _customers[customer] = account.withStatus(CustomerStatus.Suspended);
+        cell.account = account.withStatus(CustomerStatus.Suspended);
         emit CustomerSuspended(customer);
     }
 
     /// @inheritdoc IMeter
     function closeInstance(bytes32 instanceId) external onlyRole(RULES_MANAGER_ROLE) {
         (address agent, uint56 seatIndex, uint8 generation) = _split(instanceId);
-        uint256 seatKey = _seatKey(agent, seatIndex);
-        InstanceSlot inst = _openInstance(instanceId, seatKey, generation);
+        SeatCell storage seat_ = _instances[_seatKey(agent, seatIndex)];
+        InstanceSlot inst = _openInstance(instanceId, seat_, generation);
         if (block.timestamp >= inst.leaseEnd()) {
-            _closeExpired(instanceId, seatKey, inst);
+            _closeExpired(instanceId, seat_, inst);
             return;
         }
-        uint40 now_ = _stop(seatKey, inst);
+        uint40 now_ = _stop(seat_, inst);
         emit InstanceClosedByProvider(
             instanceId, inst.customer(), inst.instanceType(), inst.timeframe(), now_, msg.sender
         );
@@ -153,7 +169,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         onlyRole(RULES_MANAGER_ROLE)
     {
         if (invoiceHash == bytes32(0)) revert MeteringZeroInvoiceHash();
-        if (_customers[customer].status() == CustomerStatus.None) revert MeteringInvalidCustomer(customer);
+        if (_customers[customer].account.status() == CustomerStatus.None) revert MeteringInvalidCustomer(customer);
         uint40 end = _existingTimeframe(timeframe_).end;
         if (block.timestamp < end) revert MeteringTimeframeNotEnded(timeframe_, end);
         InvoiceAnchor storage anchor = _invoices[customer][timeframe_];
@@ -182,11 +198,11 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
 
     /// @inheritdoc IMeter
     function approveAgent(address agent) external {
-        AccountSlot account = _callerAccount();
+        (AccountCell storage cell, AccountSlot account) = _callerAccount();
         _approved[msg.sender][agent] = true;
         emit AgentApproved(msg.sender, agent);
         if (!account.restricted()) {
-            _customers[msg.sender] = account.withRestricted(true);
+            cell.account = account.withRestricted(true);
             emit AgentRestrictionSet(msg.sender, true);
         }
     }
@@ -200,13 +216,15 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
 
     /// @inheritdoc IMeter
     function setAgentRestriction(bool restricted) external {
-        _customers[msg.sender] = _callerAccount().withRestricted(restricted);
+        (AccountCell storage cell, AccountSlot account) = _callerAccount();
+        cell.account = account.withRestricted(restricted);
         emit AgentRestrictionSet(msg.sender, restricted);
     }
 
     /// @inheritdoc IMeter
     function setSpendingCap(uint64 cap) external {
-        _customers[msg.sender] = _callerAccount().withSpendingCap(cap);
+        (AccountCell storage cell, AccountSlot account) = _callerAccount();
+        cell.account = account.withSpendingCap(cap);
         emit SpendingCapSet(msg.sender, cap);
     }
 
@@ -233,12 +251,13 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         uint256 n = requests.length;
         if (n > MAX_BATCH) revert MeteringBatchTooLarge(n, MAX_BATCH);
         (TimeframeId active, uint40 start, uint40 end) = _activeTimeframe();
+        // Each entry is allocated (zeroed) here and filled in place below.
         decisions = new Decision[](n);
         for (uint256 i; i < n; ++i) {
             ActivationRequest calldata q = requests[i];
-            (bool granted, DenialReason reason) =
+            Decision memory d = decisions[i];
+            (d.granted, d.reason) =
                 _activate(q.customer, q.instanceType, q.requestId, q.leaseSeconds, active, start, end);
-            decisions[i] = Decision(granted, reason);
         }
     }
 
@@ -251,23 +270,27 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         (address agent, uint56 seatIndex, uint8 generation) = _split(instanceId);
         if (msg.sender != agent) revert MeteringNotInstanceHolder(instanceId, msg.sender);
         if (leaseSeconds == 0) revert MeteringZeroLease(instanceId);
-        uint256 seatKey = _seatKey(agent, seatIndex);
-        InstanceSlot inst = _openInstance(instanceId, seatKey, generation);
-        if (block.timestamp < inst.leaseEnd()) return _renew(instanceId, seatKey, inst, leaseSeconds);
-        return _continue(instanceId, seatKey, inst, leaseSeconds);
+        SeatCell storage seat_ = _instances[_seatKey(agent, seatIndex)];
+        InstanceSlot inst = _openInstance(instanceId, seat_, generation);
+        // Filled in place: the return variable is already allocated, a second struct would cost memory.
+        if (block.timestamp < inst.leaseEnd()) {
+            (decision.granted, decision.reason, leaseEnd) = _renew(instanceId, seat_, inst, leaseSeconds);
+        } else {
+            (decision.granted, decision.reason, leaseEnd) = _continue(instanceId, seat_, inst, leaseSeconds);
+        }
     }
 
     /// @inheritdoc IMeter
     function deactivate(bytes32 instanceId) external {
         (address agent, uint56 seatIndex, uint8 generation) = _split(instanceId);
         if (msg.sender != agent) revert MeteringNotInstanceHolder(instanceId, msg.sender);
-        uint256 seatKey = _seatKey(agent, seatIndex);
-        InstanceSlot inst = _openInstance(instanceId, seatKey, generation);
+        SeatCell storage seat_ = _instances[_seatKey(agent, seatIndex)];
+        InstanceSlot inst = _openInstance(instanceId, seat_, generation);
         if (block.timestamp >= inst.leaseEnd()) {
-            _closeExpired(instanceId, seatKey, inst);
+            _closeExpired(instanceId, seat_, inst);
             return;
         }
-        uint40 now_ = _stop(seatKey, inst);
+        uint40 now_ = _stop(seat_, inst);
         emit InstanceDeactivated(instanceId, inst.customer(), inst.instanceType(), inst.timeframe(), now_);
     }
 
@@ -278,10 +301,10 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         for (uint256 i; i < n; ++i) {
             bytes32 id = instanceIds[i];
             (address agent, uint56 seatIndex, uint8 generation) = _split(id);
-            uint256 seatKey = _seatKey(agent, seatIndex);
-            InstanceSlot inst = _instances[seatKey];
+            SeatCell storage seat_ = _instances[_seatKey(agent, seatIndex)];
+            InstanceSlot inst = seat_.record;
             if (inst.generation() == generation && inst.isOpen() && block.timestamp >= inst.leaseEnd()) {
-                _closeExpired(id, seatKey, inst);
+                _closeExpired(id, seat_, inst);
                 ++closed;
             }
         }
@@ -324,17 +347,17 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
 
     /// @inheritdoc IMeter
     function customerStatus(address customer) external view returns (CustomerStatus) {
-        return _customers[customer].status();
+        return _customers[customer].account.status();
     }
 
     /// @inheritdoc IMeter
     function customerAccount(address customer) external view returns (CustomerAccount memory) {
-        return _customers[customer].unpack();
+        return _customers[customer].account.unpack();
     }
 
     /// @inheritdoc IMeter
     function spent(address customer, TimeframeId timeframe_) external view returns (uint256) {
-        AccountSlot account = _customers[customer];
+        AccountSlot account = _customers[customer].account;
         return account.spentTimeframe() == timeframe_ ? account.spent() : 0;
     }
 
@@ -345,7 +368,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
 
     /// @inheritdoc IMeter
     function mayBill(address customer, address agent) external view returns (bool) {
-        AccountSlot account = _customers[customer];
+        AccountSlot account = _customers[customer].account;
         return account.isEnrolled() && hasRole(AGENT_ROLE, agent)
             && (!account.restricted() || _approved[customer][agent]);
     }
@@ -357,7 +380,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         returns (Usage memory u)
     {
         uint256 usageKey = _usageKey(customer, timeframe_, instanceType);
-        UsageSlot s = _usage[usageKey];
+        UsageSlot s = _usage[usageKey].usage;
         u.activations = s.activations();
         u.overageActivations = s.overageActivations();
         u.leasedSeconds = s.leasedSeconds();
@@ -370,7 +393,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
     /// @inheritdoc IMeter
     function instance(bytes32 instanceId) external view returns (Instance memory) {
         (address agent, uint56 seatIndex, uint8 generation) = _split(instanceId);
-        InstanceSlot s = _instances[_seatKey(agent, seatIndex)];
+        InstanceSlot s = _instances[_seatKey(agent, seatIndex)].record;
         if (s.generation() != generation || generation == 0) {
             return Instance(
                 address(0), 0, TimeframeId.wrap(0), InstanceType.wrap(0), InstanceStatus.Unknown, DenialReason.None, 0
@@ -385,7 +408,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         view
         returns (uint8 generation, InstanceStatus status, uint40 leaseEnd)
     {
-        InstanceSlot s = _instances[_seatKey(agent, seatIndex)];
+        InstanceSlot s = _instances[_seatKey(agent, seatIndex)].record;
         return (s.generation(), s.status(), s.leaseEnd());
     }
 
@@ -418,8 +441,8 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         // Cannot truncate: a uint64 shifted right by 8 fits in 56 bits; the generation is the low byte.
         uint56 seatIndex = uint56(requestId >> 8);
         uint8 generation = uint8(requestId);
-        uint256 seatKey = _seatKey(msg.sender, seatIndex);
-        InstanceSlot previous = _instances[seatKey];
+        SeatCell storage seat_ = _instances[_seatKey(msg.sender, seatIndex)];
+        InstanceSlot previous = seat_.record;
         uint8 current = previous.generation();
 
         if (generation == current && generation != 0) {
@@ -434,7 +457,10 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
             emit ActivationReplayed(id, customer, status, first);
             return (status != InstanceStatus.Denied, first);
         }
-        if (uint256(generation) != uint256(current) + 1) revert MeteringUnexpectedGeneration(id, current);
+        // Cannot overflow: a uint8 plus one fits in a uint256.
+        unchecked {
+            if (uint256(generation) != uint256(current) + 1) revert MeteringUnexpectedGeneration(id, current);
+        }
         if (previous.isOpen()) {
             bytes32 occupant = instanceIdOf(msg.sender, (uint64(seatIndex) << 8) | current);
             uint40 previousEnd = previous.leaseEnd();
@@ -445,23 +471,22 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
 
         DenialReason reason = DenialReason.NoActiveTimeframe;
         bool overage;
-        uint8 seat_;
+        uint8 k;
         uint40 leaseEnd;
         bool timePriced;
         if (TimeframeId.unwrap(active) != 0) {
-            (reason, overage, seat_, leaseEnd, timePriced) =
+            (reason, overage, k, leaseEnd, timePriced) =
                 _decide(msg.sender, customer, instanceType, active, start, end, leaseSeconds, false);
         }
         if (reason != DenialReason.None) {
-            _instances[seatKey] = InstanceSlotLibrary.pack(
+            seat_.record = InstanceSlotLibrary.pack(
                 customer, 0, active, instanceType, generation, NO_SEAT, InstanceStatus.Denied, reason, false
             );
             emit ActivationDenied(id, customer, instanceType, active, reason);
             return (false, reason);
         }
-        _instances[seatKey] = InstanceSlotLibrary.pack(
-            customer, leaseEnd, active, instanceType, generation, seat_, InstanceStatus.Open, DenialReason.None,
-            timePriced
+        seat_.record = InstanceSlotLibrary.pack(
+            customer, leaseEnd, active, instanceType, generation, k, InstanceStatus.Open, DenialReason.None, timePriced
         );
         emit ActivationGranted(id, customer, instanceType, active, uint40(block.timestamp), leaseEnd, overage);
         return (true, DenialReason.None);
@@ -486,7 +511,8 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         uint256 rulesKey = _rulesKey(tf, instanceType);
         RulesSlot r = _rules[rulesKey];
         if (!r.configured()) return (DenialReason.NoRulesForType, false, NO_SEAT, 0, false);
-        AccountSlot account = _customers[customer];
+        AccountCell storage accountCell = _customers[customer];
+        AccountSlot account = accountCell.account;
         if (!account.isEnrolled()) {
             reason = account.status() == CustomerStatus.None
                 ? DenialReason.CustomerNotEnrolled
@@ -497,7 +523,8 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
             return (DenialReason.AgentNotApproved, false, NO_SEAT, 0, false);
         }
         uint256 usageKey = _usageKey(customer, tf, instanceType);
-        UsageSlot u = _usage[usageKey];
+        UsageCell storage usageCell = _usage[usageKey];
+        UsageSlot u = usageCell.usage;
         uint40 now_ = uint40(block.timestamp);
         uint16 maxConcurrent = r.maxConcurrent();
         seat_ = maxConcurrent == 0 ? NO_SEAT : _freeSeat(u, usageKey, maxConcurrent, now_);
@@ -508,21 +535,27 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
 
         leaseEnd = Leases.expiry(now_, leaseSeconds, end, 0);
         uint64 before = u.leasedSeconds();
-        // Cannot underflow: the lease ends after now, and now is at or after the timeframe's start.
-        uint64 leased = before + (leaseEnd - (continuation ? start : now_));
-        uint256 cost;
+        uint64 added;
+        // Cannot underflow: the lease ends after now (it lasts at least a second, and now is before the
+        // timeframe's end), and now is at or after the timeframe's start.
+        unchecked {
+            added = leaseEnd - (continuation ? start : now_);
+        }
+        uint64 leased = before + added;
+        uint256 committed;
         timePriced = r.pricePerTimeUnit() != 0;
-        if (timePriced) cost = _timeCost(r, leased) - _timeCost(r, before);
-        if (continuation) {
-            cost += _continuationPrice[rulesKey];
-        } else if (u.activations() >= r.includedActivations()) {
-            cost += r.pricePerActivation();
+        // Cannot overflow: a time cost is below 2^113 micro-units, a price below 2^48, spending below 2^96.
+        // Cannot underflow: more seconds never cost less.
+        unchecked {
+            uint256 cost = timePriced ? _timeCost(r, leased) - _timeCost(r, before) : 0;
+            if (continuation) {
+                cost += _continuationPrice[rulesKey];
+            } else if (u.activations() >= r.includedActivations()) {
+                cost += r.pricePerActivation();
+            }
+            committed = (account.spentTimeframe() == tf ? account.spent() : 0) + cost;
         }
-        uint256 committed = (account.spentTimeframe() == tf ? account.spent() : 0) + cost;
-        uint64 cap = account.spendingCap();
-        if (cap != 0 && committed > uint256(cap) * PRICE_SCALE) {
-            return (DenialReason.SpendingCapReached, false, NO_SEAT, 0, false);
-        }
+        if (_overCap(account, committed)) return (DenialReason.SpendingCapReached, false, NO_SEAT, 0, false);
 
         if (!continuation) {
             uint32 overageActivations = u.overageActivations();
@@ -531,17 +564,18 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         }
         u = u.withLeasedSeconds(leased);
         if (seat_ != NO_SEAT) u = _setSeat(u, usageKey, seat_, leaseEnd);
-        _usage[usageKey] = u;
-        _customers[customer] = account.withSpent(tf, uint96(committed));
+        usageCell.usage = u;
+        accountCell.account = account.withSpent(tf, uint96(committed));
     }
 
     /// @dev Extends an open, unexpired lease, or records why not.
-    function _renew(bytes32 instanceId, uint256 seatKey, InstanceSlot inst, uint32 leaseSeconds)
+    function _renew(bytes32 instanceId, SeatCell storage seat_, InstanceSlot inst, uint32 leaseSeconds)
         private
-        returns (Decision memory, uint40)
+        returns (bool, DenialReason, uint40)
     {
         address customer = inst.customer();
-        AccountSlot account = _customers[customer];
+        AccountCell storage accountCell = _customers[customer];
+        AccountSlot account = accountCell.account;
         DenialReason reason;
         if (!account.isEnrolled()) {
             reason = DenialReason.CustomerSuspended;
@@ -552,44 +586,51 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
             uint40 currentEnd = inst.leaseEnd();
             uint40 leaseEnd = Leases.expiry(uint40(block.timestamp), leaseSeconds, _timeframes[tf].end, currentEnd);
             uint256 usageKey = _usageKey(customer, tf, inst.instanceType());
-            UsageSlot u = _usage[usageKey];
+            UsageCell storage usageCell = _usage[usageKey];
+            UsageSlot u = usageCell.usage;
             uint64 before = u.leasedSeconds();
+            uint64 added;
             // Cannot underflow: Leases.expiry never returns less than the current lease end.
-            uint64 leased = before + (leaseEnd - currentEnd);
+            unchecked {
+                added = leaseEnd - currentEnd;
+            }
+            uint64 leased = before + added;
             // The account's spending is this timeframe's: every grant in it wrote it, and it is still running.
             uint256 committed = account.spent();
             if (inst.timePriced()) {
                 RulesSlot r = _rules[_rulesKey(tf, inst.instanceType())];
-                // Cannot be negative: more seconds never cost less.
-                committed += _timeCost(r, leased) - _timeCost(r, before);
+                // Cannot underflow: more seconds never cost less. Cannot overflow: spending is below 2^96, a time
+                // cost below 2^113.
+                unchecked {
+                    committed += _timeCost(r, leased) - _timeCost(r, before);
+                }
             }
-            uint64 cap = account.spendingCap();
-            if (cap != 0 && committed > uint256(cap) * PRICE_SCALE) {
+            if (_overCap(account, committed)) {
                 reason = DenialReason.SpendingCapReached;
             } else {
                 u = u.withLeasedSeconds(leased);
                 uint8 k = inst.seat();
                 if (k != NO_SEAT) u = _setSeat(u, usageKey, k, leaseEnd);
-                _usage[usageKey] = u;
+                usageCell.usage = u;
                 if (committed != account.spent()) {
-                    _customers[customer] = account.withSpent(account.spentTimeframe(), uint96(committed));
+                    accountCell.account = account.withSpent(account.spentTimeframe(), uint96(committed));
                 }
-                _instances[seatKey] = inst.withLeaseEnd(leaseEnd);
+                seat_.record = inst.withLeaseEnd(leaseEnd);
                 emit LeaseRenewed(instanceId, customer, inst.instanceType(), tf, leaseEnd);
-                return (Decision(true, DenialReason.None), leaseEnd);
+                return (true, DenialReason.None, leaseEnd);
             }
         }
         emit LeaseRenewalDenied(instanceId, customer, inst.instanceType(), inst.timeframe(), reason);
-        return (Decision(false, reason), 0);
+        return (false, reason, 0);
     }
 
     /// @dev Closes an open instance whose lease has run out (billing stopped at its end) and, if it ran to the end
     /// of its timeframe and the active timeframe starts there, continues it as a fresh decision under the rules in
     /// force now, billed from the new timeframe's start so that no second goes unbilled. The record is written
     /// once: continued, or closed.
-    function _continue(bytes32 instanceId, uint256 seatKey, InstanceSlot inst, uint32 leaseSeconds)
+    function _continue(bytes32 instanceId, SeatCell storage seat_, InstanceSlot inst, uint32 leaseSeconds)
         private
-        returns (Decision memory, uint40)
+        returns (bool, DenialReason, uint40)
     {
         address customer = inst.customer();
         InstanceType instanceType = inst.instanceType();
@@ -599,7 +640,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         (TimeframeId active, uint40 start, uint40 end) = _activeTimeframe();
         DenialReason reason;
         bool overage;
-        uint8 seat_;
+        uint8 k;
         uint40 leaseEnd;
         bool timePriced;
         if (inst.leaseEnd() < endedAt) {
@@ -608,56 +649,76 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
             // Only a timeframe that starts where this one ended continues it.
             reason = TimeframeId.unwrap(active) == 0 ? DenialReason.NoActiveTimeframe : DenialReason.LeaseExpired;
         } else {
-            (reason, overage, seat_, leaseEnd, timePriced) =
+            (reason, overage, k, leaseEnd, timePriced) =
                 _decide(msg.sender, customer, instanceType, active, start, end, leaseSeconds, true);
         }
         if (reason != DenialReason.None) {
-            _instances[seatKey] = inst.closed();
+            seat_.record = inst.closed();
             emit LeaseRenewalDenied(instanceId, customer, instanceType, active, reason);
-            return (Decision(false, reason), 0);
+            return (false, reason, 0);
         }
-        _instances[seatKey] = InstanceSlotLibrary.pack(
-            customer, leaseEnd, active, instanceType, inst.generation(), seat_, InstanceStatus.Open,
-            DenialReason.None, timePriced
+        seat_.record = InstanceSlotLibrary.pack(
+            customer, leaseEnd, active, instanceType, inst.generation(), k, InstanceStatus.Open, DenialReason.None,
+            timePriced
         );
         emit LeaseContinued(instanceId, customer, instanceType, active, start, leaseEnd, overage);
-        return (Decision(true, DenialReason.None), leaseEnd);
+        return (true, DenialReason.None, leaseEnd);
     }
 
     /// @dev Stops an open, unexpired instance now: gives back the unexpired remainder of its lease (seconds and
     /// what they committed) and frees its seat. Returns the second billing stopped.
-    function _stop(uint256 seatKey, InstanceSlot inst) private returns (uint40 now_) {
+    function _stop(SeatCell storage seat_, InstanceSlot inst) private returns (uint40 now_) {
         now_ = uint40(block.timestamp);
         address customer = inst.customer();
         TimeframeId tf = inst.timeframe();
         InstanceType instanceType = inst.instanceType();
         uint256 usageKey = _usageKey(customer, tf, instanceType);
-        UsageSlot u = _usage[usageKey];
+        UsageCell storage usageCell = _usage[usageKey];
+        UsageSlot u = usageCell.usage;
         uint64 before = u.leasedSeconds();
+        uint64 remainder;
+        // Cannot underflow: the lease has not ended (callers checked).
+        unchecked {
+            remainder = inst.leaseEnd() - now_;
+        }
         // Cannot underflow: the unexpired remainder was added when the lease was granted or renewed.
-        uint64 leased = before - (inst.leaseEnd() - now_);
+        uint64 leased = before - remainder;
         u = u.withLeasedSeconds(leased);
         // A freed seat holds a time that has come (never 0), so its page stays a non-zero slot.
         uint8 k = inst.seat();
         if (k != NO_SEAT) u = _setSeat(u, usageKey, k, now_);
-        _usage[usageKey] = u;
+        usageCell.usage = u;
         if (inst.timePriced()) {
             RulesSlot r = _rules[_rulesKey(tf, instanceType)];
-            uint256 refund = _timeCost(r, before) - _timeCost(r, leased);
+            uint256 refund;
+            // Cannot underflow: fewer seconds never cost more.
+            unchecked {
+                refund = _timeCost(r, before) - _timeCost(r, leased);
+            }
             if (refund != 0) {
-                AccountSlot account = _customers[customer];
+                AccountCell storage accountCell = _customers[customer];
+                AccountSlot account = accountCell.account;
                 // Cannot underflow: the refund was committed by this timeframe's grants and renewals.
-                _customers[customer] = account.withSpent(account.spentTimeframe(), account.spent() - uint96(refund));
+                accountCell.account = account.withSpent(account.spentTimeframe(), account.spent() - uint96(refund));
             }
         }
-        _instances[seatKey] = inst.closed().withLeaseEnd(now_);
+        seat_.record = inst.closed().withLeaseEnd(now_);
     }
 
     /// @dev Closes an open instance whose lease has run out. Its seconds were counted up to the lease end already,
     /// and its seat freed itself at that second: only the record changes.
-    function _closeExpired(bytes32 instanceId, uint256 seatKey, InstanceSlot inst) private {
-        _instances[seatKey] = inst.closed();
+    function _closeExpired(bytes32 instanceId, SeatCell storage seat_, InstanceSlot inst) private {
+        seat_.record = inst.closed();
         emit LeaseExpired(instanceId, inst.customer(), inst.instanceType(), inst.timeframe(), inst.leaseEnd());
+    }
+
+    /// @dev Whether committing `committed` micro-units would cross the customer's cap (0: no cap).
+    function _overCap(AccountSlot account, uint256 committed) private pure returns (bool) {
+        uint64 cap = account.spendingCap();
+        // Cannot overflow: a uint64 times 1e6 is below 2^84.
+        unchecked {
+            return cap != 0 && committed > uint256(cap) * PRICE_SCALE;
+        }
     }
 
     /// @dev What `leasedSeconds` of running time cost under `r` (see {Pricing-timeCost}).
@@ -711,20 +772,21 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
 
     // ------------------------------------------------------------------ internals: records and keys
 
-    function _openInstance(bytes32 instanceId, uint256 seatKey, uint8 generation)
+    function _openInstance(bytes32 instanceId, SeatCell storage seat_, uint8 generation)
         private
         view
         returns (InstanceSlot inst)
     {
-        inst = _instances[seatKey];
+        inst = seat_.record;
         if (inst.generation() != generation || generation == 0) {
             revert MeteringInstanceNotOpen(instanceId, InstanceStatus.Unknown);
         }
         if (!inst.isOpen()) revert MeteringInstanceNotOpen(instanceId, inst.status());
     }
 
-    function _callerAccount() private view returns (AccountSlot account) {
-        account = _customers[msg.sender];
+    function _callerAccount() private view returns (AccountCell storage cell, AccountSlot account) {
+        cell = _customers[msg.sender];
+        account = cell.account;
         if (account.status() == CustomerStatus.None) revert MeteringNotCustomer(msg.sender);
     }
 

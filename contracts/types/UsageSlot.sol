@@ -63,12 +63,12 @@ library UsageSlotLibrary {
 
     /// @dev The lease end held by seat `k`; requires `k < INLINE_SEATS`.
     function seatEnd(UsageSlot u, uint256 k) internal pure returns (uint40) {
-        return uint40(UsageSlot.unwrap(u) >> (SEAT_0_OFFSET + k * SEAT_BITS));
+        return uint40(UsageSlot.unwrap(u) >> _seatOffset(k));
     }
 
     /// @dev The same slot with seat `k` (below `INLINE_SEATS`) holding `leaseEnd`.
     function withSeatEnd(UsageSlot u, uint256 k, uint40 leaseEnd) internal pure returns (UsageSlot) {
-        uint256 offset = SEAT_0_OFFSET + k * SEAT_BITS;
+        uint256 offset = _seatOffset(k);
         return UsageSlot.wrap((UsageSlot.unwrap(u) & ~(MASK_40 << offset)) | (uint256(leaseEnd) << offset));
     }
 
@@ -89,5 +89,13 @@ library UsageSlotLibrary {
         return UsageSlot.wrap(
             (UsageSlot.unwrap(u) & ~(MASK_64)) | uint256(activations_) | (uint256(overageActivations_) << OVERAGE_OFFSET)
         );
+    }
+
+    /// @dev Where seat `k` starts; requires `k < INLINE_SEATS`.
+    function _seatOffset(uint256 k) private pure returns (uint256) {
+        // Cannot overflow: k < INLINE_SEATS, so the offset is below 256.
+        unchecked {
+            return SEAT_0_OFFSET + k * SEAT_BITS;
+        }
     }
 }
