@@ -4,7 +4,7 @@ pragma solidity ^0.8.28;
 import {AccessControlDefaultAdminRules} from
     "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {TimeframeId, InstanceType} from "./types/Ids.sol";
-import {AccountSlot, AccountSlotLibrary} from "./types/AccountSlot.sol";
+import {AccountSlot} from "./types/AccountSlot.sol";
 import {Cursor, CursorLibrary} from "./types/Cursor.sol";
 import {InstanceSlot, InstanceSlotLibrary} from "./types/InstanceSlot.sol";
 import {RulesSlot, RulesSlotLibrary} from "./types/RulesSlot.sol";
@@ -21,7 +21,8 @@ import {Pricing} from "./libraries/Pricing.sol";
 /// restricted itself) and updates the usage slot (which holds the first seats), the account and the agent's seat
 /// record: no new slot. Seats stay non-zero once used, so reusing one costs an update, not a new slot.
 ///
-/// Slots (one word each; mapping keys are packed into one word, so each costs one hash):
+/// Slots (one word each; mapping keys are packed into one word, so each costs one hash, and the cells below keep a
+/// storage reference so a slot read and then written is hashed once):
 /// - `_instances[agent << 56 | seat]`: {InstanceSlot}, the record of the agent's seat.
 /// - `_usage[customer << 32 | timeframe << 16 | type]`: {UsageSlot}, counters and seats 0-2. Seats 3 to
 ///   `MAX_CONCURRENT - 1` live in `_seatPages[usageKey << 8 | page]`, six lease ends per page.
@@ -466,7 +467,9 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
             uint40 previousEnd = previous.leaseEnd();
             if (block.timestamp < previousEnd) revert MeteringSeatBusy(occupant, previousEnd);
             // Its billing stopped at its lease end; the seat moves on to the next generation.
-            emit LeaseExpired(occupant, previous.customer(), previous.instanceType(), previous.timeframe(), previousEnd);
+            emit LeaseExpired(
+                occupant, previous.customer(), previous.instanceType(), previous.timeframe(), previousEnd
+            );
         }
 
         DenialReason reason = DenialReason.NoActiveTimeframe;

@@ -27,7 +27,7 @@ SOLC_VERSION = "0.8.28"
 DEPLOYABLE = ("Meter",)
 
 SETTINGS: dict[str, Any] = {
-    "optimizer": {"enabled": True, "runs": 400}, "viaIR": True,
+    "optimizer": {"enabled": True, "runs": 2000}, "viaIR": True,
     "evmVersion": "cancun",
     "metadata": {"bytecodeHash": "ipfs"},
     "outputSelection": {

@@ -78,7 +78,8 @@ library AccountSlotLibrary {
 
     function withRestricted(AccountSlot s, bool restricted_) internal pure returns (AccountSlot) {
         return AccountSlot.wrap(
-            (AccountSlot.unwrap(s) & ~(MASK_8 << RESTRICTED_OFFSET)) | (uint256(restricted_ ? 1 : 0) << RESTRICTED_OFFSET)
+            (AccountSlot.unwrap(s) & ~(MASK_8 << RESTRICTED_OFFSET))
+                | (uint256(restricted_ ? 1 : 0) << RESTRICTED_OFFSET)
         );
     }
 
@@ -92,7 +93,8 @@ library AccountSlotLibrary {
     function withSpent(AccountSlot s, TimeframeId timeframe_, uint96 spent_) internal pure returns (AccountSlot) {
         return AccountSlot.wrap(
             (AccountSlot.unwrap(s) & ~(MASK_SPENDING << SPENT_TIMEFRAME_OFFSET))
-                | (uint256(TimeframeId.unwrap(timeframe_)) << SPENT_TIMEFRAME_OFFSET) | (uint256(spent_) << SPENT_OFFSET)
+                | (uint256(TimeframeId.unwrap(timeframe_)) << SPENT_TIMEFRAME_OFFSET)
+                | (uint256(spent_) << SPENT_OFFSET)
         );
     }
 }

@@ -87,7 +87,8 @@ library UsageSlotLibrary {
         returns (UsageSlot)
     {
         return UsageSlot.wrap(
-            (UsageSlot.unwrap(u) & ~(MASK_64)) | uint256(activations_) | (uint256(overageActivations_) << OVERAGE_OFFSET)
+            (UsageSlot.unwrap(u) & ~MASK_64) | uint256(activations_)
+                | (uint256(overageActivations_) << OVERAGE_OFFSET)
         );
     }
 

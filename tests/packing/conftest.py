@@ -43,8 +43,8 @@ def compile_harness() -> dict[str, Any]:
         "sources": sources,
         "settings": {
             "optimizer": tool.SETTINGS["optimizer"],
-            "viaIR": tool.SETTINGS["viaIR"],
-            "evmVersion": tool.SETTINGS["evmVersion"],
+            "viaIR": True,
+            "evmVersion": tool.SETTINGS.get("evmVersion") or "cancun",
             "outputSelection": {HARNESS_UNIT: {"SlotsHarness": ["abi", "evm.bytecode.object"]}},
         },
     }
