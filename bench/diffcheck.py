@@ -35,7 +35,7 @@ from eth_account import Account
 from eth_utils.crypto import keccak
 from web3 import Web3
 
-from metering.node import LocalNode, dev_private_keys
+from metering.chain.node import LocalNode, dev_private_keys
 from metering.types import Rules, instance_id, request_id
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -231,6 +231,9 @@ class Driver:
                 calls.append((f"seat({a},{s})", self.data("seat", a, s)))
         for iid in self.ids:
             calls.append((f"instance({iid.hex()})", self.data("instance", iid)))
+        for iid in self.ids[-5:]:
+            malformed = iid[:20] + b"\x01" + iid[21:]
+            calls.append((f"instance({malformed.hex()})", self.data("instance", malformed)))
         return calls
 
     def compare_views(self) -> None:
@@ -379,6 +382,10 @@ class Driver:
         """Mostly an open instance (renew and deactivate then do something), sometimes any recent id. With
         ``expired``, prefers open instances whose lease has run out (a renewal then continues or is refused)."""
         recent = self.ids[-40:]
+        if self.rng.random() < 0.03:  # an id no agent could have made: bits 64-95 set
+            raw = bytearray(self.rng.choice(recent))
+            raw[20 + self.rng.randrange(4)] |= 1 << self.rng.randrange(8)
+            return bytes(raw)
         if self.rng.random() < 0.85:
             fallback = None
             for iid in self.rng.sample(recent, min(12, len(recent))):
@@ -486,7 +493,10 @@ class Driver:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", type=Path, help="reference artifact (Meter.json)")
-    parser.add_argument("--base-rev", default="9044f0f", help="git revision whose shipped artifact is the reference")
+    parser.add_argument(
+        "--base-rev", default="604dab4", help="git revision whose shipped artifact is the reference (default: the "
+        "lead's Meter v2 before the gas work)"
+    )
     parser.add_argument("--candidate", type=Path, default=ARTIFACT)
     parser.add_argument("--steps", type=int, default=800)
     parser.add_argument("--seed", type=int, default=1)

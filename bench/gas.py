@@ -39,8 +39,8 @@ from web3 import Web3
 from web3.contract import Contract
 
 from metering import contract as artifacts
+from metering.chain.node import LocalNode, dev_private_keys
 from metering.contract import DenialReason, LimitMode, currency_to_bytes
-from metering.node import LocalNode, dev_private_keys
 from metering.types import Rules, instance_id, request_id
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -451,7 +451,7 @@ class Bench:
                 [(c, FREE_TYPE, rid, 1) for c, rid in zip(customers, first, strict=True)]), self.agent)
             self.warp(self.now() + 2)
             for k in range(0, n, 128):  # close them, as agents and keepers do: the seats are then free and closed
-                ids = [instance_id(self.agent, rid) for rid in first[k:k + 128]]
+                ids = [instance_id(self.agent, rid) for rid in first[k : k + 128]]
                 self._mine(self.meter.functions.expireLeases(ids), self.stranger)
             requests = [(c, FREE_TYPE, rid + 1, LEASE) for c, rid in zip(customers, first, strict=True)]
         return self.measure(

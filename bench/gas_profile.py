@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gas
 from web3 import Web3
 
-from metering.node import LocalNode
+from metering.chain.node import LocalNode
 
 STORAGE = {"SLOAD", "SSTORE"}
 

@@ -30,14 +30,15 @@ from web3.contract import Contract
 from web3.types import Nonce, RPCEndpoint, RPCResponse
 
 from metering import contract as artifacts
+from metering._utils.calldata import meter_call_encoder
 from metering.agent import ActivationRequest, Agent, Granted
-from metering.events import EVENT_TYPES, topic0
-from metering.indexer import Indexer
-from metering.invoice import invoices_for_timeframe
-from metering.node import LocalNode, dev_private_keys
+from metering.audit.events import EVENT_TYPES, topic0
+from metering.audit.indexer import Indexer
+from metering.audit.invoice import invoices_for_timeframe
+from metering.audit.store import Store
+from metering.chain.node import LocalNode, dev_private_keys
+from metering.chain.sender import Call, TransactionSender
 from metering.provider import Provider
-from metering.sender import Call, TransactionSender
-from metering.store import Store
 from metering.types import Rules
 
 INSTANCE_TYPE = 1
@@ -111,6 +112,7 @@ class Market:
     timeframe: int
     customers: list[str]
     deploy_block: int
+    activations: int = 0  # activations the measured paths sent so far (checked against the contract's counters)
 
     def encode(self, function: str, *args: Any) -> bytes:
         return bytes.fromhex(self.meter.encode_abi(function, args=list(args))[2:])
@@ -132,13 +134,17 @@ class Market:
 
 
 class CountingProvider(HTTPProvider):
-    """An HTTP provider that counts the JSON-RPC requests made through it."""
+    """An HTTP provider that counts the HTTP requests made through it (a JSON-RPC batch counts once)."""
 
     requests = 0
 
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
         self.requests += 1
         return super().make_request(method, params)
+
+    def make_batch_request(self, batch_requests: list[tuple[RPCEndpoint, Any]]) -> Any:
+        self.requests += 1
+        return super().make_batch_request(batch_requests)
 
 
 def requests_made(w3: Web3) -> int:
@@ -175,17 +181,19 @@ def on_fresh_market(customers: int, measure: Callable[[Market], _T]) -> _T:
 # ---------------------------------------------------------------------------------------------- 1. submitting
 
 
-def _timed_on(market: Market, run: Callable[[], _T]) -> tuple[float, int, _T]:
+def timed_on(market: Market, run: Callable[[], _T]) -> tuple[float, int, _T]:
     """``run()``'s duration and the JSON-RPC requests it made."""
     before = requests_made(market.w3)
     seconds, result = timed(run)
     return seconds, requests_made(market.w3) - before, result
 
 
-def _checked(market: Market, n: int, seconds: float, requests: int, transactions: int) -> Timing:
+def checked(market: Market, n: int, seconds: float, requests: int, transactions: int) -> Timing:
+    """The timing of ``n`` activations just sent, once the contract's counters show every one counted once."""
+    market.activations += n
     counted = market.activations_counted()
-    if counted != n:
-        raise RuntimeError(f"{n} activations sent but the contract counted {counted}")
+    if counted != market.activations:
+        raise RuntimeError(f"{market.activations} activations sent but the contract counted {counted}")
     return Timing(n, seconds, requests=requests, transactions=transactions)
 
 
@@ -210,12 +218,12 @@ def submit_plain_web3(market: Market, n: int) -> Timing:
                 raise RuntimeError(f"activation {i} failed")
             nonce += 1
 
-    seconds, rpc, _ = _timed_on(market, run)
-    return _checked(market, n, seconds, rpc, n)
+    seconds, rpc, _ = timed_on(market, run)
+    return checked(market, n, seconds, rpc, n)
 
 
 def submit_agent(market: Market, n: int) -> Timing:
-    """``Agent.activate`` one by one: estimate, sign locally, send, wait, decode the decision."""
+    """``Agent.activate`` one by one: encode, sign locally (known gas limit, cached fees), send, wait, decode."""
     agent = Agent(market.w3, market.meter.address, market.agent)
     ids = [request_id("agent", i) for i in range(n)]
 
@@ -224,44 +232,48 @@ def submit_agent(market: Market, n: int) -> Timing:
             if not isinstance(agent.activate(market.customer(i), INSTANCE_TYPE, LEASE, request_id=rid), Granted):
                 raise RuntimeError(f"activation {i} was not granted")
 
-    seconds, rpc, _ = _timed_on(market, run)
-    return _checked(market, n, seconds, rpc, n)
+    seconds, rpc, _ = timed_on(market, run)
+    return checked(market, n, seconds, rpc, n)
 
 
 def submit_pipelined(market: Market, n: int) -> Timing:
-    """``TransactionSender.send_many``: one transaction per activation, all signed and broadcast, then all receipts
-    awaited. The calldata is encoded inside the timed part, as build_transaction does it for the plain path."""
+    """``TransactionSender.send_many``: one transaction per activation, signed with consecutive nonces and sent in
+    JSON-RPC batches, then the receipts fetched in batches. The calldata is encoded inside the timed part (with the
+    agent's precomputed selector), as build_transaction does it for the plain path."""
     sender = TransactionSender(market.w3, market.agent)
+    encoder = meter_call_encoder()
     ids = [request_id("pipe", i) for i in range(n)]
 
     def run() -> int:
         calls = [
-            market.call("requestActivation", market.customer(i), INSTANCE_TYPE, rid, LEASE, gas=ACTIVATION_GAS)
+            Call(market.meter.address, encoder.encode("requestActivation", [market.customer(i), INSTANCE_TYPE, rid,
+                                                                             LEASE]),
+                 gas=ACTIVATION_GAS, label="requestActivation")
             for i, rid in enumerate(ids)
         ]
         return len(sender.send_many(calls))
 
-    seconds, rpc, sent = _timed_on(market, run)
+    seconds, rpc, sent = timed_on(market, run)
     if sent != n:
         raise RuntimeError(f"{sent} of {n} transactions confirmed")
-    return _checked(market, n, seconds, rpc, n)
+    return checked(market, n, seconds, rpc, n)
 
 
 def submit_batched(market: Market, n: int, batch: int = 100) -> Timing:
-    """``Agent.activate_many`` with ``batch`` requests per call (one ``requestActivations`` transaction each)."""
+    """One ``Agent.activate_many`` of ``n`` requests, ``batch`` per ``requestActivations`` transaction (the
+    transactions pipelined in JSON-RPC batches)."""
     agent = Agent(market.w3, market.meter.address, market.agent)
     pending = [
         ActivationRequest(market.customer(i), INSTANCE_TYPE, LEASE, request_id("batch", i)) for i in range(n)
     ]
 
     def run() -> None:
-        for k in range(0, n, batch):
-            results = agent.activate_many(pending[k:k + batch])
-            if not all(isinstance(r, Granted) for r in results):
-                raise RuntimeError("a batched activation was not granted")
+        results = agent.activate_many(pending, batch_size=batch)
+        if len(results) != n or not all(isinstance(r, Granted) for r in results):
+            raise RuntimeError("a batched activation was not granted")
 
-    seconds, rpc, _ = _timed_on(market, run)
-    return _checked(market, n, seconds, rpc, -(-n // batch))
+    seconds, rpc, _ = timed_on(market, run)
+    return checked(market, n, seconds, rpc, -(-n // batch))
 
 
 # ---------------------------------------------------------------------------------------------- 2. signing

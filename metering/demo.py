@@ -1,39 +1,45 @@
 """The end-to-end story, on a local anvil this module starts and stops itself.
 
-A provider deploys the contract, publishes the rules of a one-day timeframe for two products (one hard-limited,
-one soft), and enrolls three customers. Three platform agents run concurrently over simulated time (anvil time
-travel): they activate, renew through their lease keepers and deactivate. One customer hits a hard limit (the
-denial is recorded), another goes into soft overage, and one agent dies, so its leases run out and a third party
-closes them. After the timeframe ends, the events are indexed, each customer's invoice is computed, written as
-JSON and CSV, anchored on chain and verified by an auditor with a database of its own; finally a tampered copy of
-an invoice is caught.
+A provider deploys the contract, publishes the rules of two consecutive one-day timeframes for two products (one
+hard-limited, one soft, priced as people write prices: EUR 0.12 per hour, EUR 0.0004 per start), and enrolls three
+customers. The customers protect themselves in their own transactions: acme accepts only its own agent, globex
+caps its spending. Three platform agents run concurrently over simulated time (anvil time travel): they activate,
+renew through their lease keepers and deactivate. One customer hits a hard limit, another goes into soft overage
+and then reaches its cap, an agent acme never approved is refused (every denial is recorded), and one agent dies,
+so its leases run out and a third party closes them. A lease runs across the end of the first day and continues
+into the second, billed from the second day's start. After the first day ends, the events are indexed, each
+customer's final invoice is computed, written as JSON and CSV, anchored on chain and verified by an auditor with a
+database of its own; finally a tampered copy of an invoice is caught.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils.crypto import keccak
 from rich.console import Console
 from rich.rule import Rule
 
-from metering.agent import Agent, Denied, Granted
+from metering.agent import Agent, ContinuationDenied, Continued, Denied, Granted, RenewalDenied, Renewed
+from metering.agent.keeper import LeaseKeeper
+from metering.audit.billing import invoices_for_timeframe, statement
+from metering.audit.blocktime import NodeClock
+from metering.audit.invoice import Charge, from_json, line_amount, to_csv, to_json
+from metering.audit.store import Store
+from metering.audit.verify import VerificationReport, verify_invoice
 from metering.chain import connect
-from metering.invoice import from_json, invoice_hash, invoices_for_timeframe, to_csv, to_json
-from metering.keeper import LeaseKeeper
-from metering.node import LocalNode, dev_private_keys
+from metering.chain.node import LocalNode, dev_private_keys
+from metering.customer import Customer
+from metering.errors import MeteringError
 from metering.provider import Provider
-from metering.store import Store
-from metering.verify import VerificationReport, verify_invoice
+from metering.provider.anchoring import anchor_invoice, check_anchorable
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -42,28 +48,30 @@ ROUND = 300  # simulated seconds between rounds
 DAY = 86_400
 TYPE_NAMES = {1: "db-server", 2: "ml-worker"}
 
+#: The rules of both days, as the provider writes them: prices in euros as text, exact to a millionth of a cent.
 RULES_YAML = """\
-# Rules of timeframe 1, applied with `metering rules set` (prices in euro cents).
-timeframe: 1
+# Rules of timeframe {timeframe}, applied with `metering rules set` (format: metering/provider/rules_file.py).
+timeframe: {timeframe}
+currency: EUR
 types:
   db-server:
     id: 1
-    price_per_activation: 50      # EUR 0.50 per start
-    price_per_second: 1           # EUR 0.01 per second
+    price_per_activation: "0.50"   # EUR 0.50 per start
+    price_per_time_unit: "0.12"    # EUR 0.12 per hour running
+    time_unit: hour
     included_activations: 2
-    included_seconds: 3600
-    max_concurrent: 2             # per customer
+    included_seconds: 1800         # half an hour free
+    max_concurrent: 2              # per customer
     max_activations: 6
-    mode: hard                    # deny beyond a limit
+    mode: hard                     # deny beyond a limit
   ml-worker:
     id: 2
-    price_per_activation: 200
-    price_per_second: 3
-    included_activations: 1
-    included_seconds: 1800
+    price_per_activation: "0.0004" # EUR 0.0004 per start
+    price_per_time_unit: "1.80"    # EUR 1.80 per hour running
+    time_unit: hour
     max_concurrent: 1
     max_activations: 4
-    mode: soft                    # grant beyond a limit, marked as overage
+    mode: soft                     # grant beyond a limit, marked as overage
 """
 
 
@@ -86,10 +94,14 @@ class DemoResult:
 @dataclass
 class _Customer:
     name: str
-    address: str
+    key: LocalAccount
     agent: Agent
     keeper: LeaseKeeper
     running: dict[int, list[bytes]] = field(default_factory=lambda: {1: [], 2: []})
+
+    @property
+    def address(self) -> str:
+        return str(self.key.address)
 
 
 class _Story:
@@ -100,10 +112,11 @@ class _Story:
         self.out = out
         self.console = console
         self.w3 = connect(node.rpc_url)
-        keys = dev_private_keys(8)
-        self.provider_key: LocalAccount = Account.from_key(keys[0])
-        self.agent_keys = [Account.from_key(k) for k in keys[1:4]]
-        self.third_party: LocalAccount = Account.from_key(keys[4])
+        keys = [Account.from_key(k) for k in dev_private_keys(8)]
+        self.provider_key: LocalAccount = keys[0]
+        self.agent_keys = keys[1:4]
+        self.customer_keys = keys[4:7]
+        self.third_party: LocalAccount = keys[7]
         self.denials: list[Denied] = []
         self.overage = 0
 
@@ -116,15 +129,16 @@ class _Story:
         self.node.rpc("evm_mine")
         return int(self.w3.eth.get_block("latest")["timestamp"])
 
-    def activate(self, c: _Customer, kind: int) -> Granted | Denied:
-        result = c.agent.activate(c.address, kind, LEASE)
+    def activate(self, c: _Customer, kind: int, agent: Agent | None = None) -> Granted | Denied:
+        result = (agent or c.agent).activate(c.address, kind, LEASE)
         label = f"{c.name:8} {TYPE_NAMES[kind]:9}"
         if isinstance(result, Granted):
             c.running[kind].append(result.instance_id)
             c.keeper.track(result)
             flag = "  [yellow]overage (soft limit)[/]" if result.overage else ""
             self.overage += bool(result.overage)
-            self.say(f"  [green]granted[/] {label} instance 0x{result.instance_id.hex()[:10]}… {flag}")
+            self.say(f"  [green]granted[/] {label} instance 0x{result.instance_id.hex()[:10]}…"
+                     f"{result.instance_id.hex()[-6:]} (request {result.request_id}){flag}")
         else:
             self.denials.append(result)
             self.say(f"  [red]denied [/] {label} {result.reason.name} (recorded on chain, tx {result.tx_hash[:12]}…)")
@@ -132,6 +146,8 @@ class _Story:
 
     def deactivate(self, c: _Customer, kind: int, times: int = 1) -> None:
         for _ in range(times):
+            if not c.running[kind]:
+                return
             instance_id = c.running[kind].pop(0)
             c.keeper.untrack(instance_id)
             result = c.agent.deactivate(instance_id)
@@ -146,8 +162,17 @@ def _concurrently(steps: list[Callable[[], Any]]) -> None:
             future.result()
 
 
-def run_demo(out: Path, console: Console | None = None) -> DemoResult:
-    """Run the whole story and return what it produced; stops its anvil even when a step fails."""
+def run_demo(
+    out: Path,
+    console: Console | None = None,
+    *,
+    then: Callable[[LocalNode, DemoResult], None] | None = None,
+) -> DemoResult:
+    """Run the whole story and return what it produced; stops its anvil even when a step fails.
+
+    ``then`` runs while the node is still up (``./run demo --serve`` serves the web view from there, tests look at
+    the chain); the node stops when it returns.
+    """
     console = console or Console()
     started = time.monotonic()
     out.mkdir(parents=True, exist_ok=True)
@@ -157,7 +182,10 @@ def run_demo(out: Path, console: Console | None = None) -> DemoResult:
     with LocalNode() as node:
         console.print(Rule("1. a provider deploys and publishes its rules"))
         story = _Story(node, out, console)
-        return _run(story, started)
+        result = _run(story, started)
+        if then is not None:
+            then(node, result)
+        return result
 
 
 def _run(story: _Story, started: float) -> DemoResult:
@@ -166,25 +194,36 @@ def _run(story: _Story, started: float) -> DemoResult:
     provider = Provider.deploy(w3, story.provider_key)
     say(f"Meter deployed at [bold]{provider.address}[/]")
     start = provider.chain_time() + 60
-    timeframe = provider.create_timeframe(start, start + DAY, "EUR")
-    say(f"timeframe {timeframe}: one day from {start}, prices in EUR cents")
-    rules_path = out / "rules.yaml"
-    rules_path.write_text(RULES_YAML, encoding="utf-8")
-    for applied in provider.apply_rules_file(rules_path):
-        say(f"rules of {applied.name} (type {applied.instance_type}) set, hash 0x{applied.rules_hash.hex()[:16]}…")
+    first = provider.create_timeframe(start, start + DAY, "EUR")
+    second = provider.create_timeframe(start + DAY, start + 2 * DAY, "EUR")
+    say(f"timeframes {first} and {second}: two consecutive days from {start}, prices in EUR")
+    for timeframe in (first, second):
+        rules_path = out / f"rules-tf{timeframe}.yaml"
+        rules_path.write_text(RULES_YAML.format(timeframe=timeframe), encoding="utf-8")
+        for applied in provider.apply_rules_file(rules_path):
+            say(f"timeframe {timeframe}: rules of {applied.name} (type {applied.instance_type}) set from "
+                f"{rules_path.name}, hash 0x{applied.rules_hash.hex()[:16]}…")
+    say("db-server: EUR 0.50 per start, EUR 0.12 per hour, 2 starts and 30 minutes included, hard limits;")
+    say("ml-worker: EUR 0.0004 per start, EUR 1.80 per hour, soft limits (prices exact: micro-units of a cent)")
 
     names = ("acme", "globex", "initech")
+    addresses = [key.address for key in story.customer_keys]
+    provider.enroll_customers(addresses)
     customers: list[_Customer] = []
-    for name, agent_key in zip(names, story.agent_keys, strict=True):
-        address = _customer_address(name)
-        provider.enroll_customer(address)
+    for name, key, agent_key in zip(names, story.customer_keys, story.agent_keys, strict=True):
         provider.grant_agent(agent_key.address)
         agent = Agent(w3, provider.address, agent_key)
-        customers.append(_Customer(name, address, agent, LeaseKeeper(agent, LEASE, renew_before=ROUND)))
-        say(f"customer {name} {address} enrolled; served by agent {agent_key.address}")
+        customers.append(_Customer(name, key, agent, LeaseKeeper(agent, LEASE, renew_before=ROUND)))
+        say(f"customer {name} {key.address} enrolled; served by agent {agent_key.address}")
     acme, globex, initech = customers
 
-    story.console.print(Rule("2. agents run instances over simulated time"))
+    story.console.print(Rule("2. customers protect themselves, in their own transactions"))
+    approval = Customer(w3, provider.address, acme.key).approve_agent(acme.agent.sender.address)
+    say(f"acme approves only its own agent {approval.agent}: no other agent may bill it")
+    cap = Customer(w3, provider.address, globex.key).set_spending_cap(2_00)
+    say(f"globex caps what it commits per timeframe at EUR {cap.cap / 100:.2f}: the contract denies beyond it")
+
+    story.console.print(Rule("3. agents run instances over simulated time"))
     story.travel(start - provider.chain_time())
     say("the timeframe has started: rules are frozen from now on")
     now = provider.chain_time()
@@ -194,9 +233,11 @@ def _run(story: _Story, started: float) -> DemoResult:
             lambda: (story.activate(initech, 1), story.activate(initech, 2))],
         1: [lambda: story.activate(acme, 1),  # a third concurrent db-server: the hard limit denies it
             lambda: story.activate(globex, 2)],  # a second ml-worker: the soft limit grants it as overage
+        2: [lambda: story.activate(acme, 2, agent=globex.agent)],  # an agent acme never approved
         4: [lambda: story.deactivate(acme, 1), lambda: story.deactivate(globex, 2)],
         5: [lambda: story.activate(acme, 1), lambda: story.activate(globex, 2)],
-        9: [lambda: story.deactivate(acme, 1, times=2), lambda: story.deactivate(globex, 2)],
+        9: [lambda: story.deactivate(acme, 1), lambda: story.deactivate(globex, 2, times=2)],
+        10: [lambda: story.activate(globex, 2)],  # globex's cap is nearly used up
     }
     expired = 0
     for round_no in range(12):
@@ -213,16 +254,36 @@ def _run(story: _Story, started: float) -> DemoResult:
         _concurrently([functools.partial(_renew, story, k) for k in keepers])
         now = story.travel(ROUND)
 
-    story.console.print(Rule("3. the timeframe ends; invoices are computed from the events"))
-    now = story.travel(start + DAY - provider.chain_time() + 1)
-    say(f"chain time {now}: timeframe {timeframe} has ended; globex's last ml-worker is billed until its lease end")
-    invoices, totals = _bill(story, provider, timeframe)
+    story.console.print(Rule("4. a lease runs across the end of the day: it continues, billed from the next start"))
+    end = start + DAY
+    for instance_id in acme.running[1]:  # acme keeps its db-server running through the night
+        renewed = acme.agent.renew(instance_id, DAY)
+        acme.keeper.track(instance_id, renewed.lease_end if isinstance(renewed, Renewed) else end)
+        say(f"  acme renews db-server 0x{instance_id.hex()[:10]}… until {end}: a lease never crosses a timeframe")
+    now = story.travel(end + 60 - provider.chain_time())
+    for event in acme.keeper.tick():
+        if isinstance(event, Continued):
+            say(f"  acme's db-server 0x{event.instance_id.hex()[:10]}… continued into timeframe {event.timeframe}: "
+                f"timeframe {first} billed it up to {event.ended_at}, timeframe {event.timeframe} from "
+                f"{event.started_at} (its start), not from the renewal at {now}")
+        else:
+            story.say(f"  keeper: {type(event).__name__} {event}")
+    timeframe = first
 
-    story.console.print(Rule("4. anchor, verify, and catch a tampered invoice"))
+    story.console.print(Rule("5. the first day has ended; invoices are computed from the events"))
+    say(f"chain time {now}: timeframe {timeframe} has ended and every lease in it is past its end")
+    invoices, totals = _bill(story, provider, timeframe, second, acme.address)
+
+    story.console.print(Rule("6. anchor, verify, and catch a tampered invoice"))
     for name, path in invoices.items():
         inv = from_json(path.read_bytes())
-        provider.anchor_invoice(inv.customer, timeframe, invoice_hash(inv), inv.total)
-        say(f"anchored {name}'s invoice hash 0x{invoice_hash(inv).hex()[:16]}…")
+        anchored = anchor_invoice(w3, provider.address, story.provider_key, inv, sender=provider.sender)
+        say(f"anchored {name}'s final invoice hash 0x{anchored.invoice_hash.hex()[:16]}… (tx {anchored.tx_hash})")
+    statement_path = out / f"statement-acme-tf{second}.json"
+    try:
+        check_anchorable(w3, provider.address, from_json(statement_path.read_bytes()))
+    except MeteringError as exc:
+        say(f"acme's running statement is refused for anchoring: {exc}")
     honest = []
     with Store(out / "auditor.sqlite", chain_id=w3.eth.chain_id, contract=provider.address) as auditor:
         for name, path in invoices.items():
@@ -231,7 +292,8 @@ def _run(story: _Story, started: float) -> DemoResult:
             mark = "[green]verified[/]" if report.ok else "[red]NOT verified[/]"
             say(f"auditor: {name}'s invoice {mark} (lines, on-chain counters, anchored hash)")
         tampered_path = _tamper(invoices["acme"], out)
-        say(f"someone edits a copy of acme's invoice ({tampered_path.name}): 600 seconds fewer, hash recomputed")
+        say(f"someone edits a copy of acme's invoice ({tampered_path.name}): 600 seconds fewer, amounts and hash "
+            "recomputed")
         tampered = verify_invoice(w3, provider.address, auditor, tampered_path, require_anchor=True)
     from metering.cli.audit_cmds import report_table
 
@@ -257,23 +319,27 @@ def _run(story: _Story, started: float) -> DemoResult:
 
 def _renew(story: _Story, keeper: LeaseKeeper) -> None:
     for event in keeper.tick():
-        kind = type(event).__name__
-        if kind != "Renewed":
-            story.say(f"  keeper: {kind} {event}")
+        if isinstance(event, RenewalDenied | ContinuationDenied):
+            story.say(f"  [red]renewal denied[/] 0x{event.instance_id.hex()[:10]}… {event.reason.name}: "
+                      "the instance must stop when its lease ends (recorded on chain)")
+        elif not isinstance(event, Renewed):
+            story.say(f"  keeper: {type(event).__name__}")
 
 
-def _bill(story: _Story, provider: Provider, timeframe: int) -> tuple[dict[str, Path], dict[str, int]]:
+def _bill(
+    story: _Story, provider: Provider, timeframe: int, running: int, customer: str
+) -> tuple[dict[str, Path], dict[str, int]]:
     from metering.cli._common import sync_store
     from metering.cli.audit_cmds import invoice_table
 
     w3, out = story.w3, story.out
-    names = {_customer_address(name): name for name in ("acme", "globex", "initech")}
+    names = {key.address: name for name, key in zip(("acme", "globex", "initech"), story.customer_keys, strict=True)}
     invoices: dict[str, Path] = {}
     totals: dict[str, int] = {}
     with Store(out / "provider.sqlite", chain_id=w3.eth.chain_id, contract=provider.address) as store:
         result = sync_store(w3, provider.address, store, quiet=True)
         story.say(f"indexed {result.events} events from blocks {result.from_block}-{result.to_block}")
-        for inv in invoices_for_timeframe(store, timeframe):
+        for inv in invoices_for_timeframe(store, timeframe, NodeClock(w3, store)):
             name = names.get(inv.customer, inv.customer)
             story.console.print(invoice_table(inv, TYPE_NAMES, customer=name))
             path = out / f"invoice-{name}-tf{timeframe}.json"
@@ -281,26 +347,27 @@ def _bill(story: _Story, provider: Provider, timeframe: int) -> tuple[dict[str, 
             (out / f"invoice-{name}-tf{timeframe}.csv").write_text(to_csv(inv), encoding="utf-8")
             invoices[name] = path
             totals[name] = inv.total
+        now = provider.chain_time()
+        current = statement(store, customer, running, NodeClock(w3, store), as_of=now)
+        story.say(f"beside the final ones, acme's running statement for timeframe {running} as of {now}: not final, "
+                  "it cannot be anchored; it bills what ran so far and shows what open leases commit")
+        story.console.print(invoice_table(current, TYPE_NAMES, customer="acme"))
+        path = out / f"statement-acme-tf{running}.json"
+        path.write_bytes(to_json(current) + b"\n")
     return invoices, totals
 
 
-def _customer_address(name: str) -> str:
-    """A fixed address per customer name: customers never sign anything here, they are only billed."""
-    return str(Account.from_key(keccak(text=f"metering demo customer {name}")).address)
-
-
 def _tamper(original: Path, out: Path) -> Path:
-    """A careful forger: lowers the seconds of the first billed line, fixes the amounts and the file's own hash."""
-    document = json.loads(original.read_bytes())
-    line = next(ln for ln in document["lines"] if ln["seconds"] >= 600)
-    line["seconds"] -= 600
-    line["billable_seconds"] = max(0, line["seconds"] - line["included_seconds"])
-    before = line["total"]
-    line["seconds_amount"] = line["billable_seconds"] * line["price_per_second"]
-    line["total"] = line["activation_amount"] + line["seconds_amount"]
-    document["total"] -= before - line["total"]
-    document.pop("hash", None)
-    forged = from_json(json.dumps(document).encode(), check_hash=False)
+    """A careful forger: 600 seconds fewer on the first running-time line with that many, the line's amount and the
+    total recomputed, and the file's own hash made to match."""
+    invoice = from_json(original.read_bytes())
+    lines = list(invoice.lines)
+    k = next(i for i, ln in enumerate(lines) if ln.charge == Charge.SECONDS and ln.billable >= 600)
+    line = lines[k]
+    billable = line.billable - 600
+    amount = line_amount(billable, line.unit_price, line.per)
+    lines[k] = replace(line, quantity=line.quantity - 600, billable=billable, amount=amount)
+    forged = replace(invoice, lines=tuple(lines), total=invoice.total - (line.amount - amount))
     path = out / "invoice-acme-TAMPERED.json"
     path.write_bytes(to_json(forged) + b"\n")
     return path

@@ -12,9 +12,11 @@ from typing import Any
 __all__ = [
     "ConfigError",
     "ContractRevertError",
+    "EventDecodeError",
     "IndexingError",
     "InvoiceError",
     "MeteringError",
+    "MissingDependencyError",
     "NodeError",
     "RpcUnavailableError",
     "RulesFileError",
@@ -22,12 +24,18 @@ __all__ = [
     "StoreError",
     "TransactionFailedError",
     "TransactionTimeoutError",
+    "UnsupportedEvmTargetError",
     "VerificationError",
 ]
 
 
 class MeteringError(Exception):
     """Base class of every error raised by ``metering``."""
+
+
+class MissingDependencyError(MeteringError, ImportError):
+    """An optional dependency is not installed: ``pip install metering`` is the library only, and the command line
+    and YAML rules files need ``pip install "metering[cli]"``."""
 
 
 class ConfigError(MeteringError, ValueError):
@@ -68,6 +76,12 @@ class ContractRevertError(TransactionFailedError):
 
 class TransactionTimeoutError(TransactionFailedError, TimeoutError):
     """A transaction was sent but no receipt arrived in time; it may still be mined."""
+
+
+class UnsupportedEvmTargetError(ConfigError):
+    """The node's EVM is older than the build asked for (e.g. Cancun bytecode on a Paris node)."""
+class EventDecodeError(MeteringError, ValueError):
+    """A log carries a known event's topic but its topics or data do not decode as that event."""
 
 
 class RulesFileError(MeteringError, ValueError):

@@ -35,18 +35,22 @@ __all__ = [
 #: Micro-units per minor unit: the contract's ``PRICE_SCALE``.
 PRICE_SCALE = 1_000_000
 
-_ZERO = frozenset(
-    "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split()
-)
-_THREE = frozenset("BHD IQD JOD KWD LYD OMR TND".split())
-_FOUR = frozenset("CLF UYW".split())
-_TWO = frozenset(
+
+
+def _codes(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_ZERO = _codes("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF")
+_THREE = _codes("BHD IQD JOD KWD LYD OMR TND")
+_FOUR = _codes("CLF UYW")
+_TWO = _codes(
     """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BOV BRL BSD BTN BWP BYN BZD CAD CDF CHE
     CHF CHW CNY COP COU CRC CUC CUP CVE CZK DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GTQ GYD HKD HNL
     HTG HUF IDR ILS INR IRR JMD KES KGS KHR KPW KYD KZT LAK LBP LKR LRD LSL MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR
     MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD PAB PEN PGK PHP PKR PLN QAR RON RSD RUB SAR SBD SCR SDG SEK SGD SHP
     SLE SLL SOS SRD SSP STN SVC SYP SZL THB TJS TMT TOP TRY TTD TWD TZS UAH USD USN UYU UZS VED VES WST XCD XCG YER
-    ZAR ZMW ZWG ZWL""".split()
+    ZAR ZMW ZWG ZWL"""
 )
 #: ISO 4217 active currency codes and their number of decimals (the minor unit's exponent).
 DECIMALS: dict[str, int] = {
@@ -76,7 +80,7 @@ def currency_decimals(code: str) -> int:
 
 
 def _decimal(text: str | int | Decimal, what: str) -> Decimal:
-    if isinstance(text, bool) or isinstance(text, float):
+    if isinstance(text, bool | float):
         raise ValueError(f"{what} must be written as text or an integer, not {text!r} (floats are not exact)")
     try:
         value = Decimal(str(text).strip())

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from eth_abi.abi import encode
+from eth_typing import ChecksumAddress
 from eth_utils.crypto import keccak
 
 from metering.contract import LimitMode
@@ -32,6 +33,7 @@ __all__ = [
 #: An instance id: 32 bytes, ``agent (20 bytes) | 4 zero bytes | request id (8 bytes)``.
 InstanceId = bytes
 
+UINT128_MAX = 2**128 - 1
 UINT64_MAX = 2**64 - 1
 UINT56_MAX = 2**56 - 1
 UINT48_MAX = 2**48 - 1
@@ -142,7 +144,7 @@ def instance_id(agent: str | bytes, request: int) -> bytes:
     return raw + b"\0" * 4 + request.to_bytes(8, "big")
 
 
-def split_instance_id(instance: bytes) -> tuple[str, int, int]:
+def split_instance_id(instance: bytes) -> tuple[ChecksumAddress, int, int]:
     """The agent (checksummed), seat and generation an instance id is made of.
 
     :raises ValueError: not 32 bytes, or not made by :func:`instance_id`.

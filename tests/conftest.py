@@ -18,7 +18,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from metering import contract as artifacts
-from metering.node import LocalNode, dev_private_keys
+from metering.chain.node import LocalNode, dev_private_keys
 
 
 @dataclass(frozen=True)
@@ -119,3 +119,29 @@ def meter(deployed_meter: Contract, chain: Chain) -> Iterator[Contract]:
         yield deployed_meter
     finally:
         chain.revert(snapshot)
+
+
+class HardforkNodes:
+    """Anvils on older hardforks (``--hardfork paris``...), each started on first use and killed at session end."""
+
+    def __init__(self) -> None:
+        self._nodes: dict[str, LocalNode] = {}
+
+    def __call__(self, hardfork: str) -> LocalNode:
+        if hardfork not in self._nodes:
+            self._nodes[hardfork] = LocalNode(extra_args=("--hardfork", hardfork)).start()
+        return self._nodes[hardfork]
+
+    def stop_all(self) -> None:
+        for running in self._nodes.values():
+            running.stop()
+
+
+@pytest.fixture(scope="session")
+def hardfork_node() -> Iterator[HardforkNodes]:
+    """``hardfork_node("paris")``: a session anvil running that hardfork (the default ``node`` runs the newest)."""
+    nodes = HardforkNodes()
+    try:
+        yield nodes
+    finally:
+        nodes.stop_all()

@@ -12,7 +12,9 @@ from web3 import Web3
 from web3.contract import Contract
 
 from metering import contract as artifacts
-from metering.node import LocalNode
+from metering._utils.bytecode import split_metadata
+from metering.chain.evm import DEFAULT_TARGET, EvmTarget, load_artifact
+from metering.chain.node import LocalNode
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,10 +38,17 @@ def test_solc_shim_rejects_what_it_does_not_implement() -> None:
     assert "unsupported option --bin" in out.stderr
 
 
-def test_shipped_artifacts_match_a_fresh_compile_of_the_sources() -> None:
+def test_shipped_artifacts_of_every_evm_target_match_a_fresh_compile_of_the_sources() -> None:
     tool = _load_compile_tool()
     files = tool.compile_contracts()
-    assert set(files) == {"Meter.json", "standard-input.json"}
+    assert set(files) == {
+        "artifacts/Meter.json",
+        "artifacts/standard-input.json",
+        "artifacts/paris/Meter.json",
+        "artifacts/paris/standard-input.json",
+        "artifacts/shanghai/Meter.json",
+        "artifacts/shanghai/standard-input.json",
+    }
     assert tool.stale_artifacts(files) == [], "run ./run compile and commit metering/artifacts/"
 
 
@@ -53,7 +62,60 @@ def test_a_changed_source_is_detected_as_stale(monkeypatch: pytest.MonkeyPatch) 
         return sources
 
     monkeypatch.setattr(tool, "collect_sources", with_a_comment)
-    assert "Meter.json" in tool.stale_artifacts(tool.compile_contracts())
+    stale = tool.stale_artifacts(tool.compile_contracts([EvmTarget.PARIS]))
+    assert "artifacts/paris/Meter.json" in stale
+    assert "artifacts/paris/standard-input.json" in stale
+
+
+def test_a_shipped_artifact_no_target_produces_is_detected_as_stray(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tool = _load_compile_tool()
+    shipped = tmp_path / "artifacts"
+    (shipped / "london").mkdir(parents=True)
+    (shipped / "london" / "Meter.json").write_text("{}")
+    monkeypatch.setattr(tool, "ARTIFACTS", shipped)
+    assert "artifacts/london/Meter.json" in tool.stale_artifacts({})
+
+
+def _opcodes(code: bytes, *, until_invalid: bool = False) -> set[int]:
+    """The opcodes of ``code``, skipping PUSH data and the metadata trailer. With ``until_invalid``, up to the
+    first INVALID: in creation code that ends the init code, and what follows is data (the runtime code with its
+    own metadata, checked on its own as ``deployedBytecode``)."""
+    executable, _ = split_metadata(code)
+    found: set[int] = set()
+    pos = 0
+    while pos < len(executable):
+        op = executable[pos]
+        if until_invalid and op == 0xFE:
+            break
+        found.add(op)
+        pos += 1 + (op - 0x5F if 0x60 <= op <= 0x7F else 0)
+    return found
+
+
+@pytest.mark.parametrize("target", list(EvmTarget))
+def test_each_target_is_compiled_for_its_evm_version(target: EvmTarget) -> None:
+    meter = load_artifact(target)
+    std = load_artifact(target, "standard-input")
+    assert meter["evmVersion"] == std["settings"]["evmVersion"] == target.value
+    assert f'"evmVersion":"{target.value}"' in meter["metadata"]
+
+
+def test_the_paris_build_has_no_opcode_a_paris_node_lacks() -> None:
+    meter = load_artifact(EvmTarget.PARIS)
+    push0, tload, tstore, mcopy = 0x5F, 0x5C, 0x5D, 0x5E
+    for field in ("bytecode", "deployedBytecode"):
+        used = _opcodes(bytes.fromhex(meter[field].removeprefix("0x")), until_invalid=field == "bytecode")
+        assert not used & {push0, tload, tstore, mcopy}, field
+    # and the newer builds do use PUSH0, which is why a paris node refuses them
+    assert push0 in _opcodes(bytes.fromhex(load_artifact(EvmTarget.CANCUN)["deployedBytecode"].removeprefix("0x")))
+
+
+def test_the_default_target_is_what_metering_contract_serves() -> None:
+    assert load_artifact(DEFAULT_TARGET) == artifacts.artifact()
+    assert load_artifact(DEFAULT_TARGET)["bytecode"] == artifacts.bytecode()
+    assert load_artifact("Paris")["bytecode"] != artifacts.bytecode()
 
 
 def test_standard_input_embeds_every_source_it_imports() -> None:

@@ -3,16 +3,16 @@ pragma solidity ^0.8.28;
 
 import {TimeframeId} from "./Ids.sol";
 
-/// @dev Where the walk over timeframes stands, packed into one storage slot: every request reads it first, and in
+/// @dev Where the search for the active timeframe stands, packed into one storage slot: every request reads it first, and in
 /// the steady state it answers "which timeframe is active" alone.
 ///
 /// Layout, from the lowest bit:
 ///
 ///     bits      field     meaning
 ///     0-15      count     how many timeframes exist (ids run from 1 to count)
-///     16-31     walked    the highest timeframe id the walk has looked at
-///     32-47     id        the first of those that had not ended when last looked, or the last ended one when
-///                         all had (0 before any walk)
+///     16-31     walked    how far the search for the active timeframe got: the ids before it have ended, and
+///                         it is `id` (or `count` once every timeframe has ended); never searched again
+///     32-47     id        the first timeframe found not ended, with its bounds (0 before any search)
 ///     48-87     start     its bounds: it is active while start <= now < end
 ///     88-127    end
 ///     128-255   (always 0)

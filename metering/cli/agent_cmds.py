@@ -24,6 +24,7 @@ from metering.cli._common import (
     require_contract,
     signer,
 )
+from metering.timeparse import with_iso
 
 if TYPE_CHECKING:
     from metering.agent import Agent
@@ -51,7 +52,13 @@ def activate(
     instance_type: Annotated[int, typer.Option("--type", help="Instance type id.")],
     lease: Annotated[int, typer.Option(help="Lease in seconds; renew before it runs out.")] = 600,
     request_id: Annotated[
-        str | None, typer.Option(help="32-byte hex idempotency key: reuse it to retry safely (default: random).")
+        int | None,
+        typer.Option(
+            help="Request id (seat << 8 | generation) to retry a request safely; by default the agent picks the "
+            "next free seat and prints the id.",
+            min=1,
+            max=2**64 - 1,
+        ),
     ] = None,
     rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
@@ -61,15 +68,16 @@ def activate(
     """Ask the contract to authorize one instance; exits 6 when denied (the denial is recorded on chain)."""
     from metering.agent import Granted
 
-    # the library checks the id (ConfigError naming it) and draws a random one when none is given
+    # the library checks the id (ConfigError naming it) and picks the next free seat when none is given
     result = _agent(rpc_url, contract, keystore).activate(customer, instance_type, lease, request_id=request_id)
     replay = " (replayed: first decision)" if result.replayed else ""
     if isinstance(result, Granted):
         _report(result, json_out,
-                f"[green]granted[/] instance 0x{result.instance_id.hex()} until {result.lease_end}"
-                f"{' [yellow](overage)[/]' if result.overage else ''}{replay}")
+                f"[green]granted[/] instance 0x{result.instance_id.hex()} (request id {result.request_id}) until "
+                f"{with_iso(result.lease_end)}{' [yellow](overage)[/]' if result.overage else ''}{replay}")
         return
-    _report(result, json_out, f"[red]denied[/] request 0x{result.request_id.hex()}: {result.reason.name}{replay}")
+    _report(result, json_out,
+            f"[red]denied[/] request {result.request_id} (0x{result.instance_id.hex()}): {result.reason.name}{replay}")
     raise typer.Exit(int(ExitCode.DENIED))
 
 
@@ -87,11 +95,11 @@ def renew(
 
     result = _agent(rpc_url, contract, keystore).renew(instance_id, lease)
     if isinstance(result, Renewed):
-        _report(result, json_out, f"[green]renewed[/] until {result.lease_end}")
+        _report(result, json_out, f"[green]renewed[/] until {with_iso(result.lease_end)}")
     elif isinstance(result, Continued):
         _report(result, json_out,
-                f"[green]continued[/] into timeframe {result.successor.timeframe} as instance "
-                f"0x{result.instance_id.hex()} until {result.lease_end}")
+                f"[green]continued[/] into timeframe {result.timeframe}, billed from {with_iso(result.started_at)}, "
+                f"until {with_iso(result.lease_end)}")
     else:
         _report(result, json_out, f"[red]renewal denied[/]: {result.reason.name}")
         raise typer.Exit(int(ExitCode.DENIED))
@@ -110,9 +118,9 @@ def deactivate(
 
     result = _agent(rpc_url, contract, keystore).deactivate(instance_id)
     if isinstance(result, Deactivated):
-        _report(result, json_out, f"deactivated at {result.stopped_at}")
+        _report(result, json_out, f"deactivated at {with_iso(result.stopped_at)}")
     else:
-        _report(result, json_out, f"lease had run out: closed as expired, billed until {result.lease_end}")
+        _report(result, json_out, f"lease had run out: closed as expired, billed until {with_iso(result.lease_end)}")
 
 
 @command
@@ -148,8 +156,8 @@ def usage(
     if json_out:
         print_json([{"instance_type": kind, **asdict(u)} for kind, u in rows])
         return
-    table = Table("type", "active", "activations", "overage", "leased seconds",
+    table = Table("type", "running", "activations", "overage", "leased seconds",
                   title=f"usage of {customer} in timeframe {timeframe}")
     for kind, u in rows:
-        table.add_row(str(kind), str(u.active), str(u.activations), str(u.overage_activations), str(u.leased_seconds))
+        table.add_row(str(kind), str(u.running), str(u.activations), str(u.overage_activations), str(u.leased_seconds))
     console.print(table)

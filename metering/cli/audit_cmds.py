@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -27,47 +28,86 @@ from metering.cli._common import (
     signer,
     sync_store,
 )
-from metering.errors import ConfigError
+from metering.errors import ConfigError, InvoiceError
 
 if TYPE_CHECKING:
-    from metering.invoice import Invoice
-    from metering.verify import VerificationReport
+    from metering.audit.blocktime import BlockClock
+    from metering.audit.invoice import Invoice, Line
+    from metering.audit.verify import VerificationReport
 
-__all__ = ["anchor", "index", "invoice", "invoice_table", "report_table", "verify"]
+__all__ = ["anchor", "index", "invoice", "invoice_table", "parse_as_of", "report_table", "verify"]
 
 ConfirmationsOpt = Annotated[
-    int, typer.Option(help="Index only blocks this deep (0 on a local chain; more on a public one).")
+    int, typer.Option(help="Index only blocks this deep (0 on a local chain; more on a public one).", min=0)
 ]
+_UNIT_NAMES = {1: "second", 60: "minute", 3_600: "hour", 86_400: "day"}
 
 
 def money(amount: int, currency: str) -> str:
-    """Minor units shown as a decimal amount (2 decimals), computed with integers only."""
-    sign = "-" if amount < 0 else ""
-    whole, cents = divmod(abs(amount), 100)
-    return f"{sign}{whole:,}.{cents:02d} {currency}"
+    """Minor units shown in the currency's major unit with its ISO 4217 decimals (integers only)."""
+    from metering.money import format_minor
+
+    return f"{format_minor(amount, currency)} {currency}"
+
+
+def when(timestamp: int) -> str:
+    """A block timestamp as UTC ISO 8601 (``2025-01-31T12:00:00Z``)."""
+    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _unit_price(line: Line, currency: str) -> str:
+    from metering.audit.invoice import Charge
+    from metering.money import format_micro
+
+    price = f"{format_micro(line.unit_price, currency)} {currency}"
+    if line.charge is Charge.ACTIVATIONS:
+        return f"{price} / activation"
+    if line.charge is Charge.CONTINUATIONS:
+        return f"{price} / continuation"
+    return f"{price} / {_UNIT_NAMES.get(line.per, f'{line.per} s')}"
 
 
 def invoice_table(inv: Invoice, names: dict[int, str] | None = None, customer: str | None = None) -> Table:
-    """A person's view of an invoice: one row per instance type, amounts in the timeframe's currency."""
-    state = "final" if inv.final else "running statement"
+    """A person's view of an invoice: a row per charge of each instance type (a continuations row only when
+    there were continuations), unit prices at full precision, amounts rounded as the document states."""
+    from metering.audit.invoice import Charge
+
     cur = inv.currency
-    table = Table(
-        "type", "activations", "billed", "seconds", "billed", "amount",
-        title=f"invoice of {customer or inv.customer}, timeframe {inv.timeframe.id} ({state})",
-        caption=f"total {money(inv.total, cur)} · {inv.customer} · blocks {inv.evidence.from_block}-"
-        f"{inv.evidence.to_block} · {len(inv.evidence.events)} events",
-    )
+    who = customer or inv.customer
+    if inv.final:
+        title = f"invoice of {who}, timeframe {inv.timeframe.id} (final)"
+    else:
+        title = f"statement of {who}, timeframe {inv.timeframe.id}, as of {when(inv.as_of)} (running, not final)"
+    caption = [f"total {money(inv.total, cur)}"]
+    if not inv.final:
+        caption.append(f"committed by open leases {money(inv.committed_total, cur)}")
+    caption += [
+        f"{inv.customer} · blocks {inv.evidence.from_block}-{inv.evidence.to_block} · "
+        f"{len(inv.evidence.events)} events",
+        f"amounts: billable x unit price, rounded down once per line to {money(1, cur)}",
+    ]
+    headers = ["type", "charge", "quantity", "included", "billable", "unit price", "amount"]
+    if not inv.final:
+        headers.append("committed")
+    table = Table(*headers, title=title, caption="\n".join(caption))
     for line in inv.lines:
+        if line.charge is Charge.CONTINUATIONS and line.quantity == 0:
+            continue
         label = (names or {}).get(line.instance_type, "")
-        overage = f" ({line.overage_activations} overage)" if line.overage_activations else ""
-        table.add_row(
+        suffix = " s" if line.charge is Charge.SECONDS else ""
+        overage = f" ({line.overage} overage)" if line.overage else ""
+        row = [
             f"{line.instance_type} {label}".strip(),
-            f"{line.activations}{overage}",
-            f"{line.billable_activations} x {money(line.price_per_activation, cur)}",
-            str(line.seconds),
-            f"{line.billable_seconds} x {money(line.price_per_second, cur)}",
-            money(line.total, cur),
-        )
+            str(line.charge),
+            f"{line.quantity}{suffix}{overage}",
+            f"{line.included}{suffix}",
+            f"{line.billable}{suffix}",
+            _unit_price(line, cur),
+            money(line.amount, cur),
+        ]
+        if not inv.final:
+            row.append(f"{line.committed} s, {money(line.committed_amount, cur)}" if line.committed else "")
+        table.add_row(*row)
     return table
 
 
@@ -82,6 +122,32 @@ def report_table(report: VerificationReport) -> Table:
     for d in report.differences:
         table.add_row(Text(d.where), Text(_show(d.expected)), Text(_show(d.found)))
     return table
+
+
+def parse_as_of(text: str) -> tuple[int | None, int | None]:
+    """``--as-of``: a block number, or an ISO 8601 time with a time zone. Returns (block, timestamp), one set."""
+    value = text.strip()
+    if value.isdigit():
+        return int(value), None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(
+            f"--as-of must be a block number or an ISO 8601 time such as 2025-01-31T12:00:00Z, not {text!r}"
+        ) from None
+    if moment.tzinfo is None:
+        raise ConfigError(f"--as-of {text!r} has no time zone: add one, e.g. Z for UTC")
+    return None, int(moment.timestamp())
+
+
+def _as_of_timestamp(clock: BlockClock, block: int | None, timestamp: int | None) -> int:
+    if timestamp is not None:
+        return timestamp
+    assert block is not None
+    head = clock.head()
+    if block > head:
+        raise ConfigError(f"--as-of block {block} is beyond the latest block {head}")
+    return clock.timestamp(block)
 
 
 @command
@@ -111,98 +177,164 @@ def index(
 def invoice(
     customer: Annotated[str, typer.Option(help="Customer address.")],
     timeframe: Annotated[int, typer.Option(help="Timeframe id.")],
-    fmt: Annotated[str | None, typer.Option("--format", help="table, json or csv (default: table, json with -o).")]
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="table, json, csv or pdf (default: table, json with -o; pdf needs -o)."),
+    ]
     = None,
+    json_out: JsonOpt = False,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file.")] = None,
-    to_block: Annotated[int | None, typer.Option(help="Last block to count (default: all indexed).")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="A running statement as of this block number or ISO 8601 time (e.g. 2025-01-31T12:00:00Z): "
+            "seconds up to then, what open leases commit beyond. Default: the final invoice once the timeframe "
+            "has ended, else a statement as of the latest indexed block.",
+            show_default=False,
+        ),
+    ] = None,
+    final: Annotated[bool, typer.Option("--final", help="Refuse anything but the final invoice.")] = False,
     rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     db: DbOpt = None,
     confirmations: ConfirmationsOpt = 0,
 ) -> None:
-    """Compute a customer's invoice for a timeframe from the contract's events (indexing first)."""
+    """Compute a customer's invoice (or a running statement) for a timeframe from the contract's events."""
+    from metering.audit.billing import final_invoice, invoice_from_store, statement
+    from metering.audit.blocktime import NodeClock
+    from metering.audit.invoice import to_csv, to_json
     from metering.chain import checksum
-    from metering.invoice import invoice_from_store, to_csv, to_json
 
-    chosen = fmt or ("json" if output else "table")
-    if chosen not in ("table", "json", "csv"):
-        raise ConfigError(f"--format must be table, json or csv, not {chosen!r}")
+    if json_out and fmt not in (None, "json"):
+        raise ConfigError(f"--json prints the invoice as JSON: drop --format {fmt}, or drop --json")
+    chosen = "json" if json_out else fmt or ("json" if output else "table")
+    if chosen not in ("table", "json", "csv", "pdf"):
+        raise ConfigError(f"--format must be table, json, csv or pdf, not {chosen!r}")
+    if chosen == "table" and output:
+        raise ConfigError("--format table prints to the terminal; use json, csv or pdf with -o")
+    if chosen == "pdf" and not output:
+        raise ConfigError("--format pdf writes a file: give it with -o invoice.pdf")
+    if final and as_of is not None:
+        raise ConfigError("--final and --as-of exclude each other: a statement as of a point in time is not final")
+    point = parse_as_of(as_of) if as_of is not None else None
     customer = checksum(customer, what="customer")
     w3 = connect(rpc_url)
     address = require_contract(contract)
     with open_store(w3, address, db) as store:
         sync_store(w3, address, store, confirmations, quiet=True)
-        inv = invoice_from_store(store, customer, timeframe, to_block=to_block)
+        clock = NodeClock(w3, store)
+        if point is not None:
+            inv = statement(store, customer, timeframe, clock, as_of=_as_of_timestamp(clock, *point))
+        elif final:
+            inv = final_invoice(store, customer, timeframe, clock)
+        else:
+            inv = invoice_from_store(store, customer, timeframe, clock)
     if chosen == "table":
-        if output:
-            raise ConfigError("--format table prints to the terminal; use json or csv with -o")
         console.print(invoice_table(inv))
+        return
+    if chosen == "pdf":
+        from metering.audit.invoice_pdf import invoice_pdf
+
+        assert output is not None
+        output.write_bytes(invoice_pdf(inv, rpc_hint=rpc_url))
+        kind = "final invoice" if inv.final else f"running statement as of {when(inv.as_of)} (not final)"
+        err_console.print(f"{kind} written to {output} (PDF; its canonical JSON is what verifies)")
         return
     text = to_json(inv).decode() if chosen == "json" else to_csv(inv)
     if output:
-        output.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
-        err_console.print(f"invoice written to {output}")
+        try:
+            output.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
+        except OSError as exc:  # e.g. a missing directory: say which path, not a traceback
+            raise ConfigError(f"cannot write {output}: {exc.strerror or exc}") from exc
+        kind = "final invoice" if inv.final else f"running statement as of {when(inv.as_of)} (not final)"
+        err_console.print(f"{kind} written to {output}")
     else:
         typer.echo(text, nl=not text.endswith("\n"))
 
 
 @command
 def anchor(
-    invoice_file: Annotated[Path, typer.Argument(help="Invoice JSON file (from `metering invoice -o`).")],
-    correct: Annotated[bool, typer.Option(help="Supersede an invoice already anchored (kept visible on chain).")]
-    = False,
+    invoice_file: Annotated[Path, typer.Argument(help="Final invoice JSON file (from `metering invoice -o`).")],
+    correct: Annotated[
+        bool, typer.Option("--correct", help="Supersede an invoice already anchored (kept visible on chain).",
+                           metavar="")
+    ] = False,
+    check: Annotated[
+        bool, typer.Option("--verify/--no-verify", help="Recompute the invoice from the chain first (default).")
+    ] = True,
     rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     keystore: KeystoreOpt = None,
+    db: DbOpt = None,
+    confirmations: ConfirmationsOpt = 0,
     json_out: JsonOpt = False,
 ) -> None:
-    """Anchor an invoice's keccak-256 hash and total on chain (after its timeframe ended)."""
-    from metering.invoice import invoice_hash, read_invoice
-    from metering.provider import Provider
+    """Anchor a final invoice's keccak-256 hash and total on chain (after its timeframe ended).
+
+    Refuses a running statement, an invoice of another contract or chain, a non-customer, and (unless
+    --no-verify) an invoice that does not match the chain.
+    """
+    from metering.audit.invoice import read_invoice
+    from metering.provider.anchoring import anchor_invoice, check_anchorable
 
     inv = read_invoice(invoice_file)
-    digest = invoice_hash(inv)
-    provider = Provider(connect(rpc_url), require_contract(contract), signer(keystore))
-    current = provider.invoice_anchor(inv.customer, inv.timeframe.id)
-    if current is not None and current.invoice_hash == digest:
-        result = {"customer": inv.customer, "timeframe": inv.timeframe.id, "invoice_hash": digest, "changed": False}
-        print_json(result) if json_out else console.print(f"already anchored: 0x{digest.hex()}")
-        return
-    if current is not None and not correct:
-        raise ConfigError(
-            f"another invoice (0x{current.invoice_hash.hex()}) is anchored for {inv.customer} in timeframe "
-            f"{inv.timeframe.id}: pass --correct to supersede it"
-        )
-    action = provider.correct_invoice if current is not None else provider.anchor_invoice
-    done = action(inv.customer, inv.timeframe.id, digest, inv.total)
+    w3 = connect(rpc_url)
+    address = require_contract(contract)
+    check_anchorable(w3, address, inv)
+    if check:
+        from metering.audit.verify import verify_invoice
+
+        with open_store(w3, address, db) as store:
+            report = verify_invoice(w3, address, store, inv, confirmations=confirmations, require_final=True)
+        wrong = [d for d in report.differences if not d.where.startswith("anchor")]
+        if wrong:
+            first = wrong[0]
+            raise InvoiceError(
+                f"{invoice_file} does not match the chain ({len(wrong)} differences; {first.where}: the chain says "
+                f"{_show(first.expected)}, the invoice {_show(first.found)}): see `metering verify {invoice_file}`"
+            )
+    done = anchor_invoice(w3, address, signer(keystore), inv, correct=correct)
     if json_out:
         print_json({"customer": done.customer, "timeframe": done.timeframe, "invoice_hash": done.invoice_hash,
-                    "total": done.total, "revision": done.revision, "tx_hash": done.tx_hash, "changed": True})
+                    "total": done.total, "revision": done.revision, "tx_hash": done.tx_hash, "changed": done.changed})
+    elif not done.changed:
+        console.print(f"already anchored: 0x{done.invoice_hash.hex()}")
     else:
-        console.print(f"anchored 0x{digest.hex()} (total {money(inv.total, inv.currency)}, revision {done.revision})")
+        console.print(
+            f"anchored 0x{done.invoice_hash.hex()} (total {money(inv.total, inv.currency)}, revision {done.revision})"
+        )
 
 
 @command
 def verify(
     invoice_file: Annotated[Path, typer.Argument(help="Invoice JSON file to check.")],
-    require_anchor: Annotated[bool, typer.Option(help="Count a missing on-chain anchor as a difference.")] = False,
+    require_anchor: Annotated[
+        bool, typer.Option("--require-anchor", help="Count a missing on-chain anchor, or a statement, as a difference.",
+                           metavar="")
+    ] = False,
+    require_final: Annotated[
+        bool, typer.Option("--require-final", help="Count a running statement as a difference.", metavar="")
+    ] = False,
     rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     db: DbOpt = None,
     confirmations: ConfirmationsOpt = 0,
     json_out: JsonOpt = False,
 ) -> None:
-    """Recompute an invoice from the chain and compare it line by line, with the counters and the anchor.
+    """Recompute an invoice from the chain and compare it field by field, with the counters and the anchor.
 
-    Exits 1 when anything differs.
+    A final invoice is compared with the canonical one (block range, evidence, lines), a statement with the
+    statement as of its time. Exits 1 when anything differs.
     """
-    from metering.verify import verify_invoice
+    from metering.audit.verify import verify_invoice
 
     w3 = connect(rpc_url)
     address = require_contract(contract)
     with open_store(w3, address, db) as store:
         report = verify_invoice(w3, address, store, invoice_file, confirmations=confirmations,
-                                require_anchor=require_anchor)
+                                require_anchor=require_anchor, require_final=require_final)
+    kind = "final invoice" if report.recomputed.final else "statement"
     if json_out:
         print_json({
             "ok": report.ok, "customer": report.customer, "timeframe": report.timeframe,
@@ -211,7 +343,9 @@ def verify(
             "differences": [{"where": d.where, "expected": d.expected, "found": d.found} for d in report.differences],
         })
     elif report.ok:
-        console.print(f"[green]verified[/]: {invoice_file} matches the chain (anchor: {report.anchor.name.lower()})")
+        console.print(
+            f"[green]verified[/]: {invoice_file} matches the chain ({kind}; anchor: {report.anchor.name.lower()})"
+        )
     else:
         console.print(report_table(report))
         console.print(f"[red]NOT verified[/]: {invoice_file} (anchor: {report.anchor.name.lower()})")

@@ -17,8 +17,23 @@ def demo(
     out: Annotated[Path, typer.Option(help="Folder for the invoices (JSON and CSV) and the event database.")] = Path(
         "demo-output"
     ),
+    serve: Annotated[
+        bool, typer.Option("--serve", help="At the end, keep the node up and serve the web view until Ctrl-C.")
+    ] = False,
+    port: Annotated[int, typer.Option(help="Port of the web view with --serve (0: any free port).")] = 8000,
 ) -> None:
     """Deploy, set rules, run concurrent agents over simulated time, bill, anchor, verify, catch a tampered bill."""
-    from metering.demo import run_demo
+    from metering.chain.node import LocalNode
+    from metering.demo import DemoResult, run_demo
 
-    run_demo(out)
+    def serve_view(node: LocalNode, result: DemoResult) -> None:
+        from metering.chain import connect
+        from metering.web.serve import serve_until_interrupted
+
+        print(f"the node stays up at {node.rpc_url}; contract {result.contract}", flush=True)
+        serve_until_interrupted(connect(node.rpc_url), result.contract, out / "provider.sqlite", port=port,
+                                type_names=dict(TYPE_NAMES))
+
+    from metering.demo import TYPE_NAMES
+
+    run_demo(out, then=serve_view if serve else None)

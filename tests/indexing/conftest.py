@@ -14,11 +14,11 @@ import pytest
 from web3 import Web3
 from web3.contract import Contract
 
+from metering.audit.store import Store
 from metering.contract import currency_to_bytes
-from metering.store import Store
 from metering.types import Rules, Timeframe, Usage
 
-from ._builders import ident
+from ._builders import ident, rid
 
 
 class Driver:
@@ -58,24 +58,48 @@ class Driver:
             self.chain.mine(start)
         return Timeframe(id=tf_id, start=start, end=end, currency=currency)
 
-    def activate(self, customer: str, kind: int, name: str, lease: int, at: int | None = None) -> Any:
-        return self.send(self.meter.functions.requestActivation(customer, kind, ident(name), lease), self.agent, at)
+    def activate(
+        self, customer: str, kind: int, name: str, lease: int, at: int | None = None, *, generation: int = 1
+    ) -> Any:
+        """``requestActivation`` with the uint64 request id of ``name`` (its own seat) at ``generation``."""
+        return self.send(
+            self.meter.functions.requestActivation(customer, kind, rid(name, generation), lease), self.agent, at
+        )
 
     def activate_many(self, requests: Sequence[tuple[str, int, str, int]], at: int | None = None) -> Any:
-        batch = [(customer, kind, ident(name), lease) for customer, kind, name, lease in requests]
+        batch = [(customer, kind, rid(name), lease) for customer, kind, name, lease in requests]
         return self.send(self.meter.functions.requestActivations(batch), self.agent, at)
 
-    def renew(self, name: str, lease: int, at: int | None = None) -> Any:
-        return self.send(self.meter.functions.renewLease(ident(name), lease), self.agent, at)
+    def renew(self, name: str, lease: int, at: int | None = None, *, generation: int = 1) -> Any:
+        return self.send(self.meter.functions.renewLease(ident(name, generation), lease), self.agent, at)
 
-    def deactivate(self, name: str, at: int | None = None) -> Any:
-        return self.send(self.meter.functions.deactivate(ident(name)), self.agent, at)
+    def deactivate(self, name: str, at: int | None = None, *, generation: int = 1) -> Any:
+        return self.send(self.meter.functions.deactivate(ident(name, generation)), self.agent, at)
 
     def expire(self, names: Sequence[str], at: int | None = None) -> Any:
-        return self.send(self.meter.functions.expireLeases([ident(n) for n in names]), self.agent, at)
+        """``expireLeases`` sent by an outsider: anyone may close expired leases."""
+        return self.send(
+            self.meter.functions.expireLeases([ident(n) for n in names]), self.actors.outsider.address, at
+        )
+
+    def close(self, name: str, at: int | None = None) -> Any:
+        """The provider's ``closeInstance``."""
+        return self.send(self.meter.functions.closeInstance(ident(name)), self.admin, at)
 
     def suspend(self, customer: str) -> Any:
         return self.send(self.meter.functions.suspendCustomer(customer), self.admin)
+
+    def approve(self, customer: str, agent: str) -> Any:
+        return self.send(self.meter.functions.approveAgent(agent), customer)
+
+    def revoke(self, customer: str, agent: str) -> Any:
+        return self.send(self.meter.functions.revokeAgent(agent), customer)
+
+    def restrict(self, customer: str, restricted: bool) -> Any:
+        return self.send(self.meter.functions.setAgentRestriction(restricted), customer)
+
+    def cap(self, customer: str, minor_units: int) -> Any:
+        return self.send(self.meter.functions.setSpendingCap(minor_units), customer)
 
     def anchor(self, customer: str, timeframe: int, invoice_hash: bytes, total: int) -> Any:
         return self.send(self.meter.functions.anchorInvoice(customer, timeframe, invoice_hash, total), self.admin)

@@ -9,34 +9,39 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.types import RPCEndpoint
 
-from metering.contract import DenialReason, InstanceStatus, LimitMode, currency_from_bytes
-from metering.events import (
+from metering.audit.events import (
     EVENT_TYPES,
     ActivationDenied,
     ActivationGranted,
     ActivationReplayed,
+    AgentRestrictionSet,
+    InstanceClosedByProvider,
+    LeaseContinued,
     LeaseRenewalDenied,
     RulesSet,
+    SpendingCapSet,
     TimeframeCreated,
     decode_log,
     decode_logs,
     event_to_dict,
     topic0,
 )
+from metering.contract import DenialReason, InstanceStatus, LimitMode, currency_from_bytes
 from metering.types import Rules, rules_hash
 
 from ._builders import ident
 from .conftest import Driver
 
-HARD = Rules(price_per_activation=10, price_per_second=1, max_concurrent=1)
-SOFT = Rules(price_per_activation=5, price_per_second=2**100, max_activations=1, mode=LimitMode.SOFT)
+HARD = Rules(price_per_activation=10, price_per_time_unit=1, max_concurrent=1)
+SOFT = Rules(price_per_activation=5, price_per_time_unit=2**47, time_unit_seconds=3_600, max_activations=1,
+             mode=LimitMode.SOFT, price_per_continuation=7)
 
 
 def every_event(driver: Driver) -> int:
-    """Emit each of the 13 Meter events at least once; returns the first block."""
+    """Emit each of the 19 Meter events at least once; returns the first block."""
     first = driver.w3.eth.block_number + 1
     c0, c1 = driver.customers[:2]
-    tf = driver.timeframe({1: HARD, 2: SOFT})
+    tf = driver.timeframe({1: HARD, 2: SOFT}, length=1_000)
     t = tf.start
     driver.activate(c0, 1, "a", 100, at=t + 1)
     driver.activate(c0, 1, "b", 100, at=t + 2)  # denied: one at a time
@@ -47,9 +52,17 @@ def every_event(driver: Driver) -> int:
     driver.deactivate("x", at=t + 7)
     driver.expire(["y"], at=t + 60)
     driver.activate(c1, 1, "s", 100, at=t + 61)
+    driver.close("s", at=t + 62)  # by the provider
+    driver.activate(c1, 2, "z", 100, at=t + 63)
     driver.suspend(c1)
-    driver.renew("s", 100, at=t + 63)  # refused: suspended
-    driver.chain.mine(tf.end)
+    driver.renew("z", 100, at=t + 65)  # refused: suspended
+    driver.approve(c0, driver.agent)  # and the restriction turns on
+    driver.revoke(c0, driver.actors.agent2.address)
+    driver.restrict(c0, False)
+    driver.cap(c0, 10**9)
+    driver.activate(c0, 2, "long", 5_000, at=t + 70)  # capped at the timeframe's end
+    driver.timeframe({2: SOFT}, start=tf.end, enter=False)
+    driver.renew("long", 100, at=tf.end + 1)  # expired at the end: continues into the next timeframe
     driver.anchor(c0, tf.id, ident("invoice"), 123)
     driver.correct(c0, tf.id, ident("invoice-2"), 124)
     return first
@@ -74,9 +87,10 @@ def test_every_event_decodes_like_web3_does(driver: Driver, meter: Contract, w3:
         assert event.log_index == theirs["logIndex"]
         for name, value in theirs["args"].items():
             snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
-            mine = getattr(event.rules, snake) if isinstance(event, RulesSet) and snake not in (
-                "timeframe", "instance_type", "rules_hash") else getattr(event, snake)
-            if name == "currency":
+            mine = getattr(event, snake)
+            if name == "rules":
+                assert mine == Rules.from_tuple(tuple(value.values()) if hasattr(value, "values") else value)
+            elif name == "currency":
                 assert mine == currency_from_bytes(value)
             elif isinstance(value, bytes):
                 assert mine == bytes(value), name
@@ -90,13 +104,21 @@ def test_values_have_python_types(driver: Driver, meter: Contract, w3: Web3) -> 
     created = next(e for e in events if isinstance(e, TimeframeCreated))
     assert created.currency == "EUR"
     rules = [e for e in events if isinstance(e, RulesSet)]
-    assert [r.rules for r in rules] == [HARD, SOFT]
+    assert [r.rules for r in rules] == [HARD, SOFT, SOFT]
     assert all(r.rules_hash == rules_hash(r.timeframe, r.instance_type, r.rules) for r in rules)
     granted = [e for e in events if isinstance(e, ActivationGranted)]
-    assert [g.instance_id for g in granted] == [ident("a"), ident("x"), ident("y"), ident("s")]
-    assert [g.overage for g in granted] == [False, False, True, False]
+    assert [g.instance_id for g in granted] == [ident(n) for n in ("a", "x", "y", "s", "z", "long")]
+    assert [g.overage for g in granted] == [False, False, True, False, False, True]
     assert granted[0].customer == driver.customers[0]
+    assert granted[0].agent == driver.agent
     assert granted[0].lease_end - granted[0].started_at == 100
+    continued = next(e for e in events if isinstance(e, LeaseContinued))
+    assert (continued.instance_id, continued.timeframe) == (ident("long"), 2)
+    assert continued.started_at == granted[5].lease_end  # billed from the next timeframe's start: no gap
+    closed = next(e for e in events if isinstance(e, InstanceClosedByProvider))
+    assert (closed.instance_id, closed.operator) == (ident("s"), driver.admin)
+    assert next(e for e in events if isinstance(e, SpendingCapSet)).cap == 10**9
+    assert [e.restricted for e in events if isinstance(e, AgentRestrictionSet)] == [True, False]
     denied = next(e for e in events if isinstance(e, ActivationDenied))
     assert denied.reason is DenialReason.CONCURRENCY_LIMIT_REACHED
     replayed = next(e for e in events if isinstance(e, ActivationReplayed))
@@ -109,7 +131,7 @@ def test_raw_and_formatted_logs_decode_the_same(driver: Driver, meter: Contract,
     first = every_event(driver)
     formatted = decode_logs(w3.eth.get_logs({"address": meter.address, "fromBlock": first}))
     assert decode_logs(raw_logs(w3, meter.address, first)) == formatted
-    assert len(formatted) >= 13
+    assert len(formatted) >= 19
 
 
 def test_other_contracts_unknown_topics_and_removed_logs_are_skipped(
@@ -134,7 +156,8 @@ def test_event_to_dict_keeps_big_integers_exact() -> None:
     )
     data = event_to_dict(event)
     assert data["event"] == "RulesSet"
-    assert data["price_per_second"] == str(2**100)
+    assert data["price_per_time_unit"] == str(2**47)
+    assert data["price_per_continuation"] == "7"
     assert data["mode"] == "SOFT"
     assert data["block_hash"] == "0x" + "01" * 32
 

@@ -12,22 +12,29 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.providers.rpc import HTTPProvider
 
+from metering.audit.billing import invoice_from_store
+from metering.audit.blocktime import NodeClock
+from metering.audit.events import ActivationGranted
+from metering.audit.indexer import Indexer, find_deployment_block
+from metering.audit.invoice import Charge, Invoice
+from metering.audit.store import Store
+from metering.chain.node import LocalNode
 from metering.contract import LimitMode
 from metering.errors import IndexingError, RpcUnavailableError
-from metering.events import ActivationGranted
-from metering.indexer import Indexer, find_deployment_block
-from metering.invoice import invoice_from_store
-from metering.node import LocalNode
-from metering.store import Store
 from metering.types import Rules, Timeframe
 
 from ._builders import ident
 from .conftest import Driver
 
-DB = Rules(price_per_activation=500, price_per_second=3, included_activations=1, included_seconds=100,
-           max_concurrent=2, max_activations=10)
-CACHE = Rules(price_per_activation=20, price_per_second=1, max_activations=2, mode=LimitMode.SOFT)
-SEARCH = Rules(price_per_activation=1, price_per_second=1)  # never used: a zero line
+# Prices in micro-units: 5.00 EUR per start and 0.03 EUR per second; 0.20 EUR and 0.01 EUR; a zero line.
+DB = Rules(price_per_activation=500_000_000, price_per_time_unit=3_000_000, included_activations=1,
+           included_seconds=100, max_concurrent=2, max_activations=10)
+CACHE = Rules(price_per_activation=20_000_000, price_per_time_unit=1_000_000, max_activations=2, mode=LimitMode.SOFT)
+SEARCH = Rules(price_per_activation=1_000_000, price_per_time_unit=1_000_000)  # never used: a zero line
+
+
+def bill(w3: Web3, store: Store, customer: str, timeframe: int) -> Invoice:
+    return invoice_from_store(store, customer, timeframe, NodeClock(w3, store))
 
 
 class FlakyProvider(HTTPProvider):
@@ -85,12 +92,13 @@ def assert_invoices_match_counters(driver: Driver, store: Store, tf: Timeframe) 
     customers = store.customers(tf.id)
     assert customers
     for customer in customers:
-        invoice = invoice_from_store(store, customer, tf.id)
-        for line in invoice.lines:
-            usage = driver.usage(customer, tf.id, line.instance_type)
-            assert (line.activations, line.overage_activations, line.seconds) == (
+        invoice = bill(driver.w3, store, customer, tf.id)
+        for kind in {line.instance_type for line in invoice.lines}:
+            usage = driver.usage(customer, tf.id, kind)
+            starts, seconds = invoice.line(kind, Charge.ACTIVATIONS), invoice.line(kind, Charge.SECONDS)
+            assert (starts.quantity, starts.overage, seconds.quantity + seconds.committed) == (
                 usage.activations, usage.overage_activations, usage.leased_seconds
-            ), (customer, line.instance_type)
+            ), (customer, kind)
 
 
 def test_invoices_from_the_index_equal_the_on_chain_counters(driver: Driver, w3: Web3, meter: Contract,
@@ -100,14 +108,14 @@ def test_invoices_from_the_index_equal_the_on_chain_counters(driver: Driver, w3:
     assert result.to_block == w3.eth.block_number
     assert result.events == store.event_count() > 15
     assert_invoices_match_counters(driver, store, tf)
-    invoice = invoice_from_store(store, driver.customers[0], tf.id)
-    db = invoice.line(1)
+    invoice = bill(w3, store, driver.customers[0], tf.id)
+    starts, seconds = invoice.line(1, Charge.ACTIVATIONS), invoice.line(1, Charge.SECONDS)
     # db-1 ran 390 s (deactivated), db-2 was renewed at +50 to +350 and never closed: 330 s; db-3 was denied.
-    assert (db.activations, db.seconds, db.billable_activations, db.billable_seconds) == (2, 720, 1, 620)
-    assert db.total == 500 + 620 * 3
-    cache = invoice.line(2)
-    assert (cache.activations, cache.overage_activations, cache.seconds) == (3, 1, 90)
-    assert invoice.line(3).total == 0
+    assert (starts.quantity, starts.billable, seconds.quantity, seconds.billable) == (2, 1, 720, 620)
+    assert (starts.amount, seconds.amount) == (500, 620 * 3)
+    cache = invoice.line(2, Charge.ACTIVATIONS)
+    assert (cache.quantity, cache.overage, invoice.line(2, Charge.SECONDS).quantity) == (3, 1, 90)
+    assert sum(line.amount for line in invoice.lines if line.instance_type == 3) == 0
     assert not invoice.final
     assert invoice.as_of == w3.eth.get_block("latest")["timestamp"]
 
@@ -120,11 +128,15 @@ def test_a_lease_continued_into_the_next_timeframe_is_billed_in_each(driver: Dri
     second = driver.timeframe({1: CACHE}, start=first.end, length=1_000, enter=False)
     driver.renew("db", 200, at=first.end + 10)  # a new decision under the second timeframe's rules
     Indexer(w3, meter.address, store).sync()
-    one = invoice_from_store(store, c0, first.id)
-    two = invoice_from_store(store, c0, second.id)
-    assert (one.line(1).seconds, one.final) == (900, True)
-    assert (two.line(1).activations, two.line(1).seconds, two.final) == (1, 200, False)
-    assert two.line(1).price_per_activation == CACHE.price_per_activation
+    one = bill(w3, store, c0, first.id)
+    two = bill(w3, store, c0, second.id)
+    assert (one.line(1).quantity, one.final) == (900, True)
+    # billed from the second timeframe's start, with no gap: a statement now bills the 10 s run so far, and the
+    # 200 s of the lease still ahead are committed
+    assert (two.line(1, Charge.CONTINUATIONS).quantity, two.final) == (1, False)
+    assert (two.line(1).quantity, two.line(1).committed) == (10, 200)
+    assert two.line(1, Charge.ACTIVATIONS).quantity == 0  # a continuation is not an activation
+    assert two.line(1, Charge.CONTINUATIONS).unit_price == CACHE.price_per_continuation
     assert_invoices_match_counters(driver, store, first)
     assert_invoices_match_counters(driver, store, second)
 

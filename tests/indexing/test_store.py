@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from metering.audit.events import ActivationGranted, decode_log, topic0
+from metering.audit.store import SCHEMA_VERSION, Store, StoredBlock, default_store_path
 from metering.errors import StoreError
-from metering.events import ActivationGranted, decode_log, topic0
-from metering.store import SCHEMA_VERSION, Store, StoredBlock, default_store_path
 
 from ._builders import CONTRACT, CUSTOMER, ident
 

@@ -1,0 +1,102 @@
+// The auditor's view: charts drawn from server-aggregated series, and verification of a dropped invoice.
+// No framework, nothing loaded from outside this machine.
+(function () {
+  "use strict";
+
+  function axisTime(u, splits) {
+    return splits.map(function (s) { return new Date(s * 1000).toISOString().slice(5, 16).replace("T", " "); });
+  }
+
+  function plot(el, title, times, series, extra) {
+    if (!el || !window.uPlot) { return; }
+    var data = [times];
+    var opts = {
+      width: Math.max(320, el.clientWidth || 400), height: 200, title: title,
+      scales: { x: { time: false } },
+      axes: [{ values: axisTime, space: 80 }, {}],
+      series: [{}],
+      hooks: extra && extra.hooks ? extra.hooks : {},
+    };
+    series.forEach(function (s) {
+      data.push(s.values);
+      opts.series.push({ label: s.label, stroke: s.color, width: s.width || 2, dash: s.dash, paths: s.step ? uPlot.paths.stepped({ align: 1 }) : undefined });
+    });
+    el.innerHTML = "";
+    return new uPlot(opts, data, el);
+  }
+
+  function flat(times, value) { return times.map(function () { return value; }); }
+
+  function denialMarks(denials) {
+    return {
+      draw: [function (u) {
+        var ctx = u.ctx;
+        denials.forEach(function (d) {
+          if (d.time === null) { return; }
+          var x = u.valToPos(d.time, "x", true);
+          ctx.save(); ctx.strokeStyle = "#b42318"; ctx.setLineDash([3, 3]);
+          ctx.beginPath(); ctx.moveTo(x, u.bbox.top); ctx.lineTo(x, u.bbox.top + u.bbox.height); ctx.stroke();
+          ctx.fillStyle = "#b42318"; ctx.font = "10px sans-serif"; ctx.fillText(d.reason, x + 3, u.bbox.top + 10);
+          ctx.restore();
+        });
+      }],
+    };
+  }
+
+  window.meteringCharts = function (data) {
+    var amount = data.amount;
+    var money = amount.total.map(function (v) { return v / data.scale; });
+    var amountSeries = [{ label: "billed (" + data.currency + ")", values: money, color: "#2457c5" }];
+    if (amount.cap) { amountSeries.push({ label: "cap", values: flat(amount.times, amount.cap / data.scale), color: "#b42318", dash: [6, 4] }); }
+    plot(document.getElementById("chart-amount"), "", amount.times, amountSeries);
+    data.types.forEach(function (t) {
+      var marks = { hooks: denialMarks(t.denials) };
+      var running = [{ label: "running", values: t.running, color: "#2457c5", step: true }];
+      if (t.max_concurrent) { running.push({ label: "limit", values: flat(t.times, t.max_concurrent), color: "#b42318", dash: [6, 4] }); }
+      plot(document.getElementById("chart-running-" + t.type), "", t.times, running, marks);
+      var seconds = [{ label: "seconds run", values: t.seconds, color: "#0f7b3d" }];
+      if (t.included_seconds) { seconds.push({ label: "included", values: flat(t.times, t.included_seconds), color: "#6b7280", dash: [6, 4] }); }
+      plot(document.getElementById("chart-seconds-" + t.type), "", t.times, seconds);
+      var acts = [{ label: "activations", values: t.activations, color: "#a15c00", step: true }];
+      if (t.included_activations) { acts.push({ label: "included", values: flat(t.times, t.included_activations), color: "#6b7280", dash: [6, 4] }); }
+      if (t.max_activations) { acts.push({ label: "limit", values: flat(t.times, t.max_activations), color: "#b42318", dash: [6, 4] }); }
+      plot(document.getElementById("chart-activations-" + t.type), "", t.times, acts, marks);
+    });
+  };
+
+  function show(result) {
+    var box = document.getElementById("drop-result");
+    box.innerHTML = "";
+    var head = document.createElement("p");
+    head.className = result.ok ? "ok verified" : "bad not-verified";
+    head.textContent = result.ok ? "✔ verified: recomputed from the chain, counters and anchor agree"
+      : "✘ NOT verified" + (result.error ? ": " + result.error : "") + (result.differences && result.differences.length ? " (" + result.differences.length + " difference(s))" : "");
+    box.appendChild(head);
+    (result.differences || []).forEach(function (d) {
+      var p = document.createElement("p");
+      p.className = "diff bad";
+      p.textContent = d.where + ": expected " + JSON.stringify(d.expected) + ", found " + JSON.stringify(d.found);
+      box.appendChild(p);
+    });
+  }
+
+  function verify(file) {
+    var reader = new FileReader();
+    reader.onload = function () {
+      fetch("/api/verify", { method: "POST", headers: { "Content-Type": "application/json" }, body: reader.result })
+        .then(function (r) { return r.json(); }).then(show)
+        .catch(function (e) { show({ ok: false, error: String(e), differences: [] }); });
+    };
+    reader.readAsText(file);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var zone = document.getElementById("drop");
+    var input = document.getElementById("drop-file");
+    if (!zone) { return; }
+    ["dragenter", "dragover"].forEach(function (n) { zone.addEventListener(n, function (e) { e.preventDefault(); zone.classList.add("over"); }); });
+    ["dragleave", "drop"].forEach(function (n) { zone.addEventListener(n, function (e) { e.preventDefault(); zone.classList.remove("over"); }); });
+    zone.addEventListener("drop", function (e) { if (e.dataTransfer.files.length) { verify(e.dataTransfer.files[0]); } });
+    input.addEventListener("change", function () { if (input.files.length) { verify(input.files[0]); } });
+  });
+})();
