@@ -4,25 +4,35 @@ pragma solidity ^0.8.28;
 import {AccessControlDefaultAdminRules} from
     "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {TimeframeId, InstanceType} from "./types/Ids.sol";
+import {AccountSlot} from "./types/AccountSlot.sol";
+import {Cursor, CursorLibrary} from "./types/Cursor.sol";
+import {InstanceSlot, InstanceSlotLibrary} from "./types/InstanceSlot.sol";
+import {RulesSlot, RulesSlotLibrary} from "./types/RulesSlot.sol";
+import {UsageSlot, UsageSlotLibrary} from "./types/UsageSlot.sol";
 import {IMeter} from "./interfaces/IMeter.sol";
 import {ActivationPolicy} from "./libraries/ActivationPolicy.sol";
 import {Leases} from "./libraries/Leases.sol";
 import {Pricing} from "./libraries/Pricing.sol";
 
 /// @title Usage metering contract. See {IMeter} for the behaviour of every function.
-/// @dev Storage is private and laid out for the hot path. A steady-state grant reads the agent's role, the cached
-/// active timeframe, the rules (one slot), the customer's account (one slot) and updates the usage slot (which
-/// holds the first seats), the customer's account and the agent's seat record: no new slot. Seats stay non-zero
-/// once used, so reusing one costs an update, not a new slot.
+/// @dev Storage is private and laid out for the hot path: every slot a decision touches is one packed word (the
+/// types in `types/` document each layout), read once and written once per transaction. A steady-state grant reads
+/// the agent's role, the cursor, the rules, the customer's account (and its approval of the agent when it
+/// restricted itself) and updates the usage slot (which holds the first seats), the account and the agent's seat
+/// record: no new slot. Seats stay non-zero once used, so reusing one costs an update, not a new slot.
 ///
-/// Layouts (one slot each):
-/// - `StoredInstance` (per agent and seat): customer 160 | leaseEnd 40 | timeframe 16 | type 16 | generation 8 |
-///   seat 8 | state 8, where state = status (bits 0-1) | reason << 2.
-/// - `StoredUsage` (per customer, timeframe, type): activations 32 | overage 32 | leasedSeconds 64 | seats 0-2 as
-///   three lease ends of 40 bits. Seats 3 to `MAX_CONCURRENT - 1` live in pages of six lease ends.
-/// - `CustomerAccount`: status 8 | restricted 8 | cap 64 | spentTimeframe 16 | spent 96.
-/// - `StoredRules`: everything a decision reads; only the continuation price lives apart.
-/// - `Cursor`: timeframe count, how far the walk over ended timeframes got, and the cached timeframe.
+/// Slots (one word each; mapping keys are packed into one word, so each costs one hash, and the cells below keep a
+/// storage reference so a slot read and then written is hashed once):
+/// - `_instances[agent << 56 | seat]`: {InstanceSlot}, the record of the agent's seat.
+/// - `_usage[customer << 32 | timeframe << 16 | type]`: {UsageSlot}, counters and seats 0-2. Seats 3 to
+///   `MAX_CONCURRENT - 1` live in `_seatPages[usageKey << 8 | page]`, six lease ends per page.
+/// - `_customers[customer]`: {AccountSlot}. `_approved[customer][agent]`: the customer's approvals.
+/// - `_rules[timeframe << 16 | type]`: {RulesSlot}, everything a decision reads; the continuation price lives in
+///   `_continuationPrice` under the same key.
+/// - `_cursor`: {Cursor}, the timeframe count, how far the walk over ended timeframes got, and the cached timeframe.
+///
+/// A renewal or a stop of an instance whose rules do not price running time (the record's `timePriced` bit) reads
+/// neither the rules nor, for a stop, the account: there is nothing to charge or give back.
 ///
 /// No function loops over users' data: batches are bounded by `MAX_BATCH`, the seat search by `MAX_CONCURRENT`
 /// (a rules setting), and the walk over ended timeframes passes each timeframe once in the contract's life.
@@ -40,68 +50,32 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
 
     /// @dev The `seat` of an instance that holds none (no concurrency limit, or granted as soft overage).
     uint8 private constant NO_SEAT = type(uint8).max;
-    uint256 private constant INLINE_SEATS = 3;
+    uint256 private constant INLINE_SEATS = UsageSlotLibrary.INLINE_SEATS;
     uint256 private constant PAGE_SEATS = 6;
 
-    struct StoredRules {
-        bool configured;
-        LimitMode mode;
-        uint16 maxConcurrent;
-        uint32 maxActivations;
-        uint32 includedActivations;
-        uint32 includedSeconds;
-        uint48 pricePerActivation;
-        uint48 pricePerTimeUnit;
-        uint24 timeUnitSeconds;
+    /// @dev Mapping entries that hold one packed word. A `storage` reference to an entry hashes its key once for both
+    /// the read and the write of a transaction (as Uniswap v4 keeps `Slot0` in `Pool.State`).
+    struct SeatCell {
+        InstanceSlot record;
     }
 
-    struct StoredUsage {
-        uint32 activations;
-        uint32 overageActivations;
-        uint64 leasedSeconds;
-        uint40 seat0;
-        uint40 seat1;
-        uint40 seat2;
+    struct UsageCell {
+        UsageSlot usage;
     }
 
-    struct StoredInstance {
-        address customer;
-        uint40 leaseEnd;
-        TimeframeId timeframe;
-        InstanceType instanceType;
-        uint8 generation;
-        uint8 seat;
-        uint8 state;
-    }
-
-    /// @dev `walked` is the highest timeframe id the walk has looked at; `id` is the first of them that had not
-    /// ended when last looked (with its bounds), or the last ended one when all had.
-    struct Cursor {
-        uint16 count;
-        uint16 walked;
-        TimeframeId id;
-        uint40 start;
-        uint40 end;
-    }
-
-    /// @dev A decision's outcome before it is written down.
-    struct Outcome {
-        DenialReason reason;
-        bool overage;
-        uint8 seat;
-        uint40 leaseEnd;
+    struct AccountCell {
+        AccountSlot account;
     }
 
     Cursor private _cursor;
     mapping(TimeframeId => Timeframe) private _timeframes;
-    mapping(TimeframeId => mapping(InstanceType => StoredRules)) private _rules;
-    mapping(TimeframeId => mapping(InstanceType => uint48)) private _continuationPrice;
-    mapping(address => CustomerAccount) private _customers;
+    mapping(uint256 rulesKey => RulesSlot) private _rules;
+    mapping(uint256 rulesKey => uint48) private _continuationPrice;
+    mapping(address customer => AccountCell) private _customers;
     mapping(address customer => mapping(address agent => bool)) private _approved;
-    mapping(address => mapping(TimeframeId => mapping(InstanceType => StoredUsage))) private _usage;
-    mapping(address => mapping(TimeframeId => mapping(InstanceType => mapping(uint256 => uint40[6])))) private
-        _seatPages;
-    mapping(address agent => mapping(uint56 seat => StoredInstance)) private _instances;
+    mapping(uint256 usageKey => UsageCell) private _usage;
+    mapping(uint256 pageKey => uint40[6]) private _seatPages;
+    mapping(uint256 seatKey => SeatCell) private _instances;
     mapping(address => mapping(TimeframeId => InvoiceAnchor)) private _invoices;
 
     /// @param admin Holder of `DEFAULT_ADMIN_ROLE`, which grants the other roles.
@@ -119,7 +93,8 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         if (start >= end) revert MeteringInvalidTimeframe(start, end);
         if (start <= block.timestamp) revert MeteringTimeframeStartsInPast(start, block.timestamp);
         if (!_validCurrency(currency)) revert MeteringInvalidCurrency(currency);
-        uint16 count = _cursor.count;
+        Cursor cursor = _cursor;
+        uint16 count = cursor.count();
         if (count == type(uint16).max) revert MeteringTimeframeIdsExhausted();
         if (count != 0) {
             uint40 previousEnd = _timeframes[TimeframeId.wrap(count)].end;
@@ -129,7 +104,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         unchecked {
             count += 1;
         }
-        _cursor.count = count;
+        _cursor = cursor.withCount(count);
         id = TimeframeId.wrap(count);
         _timeframes[id] = Timeframe(start, end, currency);
         emit TimeframeCreated(id, start, end, currency);
@@ -146,18 +121,9 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         if (r.timeUnitSeconds == 0 || r.maxConcurrent > MAX_CONCURRENT) {
             revert MeteringInvalidRules(r.timeUnitSeconds, r.maxConcurrent, MAX_CONCURRENT);
         }
-        _rules[timeframe_][instanceType] = StoredRules({
-            configured: true,
-            mode: r.mode,
-            maxConcurrent: r.maxConcurrent,
-            maxActivations: r.maxActivations,
-            includedActivations: r.includedActivations,
-            includedSeconds: r.includedSeconds,
-            pricePerActivation: r.pricePerActivation,
-            pricePerTimeUnit: r.pricePerTimeUnit,
-            timeUnitSeconds: r.timeUnitSeconds
-        });
-        _continuationPrice[timeframe_][instanceType] = r.pricePerContinuation;
+        uint256 key = _rulesKey(timeframe_, instanceType);
+        _rules[key] = RulesSlotLibrary.pack(r);
+        _continuationPrice[key] = r.pricePerContinuation;
         hash = keccak256(abi.encode(timeframe_, instanceType, r));
         emit RulesSet(timeframe_, instanceType, hash, r);
     }
@@ -165,32 +131,37 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
     /// @inheritdoc IMeter
     function enrollCustomer(address customer) external onlyRole(RULES_MANAGER_ROLE) {
         if (customer == address(0)) revert MeteringInvalidCustomer(customer);
-        CustomerAccount storage account = _customers[customer];
-        if (account.status == CustomerStatus.Enrolled) return;
-        account.status = CustomerStatus.Enrolled;
+        AccountCell storage cell = _customers[customer];
+        AccountSlot account = cell.account;
+        if (account.isEnrolled()) return;
+        cell.account = account.withStatus(CustomerStatus.Enrolled);
         emit CustomerEnrolled(customer);
     }
 
     /// @inheritdoc IMeter
     function suspendCustomer(address customer) external onlyRole(RULES_MANAGER_ROLE) {
-        CustomerAccount storage account = _customers[customer];
-        CustomerStatus status = account.status;
+        AccountCell storage cell = _customers[customer];
+        AccountSlot account = cell.account;
+        CustomerStatus status = account.status();
         if (status == CustomerStatus.None) revert MeteringInvalidCustomer(customer);
         if (status == CustomerStatus.Suspended) return;
-        account.status = CustomerStatus.Suspended;
+        cell.account = account.withStatus(CustomerStatus.Suspended);
         emit CustomerSuspended(customer);
     }
 
     /// @inheritdoc IMeter
     function closeInstance(bytes32 instanceId) external onlyRole(RULES_MANAGER_ROLE) {
         (address agent, uint56 seatIndex, uint8 generation) = _split(instanceId);
-        StoredInstance memory inst = _openInstance(instanceId, agent, seatIndex, generation);
-        if (block.timestamp >= inst.leaseEnd) {
-            _closeExpired(instanceId, agent, seatIndex, inst);
+        SeatCell storage seat_ = _instances[_seatKey(agent, seatIndex)];
+        InstanceSlot inst = _openInstance(instanceId, seat_, generation);
+        if (block.timestamp >= inst.leaseEnd()) {
+            _closeExpired(instanceId, seat_, inst);
             return;
         }
-        uint40 now_ = _stop(agent, seatIndex, inst);
-        emit InstanceClosedByProvider(instanceId, inst.customer, inst.instanceType, inst.timeframe, now_, msg.sender);
+        uint40 now_ = _stop(seat_, inst);
+        emit InstanceClosedByProvider(
+            instanceId, inst.customer(), inst.instanceType(), inst.timeframe(), now_, msg.sender
+        );
     }
 
     /// @inheritdoc IMeter
@@ -199,7 +170,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         onlyRole(RULES_MANAGER_ROLE)
     {
         if (invoiceHash == bytes32(0)) revert MeteringZeroInvoiceHash();
-        if (_customers[customer].status == CustomerStatus.None) revert MeteringInvalidCustomer(customer);
+        if (_customers[customer].account.status() == CustomerStatus.None) revert MeteringInvalidCustomer(customer);
         uint40 end = _existingTimeframe(timeframe_).end;
         if (block.timestamp < end) revert MeteringTimeframeNotEnded(timeframe_, end);
         InvoiceAnchor storage anchor = _invoices[customer][timeframe_];
@@ -228,11 +199,11 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
 
     /// @inheritdoc IMeter
     function approveAgent(address agent) external {
-        CustomerAccount storage account = _callerAccount();
+        (AccountCell storage cell, AccountSlot account) = _callerAccount();
         _approved[msg.sender][agent] = true;
         emit AgentApproved(msg.sender, agent);
-        if (!account.restricted) {
-            account.restricted = true;
+        if (!account.restricted()) {
+            cell.account = account.withRestricted(true);
             emit AgentRestrictionSet(msg.sender, true);
         }
     }
@@ -246,13 +217,15 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
 
     /// @inheritdoc IMeter
     function setAgentRestriction(bool restricted) external {
-        _callerAccount().restricted = restricted;
+        (AccountCell storage cell, AccountSlot account) = _callerAccount();
+        cell.account = account.withRestricted(restricted);
         emit AgentRestrictionSet(msg.sender, restricted);
     }
 
     /// @inheritdoc IMeter
     function setSpendingCap(uint64 cap) external {
-        _callerAccount().spendingCap = cap;
+        (AccountCell storage cell, AccountSlot account) = _callerAccount();
+        cell.account = account.withSpendingCap(cap);
         emit SpendingCapSet(msg.sender, cap);
     }
 
@@ -264,8 +237,10 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         onlyRole(AGENT_ROLE)
         returns (Decision memory)
     {
-        Cursor memory active = _activeTimeframe();
-        return _activate(customer, instanceType, requestId, leaseSeconds, active);
+        (TimeframeId active, uint40 start, uint40 end) = _activeTimeframe();
+        (bool granted, DenialReason reason) =
+            _activate(customer, instanceType, requestId, leaseSeconds, active, start, end);
+        return Decision(granted, reason);
     }
 
     /// @inheritdoc IMeter
@@ -276,11 +251,14 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
     {
         uint256 n = requests.length;
         if (n > MAX_BATCH) revert MeteringBatchTooLarge(n, MAX_BATCH);
-        Cursor memory active = _activeTimeframe();
+        (TimeframeId active, uint40 start, uint40 end) = _activeTimeframe();
+        // Each entry is allocated (zeroed) here and filled in place below.
         decisions = new Decision[](n);
         for (uint256 i; i < n; ++i) {
             ActivationRequest calldata q = requests[i];
-            decisions[i] = _activate(q.customer, q.instanceType, q.requestId, q.leaseSeconds, active);
+            Decision memory d = decisions[i];
+            (d.granted, d.reason) =
+                _activate(q.customer, q.instanceType, q.requestId, q.leaseSeconds, active, start, end);
         }
     }
 
@@ -293,48 +271,28 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         (address agent, uint56 seatIndex, uint8 generation) = _split(instanceId);
         if (msg.sender != agent) revert MeteringNotInstanceHolder(instanceId, msg.sender);
         if (leaseSeconds == 0) revert MeteringZeroLease(instanceId);
-        StoredInstance memory inst = _openInstance(instanceId, agent, seatIndex, generation);
-
-        if (block.timestamp < inst.leaseEnd) return _renew(instanceId, agent, seatIndex, inst, leaseSeconds);
-
-        // The lease has run out: billing stopped at its end.
-        _closeExpired(instanceId, agent, seatIndex, inst);
-        uint40 timeframeEnd = _timeframes[inst.timeframe].end;
-        Cursor memory active = _activeTimeframe();
-        Outcome memory o;
-        if (inst.leaseEnd < timeframeEnd) {
-            o.reason = DenialReason.LeaseExpired;
-        } else if (TimeframeId.unwrap(active.id) != TimeframeId.unwrap(inst.timeframe) + 1 || active.start != timeframeEnd)
-        {
-            // Only a timeframe that starts where this one ended continues it.
-            o.reason = TimeframeId.unwrap(active.id) == 0 ? DenialReason.NoActiveTimeframe : DenialReason.LeaseExpired;
+        SeatCell storage seat_ = _instances[_seatKey(agent, seatIndex)];
+        InstanceSlot inst = _openInstance(instanceId, seat_, generation);
+        // Filled in place: the return variable is already allocated, a second struct would cost memory.
+        if (block.timestamp < inst.leaseEnd()) {
+            (decision.granted, decision.reason, leaseEnd) = _renew(instanceId, seat_, inst, leaseSeconds);
         } else {
-            // It ran to the end of its timeframe: continuing is a new decision under the rules in force now,
-            // billed from the new timeframe's start so that no second goes unbilled.
-            o = _decide(agent, inst.customer, inst.instanceType, active, leaseSeconds, true);
+            (decision.granted, decision.reason, leaseEnd) = _continue(instanceId, seat_, inst, leaseSeconds);
         }
-        if (o.reason != DenialReason.None) {
-            emit LeaseRenewalDenied(instanceId, inst.customer, inst.instanceType, active.id, o.reason);
-            return (Decision(false, o.reason), 0);
-        }
-        _instances[agent][seatIndex] = StoredInstance(
-            inst.customer, o.leaseEnd, active.id, inst.instanceType, generation, o.seat, _state(InstanceStatus.Open, DenialReason.None)
-        );
-        emit LeaseContinued(instanceId, inst.customer, inst.instanceType, active.id, active.start, o.leaseEnd, o.overage);
-        return (Decision(true, DenialReason.None), o.leaseEnd);
     }
 
     /// @inheritdoc IMeter
     function deactivate(bytes32 instanceId) external {
         (address agent, uint56 seatIndex, uint8 generation) = _split(instanceId);
         if (msg.sender != agent) revert MeteringNotInstanceHolder(instanceId, msg.sender);
-        StoredInstance memory inst = _openInstance(instanceId, agent, seatIndex, generation);
-        if (block.timestamp >= inst.leaseEnd) {
-            _closeExpired(instanceId, agent, seatIndex, inst);
+        SeatCell storage seat_ = _instances[_seatKey(agent, seatIndex)];
+        InstanceSlot inst = _openInstance(instanceId, seat_, generation);
+        if (block.timestamp >= inst.leaseEnd()) {
+            _closeExpired(instanceId, seat_, inst);
             return;
         }
-        uint40 now_ = _stop(agent, seatIndex, inst);
-        emit InstanceDeactivated(instanceId, inst.customer, inst.instanceType, inst.timeframe, now_);
+        uint40 now_ = _stop(seat_, inst);
+        emit InstanceDeactivated(instanceId, inst.customer(), inst.instanceType(), inst.timeframe(), now_);
     }
 
     /// @inheritdoc IMeter
@@ -344,12 +302,13 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         for (uint256 i; i < n; ++i) {
             bytes32 id = instanceIds[i];
             (address agent, uint56 seatIndex, uint8 generation) = _split(id);
-            StoredInstance memory inst = _instances[agent][seatIndex];
+            SeatCell storage seat_ = _instances[_seatKey(agent, seatIndex)];
+            InstanceSlot inst = seat_.record;
             if (
-                inst.generation == generation && _status(inst.state) == InstanceStatus.Open
-                    && block.timestamp >= inst.leaseEnd && _wellFormed(id)
+                inst.generation() == generation && inst.isOpen() && block.timestamp >= inst.leaseEnd()
+                    && _wellFormed(id)
             ) {
-                _closeExpired(id, agent, seatIndex, inst);
+                _closeExpired(id, seat_, inst);
                 ++closed;
             }
         }
@@ -359,7 +318,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
 
     /// @inheritdoc IMeter
     function timeframeCount() external view returns (uint256) {
-        return _cursor.count;
+        return _cursor.count();
     }
 
     /// @inheritdoc IMeter
@@ -369,8 +328,8 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
 
     /// @inheritdoc IMeter
     function activeTimeframe() external view returns (TimeframeId id) {
-        (Cursor memory c,) = _findActive();
-        if (block.timestamp >= c.start && block.timestamp < c.end) id = c.id;
+        (Cursor c,) = _findActive();
+        if (block.timestamp >= c.start() && block.timestamp < c.end()) id = c.id();
     }
 
     /// @inheritdoc IMeter
@@ -379,19 +338,9 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         view
         returns (Rules memory r, bool configured)
     {
-        StoredRules storage s = _rules[timeframe_][instanceType];
-        r = Rules({
-            pricePerActivation: s.pricePerActivation,
-            pricePerContinuation: _continuationPrice[timeframe_][instanceType],
-            pricePerTimeUnit: s.pricePerTimeUnit,
-            timeUnitSeconds: s.timeUnitSeconds,
-            includedActivations: s.includedActivations,
-            includedSeconds: s.includedSeconds,
-            maxConcurrent: s.maxConcurrent,
-            maxActivations: s.maxActivations,
-            mode: s.mode
-        });
-        configured = s.configured;
+        uint256 key = _rulesKey(timeframe_, instanceType);
+        RulesSlot s = _rules[key];
+        return (s.unpack(_continuationPrice[key]), s.configured());
     }
 
     /// @inheritdoc IMeter
@@ -402,18 +351,18 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
 
     /// @inheritdoc IMeter
     function customerStatus(address customer) external view returns (CustomerStatus) {
-        return _customers[customer].status;
+        return _customers[customer].account.status();
     }
 
     /// @inheritdoc IMeter
     function customerAccount(address customer) external view returns (CustomerAccount memory) {
-        return _customers[customer];
+        return _customers[customer].account.unpack();
     }
 
     /// @inheritdoc IMeter
     function spent(address customer, TimeframeId timeframe_) external view returns (uint256) {
-        CustomerAccount storage account = _customers[customer];
-        return account.spentTimeframe == timeframe_ ? account.spent : 0;
+        AccountSlot account = _customers[customer].account;
+        return account.spentTimeframe() == timeframe_ ? account.spent() : 0;
     }
 
     /// @inheritdoc IMeter
@@ -423,9 +372,9 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
 
     /// @inheritdoc IMeter
     function mayBill(address customer, address agent) external view returns (bool) {
-        CustomerAccount storage account = _customers[customer];
-        return account.status == CustomerStatus.Enrolled && hasRole(AGENT_ROLE, agent)
-            && (!account.restricted || _approved[customer][agent]);
+        AccountSlot account = _customers[customer].account;
+        return account.isEnrolled() && hasRole(AGENT_ROLE, agent)
+            && (!account.restricted() || _approved[customer][agent]);
     }
 
     /// @inheritdoc IMeter
@@ -434,22 +383,27 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         view
         returns (Usage memory u)
     {
-        StoredUsage memory s = _usage[customer][timeframe_][instanceType];
-        u.activations = s.activations;
-        u.overageActivations = s.overageActivations;
-        u.leasedSeconds = s.leasedSeconds;
-        uint16 seats = _rules[timeframe_][instanceType].maxConcurrent;
+        uint256 usageKey = _usageKey(customer, timeframe_, instanceType);
+        UsageSlot s = _usage[usageKey].usage;
+        u.activations = s.activations();
+        u.overageActivations = s.overageActivations();
+        u.leasedSeconds = s.leasedSeconds();
+        uint16 seats = _rules[_rulesKey(timeframe_, instanceType)].maxConcurrent();
         for (uint256 k; k < seats; ++k) {
-            if (_seatEnd(s, customer, timeframe_, instanceType, k) > block.timestamp) ++u.running;
+            if (_seatEnd(s, usageKey, k) > block.timestamp) ++u.running;
         }
     }
 
     /// @inheritdoc IMeter
     function instance(bytes32 instanceId) external view returns (Instance memory) {
         (address agent, uint56 seatIndex, uint8 generation) = _split(instanceId);
-        StoredInstance memory s = _instances[agent][seatIndex];
-        if (s.generation != generation || generation == 0 || !_wellFormed(instanceId)) return Instance(address(0), 0, TimeframeId.wrap(0), InstanceType.wrap(0), InstanceStatus.Unknown, DenialReason.None, 0);
-        return Instance(s.customer, s.leaseEnd, s.timeframe, s.instanceType, _status(s.state), _reason(s.state), s.seat);
+        InstanceSlot s = _instances[_seatKey(agent, seatIndex)].record;
+        if (s.generation() != generation || generation == 0 || !_wellFormed(instanceId)) {
+            return Instance(
+                address(0), 0, TimeframeId.wrap(0), InstanceType.wrap(0), InstanceStatus.Unknown, DenialReason.None, 0
+            );
+        }
+        return Instance(s.customer(), s.leaseEnd(), s.timeframe(), s.instanceType(), s.status(), s.reason(), s.seat());
     }
 
     /// @inheritdoc IMeter
@@ -458,8 +412,8 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         view
         returns (uint8 generation, InstanceStatus status, uint40 leaseEnd)
     {
-        StoredInstance storage s = _instances[agent][seatIndex];
-        return (s.generation, _status(s.state), s.leaseEnd);
+        InstanceSlot s = _instances[_seatKey(agent, seatIndex)].record;
+        return (s.generation(), s.status(), s.leaseEnd());
     }
 
     /// @inheritdoc IMeter
@@ -475,284 +429,371 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
     // ------------------------------------------------------------------ internals: decisions
 
     /// @dev Decides one activation request of `msg.sender` and records the decision. The only place new requests
-    /// are granted or denied.
+    /// are granted or denied. `active` is the active timeframe (0 when none), `start` and `end` its bounds.
     function _activate(
         address customer,
         InstanceType instanceType,
         uint64 requestId,
         uint32 leaseSeconds,
-        Cursor memory active
-    ) private returns (Decision memory) {
+        TimeframeId active,
+        uint40 start,
+        uint40 end
+    ) private returns (bool, DenialReason) {
         bytes32 id = instanceIdOf(msg.sender, requestId);
         if (customer == address(0)) revert MeteringInvalidCustomer(customer);
         if (leaseSeconds == 0) revert MeteringZeroLease(id);
         // Cannot truncate: a uint64 shifted right by 8 fits in 56 bits; the generation is the low byte.
         uint56 seatIndex = uint56(requestId >> 8);
         uint8 generation = uint8(requestId);
-        StoredInstance storage record = _instances[msg.sender][seatIndex];
-        StoredInstance memory previous = record;
+        SeatCell storage seat_ = _instances[_seatKey(msg.sender, seatIndex)];
+        InstanceSlot previous = seat_.record;
+        uint8 current = previous.generation();
 
-        if (generation != 0 && generation == previous.generation) {
+        if (generation == current && generation != 0) {
             if (
-                previous.customer != customer
-                    || InstanceType.unwrap(previous.instanceType) != InstanceType.unwrap(instanceType)
+                previous.customer() != customer
+                    || InstanceType.unwrap(previous.instanceType()) != InstanceType.unwrap(instanceType)
             ) {
-                revert MeteringRequestMismatch(id, previous.customer, previous.instanceType);
+                revert MeteringRequestMismatch(id, previous.customer(), previous.instanceType());
             }
-            InstanceStatus status = _status(previous.state);
-            DenialReason first = _reason(previous.state);
+            InstanceStatus status = previous.status();
+            DenialReason first = previous.reason();
             emit ActivationReplayed(id, customer, status, first);
-            return Decision(status != InstanceStatus.Denied, first);
+            return (status != InstanceStatus.Denied, first);
         }
-        if (uint256(generation) != uint256(previous.generation) + 1) {
-            revert MeteringUnexpectedGeneration(id, previous.generation);
+        // Cannot overflow: a uint8 plus one fits in a uint256.
+        unchecked {
+            if (uint256(generation) != uint256(current) + 1) revert MeteringUnexpectedGeneration(id, current);
         }
-        if (_status(previous.state) == InstanceStatus.Open) {
-            bytes32 occupant = instanceIdOf(msg.sender, (uint64(seatIndex) << 8) | previous.generation);
-            if (block.timestamp < previous.leaseEnd) revert MeteringSeatBusy(occupant, previous.leaseEnd);
+        if (previous.isOpen()) {
+            bytes32 occupant = instanceIdOf(msg.sender, (uint64(seatIndex) << 8) | current);
+            uint40 previousEnd = previous.leaseEnd();
+            if (block.timestamp < previousEnd) revert MeteringSeatBusy(occupant, previousEnd);
             // Its billing stopped at its lease end; the seat moves on to the next generation.
-            emit LeaseExpired(occupant, previous.customer, previous.instanceType, previous.timeframe, previous.leaseEnd);
+            emit LeaseExpired(
+                occupant, previous.customer(), previous.instanceType(), previous.timeframe(), previousEnd
+            );
         }
 
-        Outcome memory o;
-        if (TimeframeId.unwrap(active.id) == 0) {
-            o.reason = DenialReason.NoActiveTimeframe;
-        } else {
-            o = _decide(msg.sender, customer, instanceType, active, leaseSeconds, false);
+        DenialReason reason = DenialReason.NoActiveTimeframe;
+        bool overage;
+        uint8 k;
+        uint40 leaseEnd;
+        bool timePriced;
+        if (TimeframeId.unwrap(active) != 0) {
+            (reason, overage, k, leaseEnd, timePriced) =
+                _decide(msg.sender, customer, instanceType, active, start, end, leaseSeconds, false);
         }
-        if (o.reason != DenialReason.None) {
-            _instances[msg.sender][seatIndex] = StoredInstance(
-                customer, 0, active.id, instanceType, generation, NO_SEAT, _state(InstanceStatus.Denied, o.reason)
+        if (reason != DenialReason.None) {
+            seat_.record = InstanceSlotLibrary.pack(
+                customer, 0, active, instanceType, generation, NO_SEAT, InstanceStatus.Denied, reason, false
             );
-            emit ActivationDenied(id, customer, instanceType, active.id, o.reason);
-            return Decision(false, o.reason);
+            emit ActivationDenied(id, customer, instanceType, active, reason);
+            return (false, reason);
         }
-        _instances[msg.sender][seatIndex] = StoredInstance(
-            customer, o.leaseEnd, active.id, instanceType, generation, o.seat, _state(InstanceStatus.Open, DenialReason.None)
+        seat_.record = InstanceSlotLibrary.pack(
+            customer, leaseEnd, active, instanceType, generation, k, InstanceStatus.Open, DenialReason.None, timePriced
         );
-        emit ActivationGranted(id, customer, instanceType, active.id, uint40(block.timestamp), o.leaseEnd, o.overage);
-        return Decision(true, DenialReason.None);
+        emit ActivationGranted(id, customer, instanceType, active, uint40(block.timestamp), leaseEnd, overage);
+        return (true, DenialReason.None);
     }
 
-    /// @dev Decides a new activation or a continuation for `customer` by `agent` in the active timeframe and, when
-    /// granted, commits it to the usage counters, the seats and the customer's spending. Requires an active
-    /// timeframe.
+    /// @dev Decides a new activation or a continuation for `customer` by `agent` in the active timeframe `tf`
+    /// (bounds `start`, `end`) and, when granted, commits it to the usage counters, the seats and the customer's
+    /// spending.
     function _decide(
         address agent,
         address customer,
         InstanceType instanceType,
-        Cursor memory active,
+        TimeframeId tf,
+        uint40 start,
+        uint40 end,
         uint32 leaseSeconds,
         bool continuation
-    ) private returns (Outcome memory o) {
-        o.seat = NO_SEAT;
-        StoredRules memory r = _rules[active.id][instanceType];
-        if (!r.configured) {
-            o.reason = DenialReason.NoRulesForType;
-            return o;
+    )
+        private
+        returns (DenialReason reason, bool overage, uint8 seat_, uint40 leaseEnd, bool timePriced)
+    {
+        uint256 rulesKey = _rulesKey(tf, instanceType);
+        RulesSlot r = _rules[rulesKey];
+        if (!r.configured()) return (DenialReason.NoRulesForType, false, NO_SEAT, 0, false);
+        AccountCell storage accountCell = _customers[customer];
+        AccountSlot account = accountCell.account;
+        if (!account.isEnrolled()) {
+            reason = account.status() == CustomerStatus.None
+                ? DenialReason.CustomerNotEnrolled
+                : DenialReason.CustomerSuspended;
+            return (reason, false, NO_SEAT, 0, false);
         }
-        CustomerAccount memory account = _customers[customer];
-        if (account.status != CustomerStatus.Enrolled) {
-            o.reason =
-                account.status == CustomerStatus.None ? DenialReason.CustomerNotEnrolled : DenialReason.CustomerSuspended;
-            return o;
+        if (account.restricted() && !_approved[customer][agent]) {
+            return (DenialReason.AgentNotApproved, false, NO_SEAT, 0, false);
         }
-        if (account.restricted && !_approved[customer][agent]) {
-            o.reason = DenialReason.AgentNotApproved;
-            return o;
-        }
-        StoredUsage memory u = _usage[customer][active.id][instanceType];
+        uint256 usageKey = _usageKey(customer, tf, instanceType);
+        UsageCell storage usageCell = _usage[usageKey];
+        UsageSlot u = usageCell.usage;
         uint40 now_ = uint40(block.timestamp);
-        if (r.maxConcurrent != 0) o.seat = _freeSeat(u, customer, active.id, instanceType, r.maxConcurrent, now_);
-        (o.reason, o.overage) =
-            ActivationPolicy.decide(r.maxConcurrent != 0 && o.seat == NO_SEAT, r.maxActivations, r.mode, u.activations, continuation);
-        if (o.reason != DenialReason.None) return o;
-
-        o.leaseEnd = Leases.expiry(now_, leaseSeconds, active.end, 0);
-        // Cannot underflow: the lease ends after now, and now is at or after the timeframe's start.
-        uint64 leased = u.leasedSeconds + (o.leaseEnd - (continuation ? active.start : now_));
-        uint256 cost = uint256(
-            Pricing.timeDelta(u.leasedSeconds, leased, r.includedSeconds, r.pricePerTimeUnit, r.timeUnitSeconds)
+        uint16 maxConcurrent = r.maxConcurrent();
+        seat_ = maxConcurrent == 0 ? NO_SEAT : _freeSeat(u, usageKey, maxConcurrent, now_);
+        (reason, overage) = ActivationPolicy.decide(
+            maxConcurrent != 0 && seat_ == NO_SEAT, r.maxActivations(), r.mode(), u.activations(), continuation
         );
-        if (continuation) {
-            cost += _continuationPrice[active.id][instanceType];
-        } else if (u.activations >= r.includedActivations) {
-            cost += r.pricePerActivation;
+        if (reason != DenialReason.None) return (reason, false, NO_SEAT, 0, false);
+
+        leaseEnd = Leases.expiry(now_, leaseSeconds, end, 0);
+        uint64 before = u.leasedSeconds();
+        uint64 added;
+        // Cannot underflow: the lease ends after now (it lasts at least a second, and now is before the
+        // timeframe's end), and now is at or after the timeframe's start.
+        unchecked {
+            added = leaseEnd - (continuation ? start : now_);
         }
-        uint256 committed = (TimeframeId.unwrap(account.spentTimeframe) == TimeframeId.unwrap(active.id) ? account.spent : 0) + cost;
-        if (account.spendingCap != 0 && committed > uint256(account.spendingCap) * PRICE_SCALE) {
-            o.reason = DenialReason.SpendingCapReached;
-            o.overage = false;
-            o.seat = NO_SEAT;
-            return o;
+        uint64 leased = before + added;
+        uint256 committed;
+        timePriced = r.pricePerTimeUnit() != 0;
+        // Cannot overflow: a time cost is below 2^113 micro-units, a price below 2^48, spending below 2^96.
+        // Cannot underflow: more seconds never cost less.
+        unchecked {
+            uint256 cost = timePriced ? _timeCost(r, leased) - _timeCost(r, before) : 0;
+            if (continuation) {
+                cost += _continuationPrice[rulesKey];
+            } else if (u.activations() >= r.includedActivations()) {
+                cost += r.pricePerActivation();
+            }
+            committed = (account.spentTimeframe() == tf ? account.spent() : 0) + cost;
         }
+        if (_overCap(account, committed)) return (DenialReason.SpendingCapReached, false, NO_SEAT, 0, false);
 
         if (!continuation) {
-            u.activations += 1;
-            if (o.overage) u.overageActivations += 1;
+            uint32 overageActivations = u.overageActivations();
+            if (overage) overageActivations += 1;
+            u = u.withActivations(u.activations() + 1, overageActivations);
         }
-        u.leasedSeconds = leased;
-        if (o.seat != NO_SEAT) _setSeat(u, customer, active.id, instanceType, o.seat, o.leaseEnd);
-        _usage[customer][active.id][instanceType] = u;
-        account.spentTimeframe = active.id;
-        account.spent = uint96(committed);
-        _customers[customer] = account;
+        u = u.withLeasedSeconds(leased);
+        if (seat_ != NO_SEAT) u = _setSeat(u, usageKey, seat_, leaseEnd);
+        usageCell.usage = u;
+        accountCell.account = account.withSpent(tf, uint96(committed));
     }
 
     /// @dev Extends an open, unexpired lease, or records why not.
-    function _renew(bytes32 instanceId, address agent, uint56 seatIndex, StoredInstance memory inst, uint32 leaseSeconds)
+    function _renew(bytes32 instanceId, SeatCell storage seat_, InstanceSlot inst, uint32 leaseSeconds)
         private
-        returns (Decision memory, uint40)
+        returns (bool, DenialReason, uint40)
     {
-        CustomerAccount memory account = _customers[inst.customer];
+        address customer = inst.customer();
+        AccountCell storage accountCell = _customers[customer];
+        AccountSlot account = accountCell.account;
         DenialReason reason;
-        if (account.status != CustomerStatus.Enrolled) {
+        if (!account.isEnrolled()) {
             reason = DenialReason.CustomerSuspended;
-        } else if (account.restricted && !_approved[inst.customer][agent]) {
+        } else if (account.restricted() && !_approved[customer][msg.sender]) {
             reason = DenialReason.AgentNotApproved;
-        }
-        uint40 leaseEnd;
-        if (reason == DenialReason.None) {
-            StoredRules memory r = _rules[inst.timeframe][inst.instanceType];
-            leaseEnd = Leases.expiry(uint40(block.timestamp), leaseSeconds, _timeframes[inst.timeframe].end, inst.leaseEnd);
-            StoredUsage memory u = _usage[inst.customer][inst.timeframe][inst.instanceType];
+        } else {
+            TimeframeId tf = inst.timeframe();
+            uint40 currentEnd = inst.leaseEnd();
+            uint40 leaseEnd = Leases.expiry(uint40(block.timestamp), leaseSeconds, _timeframes[tf].end, currentEnd);
+            uint256 usageKey = _usageKey(customer, tf, inst.instanceType());
+            UsageCell storage usageCell = _usage[usageKey];
+            UsageSlot u = usageCell.usage;
+            uint64 before = u.leasedSeconds();
+            uint64 added;
             // Cannot underflow: Leases.expiry never returns less than the current lease end.
-            uint64 leased = u.leasedSeconds + (leaseEnd - inst.leaseEnd);
-            // Cannot be negative: more seconds never cost less.
-            uint256 committed = uint256(account.spent)
-                + uint256(Pricing.timeDelta(u.leasedSeconds, leased, r.includedSeconds, r.pricePerTimeUnit, r.timeUnitSeconds));
-            if (account.spendingCap != 0 && committed > uint256(account.spendingCap) * PRICE_SCALE) {
+            unchecked {
+                added = leaseEnd - currentEnd;
+            }
+            uint64 leased = before + added;
+            // The account's spending is this timeframe's: every grant in it wrote it, and it is still running.
+            uint256 committed = account.spent();
+            if (inst.timePriced()) {
+                RulesSlot r = _rules[_rulesKey(tf, inst.instanceType())];
+                // Cannot underflow: more seconds never cost less. Cannot overflow: spending is below 2^96, a time
+                // cost below 2^113.
+                unchecked {
+                    committed += _timeCost(r, leased) - _timeCost(r, before);
+                }
+            }
+            if (_overCap(account, committed)) {
                 reason = DenialReason.SpendingCapReached;
             } else {
-                u.leasedSeconds = leased;
-                if (inst.seat != NO_SEAT) _setSeat(u, inst.customer, inst.timeframe, inst.instanceType, inst.seat, leaseEnd);
-                _usage[inst.customer][inst.timeframe][inst.instanceType] = u;
-                // The account's spending is this timeframe's: every grant in it wrote it, and it is still running.
-                _customers[inst.customer].spent = uint96(committed);
-                _instances[agent][seatIndex].leaseEnd = leaseEnd;
-                emit LeaseRenewed(instanceId, inst.customer, inst.instanceType, inst.timeframe, leaseEnd);
-                return (Decision(true, DenialReason.None), leaseEnd);
+                u = u.withLeasedSeconds(leased);
+                uint8 k = inst.seat();
+                if (k != NO_SEAT) u = _setSeat(u, usageKey, k, leaseEnd);
+                usageCell.usage = u;
+                if (committed != account.spent()) {
+                    accountCell.account = account.withSpent(account.spentTimeframe(), uint96(committed));
+                }
+                seat_.record = inst.withLeaseEnd(leaseEnd);
+                emit LeaseRenewed(instanceId, customer, inst.instanceType(), tf, leaseEnd);
+                return (true, DenialReason.None, leaseEnd);
             }
         }
-        emit LeaseRenewalDenied(instanceId, inst.customer, inst.instanceType, inst.timeframe, reason);
-        return (Decision(false, reason), 0);
+        emit LeaseRenewalDenied(instanceId, customer, inst.instanceType(), inst.timeframe(), reason);
+        return (false, reason, 0);
+    }
+
+    /// @dev Closes an open instance whose lease has run out (billing stopped at its end) and, if it ran to the end
+    /// of its timeframe and the active timeframe starts there, continues it as a fresh decision under the rules in
+    /// force now, billed from the new timeframe's start so that no second goes unbilled. The record is written
+    /// once: continued, or closed.
+    function _continue(bytes32 instanceId, SeatCell storage seat_, InstanceSlot inst, uint32 leaseSeconds)
+        private
+        returns (bool, DenialReason, uint40)
+    {
+        address customer = inst.customer();
+        InstanceType instanceType = inst.instanceType();
+        TimeframeId ended = inst.timeframe();
+        emit LeaseExpired(instanceId, customer, instanceType, ended, inst.leaseEnd());
+        uint40 endedAt = _timeframes[ended].end;
+        (TimeframeId active, uint40 start, uint40 end) = _activeTimeframe();
+        DenialReason reason;
+        bool overage;
+        uint8 k;
+        uint40 leaseEnd;
+        bool timePriced;
+        if (inst.leaseEnd() < endedAt) {
+            reason = DenialReason.LeaseExpired;
+        } else if (TimeframeId.unwrap(active) != TimeframeId.unwrap(ended) + 1 || start != endedAt) {
+            // Only a timeframe that starts where this one ended continues it.
+            reason = TimeframeId.unwrap(active) == 0 ? DenialReason.NoActiveTimeframe : DenialReason.LeaseExpired;
+        } else {
+            (reason, overage, k, leaseEnd, timePriced) =
+                _decide(msg.sender, customer, instanceType, active, start, end, leaseSeconds, true);
+        }
+        if (reason != DenialReason.None) {
+            seat_.record = inst.closed();
+            emit LeaseRenewalDenied(instanceId, customer, instanceType, active, reason);
+            return (false, reason, 0);
+        }
+        seat_.record = InstanceSlotLibrary.pack(
+            customer, leaseEnd, active, instanceType, inst.generation(), k, InstanceStatus.Open, DenialReason.None,
+            timePriced
+        );
+        emit LeaseContinued(instanceId, customer, instanceType, active, start, leaseEnd, overage);
+        return (true, DenialReason.None, leaseEnd);
     }
 
     /// @dev Stops an open, unexpired instance now: gives back the unexpired remainder of its lease (seconds and
     /// what they committed) and frees its seat. Returns the second billing stopped.
-    function _stop(address agent, uint56 seatIndex, StoredInstance memory inst) private returns (uint40 now_) {
+    function _stop(SeatCell storage seat_, InstanceSlot inst) private returns (uint40 now_) {
         now_ = uint40(block.timestamp);
-        StoredUsage memory u = _usage[inst.customer][inst.timeframe][inst.instanceType];
-        StoredRules memory r = _rules[inst.timeframe][inst.instanceType];
-        // Cannot underflow: the unexpired remainder was added when the lease was granted or renewed.
-        uint64 leased = u.leasedSeconds - (inst.leaseEnd - now_);
-        int256 refund =
-            Pricing.timeDelta(leased, u.leasedSeconds, r.includedSeconds, r.pricePerTimeUnit, r.timeUnitSeconds);
-        u.leasedSeconds = leased;
-        // A freed seat holds a time that has come (never 0), so its page stays a non-zero slot.
-        if (inst.seat != NO_SEAT) _setSeat(u, inst.customer, inst.timeframe, inst.instanceType, inst.seat, now_);
-        _usage[inst.customer][inst.timeframe][inst.instanceType] = u;
-        if (refund != 0) {
-            CustomerAccount storage account = _customers[inst.customer];
-            // Cannot underflow: the refund was committed by this timeframe's grants and renewals.
-            account.spent -= uint96(uint256(refund));
+        address customer = inst.customer();
+        TimeframeId tf = inst.timeframe();
+        InstanceType instanceType = inst.instanceType();
+        uint256 usageKey = _usageKey(customer, tf, instanceType);
+        UsageCell storage usageCell = _usage[usageKey];
+        UsageSlot u = usageCell.usage;
+        uint64 before = u.leasedSeconds();
+        uint64 remainder;
+        // Cannot underflow: the lease has not ended (callers checked).
+        unchecked {
+            remainder = inst.leaseEnd() - now_;
         }
-        StoredInstance storage stored = _instances[agent][seatIndex];
-        stored.leaseEnd = now_;
-        stored.state = _state(InstanceStatus.Closed, DenialReason.None);
+        // Cannot underflow: the unexpired remainder was added when the lease was granted or renewed.
+        uint64 leased = before - remainder;
+        u = u.withLeasedSeconds(leased);
+        // A freed seat holds a time that has come (never 0), so its page stays a non-zero slot.
+        uint8 k = inst.seat();
+        if (k != NO_SEAT) u = _setSeat(u, usageKey, k, now_);
+        usageCell.usage = u;
+        if (inst.timePriced()) {
+            RulesSlot r = _rules[_rulesKey(tf, instanceType)];
+            uint256 refund;
+            // Cannot underflow: fewer seconds never cost more.
+            unchecked {
+                refund = _timeCost(r, before) - _timeCost(r, leased);
+            }
+            if (refund != 0) {
+                AccountCell storage accountCell = _customers[customer];
+                AccountSlot account = accountCell.account;
+                // Cannot underflow: the refund was committed by this timeframe's grants and renewals.
+                accountCell.account = account.withSpent(account.spentTimeframe(), account.spent() - uint96(refund));
+            }
+        }
+        seat_.record = inst.closed().withLeaseEnd(now_);
     }
 
     /// @dev Closes an open instance whose lease has run out. Its seconds were counted up to the lease end already,
     /// and its seat freed itself at that second: only the record changes.
-    function _closeExpired(bytes32 instanceId, address agent, uint56 seatIndex, StoredInstance memory inst) private {
-        _instances[agent][seatIndex].state = _state(InstanceStatus.Closed, DenialReason.None);
-        emit LeaseExpired(instanceId, inst.customer, inst.instanceType, inst.timeframe, inst.leaseEnd);
+    function _closeExpired(bytes32 instanceId, SeatCell storage seat_, InstanceSlot inst) private {
+        seat_.record = inst.closed();
+        emit LeaseExpired(instanceId, inst.customer(), inst.instanceType(), inst.timeframe(), inst.leaseEnd());
+    }
+
+    /// @dev Whether committing `committed` micro-units would cross the customer's cap (0: no cap).
+    function _overCap(AccountSlot account, uint256 committed) private pure returns (bool) {
+        uint64 cap = account.spendingCap();
+        // Cannot overflow: a uint64 times 1e6 is below 2^84.
+        unchecked {
+            return cap != 0 && committed > uint256(cap) * PRICE_SCALE;
+        }
+    }
+
+    /// @dev What `leasedSeconds` of running time cost under `r` (see {Pricing-timeCost}).
+    function _timeCost(RulesSlot r, uint64 leasedSeconds) private pure returns (uint256) {
+        return Pricing.timeCost(leasedSeconds, r.includedSeconds(), r.pricePerTimeUnit(), r.timeUnitSeconds());
     }
 
     // ------------------------------------------------------------------ internals: seats
 
     /// @dev The first seat (below `maxConcurrent`) whose lease has ended, or `NO_SEAT`.
-    function _freeSeat(
-        StoredUsage memory u,
-        address customer,
-        TimeframeId timeframe_,
-        InstanceType instanceType,
-        uint16 maxConcurrent,
-        uint40 now_
-    ) private view returns (uint8) {
-        if (u.seat0 <= now_) return 0;
-        if (maxConcurrent > 1 && u.seat1 <= now_) return 1;
-        if (maxConcurrent > 2 && u.seat2 <= now_) return 2;
+    function _freeSeat(UsageSlot u, uint256 usageKey, uint16 maxConcurrent, uint40 now_)
+        private
+        view
+        returns (uint8)
+    {
+        if (u.seatEnd(0) <= now_) return 0;
+        if (maxConcurrent > 1 && u.seatEnd(1) <= now_) return 1;
+        if (maxConcurrent > 2 && u.seatEnd(2) <= now_) return 2;
         for (uint256 k = INLINE_SEATS; k < maxConcurrent; ++k) {
-            (uint40[6] storage page, uint256 i) = _page(customer, timeframe_, instanceType, k);
+            (uint256 pageKey, uint256 i) = _page(usageKey, k);
             // Cannot truncate: k < MAX_CONCURRENT < NO_SEAT.
-            if (page[i] <= now_) return uint8(k);
+            if (_seatPages[pageKey][i] <= now_) return uint8(k);
         }
         return NO_SEAT;
     }
 
     /// @dev The lease end held by seat `k`.
-    function _seatEnd(StoredUsage memory u, address customer, TimeframeId timeframe_, InstanceType instanceType, uint256 k)
-        private
-        view
-        returns (uint40)
-    {
-        if (k == 0) return u.seat0;
-        if (k == 1) return u.seat1;
-        if (k == 2) return u.seat2;
-        (uint40[6] storage page, uint256 i) = _page(customer, timeframe_, instanceType, k);
-        return page[i];
+    function _seatEnd(UsageSlot u, uint256 usageKey, uint256 k) private view returns (uint40) {
+        if (k < INLINE_SEATS) return u.seatEnd(k);
+        (uint256 pageKey, uint256 i) = _page(usageKey, k);
+        return _seatPages[pageKey][i];
     }
 
-    /// @dev The page that holds seat `k` (at least `INLINE_SEATS`), and the seat's place in it.
-    function _page(address customer, TimeframeId timeframe_, InstanceType instanceType, uint256 k)
-        private
-        view
-        returns (uint40[6] storage page, uint256 i)
-    {
-        // Cannot underflow: k >= INLINE_SEATS.
+    /// @dev Sets seat `k` to `leaseEnd`: in the returned usage slot (written by the caller) for the first three, in
+    /// its page otherwise.
+    function _setSeat(UsageSlot u, uint256 usageKey, uint8 k, uint40 leaseEnd) private returns (UsageSlot) {
+        if (k < INLINE_SEATS) return u.withSeatEnd(k, leaseEnd);
+        (uint256 pageKey, uint256 i) = _page(usageKey, k);
+        _seatPages[pageKey][i] = leaseEnd;
+        return u;
+    }
+
+    /// @dev The key of the page that holds seat `k` (at least `INLINE_SEATS`), and the seat's place in it.
+    function _page(uint256 usageKey, uint256 k) private pure returns (uint256 pageKey, uint256 i) {
+        // Cannot underflow: k >= INLINE_SEATS. Cannot overflow: a usage key has 192 bits, a page number 5.
         unchecked {
             k -= INLINE_SEATS;
-        }
-        return (_seatPages[customer][timeframe_][instanceType][k / PAGE_SEATS], k % PAGE_SEATS);
-    }
-
-    /// @dev Sets seat `k` to `leaseEnd`: in `u` (written by the caller) for the first three, in its page otherwise.
-    function _setSeat(
-        StoredUsage memory u,
-        address customer,
-        TimeframeId timeframe_,
-        InstanceType instanceType,
-        uint8 k,
-        uint40 leaseEnd
-    ) private {
-        if (k == 0) u.seat0 = leaseEnd;
-        else if (k == 1) u.seat1 = leaseEnd;
-        else if (k == 2) u.seat2 = leaseEnd;
-        else {
-            (uint40[6] storage page, uint256 i) = _page(customer, timeframe_, instanceType, k);
-            page[i] = leaseEnd;
+            return ((usageKey << 8) | (k / PAGE_SEATS), k % PAGE_SEATS);
         }
     }
 
-    // ------------------------------------------------------------------ internals: records
+    // ------------------------------------------------------------------ internals: records and keys
 
-    function _openInstance(bytes32 instanceId, address agent, uint56 seatIndex, uint8 generation)
+    function _openInstance(bytes32 instanceId, SeatCell storage seat_, uint8 generation)
         private
         view
-        returns (StoredInstance memory inst)
+        returns (InstanceSlot inst)
     {
-        inst = _instances[agent][seatIndex];
-        if (inst.generation != generation || generation == 0 || !_wellFormed(instanceId)) {
+        inst = seat_.record;
+        if (inst.generation() != generation || generation == 0 || !_wellFormed(instanceId)) {
             revert MeteringInstanceNotOpen(instanceId, InstanceStatus.Unknown);
         }
-        InstanceStatus status = _status(inst.state);
-        if (status != InstanceStatus.Open) revert MeteringInstanceNotOpen(instanceId, status);
+        if (!inst.isOpen()) revert MeteringInstanceNotOpen(instanceId, inst.status());
     }
 
-    function _callerAccount() private view returns (CustomerAccount storage account) {
-        account = _customers[msg.sender];
-        if (account.status == CustomerStatus.None) revert MeteringNotCustomer(msg.sender);
+    function _callerAccount() private view returns (AccountCell storage cell, AccountSlot account) {
+        cell = _customers[msg.sender];
+        account = cell.account;
+        if (account.status() == CustomerStatus.None) revert MeteringNotCustomer(msg.sender);
     }
 
     /// @dev The agent, seat and generation an instance id is made of (see {_wellFormed} for ids no agent made).
@@ -769,20 +810,24 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         return (uint256(instanceId) >> 64) & type(uint32).max == 0;
     }
 
-    function _state(InstanceStatus status, DenialReason reason) private pure returns (uint8) {
-        return uint8(status) | (uint8(reason) << 2);
+    /// @dev `agent << 56 | seatIndex`: 216 bits, one word, so the record's position costs one hash.
+    function _seatKey(address agent, uint56 seatIndex) private pure returns (uint256) {
+        return (uint256(uint160(agent)) << 56) | seatIndex;
     }
 
-    function _status(uint8 state) private pure returns (InstanceStatus) {
-        return InstanceStatus(state & 3);
+    /// @dev `customer << 32 | timeframe << 16 | type`: 192 bits.
+    function _usageKey(address customer, TimeframeId tf, InstanceType instanceType) private pure returns (uint256) {
+        return (uint256(uint160(customer)) << 32) | (uint256(TimeframeId.unwrap(tf)) << 16)
+            | InstanceType.unwrap(instanceType);
     }
 
-    function _reason(uint8 state) private pure returns (DenialReason) {
-        return DenialReason(state >> 2);
+    /// @dev `timeframe << 16 | type`.
+    function _rulesKey(TimeframeId tf, InstanceType instanceType) private pure returns (uint256) {
+        return (uint256(TimeframeId.unwrap(tf)) << 16) | InstanceType.unwrap(instanceType);
     }
 
     function _existingTimeframe(TimeframeId id) private view returns (Timeframe storage tf) {
-        if (TimeframeId.unwrap(id) == 0 || TimeframeId.unwrap(id) > _cursor.count) {
+        if (TimeframeId.unwrap(id) == 0 || TimeframeId.unwrap(id) > _cursor.count()) {
             revert MeteringUnknownTimeframe(id);
         }
         return _timeframes[id];
@@ -799,28 +844,27 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
 
     // ------------------------------------------------------------------ internals: the active timeframe
 
-    /// @dev The cursor, moved forward and stored when needed; its `id` is active only if `start <= now < end`, and
-    /// is replaced by 0 here otherwise.
-    function _activeTimeframe() private returns (Cursor memory c) {
-        bool moved;
-        (c, moved) = _findActive();
+    /// @dev The active timeframe (0 when none) and the cursor's bounds, moving the cursor forward and storing it
+    /// when needed.
+    function _activeTimeframe() private returns (TimeframeId id, uint40 start, uint40 end) {
+        (Cursor c, bool moved) = _findActive();
         if (moved) _cursor = c;
-        if (block.timestamp < c.start || block.timestamp >= c.end) {
-            c.id = TimeframeId.wrap(0);
-        }
+        start = c.start();
+        end = c.end();
+        if (block.timestamp >= start && block.timestamp < end) id = c.id();
     }
 
     /// @dev The first timeframe that has not ended yet. Timeframes are created in order and never overlap, so their
     /// ends increase with their ids: the ones not looked at yet (after `walked`) are searched by bisection, in
     /// O(log n) reads however many ended since the last call. `walked` remembers how far the search got, so a
     /// timeframe found ended is never looked at again, also when every timeframe has ended.
-    function _findActive() private view returns (Cursor memory c, bool moved) {
+    function _findActive() private view returns (Cursor c, bool moved) {
         c = _cursor;
-        if (block.timestamp < c.end) return (c, false);
-        uint16 count = c.count;
-        if (c.walked == count) return (c, false);
+        if (block.timestamp < c.end()) return (c, false);
+        uint16 count = c.count();
+        if (c.walked() == count) return (c, false);
         // The first id in (walked, count] whose end is after now, or count + 1 when all have ended.
-        uint256 low = uint256(c.walked) + 1;
+        uint256 low = uint256(c.walked()) + 1;
         uint256 high = uint256(count) + 1;
         while (low < high) {
             uint256 mid = (low + high) / 2;
@@ -829,13 +873,10 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
             else low = mid + 1;
         }
         moved = true;
-        if (low > count) {
-            c.walked = count;
-            return (c, moved);
-        }
+        if (low > count) return (c.withWalked(count), moved);
         // Cannot truncate: low <= count, a uint16.
         TimeframeId id = TimeframeId.wrap(uint16(low));
-        Timeframe storage tf = _timeframes[id];
-        c = Cursor(count, uint16(low), id, tf.start, tf.end);
+        Timeframe memory tf = _timeframes[id];
+        c = CursorLibrary.pack(count, uint16(low), id, tf.start, tf.end);
     }
 }

@@ -11,8 +11,11 @@ library Leases {
         pure
         returns (uint40 end)
     {
-        // Cannot overflow: uint40 seconds last until the year 36812, and uint32 adds at most 136 years.
-        uint256 wanted = uint256(now_) + leaseSeconds;
+        uint256 wanted;
+        // Cannot overflow: a uint40 plus a uint32 fits in a uint256 (and in a uint41).
+        unchecked {
+            wanted = uint256(now_) + leaseSeconds;
+        }
         end = wanted < timeframeEnd ? uint40(wanted) : timeframeEnd;
         if (end < currentEnd) end = currentEnd;
     }

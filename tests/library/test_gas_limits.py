@@ -16,8 +16,8 @@ REPORT = Path(__file__).resolve().parents[2] / "gas-report.md"
 #: Which limit covers each row of the report, and for how many items (None: read "batch of N" from the row).
 COVERAGE: list[tuple[str, GasLimit, int | None]] = [
     (r"^activation, ", gas_limits.ACTIVATION, 1),
-    (r"^renew$", gas_limits.RENEWAL, 1),
-    (r"^deactivate$", gas_limits.DEACTIVATION, 1),
+    (r"^renew(:|$)", gas_limits.RENEWAL, 1),
+    (r"^deactivate(:|$)", gas_limits.DEACTIVATION, 1),
     (r"^expire, single", gas_limits.EXPIRY, 1),
     (r"^expireLeases of (\d+)", gas_limits.EXPIRY, None),
     (r"^batch of (\d+)", gas_limits.BATCH_ACTIVATION, None),
