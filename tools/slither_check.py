@@ -33,23 +33,15 @@ SLITHER = ROOT / ".venv-slither" / "bin" / "slither"
 DEPENDENCIES = "@openzeppelin/"
 FAILING_IMPACTS = ("High", "Medium")
 
-_SAME_LOCAL = "Solidity zero-initializes locals; the zero value (DenialReason.None, not decided yet) is meant."
-
 #: Triaged false positives: (detector, element) -> why the finding is not a bug.
-ACCEPTED: dict[tuple[str, str], str] = {
-    ("weak-prng", "Meter._page"): "`k % PAGE_SEATS` is a seat's place in its page of six, not randomness.",
-    ("uninitialized-state", "Meter._seatPages"): (
-        "written through the storage reference `_page` returns (in `_setSeat`), which Slither does not follow; "
-        "the invariant suite (I2 with 4-5 seats per type) checks the pages hold the live leases."
-    ),
-    ("incorrect-equality", "Meter._setSeat"): "`k == 0/1/2` picks an inline seat by its index.",
-    ("incorrect-equality", "Meter.expireLeases"): "compares a generation and a status; the time is compared with >=.",
-    ("incorrect-equality", "Meter._decide"): "compares timeframe ids and a customer status (an enum), not amounts.",
-    ("incorrect-equality", "Meter._activate"): "compares an instance status (an enum).",
-    ("uninitialized-local", "Meter.renewLease.o"): _SAME_LOCAL,
-    ("uninitialized-local", "Meter._activate.o"): _SAME_LOCAL,
-    ("uninitialized-local", "Meter._renew.reason"): _SAME_LOCAL,
-}
+ACCEPTED: dict[tuple[str, str], str] = {}
+_GRANT_ONLY = (
+    "read only when the request is granted, and a grant comes only from `_decide`, which assigns it; a denial "
+    "records none of them."
+)
+for _function in ("_activate", "_continue"):
+    for _local in ("overage", "k", "leaseEnd", "timePriced"):
+        ACCEPTED[("uninitialized-local", f"Meter.{_function}.{_local}")] = _GRANT_ONLY
 
 
 @dataclass(frozen=True)
