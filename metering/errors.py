@@ -12,6 +12,7 @@ from typing import Any
 __all__ = [
     "ConfigError",
     "ContractRevertError",
+    "EventDecodeError",
     "IndexingError",
     "InvoiceError",
     "MeteringError",
@@ -69,6 +70,10 @@ class ContractRevertError(TransactionFailedError):
 
 class TransactionTimeoutError(TransactionFailedError, TimeoutError):
     """A transaction was sent but no receipt arrived in time; it may still be mined."""
+
+
+class EventDecodeError(MeteringError, ValueError):
+    """A log carries a known event's topic but its topics or data do not decode as that event."""
 
 
 class UnsupportedEvmTargetError(ConfigError):
