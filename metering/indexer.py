@@ -13,7 +13,9 @@ Why it is built this way:
   block hashes, the events above it are dropped and the blocks are read again. Each range is also checked to
   continue the stored chain (parent side) and not to have moved while it was read (tip side).
 
-Logs are fetched with raw JSON-RPC calls and decoded by :mod:`metering.events`, skipping web3's per-log formatting.
+Logs are fetched with raw JSON-RPC calls (no web3 formatting) and turned straight into the store's rows by the
+precompiled decoder keyed by ``topics[0]`` (:mod:`metering._utils.storerows`): no ``eth_abi`` for fixed-size events,
+no intermediate objects, and one ``executemany`` in one transaction per range.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from eth_utils.address import is_address, to_checksum_address
 from web3 import Web3
 from web3.types import RPCEndpoint
 
-from metering.errors import IndexingError, RpcUnavailableError
-from metering.events import EVENT_TYPES, MeterEvent, decode_log, topic0
+from metering._utils.storerows import RowBuilder
+from metering.errors import EventDecodeError, IndexingError, RpcUnavailableError
+from metering.events import EVENT_TYPES, topic0
 from metering.store import Store, StoredBlock
 
 __all__ = ["DEFAULT_MAX_RANGE", "IndexResult", "Indexer", "Progress", "find_deployment_block"]
@@ -134,6 +137,7 @@ class Indexer:
         self._grow_after = grow_after
         self._start_block = start_block if start_block is not None else 0
         self._topics = [["0x" + topic0(name).hex() for name in EVENT_TYPES]]
+        self._rows = RowBuilder()
 
     # ------------------------------------------------------------------ public
 
@@ -232,23 +236,27 @@ class Indexer:
         after = self._header(last)
         if after is None or after.hash != tip.hash:
             raise _ChainMovedError()
-        pairs: list[tuple[Mapping[str, Any], MeterEvent]] = []
+        rows: list[tuple[Any, ...]] = []
         hashes: dict[int, bytes] = {last: tip.hash}
+        address = self.address.lower()
+        row_of = self._rows.row
         for raw in logs:
-            if str(raw.get("address", "")).lower() != self.address.lower() or raw.get("removed"):
+            if str(raw.get("address", "")).lower() != address or raw.get("removed"):
                 continue
-            event = decode_log(raw)
-            if event is None:
+            try:
+                row = row_of(raw)
+            except EventDecodeError as exc:
+                raise IndexingError(f"the node returned a Meter log that does not decode ({exc})") from exc
+            if row is None:
                 continue
-            if not first <= event.block_number <= last:
-                raise IndexingError(
-                    f"the node returned a log of block {event.block_number} for the range {first}-{last}"
-                )
-            if hashes.setdefault(event.block_number, event.block_hash) != event.block_hash:
+            number, block_hash = row[1], row[3]
+            if not first <= number <= last:
+                raise IndexingError(f"the node returned a log of block {number} for the range {first}-{last}")
+            if hashes.setdefault(number, block_hash) != block_hash:
                 raise _ChainMovedError()  # logs of one block from two different chains: it reorganised mid-call
-            pairs.append((raw, event))
+            rows.append(row)
         blocks = [StoredBlock(n, h, tip.timestamp if n == last else None) for n, h in sorted(hashes.items())]
-        return self.store.append_range(pairs, blocks, last), 1
+        return self.store.append_rows(rows, blocks, last), 1
 
     def _get_logs(self, first: int, last: int) -> Sequence[Mapping[str, Any]]:
         params = [{"address": self.address, "fromBlock": hex(first), "toBlock": hex(last), "topics": self._topics}]

@@ -1,4 +1,5 @@
-"""The event database: one chain and contract per file, no duplicates, rollback, an auditor-readable schema."""
+"""The event database: one chain and contract per file, no duplicates, rollback, an auditor-readable schema, and
+queries that read one index in its order (no temporary sort)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from metering._utils.storerows import RowBuilder
 from metering.errors import StoreError
 from metering.events import ActivationGranted, decode_log, topic0
 from metering.store import SCHEMA_VERSION, Store, StoredBlock, default_store_path
@@ -83,12 +85,21 @@ def test_the_default_path_is_per_chain_and_contract_in_the_user_data_dir(monkeyp
     assert default_store_path(31337, CONTRACT.lower()) == Path(f"/data/metering/31337-{CONTRACT}.sqlite")
 
 
+def rows(logs: list[tuple[dict[str, Any], ActivationGranted]]) -> list[tuple[Any, ...]]:
+    """The rows the indexer stores for these raw logs."""
+    builder = RowBuilder()
+    built = [builder.row(raw) for raw, _ in logs]
+    assert all(row is not None for row in built)
+    return [row for row in built if row is not None]
+
+
 def test_ingesting_a_range_twice_stores_each_event_once(tmp_path: Path) -> None:
     logs = [granted_log(10, 0, "a"), granted_log(10, 1, "b"), granted_log(12, 0, "c")]
     blocks = [StoredBlock(10, ident("block10"), None), StoredBlock(12, ident("block12"), 99)]
     with Store(tmp_path / "db.sqlite", chain_id=1, contract=CONTRACT) as store:
-        assert store.append_range(logs, blocks, 12) == 3
-        assert store.append_range(logs, blocks, 12) == 0
+        assert store.append_rows(rows(logs), blocks, 12) == 3
+        assert store.append_rows(rows(logs)[::-1], blocks, 12) == 0
+        assert store.append_events([event for _, event in logs], blocks, 12) == 0  # the same rows
         assert store.event_count() == 3
         assert store.last_block == 12
         assert store.block(12) == StoredBlock(12, ident("block12"), 99)
@@ -103,19 +114,65 @@ def test_rollback_forgets_events_and_hashes_above_the_fork(tmp_path: Path) -> No
     with Store(tmp_path / "db.sqlite", chain_id=1, contract=CONTRACT) as store:
         store.set_first_block(3)
         store.set_first_block(9)  # the first call wins: a resumed indexer cannot move the start
-        store.append_range(logs, blocks, 12)
+        store.append_rows(rows(logs), blocks, 12)
         assert store.rollback_after(11) == 1
         assert (store.last_block, store.block_numbers(), store.event_count()) == (11, [10], 1)
         assert store.rollback_after(None) == 1
         assert (store.last_block, store.first_block, store.event_count()) == (None, 3, 0)
 
 
-def test_decoded_fields_are_readable_json_with_integers_as_strings(tmp_path: Path) -> None:
+def test_decoded_fields_are_readable_columns_and_json_with_integers_as_strings(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite"
+    raw, _ = granted_log(10, 3, "a")
     with Store(path, chain_id=1, contract=CONTRACT) as store:
-        store.append_range([granted_log(10, 0, "a")], [StoredBlock(10, ident("block10"), 1)], 10)
+        store.append_rows(rows([(raw, _)]), [StoredBlock(10, ident("block10"), 1)], 10)
     with sqlite3.connect(path) as db:
-        event, customer, fields = db.execute("SELECT event, customer, fields FROM events").fetchone()
-    assert (event, customer) == ("ActivationGranted", CUSTOMER)
-    assert json.loads(fields)["lease_end"] == "1100"
-    assert json.loads(fields)["instance_id"] == "0x" + ident("a").hex()
+        row = db.execute(
+            "SELECT position, block_number, log_index, hex(tx_hash), event, timeframe, customer, hex(instance_id), "
+            "instance_type, started_at, lease_end, stopped_at, overage, fields, topics, data FROM events"
+        ).fetchone()
+    (position, block, log_index, tx_hash, event, timeframe, customer, instance, kind, started, lease_end, stopped,
+     overage, fields, topics, data) = row
+    assert (position, block, log_index) == ((10 << 24) + 3, 10, 3)
+    assert (event, timeframe, customer, kind, started, lease_end, stopped, overage) == (
+        "ActivationGranted", 1, CUSTOMER, 7, 1_000, 1_100, None, 0
+    )
+    assert (tx_hash.lower(), instance.lower()) == (ident("tx10").hex(), ident("a").hex())
+    assert json.loads(fields) == {
+        "instance_id": "0x" + ident("a").hex(), "customer": CUSTOMER, "instance_type": "7", "timeframe": "1",
+        "started_at": "1000", "lease_end": "1100", "overage": False,
+    }
+    assert (json.loads(topics), data) == (raw["topics"], raw["data"])  # the log as the node gave it
+
+
+def test_reads_use_the_index_in_its_order_without_a_temporary_sort(tmp_path: Path) -> None:
+    with Store(tmp_path / "db.sqlite", chain_id=1, contract=CONTRACT) as store:
+        db = store._db
+
+        def plan(query: str, params: list[Any]) -> str:
+            return " | ".join(str(r[3]) for r in db.execute(f"EXPLAIN QUERY PLAN {query}", params))
+
+        every = plan(*_billing_query(store, None))
+        one = plan(*_billing_query(store, CUSTOMER))
+        for found in (every, one):
+            assert "USING COVERING INDEX events_by_customer" in found, found
+            assert "TEMP B-TREE" not in found, found
+        stream = plan("SELECT * FROM events WHERE timeframe = ? AND customer = ? ORDER BY position DESC LIMIT 50",
+                      [1, CUSTOMER])
+        assert "events_by_customer" in stream and "TEMP B-TREE" not in stream, stream
+        assert "TEMP B-TREE" not in plan("SELECT * FROM events ORDER BY position DESC LIMIT 50", [])
+        setup = plan("SELECT * FROM events WHERE timeframe = ? AND event IN (?, ?)", [1, "TimeframeCreated", "RulesSet"])
+        assert "events_by_name" in setup, setup
+
+
+def _billing_query(store: Store, customer: str | None) -> tuple[str, list[Any]]:
+    """The query :meth:`Store.billing_rows` runs, captured through SQLite's trace callback."""
+    seen: list[str] = []
+    store._db.set_trace_callback(seen.append)
+    try:
+        list(store.billing_rows(1, ["ActivationGranted", "ActivationDenied"], customer=customer))
+    finally:
+        store._db.set_trace_callback(None)
+    statement = seen[-1]
+    # The trace shows the statement with its parameters bound; EXPLAIN it as it ran.
+    return statement, []
