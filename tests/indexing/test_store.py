@@ -9,13 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from web3 import Web3
+from web3.contract import Contract
 
-from metering._utils.storerows import RowBuilder
+from metering._utils.storerows import RowBuilder, row_of_event
 from metering.errors import StoreError
-from metering.events import ActivationGranted, decode_log, topic0
+from metering.events import EVENT_TYPES, ActivationGranted, decode_log, topic0
 from metering.store import SCHEMA_VERSION, Store, StoredBlock, default_store_path
 
 from ._builders import CONTRACT, CUSTOMER, ident
+from .conftest import Driver
+from .test_events import every_event, raw_logs
 
 OTHER_CONTRACT = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
 
@@ -85,7 +89,7 @@ def test_the_default_path_is_per_chain_and_contract_in_the_user_data_dir(monkeyp
     assert default_store_path(31337, CONTRACT.lower()) == Path(f"/data/metering/31337-{CONTRACT}.sqlite")
 
 
-def rows(logs: list[tuple[dict[str, Any], ActivationGranted]]) -> list[tuple[Any, ...]]:
+def rows(logs: list[tuple[dict[str, Any], Any]]) -> list[tuple[Any, ...]]:
     """The rows the indexer stores for these raw logs."""
     builder = RowBuilder()
     built = [builder.row(raw) for raw, _ in logs]
@@ -161,7 +165,8 @@ def test_reads_use_the_index_in_its_order_without_a_temporary_sort(tmp_path: Pat
                       [1, CUSTOMER])
         assert "events_by_customer" in stream and "TEMP B-TREE" not in stream, stream
         assert "TEMP B-TREE" not in plan("SELECT * FROM events ORDER BY position DESC LIMIT 50", [])
-        setup = plan("SELECT * FROM events WHERE timeframe = ? AND event IN (?, ?)", [1, "TimeframeCreated", "RulesSet"])
+        setup = plan("SELECT * FROM events WHERE timeframe = ? AND event IN (?, ?)",
+                     [1, "TimeframeCreated", "RulesSet"])
         assert "events_by_name" in setup, setup
 
 
@@ -176,3 +181,19 @@ def _billing_query(store: Store, customer: str | None) -> tuple[str, list[Any]]:
     statement = seen[-1]
     # The trace shows the statement with its parameters bound; EXPLAIN it as it ran.
     return statement, []
+
+
+def test_every_event_is_stored_and_read_back_as_the_reference_decoder_gives_it(
+    driver: Driver, meter: Contract, w3: Web3, tmp_path: Path
+) -> None:
+    logs = raw_logs(w3, meter.address, every_event(driver))
+    reference = [decode_log(raw) for raw in logs]
+    assert {type(e) for e in reference} == set(EVENT_TYPES.values())
+    built = rows([(raw, None) for raw in logs])
+    # An event's row, with its raw topics and data, is the same whether built from the log or from the event.
+    assert [row_of_event(event) for event in reference if event is not None] == built
+    last = max(row[1] for row in built)
+    with Store(tmp_path / "db.sqlite", chain_id=1, contract=meter.address) as store:
+        store.append_rows(built, [StoredBlock(last, ident("tip"), None)], last)
+        assert store.events() == reference  # built from the stored fields, not decoded again
+        assert store.events(newest_first=True, limit=3, offset=1) == reference[::-1][1:4]
