@@ -304,7 +304,7 @@ class _Bill:
                 del self.open[instance_id]
         else:  # pragma: no cover - callers add BILLING_EVENTS only
             return
-        self.evidence.append(EvidenceEvent(block_number, log_index, tx_hash, name, instance_id, kind))
+        self.evidence.append(_evidence(block_number, log_index, tx_hash, name, instance_id, kind))
 
     def close(self, as_of: int | None) -> None:
         """Bill the leases still open: to their end (final), or up to ``as_of`` with the rest committed."""
@@ -316,6 +316,24 @@ class _Bill:
                 counts.seconds += max(0, min(lease.billed_until, as_of) - lease.started_at)
                 counts.committed += max(0, lease.billed_until - max(as_of, lease.started_at))
         self.open.clear()
+
+
+_new_object = object.__new__
+_set_attribute = object.__setattr__
+
+
+def _evidence(
+    block_number: int, log_index: int, tx_hash: bytes, event: str, instance_id: bytes, instance_type: int
+) -> EvidenceEvent:
+    """``EvidenceEvent(...)``, the same value at under half the cost: a frozen dataclass's ``__init__`` assigns each
+    field through ``object.__setattr__``, and the invoice pass makes one per billing event (a million for a
+    million events). Its ``__init__`` does nothing else, so nothing is skipped."""
+    event_value = _new_object(EvidenceEvent)
+    _set_attribute(event_value, "__dict__", {
+        "block_number": block_number, "log_index": log_index, "tx_hash": tx_hash, "event": event,
+        "instance_id": instance_id, "instance_type": instance_type,
+    })
+    return event_value
 
 
 _GRANTED = ActivationGranted.name

@@ -42,7 +42,7 @@ from typing import Any
 import platformdirs
 from eth_utils.address import is_address, to_checksum_address
 
-from metering._utils.storerows import COLUMNS, LOG_INDEX_BITS, event_from_row, row_of_event
+from metering._utils.storerows import COLUMNS, LOG_INDEX_BITS, READ_COLUMNS, event_from_row, row_of_event
 from metering.errors import StoreError
 from metering.events import (
     ActivationDenied,
@@ -121,6 +121,7 @@ _PRAGMAS = (
     "PRAGMA cache_size=-16384",
 )
 
+_READ = ", ".join(READ_COLUMNS)
 _INSERT_EVENT = f"INSERT OR IGNORE INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 _DECISIONS = (ActivationGranted.name, ActivationDenied.name, LeaseContinued.name)
 _LAST_INDEX = (1 << LOG_INDEX_BITS) - 1
@@ -341,7 +342,7 @@ class Store:
         ``offset`` page through them (the web view's event stream). Events are built from their stored fields."""
         where, params = self._where(timeframe, customer, names, from_block, to_block, instance_type)
         query = (
-            f"SELECT event, block_number, log_index, block_hash, tx_hash, fields FROM events {where} "
+            f"SELECT {_READ} FROM events {where} "
             f"ORDER BY position {'DESC' if newest_first else ''}"
         )
         if limit is not None:

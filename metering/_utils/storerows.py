@@ -12,12 +12,12 @@ A row holds, in :data:`COLUMNS` order:
 * the log's place: ``position`` (``block_number << 24 | log_index``, the chain's order and the table's row id),
   ``block_number``, ``log_index``, ``block_hash`` and ``tx_hash`` (32-byte blobs);
 * ``event``, the Solidity event name;
-* the fields that queries and invoices read, as typed columns (NULL where the event has no such field):
-  ``timeframe``, ``customer`` (checksummed), ``instance_id`` (blob), ``instance_type``, ``started_at``,
-  ``lease_end``, ``stopped_at``, ``overage`` (0/1);
-* ``fields``: every decoded argument as a JSON object with snake_case keys (integers as decimal strings, so uint256
-  amounts stay exact in any JSON reader; bytes as ``0x`` hex; enums by name; a ``RulesSet``'s rules flattened),
-  which is what :func:`event_from_row` reads back;
+* the decoded fields, each in exactly one place: the ones queries and invoices read as typed columns (NULL
+  where the event has no such field): ``timeframe``, ``customer`` (checksummed), ``instance_id`` (blob),
+  ``instance_type``, ``started_at``, ``lease_end``, ``stopped_at``, ``overage`` (0/1); every other field in
+  ``fields``, a JSON object with snake_case keys (integers as decimal strings, so uint256 amounts stay exact in any
+  JSON reader; bytes as ``0x`` hex; enums by name; a ``RulesSet``'s rules flattened), ``{}`` for the usage events
+  whose fields are all columns. :func:`event_from_row` reads both back;
 * ``topics`` (a JSON array of ``0x`` hex words) and ``data`` (``0x`` hex), the log exactly as the node gave it,
   so anyone can decode it again and compare.
 """
@@ -42,6 +42,7 @@ from metering.types import Rules
 __all__ = [
     "COLUMNS",
     "LOG_INDEX_BITS",
+    "READ_COLUMNS",
     "TYPED_FIELDS",
     "RowBuilder",
     "event_from_row",
@@ -168,16 +169,25 @@ def _field(param: Mapping[str, Any], hint: Any) -> _Field:
 
 @dataclass(frozen=True)
 class _Kind:
-    """The plan of one event: its class, its fields in ABI order, and which of them are typed columns."""
+    """The plan of one event: its class, its fields in ABI order, which of them are typed columns (and in which
+    slot), and the others, which go to the ``fields`` JSON."""
 
     name: str
     cls: type[MeterEvent]
     fields: tuple[_Field, ...]
     params: tuple[Mapping[str, Any], ...]
+    #: per slot of :data:`TYPED_FIELDS`, the ABI name of the event's argument there, or "" (no such argument)
+    typed_abi: tuple[str, ...]
+    #: (field name, slot) of the event's typed fields
+    typed: tuple[tuple[str, int], ...]
+    residual: tuple[_Field, ...]
 
-    def to_json(self, values: Mapping[str, Any]) -> str:
+    def residual_json(self, values: Mapping[str, Any]) -> str:
+        """The ``fields`` JSON: the fields that are not typed columns (``{}`` for most usage events)."""
+        if not self.residual:
+            return "{}"
         document: dict[str, Any] = {}
-        for field in self.fields:
+        for field in self.residual:
             converted = field.to_json(values[field.name])
             if field.rules:
                 document.update(converted)
@@ -185,10 +195,12 @@ class _Kind:
                 document[field.name] = converted
         return json.dumps(document, separators=(",", ":"))
 
-    def from_json(self, text: str) -> dict[str, Any]:
+    def residual_values(self, text: str) -> dict[str, Any]:
+        if not self.residual:
+            return {}
         document = json.loads(text)
         return {
-            field.name: field.from_json(document if field.rules else document[field.name]) for field in self.fields
+            field.name: field.from_json(document if field.rules else document[field.name]) for field in self.residual
         }
 
 
@@ -206,7 +218,16 @@ def _kinds() -> dict[str, _Kind]:
         own = {f.name for f in fields(cls)} - _POSITION_FIELDS
         if {f.name for f in plan} != own:  # pragma: no cover - guarded by the tests of every event
             raise TypeError(f"{name}: the ABI's arguments {sorted(f.name for f in plan)} are not the fields {own}")
-        kinds[name] = _Kind(name, cls, plan, params)
+        by_name = {f.name: f for f in plan}
+        for typed in TYPED_FIELDS:  # typed columns hold the values as the events do: no conversion either way
+            if typed in by_name and hints[typed] not in (int, str, bytes, bool):  # pragma: no cover - fixed ABI
+                raise TypeError(f"{name}.{typed} cannot be a typed column")
+        kinds[name] = _Kind(
+            name, cls, plan, params,
+            typed_abi=tuple(by_name[t].abi_name if t in by_name else "" for t in TYPED_FIELDS),
+            typed=tuple((t, slot) for slot, t in enumerate(TYPED_FIELDS) if t in by_name),
+            residual=tuple(f for f in plan if f.name not in TYPED_FIELDS),
+        )
     return kinds
 
 
@@ -225,13 +246,10 @@ def event_row(
 ) -> Row:
     """The row of one event: ``values`` are its decoded fields by name (as the event class holds them), ``topics``
     and ``data`` its raw log as ``0x`` hex."""
-    get = values.get
-    overage = get("overage")
     return (
         position(block_number, log_index), block_number, log_index, block_hash, tx_hash, name,
-        get("timeframe"), get("customer"), get("instance_id"), get("instance_type"), get("started_at"),
-        get("lease_end"), get("stopped_at"), None if overage is None else int(overage),
-        _kinds()[name].to_json(values), '["' + '","'.join(topics) + '"]', data,
+        *map(values.get, TYPED_FIELDS),
+        _kinds()[name].residual_json(values), '["' + '","'.join(topics) + '"]', data,
     )
 
 
@@ -270,15 +288,22 @@ def _encode(kind: _Kind, values: Mapping[str, Any]) -> tuple[list[str], str]:
     return topics, "0x" + abi_encode(data_types, data_values).hex()
 
 
+#: The columns :func:`event_from_row` takes, in order.
+READ_COLUMNS = ("event", "block_number", "log_index", "block_hash", "tx_hash", *TYPED_FIELDS, "fields")
+
+
 def event_from_row(
-    name: str, block_number: int, log_index: int, block_hash: bytes, tx_hash: bytes, fields_json: str
+    name: str, block_number: int, log_index: int, block_hash: bytes, tx_hash: bytes, *rest: Any
 ) -> MeterEvent:
-    """The event a row holds, from its stored decoded fields (the log is not decoded again)."""
+    """The event a row holds (its :data:`READ_COLUMNS`), from its stored typed columns and ``fields`` JSON: the log
+    is not decoded again."""
     kind = _kinds()[name]
-    return kind.cls(
-        block_number=block_number, block_hash=bytes(block_hash), tx_hash=bytes(tx_hash), log_index=log_index,
-        **kind.from_json(fields_json),
-    )
+    values = kind.residual_values(rest[-1])
+    for field, slot in kind.typed:
+        values[field] = rest[slot]
+    if "overage" in values:
+        values["overage"] = bool(values["overage"])
+    return kind.cls(block_number=block_number, block_hash=block_hash, tx_hash=tx_hash, log_index=log_index, **values)
 
 
 class RowBuilder:
@@ -310,14 +335,16 @@ class RowBuilder:
         if len(topics) != spec.topic_count:
             return None
         args = spec.decode(topics, log["data"]).args
-        values = {field.name: field.from_abi(args[field.abi_name]) for field in kind.fields}
+        residual = kind.residual
+        fields_json = kind.residual_json({f.name: f.from_abi(args[f.abi_name]) for f in residual}) if residual else "{}"
         try:
-            block_hash = bytes.fromhex(log["blockHash"][2:])
-            tx_hash = bytes.fromhex(log["transactionHash"][2:])
             block_number = int(log["blockNumber"], 16)
             log_index = int(log["logIndex"], 16)
+            head: Row = (
+                position(block_number, log_index), block_number, log_index, bytes.fromhex(log["blockHash"][2:]),
+                bytes.fromhex(log["transactionHash"][2:]), kind.name,
+            )
         except (TypeError, ValueError) as exc:
             raise EventDecodeError(f"a {kind.name} log has a malformed position: {exc}") from exc
-        return event_row(
-            kind.name, block_number, log_index, block_hash, tx_hash, values, topics, log["data"] or "0x"
-        )
+        raw_topics = '["' + '","'.join(topics) + '"]'
+        return (*head, *map(args.get, kind.typed_abi), fields_json, raw_topics, log["data"] or "0x")

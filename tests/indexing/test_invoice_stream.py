@@ -94,3 +94,15 @@ def test_rows_out_of_customer_order_are_refused() -> None:
             (OTHER, "ActivationDenied", 3, 0, b"", b"", 1, None, None, None, None)]
     with pytest.raises(InvoiceError, match="grouped by customer"):
         list(invoices_from_rows(TF, {1: Rules()}, rows, chain_id=1, contract=CONTRACT, from_block=0, to_block=9))
+
+
+def test_the_evidence_the_pass_makes_is_the_value_the_constructor_makes() -> None:
+    from dataclasses import FrozenInstanceError
+
+    from metering.invoice import EvidenceEvent, _evidence
+
+    made = _evidence(7, 2, digest("tx"), "LeaseRenewed", digest("i"), 3)
+    built = EvidenceEvent(7, 2, digest("tx"), "LeaseRenewed", digest("i"), 3)
+    assert (made, hash(made), repr(made)) == (built, hash(built), repr(built))
+    with pytest.raises(FrozenInstanceError):
+        made.block_number = 8  # type: ignore[misc]

@@ -14,7 +14,7 @@ from web3.contract import Contract
 
 from metering._utils.storerows import RowBuilder, row_of_event
 from metering.errors import StoreError
-from metering.events import EVENT_TYPES, ActivationGranted, decode_log, topic0
+from metering.events import EVENT_TYPES, ActivationGranted, InvoiceAnchored, decode_log, topic0
 from metering.store import SCHEMA_VERSION, Store, StoredBlock, default_store_path
 
 from ._builders import CONTRACT, CUSTOMER, ident
@@ -125,7 +125,7 @@ def test_rollback_forgets_events_and_hashes_above_the_fork(tmp_path: Path) -> No
         assert (store.last_block, store.first_block, store.event_count()) == (None, 3, 0)
 
 
-def test_decoded_fields_are_readable_columns_and_json_with_integers_as_strings(tmp_path: Path) -> None:
+def test_a_grants_fields_are_typed_columns_next_to_its_raw_log(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite"
     raw, _ = granted_log(10, 3, "a")
     with Store(path, chain_id=1, contract=CONTRACT) as store:
@@ -142,11 +142,21 @@ def test_decoded_fields_are_readable_columns_and_json_with_integers_as_strings(t
         "ActivationGranted", 1, CUSTOMER, 7, 1_000, 1_100, None, 0
     )
     assert (tx_hash.lower(), instance.lower()) == (ident("tx10").hex(), ident("a").hex())
-    assert json.loads(fields) == {
-        "instance_id": "0x" + ident("a").hex(), "customer": CUSTOMER, "instance_type": "7", "timeframe": "1",
-        "started_at": "1000", "lease_end": "1100", "overage": False,
-    }
+    assert json.loads(fields) == {}  # every field of a grant is a column of its own
     assert (json.loads(topics), data) == (raw["topics"], raw["data"])  # the log as the node gave it
+
+
+def test_fields_without_a_column_are_json_with_integers_as_strings(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    anchored = InvoiceAnchored(block_number=10, block_hash=ident("block10"), tx_hash=ident("tx10"), log_index=0,
+                               customer=CUSTOMER, timeframe=4, invoice_hash=ident("invoice"), total=2**200 + 1)
+    with Store(path, chain_id=1, contract=CONTRACT) as store:
+        store.append_events([anchored], [StoredBlock(10, ident("block10"), 1)], 10)
+        assert store.events() == [anchored]
+    with sqlite3.connect(path) as db:
+        customer, timeframe, fields = db.execute("SELECT customer, timeframe, fields FROM events").fetchone()
+    assert (customer, timeframe) == (CUSTOMER, 4)
+    assert json.loads(fields) == {"invoice_hash": "0x" + ident("invoice").hex(), "total": str(2**200 + 1)}
 
 
 def test_reads_use_the_index_in_its_order_without_a_temporary_sort(tmp_path: Path) -> None:
