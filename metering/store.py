@@ -20,8 +20,9 @@ bills. The schema::
            fields, topics, data)
     index events_by_customer(timeframe, customer, position, <what an invoice reads>)
     index events_by_name(event, timeframe)
+    customers(timeframe, customer)        -- who had a decision in each timeframe, kept with the events
 
-Hashes and ids in ``events`` are blobs (``SELECT hex(tx_hash)`` shows them); ``fields`` and ``topics`` are JSON.
+Hashes, ids and the raw log in ``events`` are blobs (``SELECT hex(tx_hash)`` shows them); ``fields`` is JSON.
 
 **Invoices read one index, in its order.** ``events_by_customer`` holds, for each event, every column an invoice
 needs, ordered by timeframe, customer and chain position: all invoices of a timeframe are one forward scan of it
@@ -95,14 +96,19 @@ CREATE TABLE IF NOT EXISTS events (
     stopped_at    INTEGER,
     overage       INTEGER,
     fields        TEXT NOT NULL,
-    topics        TEXT NOT NULL,
-    data          TEXT NOT NULL
+    topics        BLOB NOT NULL,
+    data          BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_customer ON events (
     timeframe, customer, position, event, tx_hash, instance_id, instance_type, started_at, lease_end, stopped_at,
     overage
 );
 CREATE INDEX IF NOT EXISTS events_by_name ON events (event, timeframe);
+CREATE TABLE IF NOT EXISTS customers (
+    timeframe INTEGER NOT NULL,
+    customer  TEXT NOT NULL,
+    PRIMARY KEY (timeframe, customer)
+) WITHOUT ROWID;
 """
 
 #: Connection settings for a write-once, append-mostly index that a web view may read while it grows:
@@ -125,6 +131,7 @@ _READ = ", ".join(READ_COLUMNS)
 _INSERT_EVENT = f"INSERT OR IGNORE INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 _DECISIONS = (ActivationGranted.name, ActivationDenied.name, LeaseContinued.name)
 _LAST_INDEX = (1 << LOG_INDEX_BITS) - 1
+_EVENT, _TIMEFRAME, _CUSTOMER = (COLUMNS.index(c) for c in ("event", "timeframe", "customer"))
 _BILLING_SELECT = ", ".join(
     {"block_number": f"position >> {LOG_INDEX_BITS}", "log_index": f"position & {_LAST_INDEX}"}.get(c, c)
     for c in BILLING_COLUMNS
@@ -293,6 +300,10 @@ class Store:
                 [(b.number, _hex(b.hash), b.timestamp) for b in blocks],
             )
             inserted = self._db.executemany(_INSERT_EVENT, ordered).rowcount
+            self._db.executemany(
+                "INSERT OR IGNORE INTO customers (timeframe, customer) VALUES (?, ?)",
+                sorted({(row[_TIMEFRAME], row[_CUSTOMER]) for row in ordered if row[_EVENT] in _DECISIONS}),
+            )
             self._db.execute(
                 "INSERT INTO cursor (id, last_block) VALUES (1, ?) "
                 "ON CONFLICT (id) DO UPDATE SET last_block = excluded.last_block",
@@ -314,8 +325,20 @@ class Store:
         replaced those blocks); ``None`` forgets every block, so indexing starts again at :attr:`first_block`.
         Returns how many events were dropped."""
         floor = -1 if number is None else number
+        above = _last_position(floor)
+        marks = ", ".join("?" for _ in _DECISIONS)
         with self._transaction():
-            dropped = self._db.execute("DELETE FROM events WHERE position > ?", (_last_position(floor),)).rowcount
+            touched = self._db.execute(
+                f"SELECT DISTINCT timeframe, customer FROM events WHERE position > ? AND event IN ({marks})",
+                (above, *_DECISIONS),
+            ).fetchall()
+            dropped = self._db.execute("DELETE FROM events WHERE position > ?", (above,)).rowcount
+            self._db.executemany(  # a customer whose only decisions were dropped is no longer listed
+                "DELETE FROM customers WHERE timeframe = ?1 AND customer = ?2 AND NOT EXISTS ("
+                " SELECT 1 FROM events INDEXED BY events_by_customer"
+                f" WHERE timeframe = ?1 AND customer = ?2 AND event IN ({marks}))",
+                [(timeframe, customer, *_DECISIONS) for timeframe, customer in touched],
+            )
             self._db.execute("DELETE FROM blocks WHERE number > ?", (floor,))
             if number is None:
                 self._db.execute("DELETE FROM cursor")
@@ -422,22 +445,9 @@ class Store:
 
     def customers(self, timeframe: int) -> list[str]:
         """Customers with a decision in ``timeframe`` (an activation granted or denied, a lease continued into it),
-        sorted by address.
-
-        A skip-scan of ``events_by_customer``: one seek per customer for the next address and one for a decision,
-        however many events each customer has."""
-        marks = ", ".join("?" for _ in _DECISIONS)
-        rows = self._db.execute(
-            "WITH RECURSIVE c(customer) AS ("
-            " SELECT (SELECT min(customer) FROM events WHERE timeframe = ?1)"
-            " UNION ALL"
-            " SELECT (SELECT min(customer) FROM events WHERE timeframe = ?1 AND customer > c.customer)"
-            " FROM c WHERE c.customer IS NOT NULL"
-            ") SELECT customer FROM c WHERE customer IS NOT NULL AND EXISTS ("
-            " SELECT 1 FROM events INDEXED BY events_by_customer"
-            f" WHERE timeframe = ?1 AND customer = c.customer AND event IN ({marks}))",
-            (timeframe, *_DECISIONS),
-        )
+        sorted by address: kept in their own small table as events are stored and dropped, so listing them does not
+        read the events."""
+        rows = self._db.execute("SELECT customer FROM customers WHERE timeframe = ? ORDER BY customer", (timeframe,))
         return [str(row[0]) for row in rows]
 
     def remember_block(self, block: StoredBlock) -> bool:
