@@ -219,7 +219,7 @@ def rounding_rule(currency: str) -> str:
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class _Lease:
     instance_type: int
     started_at: int
@@ -471,25 +471,29 @@ def invoices_from_rows(
     types = rules_by_type
     current: str | None = None
     bill = _Bill(timeframe.id, types)
+    add = bill.add
     listed = False
     billing = _BILLING_NAMES
     decisions = _DECISIONS
-    previous: str = ""
-    for row in rows:
-        customer, name, block_number = row[0], row[1], row[2]
+    for customer, name, block, log_index, tx_hash, instance, kind, started, lease_end, stopped, overage in rows:
         if customer != current:
-            if current is not None and listed:
-                yield _invoice(current, timeframe, types, bill, chain_id, contract, from_block, to_block, as_of)
-            if customer <= previous:
-                raise InvoiceError("billing rows must come grouped by customer, in ascending address order")
-            previous = current = customer
+            if current is not None:
+                if listed:
+                    yield _invoice(current, timeframe, types, bill, chain_id, contract, from_block, to_block, as_of)
+                if customer <= current:
+                    raise InvoiceError("billing rows must come grouped by customer, in ascending address order")
+            current = customer
             bill = _Bill(timeframe.id, types)
+            add = bill.add
             listed = False
-        if name in decisions:
+        if name in billing:
+            if from_block <= block <= to_block:
+                listed = True
+                add(name, block, log_index, tx_hash, instance, kind, started, lease_end, stopped, overage)
+            elif name in decisions:
+                listed = True
+        elif name in decisions:
             listed = True
-        if name in billing and from_block <= block_number <= to_block:
-            listed = True
-            bill.add(name, block_number, row[3], row[4], row[5], row[6], row[7], row[8], row[9], row[10])
     if current is not None and listed:
         yield _invoice(current, timeframe, types, bill, chain_id, contract, from_block, to_block, as_of)
 

@@ -419,21 +419,23 @@ class Store:
         return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
 
     def billing_rows(
-        self, timeframe: int, names: Sequence[str], *, customer: str | None = None
+        self, timeframe: int, names: Sequence[str] | None, *, customer: str | None = None
     ) -> Iterator[tuple[Any, ...]]:
-        """The events ``names`` of ``timeframe`` as :data:`BILLING_COLUMNS` tuples, one customer after the other
-        (by address) and each customer's in chain order: one forward pass over ``events_by_customer``, streamed
-        (nothing is sorted or held here). Only ``customer``'s with ``customer``."""
-        marks = ", ".join("?" for _ in names)
+        """The events ``names`` (all with ``None``) of ``timeframe`` as :data:`BILLING_COLUMNS` tuples, one customer
+        after the other (by address) and each customer's in chain order: one forward pass over
+        ``events_by_customer``, streamed (nothing is sorted or held here, and no table row is read). Only
+        ``customer``'s with ``customer``."""
         query = (
             f"SELECT {_BILLING_SELECT} FROM events INDEXED BY events_by_customer "
-            f"WHERE timeframe = ? AND customer {'= ?' if customer is not None else 'IS NOT NULL'} "
-            f"AND event IN ({marks}) ORDER BY customer, position"
+            f"WHERE timeframe = ? AND customer {'= ?' if customer is not None else 'IS NOT NULL'}"
         )
         params: list[Any] = [timeframe]
         if customer is not None:
             params.append(to_checksum_address(customer))
-        return self._db.execute(query, [*params, *names])
+        if names is not None:
+            query += f" AND event IN ({', '.join('?' for _ in names)})"
+            params += names
+        return self._db.execute(query + " ORDER BY customer, position", params)
 
     def event_count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
