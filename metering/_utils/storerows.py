@@ -326,6 +326,9 @@ class RowBuilder:
             if spec.name in kinds:
                 kind = kinds[spec.name]
                 self._plans["0x" + spec.topic0.hex()] = (spec, kind)
+        # Consecutive logs mostly share their block and transaction: their hashes are converted once.
+        self._block: tuple[str, bytes] = ("", b"")
+        self._tx: tuple[str, bytes] = ("", b"")
 
     def row(self, log: Mapping[str, Any]) -> Row | None:
         """The row of one raw log (hex strings as JSON-RPC gives them).
@@ -341,17 +344,27 @@ class RowBuilder:
         spec, kind = plan
         if len(topics) != spec.topic_count:
             return None
-        args = spec.decode(topics, log["data"]).args
+        data = log["data"] or "0x"
+        args = spec.decode(topics, data).args
         residual = kind.residual
         fields_json = kind.residual_json({f.name: f.from_abi(args[f.abi_name]) for f in residual}) if residual else "{}"
         try:
             block_number = int(log["blockNumber"], 16)
             log_index = int(log["logIndex"], 16)
-            head: Row = (
-                position(block_number, log_index), block_number, log_index, bytes.fromhex(log["blockHash"][2:]),
-                bytes.fromhex(log["transactionHash"][2:]), kind.name,
-            )
+            block_text, tx_text = log["blockHash"], log["transactionHash"]
+            if block_text != self._block[0]:
+                self._block = (block_text, bytes.fromhex(block_text[2:]))
+            if tx_text != self._tx[0]:
+                self._tx = (tx_text, bytes.fromhex(tx_text[2:]))
         except (TypeError, ValueError) as exc:
             raise EventDecodeError(f"a {kind.name} log has a malformed position: {exc}") from exc
-        raw_topics = b"".join(map(_raw, topics))
-        return (*head, *map(args.get, kind.typed_abi), fields_json, raw_topics, _raw(log["data"] or "0x"))
+        if not 0 <= log_index < _LOG_INDEX_LIMIT:
+            position(block_number, log_index)  # raises
+        try:  # the node's hex in one conversion (logdecode has checked each word)
+            raw_topics = bytes.fromhex("".join(topics).replace("0x", ""))
+        except ValueError:
+            raw_topics = b"".join(map(_raw, topics))
+        return (
+            block_number << LOG_INDEX_BITS | log_index, block_number, log_index, self._block[1], self._tx[1], kind.name,
+            *map(args.get, kind.typed_abi), fields_json, raw_topics, _raw(data),
+        )
