@@ -33,8 +33,8 @@ from web3 import Web3
 from web3.contract import Contract
 
 from metering import contract as artifacts
+from metering.chain.node import LocalNode, dev_private_keys
 from metering.contract import DenialReason, LimitMode, currency_to_bytes
-from metering.node import LocalNode, dev_private_keys
 from metering.types import Rules, instance_id, request_id
 
 ROOT = Path(__file__).resolve().parent.parent

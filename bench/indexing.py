@@ -148,7 +148,7 @@ def make_history(node: Any, events: int) -> tuple[Any, History]:
     from web3 import Web3
 
     from metering import contract as artifacts
-    from metering.node import dev_private_keys
+    from metering.chain.node import dev_private_keys
     from metering.provider import Provider
     from metering.types import Rules, instance_id
 
@@ -191,7 +191,7 @@ def make_history(node: Any, events: int) -> tuple[Any, History]:
 
 def raw_ceiling(rpc_url: str, history: History, runs: int) -> tuple[Timing, str]:
     """One ``eth_getLogs`` for the whole range (the indexer's filter) and parsing its JSON, nothing else."""
-    from metering.events import EVENT_TYPES, topic0
+    from metering.audit.events import EVENT_TYPES, topic0
 
     try:
         import orjson
@@ -218,8 +218,8 @@ def raw_ceiling(rpc_url: str, history: History, runs: int) -> tuple[Timing, str]
 
 
 def index_ours(w3: Any, history: History, runs: int, workdir: Path, max_range: int) -> Timing:
-    from metering.indexer import Indexer
-    from metering.store import Store
+    from metering.audit.indexer import Indexer
+    from metering.audit.store import Store
 
     made: list[int] = []
 
@@ -237,7 +237,7 @@ def index_ours(w3: Any, history: History, runs: int, workdir: Path, max_range: i
 
 
 def indexing_rows(sizes: Sizes, judged: bool) -> list[Row]:
-    from metering.node import LocalNode
+    from metering.chain.node import LocalNode
 
     with LocalNode() as node, tempfile.TemporaryDirectory(prefix="metering-bench-") as tmp:
         print(f"  building a history of about {sizes.history:,} events...", flush=True)
@@ -262,8 +262,8 @@ def indexing_rows(sizes: Sizes, judged: bool) -> list[Row]:
 def _child(argv: Sequence[str]) -> int:
     """One measurement in this fresh process: ``scan|invoices|one|pages PATH RUNS [CUSTOMER]``; prints JSON."""
     mode, path, runs = argv[0], Path(argv[1]), int(argv[2])
-    from metering.billing import _ROW_NAMES, final_invoice, iter_invoices
-    from metering.store import Store
+    from metering.audit.billing import _ROW_NAMES, final_invoice, iter_invoices
+    from metering.audit.store import Store
 
     out: dict[str, Any] = {}
     with Store(path) as store:

@@ -33,9 +33,9 @@ from eth_utils.address import to_checksum_address
 
 from metering._utils.logdecode import meter_event_decoder
 from metering._utils.storerows import event_row, row_of_event
+from metering.audit.events import RulesSet, TimeframeCreated
+from metering.audit.store import Store, StoredBlock
 from metering.contract import DenialReason
-from metering.events import RulesSet, TimeframeCreated
-from metering.store import Store, StoredBlock
 from metering.types import Rules, rules_hash
 
 #: Bumped whenever the generated history changes (cached stores of another version are rebuilt).

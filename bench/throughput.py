@@ -17,6 +17,7 @@ import statistics
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,14 +31,17 @@ from web3.contract import Contract
 from web3.types import Nonce, RPCEndpoint, RPCResponse
 
 from metering import contract as artifacts
+from metering import types
+from metering._utils.calldata import meter_call_encoder
 from metering.agent import ActivationRequest, Agent, Granted
-from metering.events import EVENT_TYPES, topic0
-from metering.indexer import Indexer
-from metering.invoice import invoices_for_timeframe
-from metering.node import LocalNode, dev_private_keys
+from metering.audit.billing import invoices_for_timeframe
+from metering.audit.blocktime import NodeClock
+from metering.audit.events import EVENT_TYPES, topic0
+from metering.audit.indexer import Indexer
+from metering.audit.store import Store
+from metering.chain.node import LocalNode, dev_private_keys
+from metering.chain.sender import Call, TransactionSender
 from metering.provider import Provider
-from metering.sender import Call, TransactionSender
-from metering.store import Store
 from metering.types import Rules
 
 INSTANCE_TYPE = 1
@@ -94,8 +98,10 @@ def median_of(runs: int, fn: Callable[[], int]) -> Timing:
 # ---------------------------------------------------------------------------------------------- a market on a node
 
 
-def request_id(tag: str, i: int) -> bytes:
-    return keccak(text=f"bench-{tag}-{i}")
+def request_id(tag: str, i: int) -> int:
+    """A fresh request id for the ``i``-th request of path ``tag``: generation 1 of a seat of its own (a path's
+    seats start at an offset of their own, so paths sharing an agent never collide)."""
+    return types.request_id((zlib.crc32(tag.encode()) << 24) + i, 1)
 
 
 @dataclass
@@ -111,6 +117,7 @@ class Market:
     timeframe: int
     customers: list[str]
     deploy_block: int
+    activations: int = 0  # activations the measured paths sent so far (checked against the contract's counters)
 
     def encode(self, function: str, *args: Any) -> bytes:
         return bytes.fromhex(self.meter.encode_abi(function, args=list(args))[2:])
@@ -132,13 +139,17 @@ class Market:
 
 
 class CountingProvider(HTTPProvider):
-    """An HTTP provider that counts the JSON-RPC requests made through it."""
+    """An HTTP provider that counts the HTTP requests made through it (a JSON-RPC batch counts once)."""
 
     requests = 0
 
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
         self.requests += 1
         return super().make_request(method, params)
+
+    def make_batch_request(self, batch_requests: list[tuple[RPCEndpoint, Any]]) -> Any:
+        self.requests += 1
+        return super().make_batch_request(batch_requests)
 
 
 def requests_made(w3: Web3) -> int:
@@ -154,7 +165,7 @@ def open_market(node: LocalNode, customers: int) -> Market:
     provider.grant_agent(agent.address)
     start = int(w3.eth.get_block("latest")["timestamp"]) + 100
     timeframe = provider.create_timeframe(start, start + 30 * 86_400, "EUR")
-    provider.set_rules(timeframe, INSTANCE_TYPE, Rules(price_per_activation=100, price_per_second=1))
+    provider.set_rules(timeframe, INSTANCE_TYPE, Rules(price_per_activation=100_000_000, price_per_time_unit=1_000_000))
     meter = w3.eth.contract(address=provider.address, abi=artifacts.abi())
     market = Market(
         node, w3, provider, admin, agent, meter, timeframe,
@@ -175,17 +186,19 @@ def on_fresh_market(customers: int, measure: Callable[[Market], _T]) -> _T:
 # ---------------------------------------------------------------------------------------------- 1. submitting
 
 
-def _timed_on(market: Market, run: Callable[[], _T]) -> tuple[float, int, _T]:
+def timed_on(market: Market, run: Callable[[], _T]) -> tuple[float, int, _T]:
     """``run()``'s duration and the JSON-RPC requests it made."""
     before = requests_made(market.w3)
     seconds, result = timed(run)
     return seconds, requests_made(market.w3) - before, result
 
 
-def _checked(market: Market, n: int, seconds: float, requests: int, transactions: int) -> Timing:
+def checked(market: Market, n: int, seconds: float, requests: int, transactions: int) -> Timing:
+    """The timing of ``n`` activations just sent, once the contract's counters show every one counted once."""
+    market.activations += n
     counted = market.activations_counted()
-    if counted != n:
-        raise RuntimeError(f"{n} activations sent but the contract counted {counted}")
+    if counted != market.activations:
+        raise RuntimeError(f"{market.activations} activations sent but the contract counted {counted}")
     return Timing(n, seconds, requests=requests, transactions=transactions)
 
 
@@ -210,12 +223,12 @@ def submit_plain_web3(market: Market, n: int) -> Timing:
                 raise RuntimeError(f"activation {i} failed")
             nonce += 1
 
-    seconds, rpc, _ = _timed_on(market, run)
-    return _checked(market, n, seconds, rpc, n)
+    seconds, rpc, _ = timed_on(market, run)
+    return checked(market, n, seconds, rpc, n)
 
 
 def submit_agent(market: Market, n: int) -> Timing:
-    """``Agent.activate`` one by one: estimate, sign locally, send, wait, decode the decision."""
+    """``Agent.activate`` one by one: encode, sign locally (known gas limit, cached fees), send, wait, decode."""
     agent = Agent(market.w3, market.meter.address, market.agent)
     ids = [request_id("agent", i) for i in range(n)]
 
@@ -224,44 +237,48 @@ def submit_agent(market: Market, n: int) -> Timing:
             if not isinstance(agent.activate(market.customer(i), INSTANCE_TYPE, LEASE, request_id=rid), Granted):
                 raise RuntimeError(f"activation {i} was not granted")
 
-    seconds, rpc, _ = _timed_on(market, run)
-    return _checked(market, n, seconds, rpc, n)
+    seconds, rpc, _ = timed_on(market, run)
+    return checked(market, n, seconds, rpc, n)
 
 
 def submit_pipelined(market: Market, n: int) -> Timing:
-    """``TransactionSender.send_many``: one transaction per activation, all signed and broadcast, then all receipts
-    awaited. The calldata is encoded inside the timed part, as build_transaction does it for the plain path."""
+    """``TransactionSender.send_many``: one transaction per activation, signed with consecutive nonces and sent in
+    JSON-RPC batches, then the receipts fetched in batches. The calldata is encoded inside the timed part (with the
+    agent's precomputed selector), as build_transaction does it for the plain path."""
     sender = TransactionSender(market.w3, market.agent)
+    encoder = meter_call_encoder()
     ids = [request_id("pipe", i) for i in range(n)]
 
     def run() -> int:
         calls = [
-            market.call("requestActivation", market.customer(i), INSTANCE_TYPE, rid, LEASE, gas=ACTIVATION_GAS)
+            Call(market.meter.address, encoder.encode("requestActivation", [market.customer(i), INSTANCE_TYPE, rid,
+                                                                             LEASE]),
+                 gas=ACTIVATION_GAS, label="requestActivation")
             for i, rid in enumerate(ids)
         ]
         return len(sender.send_many(calls))
 
-    seconds, rpc, sent = _timed_on(market, run)
+    seconds, rpc, sent = timed_on(market, run)
     if sent != n:
         raise RuntimeError(f"{sent} of {n} transactions confirmed")
-    return _checked(market, n, seconds, rpc, n)
+    return checked(market, n, seconds, rpc, n)
 
 
 def submit_batched(market: Market, n: int, batch: int = 100) -> Timing:
-    """``Agent.activate_many`` with ``batch`` requests per call (one ``requestActivations`` transaction each)."""
+    """One ``Agent.activate_many`` of ``n`` requests, ``batch`` per ``requestActivations`` transaction (the
+    transactions pipelined in JSON-RPC batches)."""
     agent = Agent(market.w3, market.meter.address, market.agent)
     pending = [
         ActivationRequest(market.customer(i), INSTANCE_TYPE, LEASE, request_id("batch", i)) for i in range(n)
     ]
 
     def run() -> None:
-        for k in range(0, n, batch):
-            results = agent.activate_many(pending[k:k + batch])
-            if not all(isinstance(r, Granted) for r in results):
-                raise RuntimeError("a batched activation was not granted")
+        results = agent.activate_many(pending, batch_size=batch)
+        if len(results) != n or not all(isinstance(r, Granted) for r in results):
+            raise RuntimeError("a batched activation was not granted")
 
-    seconds, rpc, _ = _timed_on(market, run)
-    return _checked(market, n, seconds, rpc, -(-n // batch))
+    seconds, rpc, _ = timed_on(market, run)
+    return checked(market, n, seconds, rpc, -(-n // batch))
 
 
 # ---------------------------------------------------------------------------------------------- 2. signing
@@ -271,7 +288,7 @@ def signing(n: int) -> Timing:
     """``Account.sign_transaction`` of EIP-1559 ``requestActivation`` transactions (no node needed)."""
     account = Account.from_key(dev_private_keys(1)[0])
     meter = Web3().eth.contract(address=Web3.to_checksum_address("0x" + "11" * 20), abi=artifacts.abi())
-    data = meter.encode_abi("requestActivation", args=["0x" + "22" * 20, INSTANCE_TYPE, b"\x33" * 32, LEASE])
+    data = meter.encode_abi("requestActivation", args=["0x" + "22" * 20, INSTANCE_TYPE, request_id("sign", 0), LEASE])
     base = {
         "chainId": 31337, "gas": ACTIVATION_GAS, "maxFeePerGas": 2 * 10**9, "maxPriorityFeePerGas": 10**9,
         "to": meter.address, "value": 0, "data": data,
@@ -333,7 +350,7 @@ def make_history(market: Market, events: int) -> History:
     if not all(isinstance(r, Granted) for r in agent.activate_many(requests)):
         raise RuntimeError("history: an activation was denied")
     market.warp(SHORT_LEASE + 1)
-    ids = [r.request_id for r in requests]
+    ids = [agent.instance_id_of(r.request_id) for r in requests if r.request_id is not None]
     if agent.expire(ids[:expiries]) != expiries:
         raise RuntimeError("history: not every short lease expired")
     long_lived = ids[expiries:]
@@ -393,13 +410,13 @@ def index_ours(market: Market, last_block: int, runs: int, workdir: Path) -> tup
 # ---------------------------------------------------------------------------------------------- 4. invoices
 
 
-def invoicing(store_path: Path, timeframe: int, runs: int) -> tuple[Timing, Timing]:
+def invoicing(w3: Web3, store_path: Path, timeframe: int, runs: int) -> tuple[Timing, Timing]:
     """``invoices_for_timeframe`` from the store: (invoices, counted usage events) per second."""
     counted: list[int] = []
 
     def run() -> int:
         with Store(store_path) as store:
-            invoices = invoices_for_timeframe(store, timeframe)
+            invoices = invoices_for_timeframe(store, timeframe, NodeClock(w3, store))
         if not invoices or any(i.total <= 0 for i in invoices):
             raise RuntimeError("an invoice came out empty")
         counted.append(sum(len(i.evidence.events) for i in invoices))
@@ -426,11 +443,12 @@ def run_indexing_and_invoices(events: int, customers: int, runs: int) -> dict[st
             )
         if out["ours"].items != expected + customers:  # the indexer keeps CustomerEnrolled too
             raise RuntimeError(f"the indexer stored {out['ours'].items} events, expected {expected + customers}")
-        out["invoices"], out["invoice_events"] = invoicing(store_path, market.timeframe, runs)
-        if out["invoice_events"].items != history.usage_events:
-            raise RuntimeError(
-                f"the invoices counted {out['invoice_events'].items} events, the history has {history.usage_events}"
-            )
+        out["invoices"], out["invoice_events"] = invoicing(market.w3, store_path, market.timeframe, runs)
+        # The timeframe is still running, so these are statements as of the indexed head: they hold every grant, and
+        # the renewals and stops of the blocks their "as of" covers (an expiry is never evidence).
+        billed = history.usage_events - history.expiries
+        if not history.grants <= out["invoice_events"].items <= billed:
+            raise RuntimeError(f"the invoices counted {out['invoice_events'].items} events, the history bills {billed}")
         return out
 
 

@@ -347,7 +347,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
             StoredInstance memory inst = _instances[agent][seatIndex];
             if (
                 inst.generation == generation && _status(inst.state) == InstanceStatus.Open
-                    && block.timestamp >= inst.leaseEnd
+                    && block.timestamp >= inst.leaseEnd && _wellFormed(id)
             ) {
                 _closeExpired(id, agent, seatIndex, inst);
                 ++closed;
@@ -448,7 +448,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
     function instance(bytes32 instanceId) external view returns (Instance memory) {
         (address agent, uint56 seatIndex, uint8 generation) = _split(instanceId);
         StoredInstance memory s = _instances[agent][seatIndex];
-        if (s.generation != generation || generation == 0) return Instance(address(0), 0, TimeframeId.wrap(0), InstanceType.wrap(0), InstanceStatus.Unknown, DenialReason.None, 0);
+        if (s.generation != generation || generation == 0 || !_wellFormed(instanceId)) return Instance(address(0), 0, TimeframeId.wrap(0), InstanceType.wrap(0), InstanceStatus.Unknown, DenialReason.None, 0);
         return Instance(s.customer, s.leaseEnd, s.timeframe, s.instanceType, _status(s.state), _reason(s.state), s.seat);
     }
 
@@ -743,7 +743,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         returns (StoredInstance memory inst)
     {
         inst = _instances[agent][seatIndex];
-        if (inst.generation != generation || generation == 0) {
+        if (inst.generation != generation || generation == 0 || !_wellFormed(instanceId)) {
             revert MeteringInstanceNotOpen(instanceId, InstanceStatus.Unknown);
         }
         InstanceStatus status = _status(inst.state);
@@ -755,14 +755,18 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         if (account.status == CustomerStatus.None) revert MeteringNotCustomer(msg.sender);
     }
 
-    /// @dev The agent, seat and generation an instance id is made of.
+    /// @dev The agent, seat and generation an instance id is made of (see {_wellFormed} for ids no agent made).
     function _split(bytes32 instanceId) private pure returns (address agent, uint56 seatIndex, uint8 generation) {
         uint256 raw = uint256(instanceId);
         agent = address(uint160(raw >> 96));
         seatIndex = uint56(raw >> 8);
         generation = uint8(raw);
-        // Bits 64-95 must be zero: otherwise the id was not made by instanceIdOf and names nothing.
-        if ((raw >> 64) & type(uint32).max != 0) revert MeteringInstanceNotOpen(instanceId, InstanceStatus.Unknown);
+    }
+
+    /// @dev Whether `instanceId` could have been made by {instanceIdOf}: bits 64-95 are zero. Any other id names
+    /// nothing (it would alias a real seat if only its agent, seat and generation were read).
+    function _wellFormed(bytes32 instanceId) private pure returns (bool) {
+        return (uint256(instanceId) >> 64) & type(uint32).max == 0;
     }
 
     function _state(InstanceStatus status, DenialReason reason) private pure returns (uint8) {
@@ -806,24 +810,32 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         }
     }
 
-    /// @dev The first timeframe that has not ended yet, walking past the ones that ended since the cursor last
-    /// moved. `walked` remembers how far the walk got, so each timeframe is passed once in the contract's life,
-    /// also when every timeframe has ended.
+    /// @dev The first timeframe that has not ended yet. Timeframes are created in order and never overlap, so their
+    /// ends increase with their ids: the ones not looked at yet (after `walked`) are searched by bisection, in
+    /// O(log n) reads however many ended since the last call. `walked` remembers how far the search got, so a
+    /// timeframe found ended is never looked at again, also when every timeframe has ended.
     function _findActive() private view returns (Cursor memory c, bool moved) {
         c = _cursor;
         if (block.timestamp < c.end) return (c, false);
-        uint16 walked = c.walked;
         uint16 count = c.count;
-        while (walked < count) {
-            // Cannot overflow: walked < count <= type(uint16).max.
-            unchecked {
-                ++walked;
-            }
-            TimeframeId id = TimeframeId.wrap(walked);
-            Timeframe storage tf = _timeframes[id];
-            if (block.timestamp < tf.end) return (Cursor(count, walked, id, tf.start, tf.end), true);
+        if (c.walked == count) return (c, false);
+        // The first id in (walked, count] whose end is after now, or count + 1 when all have ended.
+        uint256 low = uint256(c.walked) + 1;
+        uint256 high = uint256(count) + 1;
+        while (low < high) {
+            uint256 mid = (low + high) / 2;
+            // Cannot truncate: mid <= count, a uint16.
+            if (block.timestamp < _timeframes[TimeframeId.wrap(uint16(mid))].end) high = mid;
+            else low = mid + 1;
         }
-        moved = walked != c.walked;
-        c.walked = walked;
+        moved = true;
+        if (low > count) {
+            c.walked = count;
+            return (c, moved);
+        }
+        // Cannot truncate: low <= count, a uint16.
+        TimeframeId id = TimeframeId.wrap(uint16(low));
+        Timeframe storage tf = _timeframes[id];
+        c = Cursor(count, uint16(low), id, tf.start, tf.end);
     }
 }

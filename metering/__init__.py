@@ -24,6 +24,7 @@ from metering.errors import (
     IndexingError,
     InvoiceError,
     MeteringError,
+    MissingDependencyError,
     NodeError,
     RpcUnavailableError,
     RulesFileError,
@@ -35,7 +36,6 @@ from metering.errors import (
 )
 
 if TYPE_CHECKING:
-    from metering.accounts import create_keystore, load_signer
     from metering.agent import (
         ActivationRequest,
         Agent,
@@ -48,37 +48,39 @@ if TYPE_CHECKING:
         RenewalDenied,
         Renewed,
     )
+    from metering.agent.keeper import LeaseKeeper
+    from metering.audit.indexer import Indexer, IndexResult
+    from metering.audit.invoice import Invoice, Line, compute_invoice, from_json, invoice_hash, to_csv, to_json
+    from metering.audit.store import Store
+    from metering.audit.verify import VerificationReport, verify_invoice
     from metering.chain import connect, meter_contract
-    from metering.indexer import Indexer, IndexResult
-    from metering.invoice import Invoice, Line, compute_invoice, from_json, invoice_hash, to_csv, to_json
-    from metering.keeper import LeaseKeeper
-    from metering.node import LocalNode
+    from metering.chain.accounts import create_keystore, load_signer
+    from metering.chain.node import LocalNode
+    from metering.chain.sender import TransactionSender
     from metering.provider import Provider
-    from metering.rules_file import RulesFile, load_rules_file
-    from metering.sender import TransactionSender
-    from metering.store import Store
+    from metering.provider.rules_file import RulesFile, load_rules_file
     from metering.types import Rules, Timeframe, Usage
-    from metering.verify import VerificationReport, verify_invoice
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "create_keystore": "accounts", "load_signer": "accounts",
+    "create_keystore": "chain.accounts", "load_signer": "chain.accounts",
     "ActivationRequest": "agent", "Agent": "agent", "ContinuationDenied": "agent", "Continued": "agent",
     "Deactivated": "agent", "Denied": "agent", "Expired": "agent", "Granted": "agent", "RenewalDenied": "agent",
     "Renewed": "agent",
     "connect": "chain", "meter_contract": "chain",
-    "IndexResult": "indexer", "Indexer": "indexer",
-    "Invoice": "invoice", "Line": "invoice", "compute_invoice": "invoice", "from_json": "invoice",
-    "invoice_hash": "invoice", "to_csv": "invoice", "to_json": "invoice",
-    "LeaseKeeper": "keeper",
-    "LocalNode": "node",
+    "IndexResult": "audit.indexer", "Indexer": "audit.indexer",
+    "Invoice": "audit.invoice", "Line": "audit.invoice", "compute_invoice": "audit.invoice",
+    "from_json": "audit.invoice", "invoice_hash": "audit.invoice", "to_csv": "audit.invoice",
+    "to_json": "audit.invoice",
+    "LeaseKeeper": "agent.keeper",
+    "LocalNode": "chain.node",
     "Provider": "provider",
-    "RulesFile": "rules_file", "load_rules_file": "rules_file",
-    "TransactionSender": "sender",
-    "Store": "store",
+    "RulesFile": "provider.rules_file", "load_rules_file": "provider.rules_file",
+    "TransactionSender": "chain.sender",
+    "Store": "audit.store",
     "Rules": "types", "Timeframe": "types", "Usage": "types",
-    "VerificationReport": "verify", "verify_invoice": "verify",
+    "VerificationReport": "audit.verify", "verify_invoice": "audit.verify",
 }
 
 
@@ -115,6 +117,7 @@ __all__ = [
     "Line",
     "LocalNode",
     "MeteringError",
+    "MissingDependencyError",
     "NodeError",
     "Provider",
     "RenewalDenied",

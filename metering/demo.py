@@ -28,19 +28,18 @@ from rich.console import Console
 from rich.rule import Rule
 
 from metering.agent import Agent, ContinuationDenied, Continued, Denied, Granted, RenewalDenied, Renewed
-from metering.billing import invoices_for_timeframe, statement
-from metering.blocktime import NodeClock
+from metering.agent.keeper import LeaseKeeper
+from metering.audit.billing import invoices_for_timeframe, statement
+from metering.audit.blocktime import NodeClock
+from metering.audit.invoice import Charge, from_json, line_amount, to_csv, to_json
+from metering.audit.store import Store
+from metering.audit.verify import VerificationReport, verify_invoice
 from metering.chain import connect
-from metering.contract import LimitMode
+from metering.chain.node import LocalNode, dev_private_keys
 from metering.customer import Customer
-from metering.invoice import Charge, from_json, invoice_hash, line_amount, to_csv, to_json
-from metering.keeper import LeaseKeeper
-from metering.money import parse_price
-from metering.node import LocalNode, dev_private_keys
+from metering.errors import MeteringError
 from metering.provider import Provider
-from metering.store import Store
-from metering.types import Rules
-from metering.verify import VerificationReport, verify_invoice
+from metering.provider.anchoring import anchor_invoice, check_anchorable
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -49,27 +48,31 @@ ROUND = 300  # simulated seconds between rounds
 DAY = 86_400
 TYPE_NAMES = {1: "db-server", 2: "ml-worker"}
 
-#: The rules of both timeframes, at the precision people write prices (micro-units of the euro cent).
-RULES = {
-    1: Rules(  # db-server: EUR 0.50 per start, EUR 0.12 per hour, hard limits
-        price_per_activation=parse_price("0.50", "EUR"),
-        price_per_time_unit=parse_price("0.12", "EUR"),
-        time_unit_seconds=3600,
-        included_activations=2,
-        included_seconds=1800,
-        max_concurrent=2,
-        max_activations=6,
-        mode=LimitMode.HARD,
-    ),
-    2: Rules(  # ml-worker: EUR 0.0004 per start, EUR 1.80 per hour, soft limits
-        price_per_activation=parse_price("0.0004", "EUR"),
-        price_per_time_unit=parse_price("1.80", "EUR"),
-        time_unit_seconds=3600,
-        max_concurrent=1,
-        max_activations=4,
-        mode=LimitMode.SOFT,
-    ),
-}
+#: The rules of both days, as the provider writes them: prices in euros as text, exact to a millionth of a cent.
+RULES_YAML = """\
+# Rules of timeframe {timeframe}, applied with `metering rules set` (format: metering/provider/rules_file.py).
+timeframe: {timeframe}
+currency: EUR
+types:
+  db-server:
+    id: 1
+    price_per_activation: "0.50"   # EUR 0.50 per start
+    price_per_time_unit: "0.12"    # EUR 0.12 per hour running
+    time_unit: hour
+    included_activations: 2
+    included_seconds: 1800         # half an hour free
+    max_concurrent: 2              # per customer
+    max_activations: 6
+    mode: hard                     # deny beyond a limit
+  ml-worker:
+    id: 2
+    price_per_activation: "0.0004" # EUR 0.0004 per start
+    price_per_time_unit: "1.80"    # EUR 1.80 per hour running
+    time_unit: hour
+    max_concurrent: 1
+    max_activations: 4
+    mode: soft                     # grant beyond a limit, marked as overage
+"""
 
 
 @dataclass(frozen=True)
@@ -195,10 +198,13 @@ def _run(story: _Story, started: float) -> DemoResult:
     second = provider.create_timeframe(start + DAY, start + 2 * DAY, "EUR")
     say(f"timeframes {first} and {second}: two consecutive days from {start}, prices in EUR")
     for timeframe in (first, second):
-        for kind, rules in RULES.items():
-            provider.set_rules(timeframe, kind, rules)
-    say("rules of db-server: EUR 0.50 per start, EUR 0.12 per hour, 2 starts and 30 minutes included, hard limits")
-    say("rules of ml-worker: EUR 0.0004 per start, EUR 1.80 per hour, soft limits (exact: micro-units of a cent)")
+        rules_path = out / f"rules-tf{timeframe}.yaml"
+        rules_path.write_text(RULES_YAML.format(timeframe=timeframe), encoding="utf-8")
+        for applied in provider.apply_rules_file(rules_path):
+            say(f"timeframe {timeframe}: rules of {applied.name} (type {applied.instance_type}) set from "
+                f"{rules_path.name}, hash 0x{applied.rules_hash.hex()[:16]}…")
+    say("db-server: EUR 0.50 per start, EUR 0.12 per hour, 2 starts and 30 minutes included, hard limits;")
+    say("ml-worker: EUR 0.0004 per start, EUR 1.80 per hour, soft limits (prices exact: micro-units of a cent)")
 
     names = ("acme", "globex", "initech")
     addresses = [key.address for key in story.customer_keys]
@@ -271,8 +277,13 @@ def _run(story: _Story, started: float) -> DemoResult:
     story.console.print(Rule("6. anchor, verify, and catch a tampered invoice"))
     for name, path in invoices.items():
         inv = from_json(path.read_bytes())
-        provider.anchor_invoice(inv.customer, timeframe, invoice_hash(inv), inv.total)
-        say(f"anchored {name}'s invoice hash 0x{invoice_hash(inv).hex()[:16]}…")
+        anchored = anchor_invoice(w3, provider.address, story.provider_key, inv, sender=provider.sender)
+        say(f"anchored {name}'s final invoice hash 0x{anchored.invoice_hash.hex()[:16]}… (tx {anchored.tx_hash})")
+    statement_path = out / f"statement-acme-tf{second}.json"
+    try:
+        check_anchorable(w3, provider.address, from_json(statement_path.read_bytes()))
+    except MeteringError as exc:
+        say(f"acme's running statement is refused for anchoring: {exc}")
     honest = []
     with Store(out / "auditor.sqlite", chain_id=w3.eth.chain_id, contract=provider.address) as auditor:
         for name, path in invoices.items():

@@ -16,6 +16,7 @@ __all__ = [
     "IndexingError",
     "InvoiceError",
     "MeteringError",
+    "MissingDependencyError",
     "NodeError",
     "RpcUnavailableError",
     "RulesFileError",
@@ -30,6 +31,11 @@ __all__ = [
 
 class MeteringError(Exception):
     """Base class of every error raised by ``metering``."""
+
+
+class MissingDependencyError(MeteringError, ImportError):
+    """An optional dependency is not installed: ``pip install metering`` is the library only, and the command line
+    and YAML rules files need ``pip install "metering[cli]"``."""
 
 
 class ConfigError(MeteringError, ValueError):
@@ -72,12 +78,10 @@ class TransactionTimeoutError(TransactionFailedError, TimeoutError):
     """A transaction was sent but no receipt arrived in time; it may still be mined."""
 
 
-class EventDecodeError(MeteringError, ValueError):
-    """A log carries a known event's topic but its topics or data do not decode as that event."""
-
-
 class UnsupportedEvmTargetError(ConfigError):
     """The node's EVM is older than the build asked for (e.g. Cancun bytecode on a Paris node)."""
+class EventDecodeError(MeteringError, ValueError):
+    """A log carries a known event's topic but its topics or data do not decode as that event."""
 
 
 class RulesFileError(MeteringError, ValueError):

@@ -1,7 +1,8 @@
 """Deploy the Meter contract with Brownie, the provider's way of working.
 
-    brownie networks add Ethereum my-testnet host=<rpc url> chainid=<id>   # once, for a live network
-    METERING_PRIVATE_KEY=0x... brownie run scripts/deploy.py --network anvil
+    METERING_PRIVATE_KEY=0x... brownie run scripts/deploy.py --network anvil   # Brownie's own anvil network
+    brownie networks add Ethereum metering-live host=https://... chainid=<id>    # once, for any other node
+    METERING_PRIVATE_KEY=0x... brownie run scripts/deploy.py --network metering-live
 
 The deployer becomes the admin and the rules manager. The script prints ``METERING_CONTRACT=<address>`` and
 writes ``build/deployments/metering-<chain id>.json`` (the latest deployment on that chain) and, beside it, the
@@ -20,12 +21,34 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
+import brownie.network.contract as brownie_contract
 from brownie import Contract, accounts, chain, network, web3  # type: ignore[attr-defined]
 
-from metering.deployment import describe_deployment, prepare_directory, write_deployment
+from metering.chain.evm import choose_target, load_artifact
 from metering.errors import MeteringError
-from metering.evm import choose_target, load_artifact
+from metering.provider.deployment import describe_deployment, prepare_directory, write_deployment
+
+
+def _record_live_deployments_with_plain_sources() -> None:
+    """Work around Brownie 1.22.2 on live networks: after a deployment, a background thread records it in Brownie's
+    deployments database, but the compiled ``_add_deployment`` insists on a ``dict`` of sources and gets Brownie's own
+    ``Sources`` object, so the thread dies with a ``TypeError`` traceback (the deployment itself is fine). Hand it the
+    sources it reads as a plain dict instead, so the record is written and nothing is printed."""
+    original = brownie_contract._add_deployment
+    if getattr(original, "_metering_wrapped", False):
+        return
+
+    def add_deployment(contract: Any, alias: Any = None) -> None:
+        paths = contract._build.get("allSourcePaths", {}) or {}
+        sources = {path: contract._sources.get(path) for path in paths.values()}
+        plain = SimpleNamespace(address=contract.address, _build=contract._build, _sources=sources)
+        original(plain, alias)
+
+    add_deployment._metering_wrapped = True  # type: ignore[attr-defined]
+    brownie_contract._add_deployment = add_deployment
 
 
 def _deployer():  # type: ignore[no-untyped-def]
@@ -36,6 +59,7 @@ def _deployer():  # type: ignore[no-untyped-def]
 
 
 def main() -> str:
+    _record_live_deployments_with_plain_sources()
     deployer = _deployer()
     delay = int(os.environ.get("METERING_ADMIN_DELAY", "0"))
     folder = Path(os.environ.get("METERING_DEPLOYMENTS") or Path("build") / "deployments")

@@ -18,7 +18,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from metering import contract as artifacts
-from metering.node import LocalNode, dev_private_keys
+from metering.chain.node import LocalNode, dev_private_keys
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from metering._utils.storerows import COLUMNS, RowBuilder
-from metering.store import Store
+from metering.audit.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))

@@ -13,8 +13,8 @@ from web3.contract import Contract
 
 from metering import contract as artifacts
 from metering._utils.bytecode import split_metadata
-from metering.evm import DEFAULT_TARGET, EvmTarget, load_artifact
-from metering.node import LocalNode
+from metering.chain.evm import DEFAULT_TARGET, EvmTarget, load_artifact
+from metering.chain.node import LocalNode
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,13 +78,17 @@ def test_a_shipped_artifact_no_target_produces_is_detected_as_stray(
     assert "artifacts/london/Meter.json" in tool.stale_artifacts({})
 
 
-def _opcodes(code: bytes) -> set[int]:
-    """The opcodes of ``code``, skipping PUSH data and the metadata trailer."""
+def _opcodes(code: bytes, *, until_invalid: bool = False) -> set[int]:
+    """The opcodes of ``code``, skipping PUSH data and the metadata trailer. With ``until_invalid``, up to the
+    first INVALID: in creation code that ends the init code, and what follows is data (the runtime code with its
+    own metadata, checked on its own as ``deployedBytecode``)."""
     executable, _ = split_metadata(code)
     found: set[int] = set()
     pos = 0
     while pos < len(executable):
         op = executable[pos]
+        if until_invalid and op == 0xFE:
+            break
         found.add(op)
         pos += 1 + (op - 0x5F if 0x60 <= op <= 0x7F else 0)
     return found
@@ -102,7 +106,7 @@ def test_the_paris_build_has_no_opcode_a_paris_node_lacks() -> None:
     meter = load_artifact(EvmTarget.PARIS)
     push0, tload, tstore, mcopy = 0x5F, 0x5C, 0x5D, 0x5E
     for field in ("bytecode", "deployedBytecode"):
-        used = _opcodes(bytes.fromhex(meter[field].removeprefix("0x")))
+        used = _opcodes(bytes.fromhex(meter[field].removeprefix("0x")), until_invalid=field == "bytecode")
         assert not used & {push0, tload, tstore, mcopy}, field
     # and the newer builds do use PUSH0, which is why a paris node refuses them
     assert push0 in _opcodes(bytes.fromhex(load_artifact(EvmTarget.CANCUN)["deployedBytecode"].removeprefix("0x")))

@@ -5,10 +5,10 @@ package. This is the one place they are produced: py-solc-x drives our ``tools/s
 ``node_modules``) with pinned settings. The standard-JSON input embeds every source, so anyone can reproduce the
 bytecode (or verify it on an explorer) without this repository's layout.
 
-Every target of :class:`metering.evm.EvmTarget` (paris, shanghai, cancun) gets its own build, because a node on
+Every target of :class:`metering.chain.evm.EvmTarget` (paris, shanghai, cancun) gets its own build, because a node on
 an older hardfork cannot run a newer one's opcodes (PUSH0 since Shanghai). The settings differ only in
 ``evmVersion``. The default target's files stay at the top of ``metering/artifacts/``; the others go to
-``metering/artifacts/<target>/`` (see :func:`metering.evm.artifact_dir`).
+``metering/artifacts/<target>/`` (see :func:`metering.chain.evm.artifact_dir`).
 
 Usage: ``python tools/compile_contracts.py`` writes the artifacts; ``--check`` exits 1 if any is stale or stray.
 """
@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from metering.evm import EvmTarget, artifact_dir
+from metering.chain.evm import EvmTarget, artifact_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACTS = ROOT / "contracts"

@@ -104,7 +104,8 @@ def _unauthorized(a: Mapping[str, Any]) -> str:
 #: Per error, the sentence that says what happened and what to do; errors without one are rendered generically.
 _HINTS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "AccessControlUnauthorizedAccount": _unauthorized,
-    "MeteringZeroLease": lambda a: f"request {_render(a['requestId'])} asks for a lease of 0 s: use at least 1 s",
+    "MeteringZeroLease": lambda a: f"instance {_render(a['instanceId'])}: a lease of 0 s was asked for: use at "
+    "least 1 s",
     "MeteringInvalidCustomer": lambda a: f"{a['customer']} is not a customer that can be billed (zero address, "
     "or never enrolled): enroll it first",
     "MeteringInvalidTimeframe": lambda a: f"timeframe end {a['end']} is not after its start {a['start']}",
@@ -117,8 +118,23 @@ _HINTS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "(ids count up from 1)",
     "MeteringRulesFrozen": lambda a: f"the rules of timeframe {a['timeframe']} are frozen since it started at "
     f"{a['startedAt']}: set rules for a later timeframe",
-    "MeteringRequestIdConflict": lambda a: f"request id {_render(a['requestId'])} was already used for customer "
-    f"{a['recordedCustomer']}: use a fresh request id",
+    "MeteringRequestMismatch": lambda a: f"request {_render(a['instanceId'])} was decided for customer "
+    f"{a['recordedCustomer']} and type {a['recordedType']}: a retry must repeat the same request, a new request "
+    "takes a new request id",
+    "MeteringUnexpectedGeneration": lambda a: f"request {_render(a['instanceId'])} is not the next request of its "
+    f"seat (generation {a['currentGeneration'] + 1}, or the current one to replay): let the agent choose request "
+    "ids, or read the seat first",
+    "MeteringSeatBusy": lambda a: f"the seat still holds instance {_render(a['occupant'])} until {a['leaseEnd']}: "
+    "use another seat, or stop that instance first",
+    "MeteringNotInstanceHolder": lambda a: f"{a['caller']} may not renew or stop instance "
+    f"{_render(a['instanceId'])}: only the agent that requested it may (the provider can close it)",
+    "MeteringNotCustomer": lambda a: f"{a['caller']} is not an enrolled customer: only a customer approves agents "
+    "and caps its own spending, with its own key",
+    "MeteringInvalidCurrency": lambda a: f"currency {_render(a['currency'])} is not 3 upper-case letters: use an "
+    "ISO 4217 code such as EUR",
+    "MeteringInvalidRules": lambda a: f"rules need a time unit of at least 1 s (got {a['timeUnitSeconds']}) and at "
+    f"most {a['max']} concurrent instances (got {a['maxConcurrent']})",
+    "MeteringZeroInvoiceHash": lambda a: "an invoice hash of zero would read as 'not anchored': hash the invoice",
     "MeteringInstanceNotOpen": lambda a: f"instance {_render(a['instanceId'])} is not running "
     f"(status {_status(a['status'])})",
     "MeteringBatchTooLarge": lambda a: f"a batch of {a['size']} is larger than the contract's maximum of {a['max']}",

@@ -4,28 +4,33 @@ event decoding of receipts, and typed read helpers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from eth_utils.crypto import keccak
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError
-from web3.types import EventData, LogReceipt
+from web3.types import EventData
 
 from metering._utils.abi_errors import meter_error_decoder, revert_data_from_exception
+from metering._utils.calldata import meter_call_encoder
+from metering._utils.logdecode import meter_event_decoder
+from metering._utils.rpc_retry import retry_transient
 from metering.chain import chain_time, checksum, meter_contract
+from metering.chain.sender import Call, SentTransaction, TransactionSender
 from metering.contract import CustomerStatus, DenialReason, InstanceStatus, abi, currency_from_bytes
 from metering.errors import ConfigError, ContractRevertError, SigningKeyError
-from metering.sender import Call, SentTransaction, TransactionSender
 from metering.types import Rules, Timeframe, Usage, split_instance_id
 
 __all__ = [
     "AGENT_ROLE",
     "DEFAULT_ADMIN_ROLE",
+    "PRECOMPILED_CALLS",
     "RULES_MANAGER_ROLE",
     "CustomerAccount",
     "InstanceRecord",
@@ -37,9 +42,14 @@ __all__ = [
     "chunks",
 ]
 
+_T = TypeVar("_T")
+
 DEFAULT_ADMIN_ROLE = b"\0" * 32
 RULES_MANAGER_ROLE = keccak(text="RULES_MANAGER_ROLE")
 AGENT_ROLE = keccak(text="AGENT_ROLE")
+
+#: The agents' hot calls, encoded with precomputed selectors (:mod:`metering._utils.calldata`).
+PRECOMPILED_CALLS = frozenset({"requestActivation", "requestActivations", "renewLease", "deactivate", "expireLeases"})
 
 
 @dataclass(frozen=True)
@@ -147,23 +157,41 @@ class MeterClient:
             raise SigningKeyError("this client is read-only: give it a signing key (keystore or METERING_PRIVATE_KEY)")
         return self._sender
 
-    def _call(self, function: str, *args: Any, min_gas: int = 0) -> Call:
-        data = self.contract.encode_abi(function, args=list(args))
-        return Call(to=self.address, data=bytes.fromhex(data[2:]), min_gas=min_gas, label=function)
+    def _call(self, function: str, *args: Any, min_gas: int = 0, gas: int | None = None) -> Call:
+        """The call of ``function(*args)``; ``gas`` is a known limit (no estimate), ``min_gas`` a floor for one.
+
+        The agents' hot calls (:data:`PRECOMPILED_CALLS`, given canonical values) are encoded with precomputed
+        selectors; the others through web3, which also normalises loose input."""
+        if function in PRECOMPILED_CALLS:
+            data = meter_call_encoder().encode(function, args)
+        else:
+            data = bytes.fromhex(self.contract.encode_abi(function, args=list(args))[2:])
+        return Call(to=self.address, data=data, gas=gas, min_gas=min_gas, label=function)
 
     def _transact(self, function: str, *args: Any) -> SentTransaction:
         return self.sender.transact(self._call(function, *args))
 
-    def events(self, logs: Iterable[LogReceipt]) -> list[EventData]:
-        """The logs this contract emitted, decoded with its ABI, in log order."""
+    def events(self, logs: Iterable[Mapping[str, Any]]) -> list[EventData]:
+        """The logs this contract emitted, decoded with its ABI, in log order; in web3's ``EventData`` shape.
+
+        Logs may be raw (as in :attr:`SentTransaction.logs`) or formatted by web3 (``w3.eth.get_logs``). Decoding
+        goes through the precompiled decoder of :mod:`metering._utils.logdecode`, not web3's ``process_log``.
+        """
+        decoder = meter_event_decoder()
+        address = self.address.lower()
         decoded: list[EventData] = []
         for entry in logs:
-            if Web3.to_checksum_address(entry["address"]) != self.address or not entry["topics"]:
+            if str(entry.get("address", "")).lower() != address:
                 continue
-            name = self._event_names.get(bytes(entry["topics"][0]))
-            if name is None:
+            event = decoder.decode(entry)
+            if event is None:
                 continue
-            decoded.append(getattr(self.contract.events, name)().process_log(entry))
+            decoded.append(EventData(
+                event=event.name, args=event.args, address=self.address,
+                logIndex=_int(entry.get("logIndex")), transactionIndex=_int(entry.get("transactionIndex")),
+                transactionHash=HexBytes(entry.get("transactionHash") or b""),
+                blockHash=HexBytes(entry.get("blockHash") or b""), blockNumber=_int(entry.get("blockNumber")),
+            ))
         return decoded
 
     def event_topic(self, name: str) -> bytes:
@@ -173,10 +201,18 @@ class MeterClient:
                 return topic
         raise KeyError(f"the Meter ABI has no {name} event")
 
+    def _read(self, request: Callable[[], _T], what: str) -> _T:
+        """``request()`` retried on transient failures like the sender's requests (its attempts and backoff), then
+        :class:`RpcUnavailableError`: a node that drops an answer never surfaces as a raw ``requests`` error."""
+        attempts, backoff = (self._sender.attempts, self._sender.backoff) if self._sender else (5, 0.25)
+        return retry_transient(request, what, attempts=attempts, backoff=backoff)
+
     def _view(self, function: str, *args: Any) -> Any:
-        """A view call; a revert becomes the decoded :class:`ContractRevertError`."""
+        """A view call, retried like a send on transient failures (then :class:`RpcUnavailableError`); a revert
+        becomes the decoded :class:`ContractRevertError`."""
+        call = getattr(self.contract.functions, function)(*args).call
         try:
-            return getattr(self.contract.functions, function)(*args).call()
+            return self._read(call, f"eth_call {function}")
         except ContractLogicError as exc:
             decoded = meter_error_decoder().decode(revert_data_from_exception(exc))
             if decoded is not None:
@@ -187,7 +223,7 @@ class MeterClient:
 
     def chain_time(self) -> int:
         """The latest block's timestamp: the clock every decision of the contract uses."""
-        return chain_time(self.w3)
+        return self._read(lambda: chain_time(self.w3), "the latest block (eth_getBlockByNumber)")
 
     def timeframe_count(self) -> int:
         return int(self._view("timeframeCount"))
@@ -264,6 +300,13 @@ class MeterClient:
 
     def max_batch(self) -> int:
         return int(self._view("MAX_BATCH"))
+
+
+def _int(value: Any) -> int:
+    """A log field as an int: JSON-RPC gives hex text, web3 gives ints; missing (pending) is 0."""
+    if value is None:
+        return 0
+    return int(value, 16) if isinstance(value, str) else int(value)
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:

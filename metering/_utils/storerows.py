@@ -2,9 +2,9 @@
 
 Why a module of its own: three parties write or read the same rows and must agree byte for byte. The indexer turns
 raw ``eth_getLogs`` entries into rows through the precompiled decoder of :mod:`metering._utils.logdecode` (no
-``eth_abi`` for the fixed-size events, no :class:`~metering.events.MeterEvent` objects on the way); tests and the
-benchmark's synthetic stores turn :class:`~metering.events.MeterEvent` values into the same rows (with their raw
-topics and data encoded here); and :meth:`metering.store.Store.events` turns rows back into events from their
+``eth_abi`` for the fixed-size events, no :class:`~metering.audit.events.MeterEvent` objects on the way); tests and the
+benchmark's synthetic stores turn :class:`~metering.audit.events.MeterEvent` values into the same rows (with their raw
+topics and data encoded here); and :meth:`metering.audit.store.Store.events` turns rows back into events from their
 stored decoded fields, without decoding the log again.
 
 A row holds, in :data:`COLUMNS` order:
@@ -35,9 +35,9 @@ from typing import Any, get_type_hints
 from eth_abi.abi import encode as abi_encode
 
 from metering._utils.logdecode import EventDecoder, EventSpec, canonical_type, meter_event_decoder
+from metering.audit.events import EVENT_TYPES, LogEvent, MeterEvent
 from metering.contract import abi, currency_from_bytes, currency_to_bytes
 from metering.errors import EventDecodeError
-from metering.events import EVENT_TYPES, LogEvent, MeterEvent
 from metering.types import Rules
 
 __all__ = [

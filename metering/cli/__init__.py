@@ -2,16 +2,22 @@
 
 Exit codes: 0 ok; 1 verification found differences; 2 bad command line; 3 bad input (address, rules or invoice
 file, key, password, database); 4 no node at the RPC URL; 5 a transaction failed or reverted; 6 the contract denied
-the activation or renewal (and recorded it).
+the activation or renewal (and recorded it). Errors are one line on stderr; under ``--json`` they are one JSON object
+``{"code": ..., "error": ...}`` on stdout, with the same exit code.
 """
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from metering import __version__
 from metering.cli import agent_cmds, audit_cmds, provider_cmds, source_cmds
 from metering.cli._common import ExitCode
+from metering.cli._json_errors import JsonErrorsGroup
 from metering.cli.demo_cmd import demo
+from metering.cli.dev_cmds import dev_app
 from metering.cli.node_cmd import node
 from metering.cli.serve_cmd import serve
 
@@ -19,6 +25,7 @@ __all__ = ["ExitCode", "app", "main"]
 
 app = typer.Typer(
     name="metering",
+    cls=JsonErrorsGroup,
     help="Usage metering on an Ethereum-compatible chain: rules, activations, invoices anyone can verify.\n\n"
     "Options fall back to ETH_RPC_URL, METERING_CONTRACT, METERING_KEYSTORE / METERING_PASSWORD, "
     "METERING_PRIVATE_KEY and METERING_DB.",
@@ -28,8 +35,28 @@ app = typer.Typer(
     epilog="Exit codes: 0 ok, 1 differences found, 2 usage, 3 bad input, 4 no node, 5 transaction failed, 6 denied.",
 )
 
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"metering {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit.", callback=_print_version, is_eager=True,
+                     metavar=""),
+    ] = False,
+) -> None:
+    """Usage metering on an Ethereum-compatible chain."""
+
+
 app.command(rich_help_panel="Local chain")(node)
 app.command(rich_help_panel="Local chain")(demo)
+app.add_typer(dev_app, name="dev", rich_help_panel="Local chain")
 app.command(rich_help_panel="Provider")(provider_cmds.deploy)
 app.add_typer(provider_cmds.timeframe_app, name="timeframe", rich_help_panel="Provider")
 app.add_typer(provider_cmds.rules_app, name="rules", rich_help_panel="Provider")

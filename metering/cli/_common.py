@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from metering.cli._json_errors import print_json_error
 from metering.errors import (
     ConfigError,
     ContractRevertError,
@@ -33,8 +34,8 @@ if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
     from web3 import Web3
 
-    from metering.indexer import IndexResult
-    from metering.store import Store
+    from metering.audit.indexer import IndexResult
+    from metering.audit.store import Store
 
 __all__ = [
     "DEFAULT_RPC_URL",
@@ -94,7 +95,10 @@ DbOpt = Annotated[
         show_default=False,
     ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
+# metavar="": a flag takes no value, so its help shows none (Typer 0.29 would show `--json <bool>`)
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print machine-readable JSON (errors too: {error, code}).", metavar="")
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -110,16 +114,21 @@ def _exit_code(error: MeteringError) -> ExitCode:
 
 
 def command(fn: Callable[P, R]) -> Callable[P, R]:
-    """Run a command body, turning our errors into one line on stderr and an exit code."""
+    """Run a command body, turning our errors into one line on stderr and an exit code (with ``--json``, a JSON
+    object ``{"error", "code"}`` on stdout instead; the command's ``--json`` parameter is named ``json_out``)."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except MeteringError as error:
-            # escaped: a message may hold brackets (``lines[line=1#seconds]``) that are not markup
-            err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(int(_exit_code(error))) from None
+            code = int(_exit_code(error))
+            if kwargs.get("json_out"):
+                print_json_error(str(error), code)
+            else:
+                # escaped: a message may hold brackets (``lines[line=1#seconds]``) that are not markup
+                err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code) from None
 
     return wrapper
 
@@ -162,7 +171,7 @@ def connect(rpc_url: str) -> Web3:
 
 def signer(keystore: Path | None) -> LocalAccount:
     """The signing account: a keystore (password from METERING_PASSWORD, else a hidden prompt) or the env key."""
-    from metering.accounts import load_signer
+    from metering.chain.accounts import load_signer
 
     password: str | None = None
     if keystore is not None:
@@ -174,8 +183,8 @@ def signer(keystore: Path | None) -> LocalAccount:
 
 def open_store(w3: Web3, contract: str, db: Path | None) -> Store:
     """The event database for this chain and contract (created on first use, once the contract is known to exist)."""
+    from metering.audit.store import Store, default_store_path
     from metering.chain import meter_contract
-    from metering.store import Store, default_store_path
 
     meter_contract(w3, contract)  # a typo'd address must not leave a database bound to it behind
     chain_id = int(w3.eth.chain_id)
@@ -190,7 +199,7 @@ def sync_store(w3: Web3, contract: str, store: Store, confirmations: int = 0, qu
     """Bring the event database up to date, with a progress bar on long reads."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from metering.indexer import Indexer, find_deployment_block
+    from metering.audit.indexer import Indexer, find_deployment_block
 
     start = None if store.first_block is not None else find_deployment_block(w3, contract)
     indexer = Indexer(w3, contract, store, confirmations=confirmations, start_block=start)

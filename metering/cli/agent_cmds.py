@@ -24,6 +24,7 @@ from metering.cli._common import (
     require_contract,
     signer,
 )
+from metering.timeparse import with_iso
 
 if TYPE_CHECKING:
     from metering.agent import Agent
@@ -73,7 +74,7 @@ def activate(
     if isinstance(result, Granted):
         _report(result, json_out,
                 f"[green]granted[/] instance 0x{result.instance_id.hex()} (request id {result.request_id}) until "
-                f"{result.lease_end}{' [yellow](overage)[/]' if result.overage else ''}{replay}")
+                f"{with_iso(result.lease_end)}{' [yellow](overage)[/]' if result.overage else ''}{replay}")
         return
     _report(result, json_out,
             f"[red]denied[/] request {result.request_id} (0x{result.instance_id.hex()}): {result.reason.name}{replay}")
@@ -94,11 +95,11 @@ def renew(
 
     result = _agent(rpc_url, contract, keystore).renew(instance_id, lease)
     if isinstance(result, Renewed):
-        _report(result, json_out, f"[green]renewed[/] until {result.lease_end}")
+        _report(result, json_out, f"[green]renewed[/] until {with_iso(result.lease_end)}")
     elif isinstance(result, Continued):
         _report(result, json_out,
-                f"[green]continued[/] into timeframe {result.timeframe}, billed from {result.started_at}, "
-                f"until {result.lease_end}")
+                f"[green]continued[/] into timeframe {result.timeframe}, billed from {with_iso(result.started_at)}, "
+                f"until {with_iso(result.lease_end)}")
     else:
         _report(result, json_out, f"[red]renewal denied[/]: {result.reason.name}")
         raise typer.Exit(int(ExitCode.DENIED))
@@ -117,9 +118,9 @@ def deactivate(
 
     result = _agent(rpc_url, contract, keystore).deactivate(instance_id)
     if isinstance(result, Deactivated):
-        _report(result, json_out, f"deactivated at {result.stopped_at}")
+        _report(result, json_out, f"deactivated at {with_iso(result.stopped_at)}")
     else:
-        _report(result, json_out, f"lease had run out: closed as expired, billed until {result.lease_end}")
+        _report(result, json_out, f"lease had run out: closed as expired, billed until {with_iso(result.lease_end)}")
 
 
 @command

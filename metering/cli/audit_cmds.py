@@ -31,14 +31,14 @@ from metering.cli._common import (
 from metering.errors import ConfigError, InvoiceError
 
 if TYPE_CHECKING:
-    from metering.blocktime import BlockClock
-    from metering.invoice import Invoice, Line
-    from metering.verify import VerificationReport
+    from metering.audit.blocktime import BlockClock
+    from metering.audit.invoice import Invoice, Line
+    from metering.audit.verify import VerificationReport
 
 __all__ = ["anchor", "index", "invoice", "invoice_table", "parse_as_of", "report_table", "verify"]
 
 ConfirmationsOpt = Annotated[
-    int, typer.Option(help="Index only blocks this deep (0 on a local chain; more on a public one).")
+    int, typer.Option(help="Index only blocks this deep (0 on a local chain; more on a public one).", min=0)
 ]
 _UNIT_NAMES = {1: "second", 60: "minute", 3_600: "hour", 86_400: "day"}
 
@@ -56,7 +56,7 @@ def when(timestamp: int) -> str:
 
 
 def _unit_price(line: Line, currency: str) -> str:
-    from metering.invoice import Charge
+    from metering.audit.invoice import Charge
     from metering.money import format_micro
 
     price = f"{format_micro(line.unit_price, currency)} {currency}"
@@ -70,7 +70,7 @@ def _unit_price(line: Line, currency: str) -> str:
 def invoice_table(inv: Invoice, names: dict[int, str] | None = None, customer: str | None = None) -> Table:
     """A person's view of an invoice: a row per charge of each instance type (a continuations row only when
     there were continuations), unit prices at full precision, amounts rounded as the document states."""
-    from metering.invoice import Charge
+    from metering.audit.invoice import Charge
 
     cur = inv.currency
     who = customer or inv.customer
@@ -182,6 +182,7 @@ def invoice(
         typer.Option("--format", help="table, json, csv or pdf (default: table, json with -o; pdf needs -o)."),
     ]
     = None,
+    json_out: JsonOpt = False,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file.")] = None,
     as_of: Annotated[
         str | None,
@@ -193,19 +194,23 @@ def invoice(
             show_default=False,
         ),
     ] = None,
-    final: Annotated[bool, typer.Option("--final", help="Refuse anything but the final invoice.")] = False,
+    final: Annotated[
+        bool, typer.Option("--final", help="Refuse anything but the final invoice.", metavar="")
+    ] = False,
     rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     db: DbOpt = None,
     confirmations: ConfirmationsOpt = 0,
 ) -> None:
     """Compute a customer's invoice (or a running statement) for a timeframe from the contract's events."""
-    from metering.billing import final_invoice, invoice_from_store, statement
-    from metering.blocktime import NodeClock
+    from metering.audit.billing import final_invoice, invoice_from_store, statement
+    from metering.audit.blocktime import NodeClock
+    from metering.audit.invoice import to_csv, to_json
     from metering.chain import checksum
-    from metering.invoice import to_csv, to_json
 
-    chosen = fmt or ("json" if output else "table")
+    if json_out and fmt not in (None, "json"):
+        raise ConfigError(f"--json prints the invoice as JSON: drop --format {fmt}, or drop --json")
+    chosen = "json" if json_out else fmt or ("json" if output else "table")
     if chosen not in ("table", "json", "csv", "pdf"):
         raise ConfigError(f"--format must be table, json, csv or pdf, not {chosen!r}")
     if chosen == "table" and output:
@@ -231,7 +236,7 @@ def invoice(
         console.print(invoice_table(inv))
         return
     if chosen == "pdf":
-        from metering.invoice_pdf import invoice_pdf
+        from metering.audit.invoice_pdf import invoice_pdf
 
         assert output is not None
         output.write_bytes(invoice_pdf(inv, rpc_hint=rpc_url))
@@ -240,7 +245,10 @@ def invoice(
         return
     text = to_json(inv).decode() if chosen == "json" else to_csv(inv)
     if output:
-        output.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
+        try:
+            output.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
+        except OSError as exc:  # e.g. a missing directory: say which path, not a traceback
+            raise ConfigError(f"cannot write {output}: {exc.strerror or exc}") from exc
         kind = "final invoice" if inv.final else f"running statement as of {when(inv.as_of)} (not final)"
         err_console.print(f"{kind} written to {output}")
     else:
@@ -250,10 +258,13 @@ def invoice(
 @command
 def anchor(
     invoice_file: Annotated[Path, typer.Argument(help="Final invoice JSON file (from `metering invoice -o`).")],
-    correct: Annotated[bool, typer.Option(help="Supersede an invoice already anchored (kept visible on chain).")]
-    = False,
+    correct: Annotated[
+        bool, typer.Option("--correct", help="Supersede an invoice already anchored (kept visible on chain).",
+                           metavar="")
+    ] = False,
     check: Annotated[
-        bool, typer.Option("--verify/--no-verify", help="Recompute the invoice from the chain first (default).")
+        bool,
+        typer.Option("--verify/--no-verify", help="Recompute the invoice from the chain first (default).", metavar=""),
     ] = True,
     rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
@@ -267,15 +278,15 @@ def anchor(
     Refuses a running statement, an invoice of another contract or chain, a non-customer, and (unless
     --no-verify) an invoice that does not match the chain.
     """
-    from metering.anchoring import anchor_invoice, check_anchorable
-    from metering.invoice import read_invoice
+    from metering.audit.invoice import read_invoice
+    from metering.provider.anchoring import anchor_invoice, check_anchorable
 
     inv = read_invoice(invoice_file)
     w3 = connect(rpc_url)
     address = require_contract(contract)
     check_anchorable(w3, address, inv)
     if check:
-        from metering.verify import verify_invoice
+        from metering.audit.verify import verify_invoice
 
         with open_store(w3, address, db) as store:
             report = verify_invoice(w3, address, store, inv, confirmations=confirmations, require_final=True)
@@ -302,9 +313,12 @@ def anchor(
 def verify(
     invoice_file: Annotated[Path, typer.Argument(help="Invoice JSON file to check.")],
     require_anchor: Annotated[
-        bool, typer.Option(help="Count a missing on-chain anchor, or a statement, as a difference.")
+        bool, typer.Option("--require-anchor", help="Count a missing on-chain anchor, or a statement, as a difference.",
+                           metavar="")
     ] = False,
-    require_final: Annotated[bool, typer.Option(help="Count a running statement as a difference.")] = False,
+    require_final: Annotated[
+        bool, typer.Option("--require-final", help="Count a running statement as a difference.", metavar="")
+    ] = False,
     rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     db: DbOpt = None,
@@ -316,7 +330,7 @@ def verify(
     A final invoice is compared with the canonical one (block range, evidence, lines), a statement with the
     statement as of its time. Exits 1 when anything differs.
     """
-    from metering.verify import verify_invoice
+    from metering.audit.verify import verify_invoice
 
     w3 = connect(rpc_url)
     address = require_contract(contract)

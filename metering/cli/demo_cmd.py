@@ -18,13 +18,14 @@ def demo(
         "demo-output"
     ),
     serve: Annotated[
-        bool, typer.Option("--serve", help="At the end, keep the node up and serve the web view until Ctrl-C.")
+        bool,
+        typer.Option("--serve", help="At the end, keep the node up and serve the web view until Ctrl-C.", metavar=""),
     ] = False,
     port: Annotated[int, typer.Option(help="Port of the web view with --serve (0: any free port).")] = 8000,
 ) -> None:
     """Deploy, set rules, run concurrent agents over simulated time, bill, anchor, verify, catch a tampered bill."""
+    from metering.chain.node import LocalNode
     from metering.demo import DemoResult, run_demo
-    from metering.node import LocalNode
 
     def serve_view(node: LocalNode, result: DemoResult) -> None:
         from metering.chain import connect

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
+from metering.chain.evm import EvmTarget
 from metering.cli._common import (
     DEFAULT_RPC_URL,
     UINT16_MAX,
@@ -23,9 +25,9 @@ from metering.cli._common import (
     require_contract,
     signer,
 )
-from metering.deployment import DEPLOYMENTS_ENV
+from metering.cli._flags import FlagHelpGroup
 from metering.errors import ConfigError
-from metering.evm import EvmTarget
+from metering.provider.deployment import DEPLOYMENTS_ENV
 
 if TYPE_CHECKING:
     from metering.customer import Customer
@@ -33,15 +35,18 @@ if TYPE_CHECKING:
 
 __all__ = ["account_app", "agent_app", "customer_app", "deploy", "instance_app", "rules_app", "timeframe_app"]
 
-timeframe_app = typer.Typer(help="Create and list billing periods.", no_args_is_help=True)
-rules_app = typer.Typer(help="Set and show the billing rules of a timeframe.", no_args_is_help=True)
-customer_app = typer.Typer(
-    help="Enroll and suspend customers (provider); approve agents and cap spending (the customer, with its own key).",
-    no_args_is_help=True,
+def _group(help_text: str) -> typer.Typer:
+    return typer.Typer(help=help_text, no_args_is_help=True, cls=FlagHelpGroup)
+
+
+timeframe_app = _group("Create and list billing periods.")
+rules_app = _group("Set and show the billing rules of a timeframe.")
+customer_app = _group(
+    "Enroll and suspend customers (provider); approve agents and cap spending (the customer, with its own key)."
 )
-instance_app = typer.Typer(help="Show an instance, or close one whose agent cannot.", no_args_is_help=True)
-agent_app = typer.Typer(help="Grant and revoke the agent role.", no_args_is_help=True)
-account_app = typer.Typer(help="Create an encrypted keystore for a signing key.", no_args_is_help=True)
+instance_app = _group("Show an instance, or close one whose agent cannot.")
+agent_app = _group("Grant and revoke the agent role.")
+account_app = _group("Create an encrypted keystore for a signing key.")
 
 
 
@@ -93,8 +98,13 @@ def deploy(
 
     Writes the deployment file (with its block) and, beside it, the files an explorer needs to verify the source.
     """
-    from metering.deployment import default_deployments_dir, describe_deployment, prepare_directory, write_deployment
     from metering.provider import Provider
+    from metering.provider.deployment import (
+        default_deployments_dir,
+        describe_deployment,
+        prepare_directory,
+        write_deployment,
+    )
 
     directory = prepare_directory(out or default_deployments_dir())  # fail before anything is sent
     w3 = connect(rpc_url)
@@ -134,28 +144,76 @@ def deploy(
 @command
 def timeframe_create(
     currency: Annotated[str, typer.Option(help="Currency code of the prices, e.g. EUR.")],
-    start: Annotated[int | None, typer.Option(help="Start, unix seconds (must be in the future).")] = None,
-    starts_in: Annotated[int | None, typer.Option(help="Start this many seconds after the chain's time.")] = None,
-    end: Annotated[int | None, typer.Option(help="End (exclusive), unix seconds.")] = None,
-    duration: Annotated[int | None, typer.Option(help="Length in seconds (instead of --end).")] = None,
+    starts_at: Annotated[
+        str | None,
+        typer.Option("--starts-at", "--start", help="Start: ISO 8601 with a timezone (2026-12-01T00:00Z) or unix "
+                     "seconds; after the chain's time.", show_default=False),
+    ] = None,
+    starts_in: Annotated[
+        str | None,
+        typer.Option(help="Start this long from now (wall-clock), e.g. 2m, 1h30m, 1d; checked against the chain's "
+                     "time.", show_default=False),
+    ] = None,
+    ends_at: Annotated[
+        str | None,
+        typer.Option("--ends-at", "--end", help="End (exclusive): ISO 8601 or unix seconds.", show_default=False),
+    ] = None,
+    duration: Annotated[
+        str | None, typer.Option(help="Length instead of --ends-at, e.g. 30d, 1h, 90s.", show_default=False)
+    ] = None,
     rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     keystore: KeystoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Create the billing period [start, end); rules must be set before it starts."""
-    if (start is None) == (starts_in is None):
-        raise ConfigError("give exactly one of --start and --starts-in")
-    if (end is None) == (duration is None):
-        raise ConfigError("give exactly one of --end and --duration")
+    """Create the billing period [start, end); rules must be set before it starts.
+
+    Times are written as people write them: --starts-at 2026-12-01T00:00Z, --starts-in 2m, --duration 30d.
+    """
+    from metering.timeparse import format_duration, parse_duration, parse_instant, with_iso
+
+    if (starts_at is None) == (starts_in is None):
+        raise ConfigError("give exactly one of --starts-at and --starts-in")
+    if (ends_at is None) == (duration is None):
+        raise ConfigError("give exactly one of --ends-at and --duration")
+    if starts_at is not None:
+        begin = parse_instant(starts_at, what="--starts-at")
+    else:
+        begin = int(time.time()) + parse_duration(starts_in or "", what="--starts-in")
+    if ends_at is not None:
+        finish = parse_instant(ends_at, what="--ends-at")
+    else:
+        length = parse_duration(duration or "", what="--duration")
+        if length == 0:
+            raise ConfigError("--duration must be longer than 0s")
+        finish = begin + length
     provider = _provider(rpc_url, contract, keystore)
-    begin = start if start is not None else provider.chain_time() + (starts_in or 0)
-    finish = end if end is not None else begin + (duration or 0)
+    _check_start_after_chain_time(begin, provider.chain_time(), relative=starts_in is not None)
     timeframe_id = provider.create_timeframe(begin, finish, currency)
     if json_out:
         print_json({"timeframe": timeframe_id, "start": begin, "end": finish, "currency": currency})
     else:
-        console.print(f"timeframe {timeframe_id}: [{begin}, {finish}) in {currency}")
+        console.print(f"timeframe {timeframe_id}: [{with_iso(begin)}, {with_iso(finish)}) in {currency}, "
+                      f"{format_duration(finish - begin)}", highlight=False)
+
+
+def _check_start_after_chain_time(begin: int, chain_now: int, *, relative: bool) -> None:
+    """Refuse a start the contract would revert (``MeteringTimeframeStartsInPast``), saying why and what to give.
+
+    ``--starts-in`` counts from this machine's clock; a dev chain moved forward (``metering dev advance``) or a
+    node with a skewed clock can be ahead of it, and then "in 2 minutes" is already the chain's past.
+    """
+    from metering.timeparse import format_duration, format_instant, with_iso
+
+    if begin > chain_now:
+        return
+    why = ""
+    if relative and chain_now > time.time():
+        why = f" (the chain's clock is {format_duration(chain_now - int(time.time()))} ahead of this machine's)"
+    raise ConfigError(
+        f"the timeframe would start at {with_iso(begin)}, not after the chain's time {with_iso(chain_now)}{why}: "
+        f"start it later, e.g. --starts-at {format_instant(chain_now + 120)}"
+    )
 
 
 @timeframe_app.command("list")
@@ -164,6 +222,8 @@ def timeframe_list(
     rpc_url: RpcUrlOpt = DEFAULT_RPC_URL, contract: ContractOpt = None, json_out: JsonOpt = False
 ) -> None:
     """List every timeframe and which one is active."""
+    from metering.timeparse import with_iso
+
     provider = _provider(rpc_url, contract, None, read_only=True)
     active = provider.active_timeframe()
     frames = [provider.timeframe(i) for i in range(1, provider.timeframe_count() + 1)]
@@ -172,7 +232,7 @@ def timeframe_list(
         return
     table = Table("id", "start", "end", "currency", "active")
     for f in frames:
-        table.add_row(str(f.id), str(f.start), str(f.end), f.currency, "yes" if f.id == active else "")
+        table.add_row(str(f.id), with_iso(f.start), with_iso(f.end), f.currency, "yes" if f.id == active else "")
     console.print(table)
 
 
@@ -186,7 +246,7 @@ def rules_set(
     json_out: JsonOpt = False,
 ) -> None:
     """Set the rules of a timeframe from a file (validated first; unchanged rules are skipped)."""
-    from metering.rules_file import load_rules_file
+    from metering.provider.rules_file import load_rules_file
 
     parsed = load_rules_file(file)
     applied = _provider(rpc_url, contract, keystore).apply_rules_file(parsed)
@@ -197,6 +257,18 @@ def rules_set(
         state = f"set in {item.tx_hash}" if item.changed else "unchanged"
         console.print(f"  type {item.instance_type} ({item.name}): rules hash 0x{item.rules_hash.hex()} {state}")
     console.print(f"rules of timeframe {parsed.timeframe} set from {file}")
+
+
+def _currency_of(provider: Provider, timeframe: int) -> str:
+    """The currency of ``timeframe``; a timeframe that does not exist is the user's mistake (exit 3)."""
+    from metering.errors import ContractRevertError
+
+    try:
+        return provider.timeframe(timeframe).currency
+    except ContractRevertError as exc:
+        if exc.name != "MeteringUnknownTimeframe":
+            raise
+        raise ConfigError(f"timeframe {timeframe} does not exist (see `metering timeframe list`)") from None
 
 
 @rules_app.command("show")
@@ -210,26 +282,33 @@ def rules_show(
     contract: ContractOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Show the rules of instance types in a timeframe, as the chain holds them."""
+    """Show the rules of instance types in a timeframe, as the chain holds them (prices in its currency)."""
+    from metering.money import format_micro
+
     provider = _provider(rpc_url, contract, None, read_only=True)
+    currency = _currency_of(provider, timeframe)
     rows: list[dict[str, Any]] = []
     for kind in instance_type:
         rules = provider.rules(timeframe, kind)
-        rows.append({"timeframe": timeframe, "instance_type": kind, "rules": None if rules is None else vars(rules)})
+        rows.append({"timeframe": timeframe, "instance_type": kind, "currency": currency,
+                     "rules": None if rules is None else vars(rules)})
     if json_out:
         print_json(rows)
         return
-    table = Table("type", "per activation", "per second", "incl. act.", "incl. s", "max conc.", "max act.", "mode",
-                  title=f"rules of timeframe {timeframe} (prices in minor units)")
+    console.print(f"rules of timeframe {timeframe} (prices in {currency}; a limit of 0 is no limit)", highlight=False)
     for row in rows:
         r = row["rules"]
         if r is None:
-            table.add_row(str(row["instance_type"]), "[dim]no rules[/]", "", "", "", "", "", "")
+            console.print(f"  type {row['instance_type']}: no rules", highlight=False)
             continue
-        table.add_row(str(row["instance_type"]), *(str(r[k]) for k in (
-            "price_per_activation", "price_per_second", "included_activations", "included_seconds",
-            "max_concurrent", "max_activations")), r["mode"].name.lower())
-    console.print(table)
+        console.print(
+            f"  type {row['instance_type']}: {format_micro(r['price_per_activation'], currency)} per start, "
+            f"{format_micro(r['price_per_continuation'], currency)} per continuation, "
+            f"{format_micro(r['price_per_time_unit'], currency)} per {r['time_unit_seconds']} s; included "
+            f"{r['included_activations']} starts and {r['included_seconds']} s; at most {r['max_concurrent']} "
+            f"running and {r['max_activations']} starts ({r['mode'].name.lower()})",
+            highlight=False,
+        )
 
 
 @customer_app.command("enroll")
@@ -255,8 +334,9 @@ def customer_suspend(
     keystore: KeystoreOpt = None,
 ) -> None:
     """Suspend customers: their new activations and renewals are denied."""
+    addresses = _addresses(customers, "customer")
     provider = _provider(rpc_url, contract, keystore)
-    for customer in customers:
+    for customer in addresses:
         _show_customer(provider.suspend_customer(customer))
 
 
@@ -276,6 +356,13 @@ def customer_status(
         console.print(f"{customer}: {status.name.lower()}")
 
 
+def _addresses(values: list[str], what: str) -> list[str]:
+    """Every address checked before anything is sent, so a typo in the last one sends nothing."""
+    from metering.chain import checksum
+
+    return [checksum(v, what=what) for v in values]
+
+
 def _customer(rpc_url: str, contract: str | None, keystore: Path | None) -> Customer:
     from metering.customer import Customer
 
@@ -291,8 +378,9 @@ def customer_approve(
     keystore: KeystoreOpt = None,
 ) -> None:
     """As the customer (its own key): let these agents bill you, and only the agents you approved."""
+    addresses = _addresses(agents, "agent")
     me = _customer(rpc_url, contract, keystore)
-    for agent in agents:
+    for agent in addresses:
         change = me.approve_agent(agent)
         console.print(f"  {change.customer} approves {change.agent} (only approved agents)  tx {change.tx_hash}")
 
@@ -306,8 +394,9 @@ def customer_revoke(
     keystore: KeystoreOpt = None,
 ) -> None:
     """As the customer: stop these agents from activating or renewing for you (their leases run out)."""
+    addresses = _addresses(agents, "agent")
     me = _customer(rpc_url, contract, keystore)
-    for agent in agents:
+    for agent in addresses:
         change = me.revoke_agent(agent)
         console.print(f"  {change.customer} revoked {change.agent}  tx {change.tx_hash}")
 
@@ -368,27 +457,36 @@ def _need_currency(currency: str | None) -> str:
 @command
 def customer_account(
     customer: Annotated[str, typer.Argument(help="Customer address.")],
-    timeframe: Annotated[int | None, typer.Option(help="Show what it committed in this timeframe.")] = None,
+    timeframe: Annotated[
+        int | None, typer.Option(help="Show what it committed in this timeframe.", min=1, max=UINT16_MAX)
+    ] = None,
     rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Show a customer's status, agent restriction, spending cap and committed spending."""
+    from metering.money import format_micro
+
     reader = _provider(rpc_url, contract, None, read_only=True)
     account = reader.customer_account(customer)
+    shown_timeframe = timeframe if timeframe is not None else account.spent_timeframe
+    currency = _currency_of(reader, shown_timeframe) if shown_timeframe else None
     committed = reader.spent(customer, timeframe) if timeframe is not None else account.spent
     data = {
         "customer": account.customer, "status": account.status.name, "restricted": account.restricted,
-        "spending_cap_minor": account.spending_cap, "spent_timeframe": timeframe or account.spent_timeframe,
-        "spent_micro": committed,
+        "spending_cap_minor": account.spending_cap, "spent_timeframe": shown_timeframe, "spent_micro": committed,
     }
     if json_out:
         print_json(data)
         return
     cap = "none" if account.spending_cap == 0 else f"{account.spending_cap} minor units per timeframe"
     agents = "only approved agents" if account.restricted else "every provider agent"
-    console.print(f"{account.customer}: {account.status.name.lower()}, accepts {agents}, cap {cap}, "
-                  f"committed {committed / 1_000_000:.6f} minor units in timeframe {data['spent_timeframe']}")
+    if currency is None:
+        spent = "nothing committed yet"
+    else:
+        spent = f"committed {format_micro(committed, currency)} {currency} in timeframe {shown_timeframe}"
+    console.print(f"{account.customer}: {account.status.name.lower()}, accepts {agents}, cap {cap}, {spent}",
+                  highlight=False)
 
 
 @instance_app.command("show")
@@ -420,8 +518,11 @@ def instance_close(
     keystore: KeystoreOpt = None,
 ) -> None:
     """As the provider: stop instances whose agent cannot (dead agent, lost key); recorded on chain as such."""
+    from metering._utils.client import as_instance_id
+
+    ids = [as_instance_id(i) for i in instance_ids]  # all checked before anything is sent
     provider = _provider(rpc_url, contract, keystore)
-    for instance_id in instance_ids:
+    for instance_id in ids:
         closure = provider.close_instance(instance_id)
         how = "had expired at" if closure.expired else "closed at"
         console.print(f"  0x{closure.instance_id.hex()} {how} {closure.stopped_at}  tx {closure.tx_hash}")
@@ -436,8 +537,9 @@ def agent_grant(
     keystore: KeystoreOpt = None,
 ) -> None:
     """Grant the agent role (admin only)."""
+    addresses = _addresses(agents, "agent")
     provider = _provider(rpc_url, contract, keystore)
-    for agent in agents:
+    for agent in addresses:
         _show_role(provider.grant_agent(agent))
 
 
@@ -450,8 +552,9 @@ def agent_revoke(
     keystore: KeystoreOpt = None,
 ) -> None:
     """Revoke the agent role (admin only)."""
+    addresses = _addresses(agents, "agent")
     provider = _provider(rpc_url, contract, keystore)
-    for agent in agents:
+    for agent in addresses:
         _show_role(provider.revoke_agent(agent))
 
 
@@ -464,7 +567,7 @@ def account_new(
 
     The password comes from METERING_PASSWORD or a hidden prompt (asked twice).
     """
-    from metering.accounts import create_keystore
+    from metering.chain.accounts import create_keystore
 
     password = os.environ.get("METERING_PASSWORD")
     if password is None:

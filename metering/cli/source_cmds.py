@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from metering.chain.evm import EvmTarget
 from metering.cli._common import (
     DEFAULT_RPC_URL,
     ContractOpt,
@@ -18,7 +19,6 @@ from metering.cli._common import (
     print_json,
     require_contract,
 )
-from metering.evm import EvmTarget
 
 __all__ = ["verify_source"]
 
@@ -44,7 +44,7 @@ def verify_source(
 
     A partial match is the same code with other metadata; a mismatch is anything else. Both exit 1.
     """
-    from metering.source_verify import verify_source as run
+    from metering.provider.source_verify import verify_source as run
 
     w3 = connect(rpc_url)
     targets = (evm_version,) if evm_version is not None else tuple(EvmTarget)

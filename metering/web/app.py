@@ -31,8 +31,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from web3 import Web3
 
+from metering.audit.store import Store
 from metering.errors import MeteringError
-from metering.store import Store
 from metering.web import data, views
 
 __all__ = ["WebConfig", "create_app"]
@@ -144,7 +144,7 @@ def create_app(config: WebConfig) -> Starlette:
         return render(request, "invoice.html", shown)
 
     def invoice_json(request: Request) -> Response:
-        from metering.invoice import to_json
+        from metering.audit.invoice import to_json
 
         address = views.address(request.path_params["address"])
         timeframe_id = int(request.path_params["timeframe"])
@@ -190,7 +190,7 @@ async def _in_thread(work: Callable[[], Response]) -> Response:
 
 def _verify(config: WebConfig, body: bytes) -> Response:
     """Verify a dropped invoice against the chain and this database; the answer names every differing field."""
-    from metering.verify import verify_invoice
+    from metering.audit.verify import verify_invoice
 
     if config.w3 is None:
         return JSONResponse({"error": "no node: start `metering serve` with --rpc-url to verify"}, status_code=503)

@@ -14,7 +14,7 @@ import bisect
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from metering.events import (
+from metering.audit.events import (
     ActivationDenied,
     ActivationGranted,
     InstanceClosedByProvider,
@@ -25,9 +25,9 @@ from metering.events import (
     RulesSet,
     TimeframeCreated,
 )
-from metering.invoice import line_amount
+from metering.audit.invoice import line_amount
+from metering.audit.store import Store
 from metering.money import PRICE_SCALE
-from metering.store import Store
 from metering.types import Rules, Timeframe, rules_hash
 
 __all__ = [

@@ -1,6 +1,6 @@
 """Keep the web view's event database current: index new blocks in a background thread.
 
-The same :class:`~metering.indexer.Indexer` as ``metering index``, so the page sees what an auditor's own index
+The same :class:`~metering.audit.indexer.Indexer` as ``metering index``, so the page sees what an auditor's own index
 would: confirmations respected, reorganisations rolled back. A failed pass (node down for a moment) is logged and
 tried again; the page keeps serving what is indexed.
 """
@@ -13,8 +13,8 @@ from pathlib import Path
 
 from web3 import Web3
 
-from metering.indexer import Indexer, find_deployment_block
-from metering.store import Store
+from metering.audit.indexer import Indexer, find_deployment_block
+from metering.audit.store import Store
 
 __all__ = ["BackgroundSync"]
 

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from web3 import Web3
 
     from metering._utils.client import CustomerAccount
-    from metering.store import Store
-    from metering.verify import VerificationReport
+    from metering.audit.store import Store
+    from metering.audit.verify import VerificationReport
     from metering.web.data import CustomerUsage, TimeframeRow
 
 __all__ = ["FILTERS", "BadRequestError", "EventFilters"]
@@ -114,11 +114,11 @@ def invoice_view(
 ) -> dict[str, Any]:
     """The invoice of (customer, timeframe): final when the timeframe has ended on chain, else a running
     statement; with its verification (recomputed, counters, anchor) when a node is there."""
-    from metering.billing import invoice_from_store
-    from metering.blocktime import NodeClock
+    from metering.audit.billing import invoice_from_store
+    from metering.audit.blocktime import NodeClock
+    from metering.audit.invoice import invoice_hash
+    from metering.audit.verify import verify_invoice
     from metering.errors import InvoiceError
-    from metering.invoice import invoice_hash
-    from metering.verify import verify_invoice
 
     if w3 is None:
         raise InvoiceError("no node: start `metering serve` with --rpc-url to compute invoices")
@@ -212,7 +212,7 @@ def event_filters(request: Request) -> EventFilters:
 
 def event_page(store: Store, filters: EventFilters, size: int) -> tuple[list[dict[str, Any]], int]:
     """One page of decoded events, newest first, and how many match (without the type filter)."""
-    from metering.events import event_to_dict
+    from metering.audit.events import event_to_dict
 
     kwargs: dict[str, Any] = {
         "timeframe": filters.timeframe,

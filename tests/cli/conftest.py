@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 from typer.testing import CliRunner
 
-from metering.node import LocalNode
+from metering.chain.node import LocalNode
 
 from .helpers import Cli, Market, setup_market
 

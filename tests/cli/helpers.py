@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING, Any
 from eth_account.signers.local import LocalAccount
 from typer.testing import CliRunner, Result
 
+from metering.chain.node import LocalNode
 from metering.cli import app
-from metering.node import LocalNode
+from metering.contract import LimitMode
+from metering.types import Rules
 
 if TYPE_CHECKING:
     from tests.conftest import Actors, Chain
@@ -44,6 +46,22 @@ EXAMPLE_RULES = Path(__file__).resolve().parents[2] / "examples" / "rules.yaml"
 #: Instance types of examples/rules.yaml: db-server (hard limits, 3 concurrent) and web-worker (soft, 10 concurrent).
 DB = 1
 WEB = 2
+
+#: The market's rules (the products of examples/rules.yaml; prices in micro-units of the euro cent). They are set
+#: through the library, so the agent and customer tests do not depend on the rules file format.
+MARKET_RULES = {
+    DB: Rules(
+        price_per_activation=50_000_000,  # EUR 0.50
+        price_per_time_unit=12_000_000,  # EUR 0.12 per hour
+        time_unit_seconds=3600,
+        included_activations=10,
+        included_seconds=36_000,
+        max_concurrent=3,
+        max_activations=100,
+        mode=LimitMode.HARD,
+    ),
+    WEB: Rules(price_per_time_unit=1_000_000, time_unit_seconds=1, max_concurrent=10, mode=LimitMode.SOFT),
+}
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -167,7 +185,6 @@ class Market:
     end: int
     customer: str
     customer2: str
-    rules_file: Path
 
 
 def write_rules(path: Path, timeframe: int, replace: dict[str, str] | None = None) -> Path:
@@ -181,18 +198,27 @@ def write_rules(path: Path, timeframe: int, replace: dict[str, str] | None = Non
 
 
 def setup_market(
-    cli: Cli, *, starts_in: int = 60, duration: int = 3600, start_now: bool = True, rules: dict[str, str] | None = None
+    cli: Cli,
+    *,
+    starts_in: int = 60,
+    duration: int = 3600,
+    start_now: bool = True,
+    rules: dict[int, Rules] | None = None,
 ) -> Market:
-    """Deploy, create a timeframe, set the example rules (edited by ``rules``, see :func:`write_rules`), enroll two
-    customers and grant the agent, all through the CLI; with ``start_now`` the timeframe starts at the latest block."""
+    """Deploy, create a timeframe, set :data:`MARKET_RULES` (with ``rules`` replacing some types'), enroll two
+    customers and grant the agent, through the CLI but for the rules; with ``start_now`` the timeframe starts at the
+    latest block."""
+    from metering.provider import Provider
+
     contract = cli.deploy()
     created = as_json(ok(cli("timeframe", "create", "--currency", "EUR", "--starts-in", str(starts_in),
                              "--duration", str(duration), "--json")))
-    rules_file = write_rules(cli.tmp_path / "rules.yaml", created["timeframe"], rules)
-    ok(cli("rules", "set", str(rules_file)))
+    provider = Provider(cli.chain.w3, contract, cli.actors.admin)
+    for kind, type_rules in {**MARKET_RULES, **(rules or {})}.items():
+        provider.set_rules(created["timeframe"], kind, type_rules)
     customer, customer2 = cli.actors.customers[0].address, cli.actors.customers[1].address
     ok(cli("customer", "enroll", customer, customer2))
     ok(cli("agent", "grant", cli.actors.agent.address))
     if start_now:
         cli.chain.mine(created["start"])
-    return Market(contract, created["timeframe"], created["start"], created["end"], customer, customer2, rules_file)
+    return Market(contract, created["timeframe"], created["start"], created["end"], customer, customer2)

@@ -3,6 +3,9 @@ no key, no role), each one line on stderr with its documented exit code."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -10,8 +13,10 @@ from metering.cli import ExitCode, app
 
 from .helpers import Cli, Market, clean, fails, flat, free_port, key_hex, ok, plain
 
+REPO = Path(__file__).resolve().parents[2]
+
 COMMANDS = [
-    ["node"], ["demo"], ["deploy"],
+    ["node"], ["demo"], ["dev", "advance"], ["dev", "mine"], ["deploy"],
     ["timeframe", "create"], ["timeframe", "list"],
     ["rules", "set"], ["rules", "show"],
     ["customer", "enroll"], ["customer", "suspend"], ["customer", "status"],
@@ -89,3 +94,23 @@ def test_an_outsider_cannot_activate(cli: Cli, market: Market) -> None:
     result = cli("activate", "--customer", market.customer, "--type", "1",
                  METERING_PRIVATE_KEY=key_hex(cli.actors.outsider))
     fails(result, 5, "AccessControlUnauthorizedAccount", "AGENT_ROLE")
+
+
+def _named_commands(text: str) -> list[list[str]]:
+    """The command paths (``rules set``) of every ``metering ...`` command written in ``text``."""
+    found: list[list[str]] = []
+    for match in re.finditer(r"(?:^|`)metering ((?:[a-z][a-z-]* ?)+)", text, flags=re.M):
+        words = match.group(1).split()
+        found.append(words[:2] if words[0] in {"timeframe", "rules", "customer", "agent", "account", "dev"}
+                     else words[:1])
+    return found
+
+
+@pytest.mark.parametrize("source", ["README.md", "examples/rules.yaml"])
+def test_every_metering_command_the_docs_name_exists(source: str) -> None:
+    text = (REPO / source).read_text(encoding="utf-8")
+    named = _named_commands(text)
+    assert named, source
+    for path in named:
+        result = CliRunner().invoke(app, [*path, "--help"])
+        assert result.exit_code == 0, f"{source} names `metering {' '.join(path)}`: {plain(result.output)[-300:]}"

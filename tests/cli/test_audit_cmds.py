@@ -19,7 +19,7 @@ from web3.contract import Contract
 
 from metering import contract as artifacts
 from metering.contract import currency_to_bytes
-from metering.rules_file import load_rules_file
+from metering.provider.rules_file import load_rules_file
 from metering.types import instance_id, request_id
 
 from .helpers import DB, EXAMPLE_RULES, WEB, Cli, as_json, clean, fails, flat, ok, plain
@@ -243,8 +243,8 @@ def test_invoice_as_of_a_past_block_or_time(cli: Cli, market: Market) -> None:
 
 def test_invoice_bad_input(cli: Cli, market: Market) -> None:
     args = ["invoice", "--customer", market.customer, "--timeframe", str(market.timeframe)]
-    fails(cli(*args, "--format", "xml"), 3, "--format must be table, json or csv", "'xml'")
-    fails(cli(*args, "--format", "table", "-o", str(cli.tmp_path / "x.txt")), 3, "use json or csv with -o")
+    fails(cli(*args, "--format", "xml"), 3, "--format must be table, json, csv or pdf", "'xml'")
+    fails(cli(*args, "--format", "table", "-o", str(cli.tmp_path / "x.txt")), 3, "use json, csv or pdf with -o")
     fails(cli("invoice", "--customer", market.customer, "--timeframe", "42"), 3, "timeframe 42")
     fails(cli("invoice", "--customer", "0xnope", "--timeframe", "1"), 3, "not an address: 0xnope")
     fails(cli(*args, "--as-of", "yesterday"), 3, "--as-of must be a block number or an ISO 8601 time")

@@ -16,13 +16,14 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 from rich.console import Console
 from typer.testing import CliRunner
 
+from metering.chain.node import LocalNode
 from metering.cli import app
 from metering.contract import DenialReason
 from metering.demo import run_demo
-from metering.node import LocalNode
 
 from .helpers import ENV_VARS, flat, ok
 
@@ -77,7 +78,7 @@ def test_node_prints_its_url_and_stops_on_a_signal(stop_signal: signal.Signals) 
         lines = _lines(process.stdout)
         seen: list[str] = []
         deadline = time.monotonic() + 30
-        while not any("#2: METERING_PRIVATE_KEY=0x" in line for line in seen):  # the last line before it waits
+        while not any("Ctrl-C stops anvil" in line for line in seen):  # the last line before it waits
             line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
             assert line is not None, f"metering node ended early: {''.join(seen)}"
             seen.append(line)
@@ -86,9 +87,14 @@ def test_node_prints_its_url_and_stops_on_a_signal(stop_signal: signal.Signals) 
         url, port, anvil_pid = match.group(1), int(match.group(2)), int(match.group(3))
         assert port != 0
         assert f"export ETH_RPC_URL={url}" in "".join(seen)
-        keys = re.findall(r"#\d: METERING_PRIVATE_KEY=(0x[0-9a-f]+)\n", "".join(seen))
+        keys = re.findall(r"  METERING_PRIVATE_KEY=(0x[0-9a-f]+)\n", "".join(seen))
         assert len(keys) == 3
         assert all(len(key) == 66 for key in keys)  # each on one line, whole
+        # each key's address is printed above it, with the role it would need
+        addresses = re.findall(r"#\d (0x[0-9a-fA-F]{40})  (provider|agent|customer): ", "".join(seen))
+        assert [role for _, role in addresses] == ["provider", "agent", "customer"]
+        assert [a for a, _ in addresses] == [Account.from_key(k).address for k in keys]
+        assert f"metering agent grant {addresses[1][0]}" in "".join(seen)
         assert _chain_id(url) == "0x7a69"
 
         process.send_signal(stop_signal)
@@ -154,8 +160,11 @@ def test_run_demo_result(tmp_path: Path) -> None:
     assert len(result.honest_reports) == 3
     assert all(report.ok for report in result.honest_reports)
     assert not result.tampered_report.ok
-    assert "lines[type=1].seconds" in {d.where for d in result.tampered_report.differences}
-    assert DenialReason.CONCURRENCY_LIMIT_REACHED in {d.reason for d in result.denials}
+    assert "lines[line=1#seconds].quantity" in {d.where for d in result.tampered_report.differences}
+    reasons = {d.reason for d in result.denials}
+    assert {DenialReason.CONCURRENCY_LIMIT_REACHED, DenialReason.AGENT_NOT_APPROVED} <= reasons
+    assert DenialReason.SPENDING_CAP_REACHED in reasons  # globex's cap: a new start refused near the end
+    assert (out / "statement-acme-tf2.json").is_file()
     assert result.overage_grants > 0
     assert result.expired_by_third_party > 0
     assert sum(result.totals.values()) > 0

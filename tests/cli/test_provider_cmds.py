@@ -4,11 +4,32 @@ grant/revoke, account new (and signing with the keystore it writes)."""
 from __future__ import annotations
 
 import json
+import time
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from web3 import Web3
 
-from .helpers import DB, WEB, Cli, Market, as_json, fails, flat, key_hex, ok, plain, write_rules
+from metering.types import instance_id, request_id
+
+from .helpers import (
+    DB,
+    EXAMPLE_RULES,
+    MARKET_RULES,
+    WEB,
+    Cli,
+    Market,
+    as_json,
+    clean,
+    fails,
+    flat,
+    key_hex,
+    ok,
+    plain,
+)
 
 # ---------------------------------------------------------------------------------------------------- deploy
 
@@ -43,9 +64,11 @@ def test_deploy_with_a_bad_admin_delay(cli: Cli) -> None:
 def test_timeframe_create_relative_and_list(cli: Cli) -> None:
     cli.deploy()
     now = cli.chain.now()
+    before = int(time.time())
     out = plain(ok(cli("timeframe", "create", "--currency", "EUR", "--starts-in", "100", "--duration", "3600")).stdout)
+    after = int(time.time())
     assert out.startswith("timeframe 1: [")
-    assert "in EUR" in out
+    assert "in EUR, 1h" in out
     created = as_json(ok(cli("timeframe", "create", "--currency", "USD", "--start", str(now + 10_000),
                              "--end", str(now + 20_000), "--json")))
     assert created == {"timeframe": 2, "start": now + 10_000, "end": now + 20_000, "currency": "USD"}
@@ -54,7 +77,7 @@ def test_timeframe_create_relative_and_list(cli: Cli) -> None:
     assert [f["id"] for f in frames] == [1, 2]
     first = frames[0]
     assert first["end"] - first["start"] == 3600
-    assert now + 100 <= first["start"] <= now + 102  # the chain's time when the command read it, plus 100
+    assert before + 100 <= first["start"] <= after + 100  # this machine's clock when the command ran, plus 100
     assert (first["currency"], first["active"]) == ("EUR", False)
 
     cli.chain.mine(first["start"])
@@ -73,10 +96,14 @@ def test_timeframe_list_of_a_new_meter_is_empty(cli: Cli) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--start", "99999999999", "--starts-in", "60", "--duration", "60"], "exactly one of --start and --starts-in"),
-        (["--duration", "60"], "exactly one of --start and --starts-in"),
-        (["--starts-in", "60", "--end", "99999999999", "--duration", "60"], "exactly one of --end and --duration"),
-        (["--starts-in", "60"], "exactly one of --end and --duration"),
+        (["--start", "99999999999", "--starts-in", "60", "--duration", "60"],
+         "exactly one of --starts-at and --starts-in"),
+        (["--duration", "60"], "exactly one of --starts-at and --starts-in"),
+        (["--starts-in", "60", "--end", "99999999999", "--duration", "60"], "exactly one of --ends-at and --duration"),
+        (["--starts-in", "60"], "exactly one of --ends-at and --duration"),
+        (["--starts-in", "2 minutes", "--duration", "60"], "--starts-in '2 minutes' is not a duration"),
+        (["--starts-at", "2026-12-01T00:00", "--duration", "60"], "has no timezone"),
+        (["--starts-in", "2m", "--duration", "0s"], "--duration must be longer than 0s"),
     ],
 )
 def test_timeframe_create_needs_one_start_and_one_end(cli: Cli, args: list[str], message: str) -> None:
@@ -85,11 +112,37 @@ def test_timeframe_create_needs_one_start_and_one_end(cli: Cli, args: list[str],
     assert as_json(ok(cli("timeframe", "list", "--json"))) == []
 
 
-def test_timeframe_starting_in_the_past_is_reverted_by_the_contract(cli: Cli) -> None:
+def test_timeframe_starting_in_the_past_is_refused_before_sending(cli: Cli) -> None:
     cli.deploy()
-    line = fails(cli("timeframe", "create", "--currency", "EUR", "--start", "1", "--duration", "60"), 5,
-                 "MeteringTimeframeStartsInPast")
-    assert "start in the future" in line
+    line = fails(cli("timeframe", "create", "--currency", "EUR", "--start", "1", "--duration", "60"), 3,
+                 "would start at 1 (1970-01-01T00:00:01Z), not after the chain's time", "--starts-at 20")
+    assert "ahead of this machine" not in line
+    assert as_json(ok(cli("timeframe", "list", "--json"))) == []
+
+
+def test_timeframe_create_takes_iso_times_and_durations_in_units(cli: Cli) -> None:
+    cli.deploy()
+    start = cli.chain.now() + 86_400 - cli.chain.now() % 86_400 + 86_400  # midnight UTC, a day or two ahead
+    iso = datetime.fromtimestamp(start, tz=UTC).strftime("%Y-%m-%dT%H:%MZ")
+    created = as_json(ok(cli("timeframe", "create", "--currency", "EUR", "--starts-at", iso, "--duration", "30d",
+                             "--json")))
+    assert (created["start"], created["end"]) == (start, start + 30 * 86_400)
+    paris = datetime.fromtimestamp(start + 31 * 86_400, tz=UTC).astimezone(timezone(timedelta(hours=1)))
+    out = flat(ok(cli("timeframe", "create", "--currency", "EUR", "--starts-at", paris.isoformat(),
+                      "--ends-at", str(start + 32 * 86_400))).stdout)
+    assert f"[{start + 31 * 86_400} ({datetime.fromtimestamp(start + 31 * 86_400, tz=UTC):%Y-%m-%dT%H:%M:%S}Z)" in out
+    assert out.endswith("in EUR, 1d")
+    table = flat(ok(cli("timeframe", "list")).stdout)
+    assert str(start) in table and f"({iso[:-1]}:00Z)" in table  # the cell may wrap between the two
+
+
+def test_starts_in_is_refused_when_the_chain_is_ahead_of_the_wall_clock(cli: Cli) -> None:
+    cli.deploy()
+    cli.chain.advance(3 * 3600)  # a dev chain moved forward: "in 2 minutes" is already its past
+    line = fails(cli("timeframe", "create", "--currency", "EUR", "--starts-in", "2m", "--duration", "1h"), 3,
+                 "not after the chain's time", "ahead of this machine's", "--starts-at")
+    suggested = line.rsplit("--starts-at ", 1)[1]
+    ok(cli("timeframe", "create", "--currency", "EUR", "--starts-at", suggested, "--duration", "1h"))
 
 
 def test_timeframe_create_needs_the_currency(cli: Cli) -> None:
@@ -109,9 +162,60 @@ def _timeframe(cli: Cli) -> int:
     return int(data["timeframe"])
 
 
+def test_rules_show(cli: Cli, market: Market) -> None:
+    shown = as_json(ok(cli("rules", "show", "--timeframe", str(market.timeframe), "--type", "1", "--type", "2",
+                           "--type", "3", "--json")))
+    assert [(row["instance_type"], row["currency"]) for row in shown] == [(1, "EUR"), (2, "EUR"), (3, "EUR")]
+    db = shown[0]["rules"]
+    assert db == {**vars(MARKET_RULES[DB]), "mode": "HARD"}  # micro-units, as on chain
+    assert shown[1]["rules"]["mode"] == "SOFT"
+    assert shown[2]["rules"] is None
+
+    table = flat(ok(cli("rules", "show", "--timeframe", str(market.timeframe), "--type", "1", "--type", "3")).stdout)
+    assert f"rules of timeframe {market.timeframe} (prices in EUR" in table
+    assert ("type 1: 0.50 per start, 0.00 per continuation, 0.12 per 3600 s; included 10 starts and 36000 s; "
+            "at most 3 running and 100 starts (hard)") in table
+    assert "type 3: no rules" in table
+
+
+def test_rules_show_bad_input(cli: Cli) -> None:
+    cli.deploy()
+    result = cli("rules", "show", "--timeframe", "1")
+    assert result.exit_code == 2
+    assert "--type" in plain(result.stderr)
+    fails(cli("rules", "show", "--timeframe", "1", "--type", "1", "--contract", "0xdead"), 3, "not an address")
+    fails(cli("rules", "show", "--timeframe", "7", "--type", "1"), 3, "timeframe 7 does not exist")
+    result = cli("rules", "show", "--timeframe", "-1", "--type", "1")  # ids are uint16
+    assert result.exit_code == 2
+    assert "Invalid value for '--timeframe'" in plain(result.stderr)
+
+
+def test_rules_set_with_a_missing_file(cli: Cli) -> None:
+    cli.deploy()
+    missing = cli.tmp_path / "nope.yaml"
+    fails(cli("rules", "set", str(missing)), 3, str(missing))
+
+
+#: The rules file format is ported to v2 prices on its own branch; until then examples/rules.yaml does not load.
+
+
+def _example_for(cli: Cli, timeframe: int, edit: Any = None) -> Path:
+    """examples/rules.yaml for ``timeframe``, its parsed document changed by ``edit`` (so the tests do not depend on
+    how prices are written in the file)."""
+    document = yaml.safe_load(EXAMPLE_RULES.read_text(encoding="utf-8"))
+    document["timeframe"] = timeframe
+    if edit is not None:
+        edit(document)
+    path = cli.tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
+
+
 def test_rules_set_from_the_example_file_and_show(cli: Cli) -> None:
+    from metering.provider.rules_file import load_rules_file
+
     timeframe = _timeframe(cli)
-    rules = write_rules(cli.tmp_path / "rules.yaml", timeframe)
+    rules = _example_for(cli, timeframe)
     out = flat(ok(cli("rules", "set", str(rules))).stdout)
     assert "type 1 (db-server): rules hash 0x" in out
     assert out.count("set in 0x") == 2
@@ -121,70 +225,44 @@ def test_rules_set_from_the_example_file_and_show(cli: Cli) -> None:
     assert [(a["instance_type"], a["name"], a["changed"]) for a in again] == [
         (DB, "db-server", False), (WEB, "web-worker", False)]
 
-    shown = as_json(ok(cli("rules", "show", "--timeframe", str(timeframe), "--type", "1", "--type", "2",
-                           "--type", "3", "--json")))
-    assert [row["instance_type"] for row in shown] == [1, 2, 3]
-    db = shown[0]["rules"]
-    assert (db["price_per_activation"], db["price_per_second"], db["included_activations"]) == (500, 2, 10)
-    assert (db["included_seconds"], db["max_concurrent"], db["max_activations"]) == (36000, 3, 100)
-    assert db["mode"] == "HARD"
-    assert shown[1]["rules"]["mode"] == "SOFT"
-    assert shown[2]["rules"] is None
-
-    table = plain(ok(cli("rules", "show", "--timeframe", str(timeframe), "--type", "1", "--type", "3")).stdout)
-    assert "36000" in table
-    assert "hard" in table
-    assert "no rules" in table
+    shown = as_json(ok(cli("rules", "show", "--timeframe", str(timeframe), "--type", "1", "--type", "2", "--json")))
+    expected = {e.instance_type: e.rules for e in load_rules_file(rules).types}
+    assert [row["rules"] for row in shown] == [{**vars(expected[k]), "mode": expected[k].mode.name} for k in (1, 2)]
 
 
-def test_rules_set_from_json(cli: Cli) -> None:
-    timeframe = _timeframe(cli)
-    path = cli.tmp_path / "rules.json"
-    path.write_text(json.dumps({"timeframe": timeframe, "types": {"gpu": {
-        "id": 7, "price_per_activation": 1, "price_per_second": 3, "mode": "soft"}}}), encoding="utf-8")
-    ok(cli("rules", "set", str(path)))
-    shown = as_json(ok(cli("rules", "show", "--timeframe", str(timeframe), "--type", "7", "--json")))
-    assert shown[0]["rules"]["price_per_second"] == 3
+def _rename(old: str, new: str) -> Any:
+    def edit(document: dict[str, Any]) -> None:
+        entry = document["types"]["db-server"]
+        entry[new] = entry.pop(old)
+    return edit
+
+
+def _set(name: str, key: str, value: object) -> Any:
+    def edit(document: dict[str, Any]) -> None:
+        document["types"][name][key] = value
+    return edit
 
 
 @pytest.mark.parametrize(
-    ("replace", "fragments"),
+    ("edit", "fragments"),
     [
-        ({"max_concurrent: 3": "max_concurent: 3"}, ["types.db-server", "max_concurent"]),
-        ({"price_per_second: 2 ": "price_per_second: 0.5 "}, ["types.db-server.price_per_second"]),
-        ({"mode: hard": "mode: strict"}, ["types.db-server.mode", "strict"]),
-        ({"    id: 2": "    id: 1"}, ["types.web-worker.id"]),
+        (_rename("max_concurrent", "max_concurent"), ["types.db-server", "max_concurent"]),
+        (_set("db-server", "mode", "strict"), ["types.db-server.mode", "strict"]),
+        (_set("web-worker", "id", 1), ["types.web-worker.id"]),
     ],
-    ids=["misspelt-key", "float-price", "unknown-mode", "duplicate-id"],
+    ids=["misspelt-key", "unknown-mode", "duplicate-id"],
 )
-def test_a_malformed_rules_file_names_the_field(cli: Cli, replace: dict[str, str], fragments: list[str]) -> None:
+def test_a_malformed_rules_file_names_the_field(cli: Cli, edit: Any, fragments: list[str]) -> None:
     timeframe = _timeframe(cli)
-    rules = write_rules(cli.tmp_path / "rules.yaml", timeframe, replace)
+    rules = _example_for(cli, timeframe, edit)
     fails(cli("rules", "set", str(rules)), 3, f"error: {rules.name}: ", *fragments)
     shown = as_json(ok(cli("rules", "show", "--timeframe", str(timeframe), "--type", "1", "--json")))
     assert shown[0]["rules"] is None  # nothing was sent
 
 
-def test_rules_set_with_a_missing_file(cli: Cli) -> None:
-    cli.deploy()
-    missing = cli.tmp_path / "nope.yaml"
-    fails(cli("rules", "set", str(missing)), 3, str(missing))
-
-
 def test_rules_are_frozen_once_the_timeframe_started(cli: Cli, market: Market) -> None:
-    rules = write_rules(cli.tmp_path / "later.yaml", market.timeframe, {"price_per_second: 2 ": "price_per_second: 3 "})
-    fails(cli("rules", "set", str(rules)), 5, "contract reverted: Metering")
-
-
-def test_rules_show_bad_input(cli: Cli) -> None:
-    cli.deploy()
-    result = cli("rules", "show", "--timeframe", "1")
-    assert result.exit_code == 2
-    assert "--type" in plain(result.stderr)
-    fails(cli("rules", "show", "--timeframe", "1", "--type", "1", "--contract", "0xdead"), 3, "not an address")
-    result = cli("rules", "show", "--timeframe", "-1", "--type", "1")  # ids are uint16
-    assert result.exit_code == 2
-    assert "Invalid value for '--timeframe'" in plain(result.stderr)
+    rules = _example_for(cli, market.timeframe, _set("db-server", "max_concurrent", 2))
+    fails(cli("rules", "set", str(rules)), 5, "MeteringRulesFrozen", "frozen")
 
 
 # ---------------------------------------------------------------------------------------------------- customers
@@ -224,6 +302,183 @@ def test_an_outsider_cannot_enroll(cli: Cli) -> None:
     result = cli("customer", "enroll", cli.actors.customers[0].address,
                  METERING_PRIVATE_KEY=key_hex(cli.actors.outsider))
     fails(result, 5, "AccessControlUnauthorizedAccount")
+
+
+def test_multi_address_commands_check_every_address_before_sending(cli: Cli, market: Market) -> None:
+    alice = market.customer
+    as_alice = key_hex(cli.actors.customers[0])
+    fails(cli("customer", "suspend", alice, "bob"), 3, "not an address: bob")
+    assert as_json(ok(cli("customer", "status", alice, "--json")))["status"] == "ENROLLED"
+    fails(cli("customer", "approve", cli.actors.agent.address, "0xabc", METERING_PRIVATE_KEY=as_alice), 3,
+          "not an address: 0xabc")
+    assert as_json(ok(cli("customer", "account", alice, "--json")))["restricted"] is False
+    fails(cli("agent", "revoke", cli.actors.agent.address, "agent-2"), 3, "not an address: agent-2")
+    assert _activate(cli, alice)["result"] == "Granted"  # the agent still holds its role
+
+
+# ---------------------------------------------------------------------------------------------------- a customer's
+# own choices: approve, revoke, restrict, cap, account (signed with the customer's key)
+
+
+def _as_customer(cli: Cli, n: int = 0) -> dict[str, str | None]:
+    return {"METERING_PRIVATE_KEY": key_hex(cli.actors.customers[n])}
+
+
+def _activate(cli: Cli, customer: str, *args: str, key: str | None = None) -> dict[str, Any]:
+    result = cli("activate", "--customer", customer, "--type", "2", "--json", *args,
+                 METERING_PRIVATE_KEY=key or key_hex(cli.actors.agent))
+    clean(result)
+    data: dict[str, Any] = as_json(result)
+    return data
+
+
+def test_customer_approve_restricts_billing_to_approved_agents(cli: Cli, market: Market) -> None:
+    agent, agent2 = cli.actors.agent.address, cli.actors.agent2.address
+    ok(cli("agent", "grant", agent2))
+    out = flat(ok(cli("customer", "approve", agent.lower(), **_as_customer(cli))).stdout)
+    assert f"{market.customer} approves {agent}" in out
+    assert "tx 0x" in out
+
+    account = as_json(ok(cli("customer", "account", market.customer, "--json")))
+    assert (account["status"], account["restricted"], account["spending_cap_minor"]) == ("ENROLLED", True, 0)
+    assert _activate(cli, market.customer)["result"] == "Granted"
+    refused = _activate(cli, market.customer, key=key_hex(cli.actors.agent2))
+    assert (refused["result"], refused["reason"]) == ("Denied", "AGENT_NOT_APPROVED")
+
+
+def test_customer_revoke_and_restrict(cli: Cli, market: Market) -> None:
+    agent = cli.actors.agent.address
+    ok(cli("customer", "approve", agent, **_as_customer(cli)))
+    out = flat(ok(cli("customer", "revoke", agent, **_as_customer(cli))).stdout)
+    assert f"{market.customer} revoked {agent}" in out
+    assert _activate(cli, market.customer)["reason"] == "AGENT_NOT_APPROVED"
+
+    out = flat(ok(cli("customer", "restrict", "off", **_as_customer(cli))).stdout)
+    assert "accepts every provider agent" in out
+    assert as_json(ok(cli("customer", "account", market.customer, "--json")))["restricted"] is False
+    assert _activate(cli, market.customer)["result"] == "Granted"
+    assert "only approved agents" in flat(ok(cli("customer", "restrict", "ON", **_as_customer(cli))).stdout)
+    assert _activate(cli, market.customer)["reason"] == "AGENT_NOT_APPROVED"
+
+
+def test_customer_cap_denies_what_would_cross_it(cli: Cli, market: Market) -> None:
+    out = flat(ok(cli("customer", "cap", "0.10", "--currency", "eur", **_as_customer(cli))).stdout)
+    assert "spending cap per timeframe: 0.10 EUR (10 minor units)" in out
+    # web-worker: EUR 0.01 per second
+    assert _activate(cli, market.customer, "--lease", "6")["result"] == "Granted"
+    refused = _activate(cli, market.customer, "--lease", "6")
+    assert (refused["result"], refused["reason"]) == ("Denied", "SPENDING_CAP_REACHED")
+
+    account = as_json(ok(cli("customer", "account", market.customer, "--json")))
+    assert (account["spending_cap_minor"], account["spent_timeframe"], account["spent_micro"]) == (
+        10, market.timeframe, 6_000_000)
+    text = flat(ok(cli("customer", "account", market.customer)).stdout)
+    assert f"committed 0.06 EUR in timeframe {market.timeframe}" in text
+    assert "cap 10 minor units per timeframe" in text
+    by_timeframe = as_json(ok(cli("customer", "account", market.customer, "--timeframe", str(market.timeframe),
+                                  "--json")))
+    assert by_timeframe["spent_micro"] == 6_000_000
+
+    assert "no cap" in flat(ok(cli("customer", "cap", "0", **_as_customer(cli))).stdout)
+    assert _activate(cli, market.customer, "--lease", "6")["result"] == "Granted"
+
+
+def test_customer_account_of_a_customer_that_committed_nothing(cli: Cli, market: Market) -> None:
+    stranger = cli.actors.customers[3].address
+    assert "nothing committed yet" in flat(ok(cli("customer", "account", stranger)).stdout)
+    data = as_json(ok(cli("customer", "account", stranger, "--json")))
+    assert (data["status"], data["spent_micro"], data["spent_timeframe"]) == ("NONE", 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["cap", "10"], ["--currency"]),
+        (["cap", "ten", "--currency", "EUR"], ["ten", "not a number"]),
+        (["cap", "--currency", "EUR", "--", "-5"], ["non-negative"]),
+        (["cap", "0.001", "--currency", "EUR"], ["finer than the currency's minor unit"]),
+        (["cap", "5", "--currency", "XYZ"], ["unknown currency code"]),
+        (["cap", str(2**64), "--currency", "JPY"], ["spending cap must be"]),
+        (["approve", "agent-1"], ["not an address: agent-1"]),
+        (["revoke", "0x1234"], ["not an address: 0x1234"]),
+        (["account", "me"], ["not an address: me"]),
+    ],
+    ids=["cap-no-currency", "cap-not-a-number", "cap-negative", "cap-too-fine", "cap-currency", "cap-too-large",
+         "approve-address", "revoke-address", "account-address"],
+)
+def test_customer_choices_bad_input(cli: Cli, market: Market, args: list[str], fragments: list[str]) -> None:
+    fails(cli("customer", *args, **_as_customer(cli)), 3, *fragments)
+
+
+def test_customer_choices_need_a_customers_key(cli: Cli, market: Market) -> None:
+    stranger = {"METERING_PRIVATE_KEY": key_hex(cli.actors.customers[3])}
+    fails(cli("customer", "approve", cli.actors.agent.address, **stranger), 5, "MeteringNotCustomer",
+          "only a customer approves agents")
+    fails(cli("customer", "cap", "5", "--currency", "EUR"), 5, "MeteringNotCustomer")  # the provider's key
+    fails(cli("customer", "restrict", "on", METERING_PRIVATE_KEY=None), 3, "METERING_PRIVATE_KEY")
+
+
+def test_customer_command_line_mistakes_are_usage_errors(cli: Cli, market: Market) -> None:
+    for args in (["restrict", "maybe"], ["restrict"], ["cap"], ["account", market.customer, "--timeframe", "0"]):
+        result = cli("customer", *args, **_as_customer(cli))
+        assert result.exit_code == 2, (args, result.output)
+        clean(result)
+
+
+def test_customer_account_of_an_unknown_timeframe(cli: Cli, market: Market) -> None:
+    fails(cli("customer", "account", market.customer, "--timeframe", "9"), 3, "timeframe 9 does not exist")
+
+
+# ---------------------------------------------------------------------------------------------------- instances
+
+
+def test_instance_show_and_close(cli: Cli, market: Market) -> None:
+    granted = _activate(cli, market.customer, "--lease", "600")
+    instance = str(granted["instance_id"])
+    shown = as_json(ok(cli("instance", "show", instance, "--json")))
+    assert shown == {"instance_id": instance, "agent": cli.actors.agent.address, "customer": market.customer,
+                     "instance_type": WEB, "timeframe": market.timeframe, "status": "OPEN", "reason": "NONE",
+                     "lease_end": granted["lease_end"]}
+    assert flat(ok(cli("instance", "show", instance)).stdout).startswith(f"{instance}: open, agent ")
+    cli.chain.advance(30)
+
+    out = flat(ok(cli("instance", "close", instance)).stdout)
+
+    assert f"{instance} closed at {cli.chain.now()}" in out
+    closed = as_json(ok(cli("instance", "show", instance, "--json")))
+    assert (closed["status"], closed["lease_end"]) == ("CLOSED", cli.chain.now())
+    # the agent retrying its own deactivation learns that the provider closed it
+    again = as_json(ok(cli.as_agent("deactivate", instance, "--json")))
+    assert (again["result"], again["replayed"], again["by_provider"]) == ("Deactivated", True, True)
+    fails(cli("instance", "close", instance), 5, "MeteringInstanceNotOpen", "CLOSED")
+
+
+def test_instance_close_of_a_lease_that_ran_out_records_the_expiry(cli: Cli, market: Market) -> None:
+    short = _activate(cli, market.customer, "--lease", "60")
+    cli.chain.advance(120)
+    out = flat(ok(cli("instance", "close", str(short["instance_id"]))).stdout)
+    assert f"had expired at {short['lease_end']}" in out
+
+
+def test_instance_show_of_a_denial_and_of_an_unknown_id(cli: Cli, market: Market) -> None:
+    refused = _activate(cli, cli.actors.customers[3].address)
+    shown = flat(ok(cli("instance", "show", str(refused["instance_id"]))).stdout)
+    assert "denied, agent" in shown and "denied: CUSTOMER_NOT_ENROLLED" in shown
+    unknown = "0x" + instance_id(cli.actors.agent.address, request_id(40, 1)).hex()
+    assert as_json(ok(cli("instance", "show", unknown, "--json")))["status"] == "UNKNOWN"
+
+
+def test_instance_commands_bad_input(cli: Cli, market: Market) -> None:
+    fails(cli("instance", "show", "0x1234"), 3, "instance id must be 32 bytes")
+    fails(cli("instance", "show", "0x" + "11" * 32), 3, "not an instance id", "bytes 20-23 must be zero")
+    open_one = str(_activate(cli, market.customer)["instance_id"])
+    fails(cli("instance", "close", open_one, "nonsense"), 3, "instance id must be 32 bytes of hex")
+    assert as_json(ok(cli("instance", "show", open_one, "--json")))["status"] == "OPEN"  # nothing was sent
+    fails(cli("instance", "close", open_one, METERING_PRIVATE_KEY=key_hex(cli.actors.agent)), 5,
+          "AccessControlUnauthorizedAccount", "RULES_MANAGER_ROLE")
+    result = cli("instance", "close")
+    assert result.exit_code == 2
+    clean(result)
 
 
 # ---------------------------------------------------------------------------------------------------- agents

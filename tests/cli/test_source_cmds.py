@@ -11,8 +11,8 @@ from eth_abi.abi import encode
 from web3 import Web3
 
 from metering._utils.bytecode import decode_metadata_trailer, split_metadata
-from metering.deployment import find_deployment
-from metering.evm import load_artifact
+from metering.chain.evm import load_artifact
+from metering.provider.deployment import find_deployment
 
 from .helpers import Cli, as_json, fails, flat, ok, plain
 

@@ -3,11 +3,14 @@
 Every helper talks to the session's anvil through web3.py. Times are block timestamps: ``at=t`` makes the next
 mined block (the transaction's) carry exactly ``t``, and calls made with ``at=t`` run against the pending block, so
 they see that same second; that is how a test reads a function's return value for the transaction it sends next.
+
+Request ids are an agent's ``seat << 8 | generation`` (:func:`rid`); the instance id of a request names the agent
+that sent it (:meth:`Harness.iid`), so the same request id from two agents is two instances.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,24 +21,21 @@ from web3.contract import Contract
 from web3.exceptions import ContractCustomError
 
 from metering.contract import InstanceStatus, currency_to_bytes
-from metering.types import Rules
+from metering.types import Rules, instance_id, request_id
 
 HARD = 1  # the instance type the fixtures configure with hard limits
 SOFT = 2  # the instance type the fixtures configure with soft limits
 UNCONFIGURED = 9  # an instance type that never gets rules
 EUR = currency_to_bytes("EUR")
+USD = currency_to_bytes("USD")
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+NO_SEAT = 255  # Instance.seat of an instance that holds no concurrency seat
 GAS = 15_000_000  # explicit gas for sends the test expects to succeed (a full batch of 256 needs ~9M)
 
 
-def request_id(label: str) -> bytes:
-    """A readable, deterministic 32-byte request id."""
-    return keccak(text=f"request:{label}")
-
-
-def successor_of(instance_id: bytes) -> bytes:
-    """``keccak256(abi.encode(instanceId))``, computed independently of the contract."""
-    return keccak(encode(["bytes32"], [instance_id]))
+def rid(seat: int, generation: int = 1) -> int:
+    """The request id of ``generation`` on an agent's ``seat`` (a fresh seat starts at generation 1)."""
+    return request_id(seat, generation)
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,10 @@ class Event:
 
 @dataclass(frozen=True)
 class UsageView:
-    active: int
     activations: int
     overage_activations: int
     leased_seconds: int
+    running: int
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,23 @@ class InstanceView:
     instance_type: int
     status: InstanceStatus
     reason: int
+    seat: int
+
+
+@dataclass(frozen=True)
+class AccountView:
+    status: int
+    restricted: bool
+    spending_cap: int
+    spent_timeframe: int
+    spent: int
+
+
+@dataclass(frozen=True)
+class SeatView:
+    generation: int
+    status: InstanceStatus
+    lease_end: int
 
 
 class Harness:
@@ -82,6 +99,7 @@ class Harness:
         self.actors = actors
         self.admin = actors.admin
         self.agent = actors.agent
+        self.agent2 = actors.agent2
         self.outsider = actors.outsider
         self.fn = meter.functions
         self._events_by_topic: dict[bytes, str] = {}
@@ -154,17 +172,19 @@ class Harness:
 
     # ------------------------------------------------------------------ events
 
+    def _decode(self, log: Any) -> Event:
+        event_name = self._events_by_topic[bytes(log["topics"][0])]
+        decoded = self.meter.events[event_name]().process_log(log)
+        args = {k: _plain(v) for k, v in decoded["args"].items()}
+        return Event(event_name, args, int(log["logIndex"]))
+
     def events(self, receipt: Any, name: str | None = None) -> list[Event]:
         """The Meter's events in ``receipt``, in log order, optionally only those called ``name``."""
-        found: list[Event] = []
-        for log in receipt["logs"]:
-            if log["address"] != self.meter.address:
-                continue
-            event_name = self._events_by_topic[bytes(log["topics"][0])]
-            decoded = self.meter.events[event_name]().process_log(log)
-            if name is None or event_name == name:
-                found.append(Event(event_name, dict(decoded["args"]), int(log["logIndex"])))
-        return found
+        found = [self._decode(log) for log in receipt["logs"] if log["address"] == self.meter.address]
+        return [e for e in found if name is None or e.name == name]
+
+    def names(self, receipt: Any) -> list[str]:
+        return [e.name for e in self.events(receipt)]
 
     def only_event(self, receipt: Any, name: str) -> dict[str, Any]:
         """The arguments of the one event in ``receipt``, which must be called ``name``."""
@@ -178,28 +198,37 @@ class Harness:
         if latest <= block:
             return []
         logs = self.w3.eth.get_logs({"address": self.meter.address, "fromBlock": block + 1, "toBlock": latest})
-        out: list[Event] = []
-        for log in logs:
-            event_name = self._events_by_topic[bytes(log["topics"][0])]
-            decoded = self.meter.events[event_name]().process_log(log)
-            out.append(Event(event_name, dict(decoded["args"]), int(log["logIndex"])))
-        return out
+        return [self._decode(log) for log in logs]
 
-    # ------------------------------------------------------------------ views
+    # ------------------------------------------------------------------ ids and views
+
+    def iid(self, request: int, agent: Any = None) -> bytes:
+        """The instance id of ``agent``'s (default: the first agent's) request ``request``."""
+        return instance_id(_address(agent or self.agent), request)
 
     def usage(self, customer: Any, tf: int, instance_type: int) -> UsageView:
         return UsageView(*self.fn.usage(_address(customer), tf, instance_type).call())
 
-    def instance(self, instance_id: bytes) -> InstanceView:
-        customer, lease_end, tf, itype, status, reason = self.fn.instance(instance_id).call()
-        return InstanceView(customer, lease_end, tf, itype, InstanceStatus(status), reason)
+    def instance(self, instance: bytes) -> InstanceView:
+        customer, lease_end, tf, itype, status, reason, seat = self.fn.instance(instance).call()
+        return InstanceView(customer, lease_end, tf, itype, InstanceStatus(status), reason, seat)
+
+    def seat(self, seat: int, agent: Any = None) -> SeatView:
+        generation, status, lease_end = self.fn.seat(_address(agent or self.agent), seat).call()
+        return SeatView(generation, InstanceStatus(status), lease_end)
+
+    def account(self, customer: Any) -> AccountView:
+        return AccountView(*self.fn.customerAccount(_address(customer)).call())
+
+    def spent(self, customer: Any, tf: int) -> int:
+        return int(self.fn.spent(_address(customer), tf).call())
 
     # ------------------------------------------------------------------ provider
 
-    def create_timeframe(self, start: int, end: int, at: int | None = None) -> Tf:
-        receipt = self.send(self.fn.createTimeframe(start, end, EUR), self.admin, at)
+    def create_timeframe(self, start: int, end: int, at: int | None = None, currency: bytes = EUR) -> Tf:
+        receipt = self.send(self.fn.createTimeframe(start, end, currency), self.admin, at)
         created = self.only_event(receipt, "TimeframeCreated")
-        assert (created["start"], created["end"], created["currency"]) == (start, end, EUR)
+        assert (created["start"], created["end"], created["currency"]) == (start, end, currency)
         return Tf(created["timeframe"], start, end)
 
     def set_rules(self, tf: int, instance_type: int, rules: Rules, at: int | None = None) -> Any:
@@ -212,31 +241,51 @@ class Harness:
     def suspend(self, customer: Any, at: int | None = None) -> Any:
         return self.send(self.fn.suspendCustomer(_address(customer)), self.admin, at)
 
+    def close(self, instance: bytes, at: int | None = None, sender: Any = None) -> Any:
+        """``closeInstance`` by the provider (the admin holds the rules manager role)."""
+        return self.send(self.fn.closeInstance(instance), sender or self.admin, at)
+
+    # ------------------------------------------------------------------ customers
+
+    def approve(self, customer: Any, agent: Any, at: int | None = None) -> Any:
+        return self.send(self.fn.approveAgent(_address(agent)), customer, at)
+
+    def revoke(self, customer: Any, agent: Any, at: int | None = None) -> Any:
+        return self.send(self.fn.revokeAgent(_address(agent)), customer, at)
+
+    def restrict(self, customer: Any, restricted: bool, at: int | None = None) -> Any:
+        return self.send(self.fn.setAgentRestriction(restricted), customer, at)
+
+    def set_cap(self, customer: Any, cap: int, at: int | None = None) -> Any:
+        return self.send(self.fn.setSpendingCap(cap), customer, at)
+
     # ------------------------------------------------------------------ agent
 
     def activate(
-        self, customer: Any, instance_type: int, rid: bytes, lease: int, at: int | None = None, sender: Any = None
+        self, customer: Any, instance_type: int, request: int, lease: int, at: int | None = None, sender: Any = None
     ) -> tuple[tuple[bool, int], Any]:
         """``requestActivation``: its returned decision ``(granted, reason)`` and the receipt."""
-        fn = self.fn.requestActivation(_address(customer), instance_type, rid, lease)
+        fn = self.fn.requestActivation(_address(customer), instance_type, request, lease)
         decision, receipt = self.call_and_send(fn, sender, at)
         return (bool(decision[0]), int(decision[1])), receipt
 
     def activate_many(
-        self, requests: Sequence[tuple[Any, int, bytes, int]], at: int | None = None
+        self, requests: Sequence[tuple[Any, int, int, int]], at: int | None = None, sender: Any = None
     ) -> tuple[list[tuple[bool, int]], Any]:
         fn = self.fn.requestActivations([(_address(c), t, r, s) for c, t, r, s in requests])
-        decisions, receipt = self.call_and_send(fn, None, at)
+        decisions, receipt = self.call_and_send(fn, sender, at)
         return [(bool(g), int(r)) for g, r in decisions], receipt
 
-    def renew(self, instance_id: bytes, lease: int, at: int | None = None) -> tuple[tuple[bool, int, bytes, int], Any]:
-        """``renewLease``: ``(granted, reason, runningId, leaseEnd)`` as returned, and the receipt."""
-        value, receipt = self.call_and_send(self.fn.renewLease(instance_id, lease), None, at)
-        (granted, reason), running_id, lease_end = value
-        return (bool(granted), int(reason), bytes(running_id), int(lease_end)), receipt
+    def renew(
+        self, instance: bytes, lease: int, at: int | None = None, sender: Any = None
+    ) -> tuple[tuple[bool, int, int], Any]:
+        """``renewLease``: ``(granted, reason, leaseEnd)`` as returned, and the receipt."""
+        value, receipt = self.call_and_send(self.fn.renewLease(instance, lease), sender, at)
+        (granted, reason), lease_end = value
+        return (bool(granted), int(reason), int(lease_end)), receipt
 
-    def deactivate(self, instance_id: bytes, at: int | None = None) -> Any:
-        return self.send(self.fn.deactivate(instance_id), self.agent, at)
+    def deactivate(self, instance: bytes, at: int | None = None, sender: Any = None) -> Any:
+        return self.send(self.fn.deactivate(instance), sender or self.agent, at)
 
     def expire(self, ids: Iterable[bytes], at: int | None = None, sender: Any = None) -> tuple[int, Any]:
         closed, receipt = self.call_and_send(self.fn.expireLeases(list(ids)), sender or self.outsider, at)
@@ -245,6 +294,15 @@ class Harness:
 
 def _address(who: Any) -> str:
     return who if isinstance(who, str) else str(who.address)
+
+
+def _plain(value: Any) -> Any:
+    """Event arguments as plain values (a struct argument decodes to a tuple, like the ABI's ``as_tuple``)."""
+    if isinstance(value, Mapping):
+        return tuple(_plain(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return tuple(_plain(v) for v in value)
+    return value
 
 
 def _abi_type(param: dict[str, Any]) -> str:

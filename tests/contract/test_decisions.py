@@ -6,41 +6,45 @@ from typing import Any
 
 import pytest
 
-from metering.contract import DenialReason, InstanceStatus
+from metering.contract import DenialReason, InstanceStatus, LimitMode
 from metering.types import Rules
 
 from .conftest import SetupTimeframe
-from .helpers import HARD, SOFT, UNCONFIGURED, ZERO_ADDRESS, Harness, UsageView, request_id
+from .helpers import HARD, NO_SEAT, SOFT, UNCONFIGURED, ZERO_ADDRESS, Harness, UsageView, rid
 
 LEASE = 100
+#: Two seats and no other limit, so that only concurrency decides (and marks overage).
+SEATS_ONLY = {HARD: Rules(max_concurrent=2), SOFT: Rules(max_concurrent=2, mode=LimitMode.SOFT)}
 
 
 def _assert_denied(
-    h: Harness, decision: tuple[bool, int], receipt: Any, rid: bytes, customer: Any, itype: int, tf: int,
+    h: Harness, decision: tuple[bool, int], receipt: Any, request: int, customer: Any, itype: int, tf: int,
     reason: DenialReason,
 ) -> None:
-    """The request was denied for ``reason``, without reverting, and the denial is recorded under ``rid``."""
+    """The request was denied for ``reason``, without reverting, and the denial is recorded under its id."""
+    iid = h.iid(request)
     assert receipt["status"] == 1
     assert decision == (False, reason)
     assert h.only_event(receipt, "ActivationDenied") == {
-        "requestId": rid,
+        "instanceId": iid,
         "customer": customer.address,
         "instanceType": itype,
         "timeframe": tf,
         "reason": reason,
     }
-    record = h.instance(rid)
+    record = h.instance(iid)
     assert (record.customer, record.status, record.reason) == (customer.address, InstanceStatus.DENIED, reason)
-    assert (record.timeframe, record.instance_type, record.lease_end) == (tf, itype, 0)
+    assert (record.timeframe, record.instance_type, record.lease_end, record.seat) == (tf, itype, 0, NO_SEAT)
 
 
 def _assert_granted(
-    h: Harness, decision: tuple[bool, int], receipt: Any, rid: bytes, customer: Any, itype: int, tf: int,
+    h: Harness, decision: tuple[bool, int], receipt: Any, request: int, customer: Any, itype: int, tf: int,
     started: int, lease_end: int, overage: bool = False,
 ) -> None:
+    iid = h.iid(request)
     assert decision == (True, DenialReason.NONE)
     assert h.only_event(receipt, "ActivationGranted") == {
-        "instanceId": rid,
+        "instanceId": iid,
         "customer": customer.address,
         "instanceType": itype,
         "timeframe": tf,
@@ -48,7 +52,7 @@ def _assert_granted(
         "leaseEnd": lease_end,
         "overage": overage,
     }
-    record = h.instance(rid)
+    record = h.instance(iid)
     assert (record.customer, record.status, record.lease_end) == (customer.address, InstanceStatus.OPEN, lease_end)
     assert (record.timeframe, record.instance_type, record.reason) == (tf, itype, DenialReason.NONE)
 
@@ -61,9 +65,10 @@ def test_activation_is_granted_and_counted_when_within_limits(
 ) -> None:
     tf = setup_timeframe()
     t = tf.start + 5
-    decision, receipt = h.activate(customers[0], HARD, request_id("a"), LEASE, at=t)
-    _assert_granted(h, decision, receipt, request_id("a"), customers[0], HARD, tf.id, t, t + LEASE)
-    assert h.usage(customers[0], tf.id, HARD) == UsageView(1, 1, 0, LEASE)
+    decision, receipt = h.activate(customers[0], HARD, rid(1), LEASE, at=t)
+    _assert_granted(h, decision, receipt, rid(1), customers[0], HARD, tf.id, t, t + LEASE)
+    assert h.instance(h.iid(rid(1))).seat == 0  # the first concurrency seat
+    assert h.usage(customers[0], tf.id, HARD) == UsageView(1, 0, LEASE, 1)
     assert h.usage(customers[0], tf.id, SOFT) == UsageView(0, 0, 0, 0)
     assert h.usage(customers[1], tf.id, HARD) == UsageView(0, 0, 0, 0)
 
@@ -81,9 +86,8 @@ def test_activation_is_denied_no_active_timeframe_when_outside_every_timeframe(
         first = setup_timeframe(start=s, length=50, enter=False)
         setup_timeframe(start=s + 80, length=50, enter=False)
         at = {"before_first": first.start - 1, "in_gap": s + 50, "after_last": s + 130}[when]
-    rid = request_id(when)
-    decision, receipt = h.activate(customers[0], HARD, rid, LEASE, at=at)
-    _assert_denied(h, decision, receipt, rid, customers[0], HARD, 0, DenialReason.NO_ACTIVE_TIMEFRAME)
+    decision, receipt = h.activate(customers[0], HARD, rid(1), LEASE, at=at)
+    _assert_denied(h, decision, receipt, rid(1), customers[0], HARD, 0, DenialReason.NO_ACTIVE_TIMEFRAME)
     for tf in (1, 2):
         assert h.usage(customers[0], tf, HARD) == UsageView(0, 0, 0, 0)
 
@@ -92,9 +96,8 @@ def test_activation_is_denied_no_rules_when_the_type_has_no_rules_in_the_timefra
     h: Harness, setup_timeframe: SetupTimeframe, customers: Any
 ) -> None:
     tf = setup_timeframe()
-    rid = request_id("x")
-    decision, receipt = h.activate(customers[0], UNCONFIGURED, rid, LEASE)
-    _assert_denied(h, decision, receipt, rid, customers[0], UNCONFIGURED, tf.id, DenialReason.NO_RULES_FOR_TYPE)
+    decision, receipt = h.activate(customers[0], UNCONFIGURED, rid(1), LEASE)
+    _assert_denied(h, decision, receipt, rid(1), customers[0], UNCONFIGURED, tf.id, DenialReason.NO_RULES_FOR_TYPE)
     assert h.usage(customers[0], tf.id, UNCONFIGURED) == UsageView(0, 0, 0, 0)
 
 
@@ -102,9 +105,8 @@ def test_activation_is_denied_when_the_customer_is_not_enrolled(
     h: Harness, setup_timeframe: SetupTimeframe, customers: Any
 ) -> None:
     tf = setup_timeframe(enroll=1)
-    rid = request_id("x")
-    decision, receipt = h.activate(customers[1], HARD, rid, LEASE)
-    _assert_denied(h, decision, receipt, rid, customers[1], HARD, tf.id, DenialReason.CUSTOMER_NOT_ENROLLED)
+    decision, receipt = h.activate(customers[1], HARD, rid(1), LEASE)
+    _assert_denied(h, decision, receipt, rid(1), customers[1], HARD, tf.id, DenialReason.CUSTOMER_NOT_ENROLLED)
     assert h.usage(customers[1], tf.id, HARD) == UsageView(0, 0, 0, 0)
 
 
@@ -114,15 +116,15 @@ def test_activation_is_denied_while_the_customer_is_suspended_and_granted_after_
     tf = setup_timeframe()
     assert h.only_event(h.suspend(customers[0]), "CustomerSuspended") == {"customer": customers[0].address}
     assert h.fn.customerStatus(customers[0].address).call() == 2
-    rid = request_id("x")
-    decision, receipt = h.activate(customers[0], SOFT, rid, LEASE)
-    _assert_denied(h, decision, receipt, rid, customers[0], SOFT, tf.id, DenialReason.CUSTOMER_SUSPENDED)
+    assert h.fn.mayBill(customers[0].address, h.agent.address).call() is False
+    decision, receipt = h.activate(customers[0], SOFT, rid(1), LEASE)
+    _assert_denied(h, decision, receipt, rid(1), customers[0], SOFT, tf.id, DenialReason.CUSTOMER_SUSPENDED)
     # Soft mode does not soften a suspension.
     assert h.usage(customers[0], tf.id, SOFT) == UsageView(0, 0, 0, 0)
 
     receipt = h.send(h.fn.enrollCustomer(customers[0].address), h.admin)
     assert h.only_event(receipt, "CustomerEnrolled") == {"customer": customers[0].address}
-    decision, _ = h.activate(customers[0], SOFT, request_id("y"), LEASE)
+    decision, _ = h.activate(customers[0], SOFT, rid(2), LEASE)
     assert decision == (True, DenialReason.NONE)
 
 
@@ -142,14 +144,13 @@ def test_activation_is_denied_when_concurrency_is_full_in_hard_mode(
 ) -> None:
     tf = setup_timeframe()  # HARD: maxConcurrent 2, maxActivations 3
     c = customers[0]
-    for label in ("a", "b"):
-        assert h.activate(c, HARD, request_id(label), LEASE)[0] == (True, DenialReason.NONE)
-    rid = request_id("c")
-    decision, receipt = h.activate(c, HARD, rid, LEASE)
-    _assert_denied(h, decision, receipt, rid, c, HARD, tf.id, DenialReason.CONCURRENCY_LIMIT_REACHED)
-    assert h.usage(c, tf.id, HARD) == UsageView(2, 2, 0, 2 * LEASE)
+    for seat in (1, 2):
+        assert h.activate(c, HARD, rid(seat), LEASE)[0] == (True, DenialReason.NONE)
+    decision, receipt = h.activate(c, HARD, rid(3), LEASE)
+    _assert_denied(h, decision, receipt, rid(3), c, HARD, tf.id, DenialReason.CONCURRENCY_LIMIT_REACHED)
+    assert h.usage(c, tf.id, HARD) == UsageView(2, 0, 2 * LEASE, 2)
     # The limit is per customer: another customer is not affected.
-    assert h.activate(customers[1], HARD, request_id("other"), LEASE)[0] == (True, DenialReason.NONE)
+    assert h.activate(customers[1], HARD, rid(4), LEASE)[0] == (True, DenialReason.NONE)
 
 
 def test_activation_is_denied_when_the_activation_quota_is_used_up_in_hard_mode(
@@ -158,26 +159,24 @@ def test_activation_is_denied_when_the_activation_quota_is_used_up_in_hard_mode(
     tf = setup_timeframe()
     c = customers[0]
     t = tf.start
-    for label in ("a", "b", "c"):
+    for seat in (1, 2, 3):
         t += 10
-        assert h.activate(c, HARD, request_id(label), LEASE, at=t)[0] == (True, DenialReason.NONE)
-        h.deactivate(request_id(label), at=t + 5)
-    rid = request_id("d")
-    decision, receipt = h.activate(c, HARD, rid, LEASE)
-    _assert_denied(h, decision, receipt, rid, c, HARD, tf.id, DenialReason.ACTIVATION_QUOTA_REACHED)
-    assert h.usage(c, tf.id, HARD) == UsageView(0, 3, 0, 15)
+        assert h.activate(c, HARD, rid(seat), LEASE, at=t)[0] == (True, DenialReason.NONE)
+        h.deactivate(h.iid(rid(seat)), at=t + 5)
+    decision, receipt = h.activate(c, HARD, rid(4), LEASE)
+    _assert_denied(h, decision, receipt, rid(4), c, HARD, tf.id, DenialReason.ACTIVATION_QUOTA_REACHED)
+    assert h.usage(c, tf.id, HARD) == UsageView(3, 0, 15, 0)
 
 
 def test_concurrency_is_reported_first_when_both_limits_are_reached(
     h: Harness, setup_timeframe: SetupTimeframe, customers: Any
 ) -> None:
-    both = Rules(price_per_activation=1, price_per_second=1, max_concurrent=1, max_activations=1)
+    both = Rules(price_per_activation=1, price_per_time_unit=1, max_concurrent=1, max_activations=1)
     tf = setup_timeframe(rules={HARD: both})
     c = customers[0]
-    assert h.activate(c, HARD, request_id("a"), LEASE)[0] == (True, DenialReason.NONE)
-    rid = request_id("b")
-    decision, receipt = h.activate(c, HARD, rid, LEASE)
-    _assert_denied(h, decision, receipt, rid, c, HARD, tf.id, DenialReason.CONCURRENCY_LIMIT_REACHED)
+    assert h.activate(c, HARD, rid(1), LEASE)[0] == (True, DenialReason.NONE)
+    decision, receipt = h.activate(c, HARD, rid(2), LEASE)
+    _assert_denied(h, decision, receipt, rid(2), c, HARD, tf.id, DenialReason.CONCURRENCY_LIMIT_REACHED)
 
 
 def test_activation_beyond_a_soft_limit_is_granted_as_overage_and_counted(
@@ -186,15 +185,30 @@ def test_activation_beyond_a_soft_limit_is_granted_as_overage_and_counted(
     tf = setup_timeframe()  # SOFT: maxConcurrent 2, maxActivations 3
     c = customers[0]
     t = tf.start
-    overage_flags = []
     for i in range(5):
         t += 1
-        decision, receipt = h.activate(c, SOFT, request_id(f"s{i}"), LEASE, at=t)
-        assert decision == (True, DenialReason.NONE)
-        _assert_granted(h, decision, receipt, request_id(f"s{i}"), c, SOFT, tf.id, t, t + LEASE, overage=i >= 2)
-        overage_flags.append(h.only_event(receipt, "ActivationGranted")["overage"])
-    assert overage_flags == [False, False, True, True, True]  # concurrency (2) is exceeded from the third
-    assert h.usage(c, tf.id, SOFT) == UsageView(5, 5, 3, 5 * LEASE)
+        decision, receipt = h.activate(c, SOFT, rid(i), LEASE, at=t)
+        # concurrency (2) is exceeded from the third
+        _assert_granted(h, decision, receipt, rid(i), c, SOFT, tf.id, t, t + LEASE, overage=i >= 2)
+    assert h.usage(c, tf.id, SOFT) == UsageView(5, 3, 5 * LEASE, 2)
+
+
+def test_soft_overage_granted_while_all_seats_are_live_holds_no_seat(
+    h: Harness, setup_timeframe: SetupTimeframe, customers: Any
+) -> None:
+    tf = setup_timeframe(rules={SOFT: SEATS_ONLY[SOFT]})
+    c = customers[0]
+    t = tf.start + 1
+    h.activate_many([(c, SOFT, rid(1), LEASE), (c, SOFT, rid(2), LEASE), (c, SOFT, rid(3), 500)], at=t)
+    assert [h.instance(h.iid(rid(s))).seat for s in (1, 2, 3)] == [0, 1, NO_SEAT]
+    assert h.usage(c, tf.id, SOFT).running == 2
+    # When a seat frees up, the next grant takes it and is no overage, although the overage instance still runs.
+    h.deactivate(h.iid(rid(1)), at=t + 10)
+    assert h.usage(c, tf.id, SOFT).running == 1
+    decision, receipt = h.activate(c, SOFT, rid(4), LEASE, at=t + 11)
+    _assert_granted(h, decision, receipt, rid(4), c, SOFT, tf.id, t + 11, t + 11 + LEASE, overage=False)
+    assert h.instance(h.iid(rid(4))).seat == 0
+    assert h.usage(c, tf.id, SOFT) == UsageView(4, 1, 10 + LEASE + 500 + LEASE, 2)
 
 
 def test_soft_quota_overage_is_marked_once_concurrency_is_free_again(
@@ -206,11 +220,39 @@ def test_soft_quota_overage_is_marked_once_concurrency_is_free_again(
     flags = []
     for i in range(4):
         t += 10
-        _, receipt = h.activate(c, SOFT, request_id(f"q{i}"), LEASE, at=t)
+        _, receipt = h.activate(c, SOFT, rid(i), LEASE, at=t)
         flags.append(h.only_event(receipt, "ActivationGranted")["overage"])
-        h.deactivate(request_id(f"q{i}"), at=t + 1)
+        h.deactivate(h.iid(rid(i)), at=t + 1)
     assert flags == [False, False, False, True]  # the fourth activation exceeds maxActivations = 3
-    assert h.usage(c, tf.id, SOFT) == UsageView(0, 4, 1, 4)
+    assert h.usage(c, tf.id, SOFT) == UsageView(4, 1, 4, 0)
+
+
+# ---------------------------------------------------------------------------------------------- expired leases
+
+
+@pytest.mark.parametrize("itype", [HARD, SOFT], ids=["hard", "soft"])
+def test_expired_leases_free_their_seats_at_once_although_nobody_closed_them(
+    h: Harness, setup_timeframe: SetupTimeframe, customers: Any, itype: int
+) -> None:
+    tf = setup_timeframe(rules=SEATS_ONLY)
+    c = customers[0]
+    t0 = tf.start + 10
+    h.activate_many([(c, itype, rid(1), 10), (c, itype, rid(2), 20)], at=t0)
+    # One second before the first expiry both seats are live: hard denies, soft grants as overage.
+    decision, receipt = h.activate(c, itype, rid(3), LEASE, at=t0 + 9)
+    if itype == HARD:
+        assert decision == (False, DenialReason.CONCURRENCY_LIMIT_REACHED)
+    else:
+        assert h.only_event(receipt, "ActivationGranted")["overage"] is True
+    assert h.usage(c, tf.id, itype).running == 2
+    # At the expiry second the seat is free: no expireLeases, no LeaseExpired, no overage.
+    decision, receipt = h.activate(c, itype, rid(4), LEASE, at=t0 + 10)
+    assert decision == (True, DenialReason.NONE)
+    assert h.only_event(receipt, "ActivationGranted")["overage"] is False
+    assert h.instance(h.iid(rid(4))).seat == 0
+    assert h.instance(h.iid(rid(1))).status == InstanceStatus.OPEN  # never closed: it simply ran out
+    h.chain.mine(t0 + 20)
+    assert h.usage(c, tf.id, itype).running == 1  # only the new lease is live
 
 
 # ---------------------------------------------------------------------------------------------- boundaries
@@ -221,10 +263,10 @@ def test_activation_one_second_before_the_start_is_denied_and_at_the_start_is_gr
 ) -> None:
     tf = setup_timeframe(enter=False)
     c = customers[0]
-    decision, receipt = h.activate(c, HARD, request_id("early"), LEASE, at=tf.start - 1)
-    _assert_denied(h, decision, receipt, request_id("early"), c, HARD, 0, DenialReason.NO_ACTIVE_TIMEFRAME)
-    decision, receipt = h.activate(c, HARD, request_id("first"), LEASE, at=tf.start)
-    _assert_granted(h, decision, receipt, request_id("first"), c, HARD, tf.id, tf.start, tf.start + LEASE)
+    decision, receipt = h.activate(c, HARD, rid(1), LEASE, at=tf.start - 1)
+    _assert_denied(h, decision, receipt, rid(1), c, HARD, 0, DenialReason.NO_ACTIVE_TIMEFRAME)
+    decision, receipt = h.activate(c, HARD, rid(2), LEASE, at=tf.start)
+    _assert_granted(h, decision, receipt, rid(2), c, HARD, tf.id, tf.start, tf.start + LEASE)
 
 
 def test_activation_in_the_last_second_gets_a_one_second_lease_capped_at_the_end(
@@ -232,17 +274,17 @@ def test_activation_in_the_last_second_gets_a_one_second_lease_capped_at_the_end
 ) -> None:
     tf = setup_timeframe()
     c = customers[0]
-    decision, receipt = h.activate(c, HARD, request_id("last"), LEASE, at=tf.end - 1)
-    _assert_granted(h, decision, receipt, request_id("last"), c, HARD, tf.id, tf.end - 1, tf.end)
-    assert h.usage(c, tf.id, HARD) == UsageView(1, 1, 0, 1)
+    decision, receipt = h.activate(c, HARD, rid(1), LEASE, at=tf.end - 1)
+    _assert_granted(h, decision, receipt, rid(1), c, HARD, tf.id, tf.end - 1, tf.end)
+    assert h.usage(c, tf.id, HARD) == UsageView(1, 0, 1, 1)
 
 
 def test_activation_at_the_end_is_denied_when_no_timeframe_follows(
     h: Harness, setup_timeframe: SetupTimeframe, customers: Any
 ) -> None:
     tf = setup_timeframe()
-    decision, receipt = h.activate(customers[0], HARD, request_id("late"), LEASE, at=tf.end)
-    _assert_denied(h, decision, receipt, request_id("late"), customers[0], HARD, 0, DenialReason.NO_ACTIVE_TIMEFRAME)
+    decision, receipt = h.activate(customers[0], HARD, rid(1), LEASE, at=tf.end)
+    _assert_denied(h, decision, receipt, rid(1), customers[0], HARD, 0, DenialReason.NO_ACTIVE_TIMEFRAME)
 
 
 def test_activation_at_the_end_falls_in_the_next_timeframe_when_it_is_adjacent(
@@ -252,10 +294,10 @@ def test_activation_at_the_end_falls_in_the_next_timeframe_when_it_is_adjacent(
     second = setup_timeframe(start=first.end, length=500, enter=False)
     h.chain.mine(first.start)
     c = customers[0]
-    decision, receipt = h.activate(c, HARD, request_id("next"), LEASE, at=first.end)
-    _assert_granted(h, decision, receipt, request_id("next"), c, HARD, second.id, first.end, first.end + LEASE)
+    decision, receipt = h.activate(c, HARD, rid(1), LEASE, at=first.end)
+    _assert_granted(h, decision, receipt, rid(1), c, HARD, second.id, first.end, first.end + LEASE)
     assert h.usage(c, first.id, HARD) == UsageView(0, 0, 0, 0)
-    assert h.usage(c, second.id, HARD) == UsageView(1, 1, 0, LEASE)
+    assert h.usage(c, second.id, HARD) == UsageView(1, 0, LEASE, 1)
 
 
 def test_a_lease_longer_than_the_timeframe_is_capped_at_its_end(
@@ -263,8 +305,8 @@ def test_a_lease_longer_than_the_timeframe_is_capped_at_its_end(
 ) -> None:
     tf = setup_timeframe(length=1000)
     t = tf.start + 10
-    decision, receipt = h.activate(customers[0], HARD, request_id("long"), 2**32 - 1, at=t)
-    _assert_granted(h, decision, receipt, request_id("long"), customers[0], HARD, tf.id, t, tf.end)
+    decision, receipt = h.activate(customers[0], HARD, rid(1), 2**32 - 1, at=t)
+    _assert_granted(h, decision, receipt, rid(1), customers[0], HARD, tf.id, t, tf.end)
     assert h.usage(customers[0], tf.id, HARD).leased_seconds == tf.end - t
 
 
@@ -275,16 +317,17 @@ def test_activation_reverts_on_a_zero_lease_or_the_zero_customer(
     h: Harness, setup_timeframe: SetupTimeframe, customers: Any
 ) -> None:
     setup_timeframe()
-    rid = request_id("zero")
+    iid = h.iid(rid(1))
     h.assert_reverts(
-        h.fn.requestActivation(customers[0].address, HARD, rid, 0), h.agent, "MeteringZeroLease", rid
+        h.fn.requestActivation(customers[0].address, HARD, rid(1), 0), h.agent, "MeteringZeroLease", iid
     )
     h.assert_reverts(
-        h.fn.requestActivation(ZERO_ADDRESS, HARD, rid, LEASE), h.agent, "MeteringInvalidCustomer", ZERO_ADDRESS
+        h.fn.requestActivation(ZERO_ADDRESS, HARD, rid(1), LEASE), h.agent, "MeteringInvalidCustomer", ZERO_ADDRESS
     )
-    batch = [(customers[0].address, HARD, request_id("ok"), LEASE), (customers[0].address, HARD, rid, 0)]
-    h.assert_reverts(h.fn.requestActivations(batch), h.agent, "MeteringZeroLease", rid)
-    assert h.instance(request_id("ok")).status == InstanceStatus.UNKNOWN  # the whole batch reverted
+    batch = [(customers[0].address, HARD, rid(2), LEASE), (customers[0].address, HARD, rid(1), 0)]
+    h.assert_reverts(h.fn.requestActivations(batch), h.agent, "MeteringZeroLease", iid)
+    assert h.instance(h.iid(rid(2))).status == InstanceStatus.UNKNOWN  # the whole batch reverted
+    assert h.seat(2).generation == 0
 
 
 # ---------------------------------------------------------------------------------------------- idempotency
@@ -295,23 +338,26 @@ def test_same_request_id_twice_grants_once_and_replays_the_first_decision(
 ) -> None:
     tf = setup_timeframe()
     c = customers[0]
-    rid = request_id("once")
-    assert h.activate(c, HARD, rid, LEASE, at=tf.start + 1)[0] == (True, DenialReason.NONE)
+    iid = h.iid(rid(1))
+    assert h.activate(c, HARD, rid(1), LEASE, at=tf.start + 1)[0] == (True, DenialReason.NONE)
     before = h.usage(c, tf.id, HARD)
-    decision, receipt = h.activate(c, HARD, rid, LEASE, at=tf.start + 2)
+    committed = h.spent(c, tf.id)
+    assert committed == (LEASE - 60) * 2  # HARD_RULES: the first activation and 60 seconds are included
+    decision, receipt = h.activate(c, HARD, rid(1), 5 * LEASE, at=tf.start + 2)  # another lease: still a replay
     assert decision == (True, DenialReason.NONE)
     assert h.only_event(receipt, "ActivationReplayed") == {
-        "requestId": rid,
+        "instanceId": iid,
         "customer": c.address,
         "status": InstanceStatus.OPEN,
         "reason": DenialReason.NONE,
     }
-    assert h.usage(c, tf.id, HARD) == before == UsageView(1, 1, 0, LEASE)
-    assert h.instance(rid).lease_end == tf.start + 1 + LEASE  # the lease was not restarted
+    assert h.usage(c, tf.id, HARD) == before == UsageView(1, 0, LEASE, 1)
+    assert h.spent(c, tf.id) == committed
+    assert h.instance(iid).lease_end == tf.start + 1 + LEASE  # the lease was not restarted
 
     # A replay after the instance stopped still reports the grant, with the current status.
-    h.deactivate(rid)
-    decision, receipt = h.activate(c, HARD, rid, LEASE)
+    h.deactivate(iid)
+    decision, receipt = h.activate(c, HARD, rid(1), LEASE)
     assert decision == (True, DenialReason.NONE)
     assert h.only_event(receipt, "ActivationReplayed")["status"] == InstanceStatus.CLOSED
 
@@ -321,38 +367,38 @@ def test_a_denied_request_stays_denied_when_retried_even_after_the_limit_frees_u
 ) -> None:
     tf = setup_timeframe()
     c = customers[0]
-    h.activate(c, HARD, request_id("a"), LEASE)
-    h.activate(c, HARD, request_id("b"), LEASE)
-    rid = request_id("c")
-    assert h.activate(c, HARD, rid, LEASE)[0] == (False, DenialReason.CONCURRENCY_LIMIT_REACHED)
-    h.deactivate(request_id("a"))  # a slot is free now
+    h.activate(c, HARD, rid(1), LEASE)
+    h.activate(c, HARD, rid(2), LEASE)
+    assert h.activate(c, HARD, rid(3), LEASE)[0] == (False, DenialReason.CONCURRENCY_LIMIT_REACHED)
+    h.deactivate(h.iid(rid(1)))  # a seat is free now
     before = h.usage(c, tf.id, HARD)
-    decision, receipt = h.activate(c, HARD, rid, LEASE)
+    decision, receipt = h.activate(c, HARD, rid(3), LEASE)
     assert decision == (False, DenialReason.CONCURRENCY_LIMIT_REACHED)
     assert h.only_event(receipt, "ActivationReplayed") == {
-        "requestId": rid,
+        "instanceId": h.iid(rid(3)),
         "customer": c.address,
         "status": InstanceStatus.DENIED,
         "reason": DenialReason.CONCURRENCY_LIMIT_REACHED,
     }
     assert h.usage(c, tf.id, HARD) == before
-    # A fresh request id is decided on the current counters.
-    assert h.activate(c, HARD, request_id("d"), LEASE)[0] == (True, DenialReason.NONE)
+    # The next generation of the same seat is a new request, decided on the current counters.
+    assert h.activate(c, HARD, rid(3, 2), LEASE)[0] == (True, DenialReason.NONE)
 
 
-def test_a_request_id_reused_for_another_customer_reverts_with_a_conflict(
-    h: Harness, setup_timeframe: SetupTimeframe, customers: Any
+@pytest.mark.parametrize("change", ["customer", "type"])
+def test_a_replay_with_another_customer_or_type_reverts_request_mismatch(
+    h: Harness, setup_timeframe: SetupTimeframe, customers: Any, change: str
 ) -> None:
     setup_timeframe()
-    rid = request_id("mine")
-    h.activate(customers[0], HARD, rid, LEASE)
-    fn = h.fn.requestActivation(customers[1].address, HARD, rid, LEASE)
-    h.assert_reverts(fn, h.agent, "MeteringRequestIdConflict", rid, customers[0].address)
-    # Denied ids are owned too.
-    denied = request_id("denied")
-    h.activate(customers[0], UNCONFIGURED, denied, LEASE)
-    fn = h.fn.requestActivation(customers[1].address, HARD, denied, LEASE)
-    h.assert_reverts(fn, h.agent, "MeteringRequestIdConflict", denied, customers[0].address)
+    c = customers[0]
+    other_customer, other_type = (customers[1], HARD) if change == "customer" else (c, SOFT)
+    h.activate(c, HARD, rid(1), LEASE)
+    fn = h.fn.requestActivation(other_customer.address, other_type, rid(1), LEASE)
+    h.assert_reverts(fn, h.agent, "MeteringRequestMismatch", h.iid(rid(1)), c.address, HARD)
+    # Denied requests are recorded with their customer and type too.
+    h.activate(c, UNCONFIGURED, rid(2), LEASE)
+    fn = h.fn.requestActivation(other_customer.address, UNCONFIGURED if change == "customer" else HARD, rid(2), LEASE)
+    h.assert_reverts(fn, h.agent, "MeteringRequestMismatch", h.iid(rid(2)), c.address, UNCONFIGURED)
 
 
 def test_a_duplicate_request_id_inside_one_batch_replays_the_first_entry(
@@ -360,11 +406,10 @@ def test_a_duplicate_request_id_inside_one_batch_replays_the_first_entry(
 ) -> None:
     tf = setup_timeframe()
     c = customers[0]
-    rid = request_id("dup")
-    decisions, receipt = h.activate_many([(c, HARD, rid, LEASE), (c, HARD, rid, LEASE)])
+    decisions, receipt = h.activate_many([(c, HARD, rid(1), LEASE), (c, HARD, rid(1), LEASE)])
     assert decisions == [(True, DenialReason.NONE), (True, DenialReason.NONE)]
-    assert [e.name for e in h.events(receipt)] == ["ActivationGranted", "ActivationReplayed"]
-    assert h.usage(c, tf.id, HARD) == UsageView(1, 1, 0, LEASE)
+    assert h.names(receipt) == ["ActivationGranted", "ActivationReplayed"]
+    assert h.usage(c, tf.id, HARD) == UsageView(1, 0, LEASE, 1)
 
 
 # ---------------------------------------------------------------------------------------------- batches
@@ -375,18 +420,18 @@ def test_batch_decides_in_order_against_counters_updated_by_earlier_entries_in_h
 ) -> None:
     tf = setup_timeframe()  # maxConcurrent 2
     c = customers[0]
-    rids = [request_id(f"b{i}") for i in range(4)]
+    requests = [rid(s) for s in range(4)]
     t = tf.start + 3
-    decisions, receipt = h.activate_many([(c, HARD, r, LEASE) for r in rids], at=t)
+    decisions, receipt = h.activate_many([(c, HARD, r, LEASE) for r in requests], at=t)
     limit = DenialReason.CONCURRENCY_LIMIT_REACHED
     assert decisions == [(True, 0), (True, 0), (False, limit), (False, limit)]
     events = h.events(receipt)
     assert [e.name for e in events] == ["ActivationGranted"] * 2 + ["ActivationDenied"] * 2
-    assert [e.args.get("instanceId", e.args.get("requestId")) for e in events] == rids
+    assert [e.args["instanceId"] for e in events] == [h.iid(r) for r in requests]
     assert [e.log_index for e in events] == sorted(e.log_index for e in events)
     assert events[0].args["leaseEnd"] == t + LEASE
     assert [e.args["reason"] for e in events[2:]] == [limit, limit]
-    assert h.usage(c, tf.id, HARD) == UsageView(2, 2, 0, 2 * LEASE)
+    assert h.usage(c, tf.id, HARD) == UsageView(2, 0, 2 * LEASE, 2)
 
 
 def test_batch_in_soft_mode_grants_all_and_marks_the_overage(
@@ -394,19 +439,19 @@ def test_batch_in_soft_mode_grants_all_and_marks_the_overage(
 ) -> None:
     tf = setup_timeframe()
     c = customers[0]
-    decisions, receipt = h.activate_many([(c, SOFT, request_id(f"s{i}"), LEASE) for i in range(4)])
+    decisions, receipt = h.activate_many([(c, SOFT, rid(s), LEASE) for s in range(4)])
     assert decisions == [(True, 0)] * 4
     assert [e.args["overage"] for e in h.events(receipt, "ActivationGranted")] == [False, False, True, True]
-    assert h.usage(c, tf.id, SOFT) == UsageView(4, 4, 2, 4 * LEASE)
+    assert h.usage(c, tf.id, SOFT) == UsageView(4, 2, 4 * LEASE, 2)
 
 
 def test_batch_mixes_customers_types_and_reasons(h: Harness, setup_timeframe: SetupTimeframe, customers: Any) -> None:
     tf = setup_timeframe(enroll=2)
     requests = [
-        (customers[0], HARD, request_id("m0"), LEASE),
-        (customers[2], HARD, request_id("m1"), LEASE),  # not enrolled
-        (customers[1], UNCONFIGURED, request_id("m2"), LEASE),
-        (customers[1], SOFT, request_id("m3"), 30),
+        (customers[0], HARD, rid(0), LEASE),
+        (customers[2], HARD, rid(1), LEASE),  # not enrolled
+        (customers[1], UNCONFIGURED, rid(2), LEASE),
+        (customers[1], SOFT, rid(3), 30),
     ]
     decisions, receipt = h.activate_many(requests)
     assert decisions == [
@@ -415,11 +460,9 @@ def test_batch_mixes_customers_types_and_reasons(h: Harness, setup_timeframe: Se
         (False, DenialReason.NO_RULES_FOR_TYPE),
         (True, 0),
     ]
-    assert [e.name for e in h.events(receipt)] == [
-        "ActivationGranted", "ActivationDenied", "ActivationDenied", "ActivationGranted",
-    ]
-    assert h.usage(customers[0], tf.id, HARD) == UsageView(1, 1, 0, LEASE)
-    assert h.usage(customers[1], tf.id, SOFT) == UsageView(1, 1, 0, 30)
+    assert h.names(receipt) == ["ActivationGranted", "ActivationDenied", "ActivationDenied", "ActivationGranted"]
+    assert h.usage(customers[0], tf.id, HARD) == UsageView(1, 0, LEASE, 1)
+    assert h.usage(customers[1], tf.id, SOFT) == UsageView(1, 0, 30, 1)
 
 
 def test_batch_above_max_batch_reverts_and_max_batch_is_accepted(
@@ -427,11 +470,11 @@ def test_batch_above_max_batch_reverts_and_max_batch_is_accepted(
 ) -> None:
     tf = setup_timeframe()
     assert h.fn.MAX_BATCH().call() == 256
-    many = [(customers[0].address, SOFT, request_id(f"n{i}"), LEASE) for i in range(257)]
+    many = [(customers[0].address, SOFT, rid(s), LEASE) for s in range(257)]
     h.assert_reverts(h.fn.requestActivations(many), h.agent, "MeteringBatchTooLarge", 257, 256)
-    decisions, _ = h.activate_many([(customers[0], SOFT, r, s) for _, _, r, s in many[:256]])
+    decisions, _ = h.activate_many(many[:256])
     assert len(decisions) == 256 and all(granted for granted, _ in decisions)
-    assert h.usage(customers[0], tf.id, SOFT) == UsageView(256, 256, 254, 256 * LEASE)
+    assert h.usage(customers[0], tf.id, SOFT) == UsageView(256, 254, 256 * LEASE, 2)
 
 
 def test_empty_batch_decides_nothing(h: Harness, setup_timeframe: SetupTimeframe) -> None:
@@ -439,4 +482,3 @@ def test_empty_batch_decides_nothing(h: Harness, setup_timeframe: SetupTimeframe
     decisions, receipt = h.activate_many([])
     assert decisions == []
     assert h.events(receipt) == []
-

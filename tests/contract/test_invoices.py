@@ -83,3 +83,18 @@ def test_a_zero_invoice_hash_can_be_neither_anchored_nor_used_as_a_correction(
     h.send(h.fn.anchorInvoice(c, tf.id, FIRST, 10), h.admin)
     h.assert_reverts(h.fn.correctInvoice(c, tf.id, zero, 1), h.admin, "MeteringZeroInvoiceHash")
     assert tuple(h.fn.invoiceAnchor(c, tf.id).call()) == (FIRST, 10, 0)
+
+
+def test_anchor_reverts_invalid_customer_for_an_address_that_never_enrolled_but_accepts_a_suspended_one(
+    h: Harness, setup_timeframe: SetupTimeframe, customers: Any
+) -> None:
+    tf = setup_timeframe(enroll=1)
+    stranger = customers[3].address
+    h.assert_reverts(
+        h.fn.anchorInvoice(stranger, tf.id, FIRST, 1), h.admin, "MeteringInvalidCustomer", stranger, at=tf.end
+    )
+    assert tuple(h.fn.invoiceAnchor(stranger, tf.id).call()) == (b"\x00" * 32, 0, 0)
+    # A suspended customer still owes its invoice.
+    h.suspend(customers[0])
+    h.send(h.fn.anchorInvoice(customers[0].address, tf.id, FIRST, 1), h.admin)
+    assert tuple(h.fn.invoiceAnchor(customers[0].address, tf.id).call()) == (FIRST, 1, 0)

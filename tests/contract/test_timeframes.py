@@ -6,10 +6,11 @@ import pytest
 from web3.exceptions import ContractCustomError
 
 from metering.contract import DenialReason, LimitMode
+from metering.money import parse_price
 from metering.types import Rules, rules_hash
 
 from .conftest import HARD_RULES, SetupTimeframe
-from .helpers import EUR, HARD, SOFT, UNCONFIGURED, Harness, request_id
+from .helpers import EUR, HARD, SOFT, UNCONFIGURED, USD, Harness, rid
 
 
 def _view_error(h: Harness, fn: object, name: str, *args: object) -> None:
@@ -90,7 +91,7 @@ def test_active_timeframe_view_walks_past_several_ended_timeframes_and_gaps(
 
     # The first write after the jump moves the cursor past both ended timeframes and decides under the third.
     customer = h.actors.customers[0]
-    decision, receipt = h.activate(customer, HARD, request_id("walk"), 100, at=s + 36)
+    decision, receipt = h.activate(customer, HARD, rid(1), 100, at=s + 36)
     assert decision == (True, DenialReason.NONE)
     granted = h.only_event(receipt, "ActivationGranted")
     assert (granted["timeframe"], granted["leaseEnd"]) == (three.id, three.end)
@@ -118,7 +119,10 @@ def test_set_rules_works_the_second_before_start_and_reverts_rules_frozen_from_s
     h: Harness, setup_timeframe: SetupTimeframe
 ) -> None:
     tf = setup_timeframe(rules={}, enter=False)
-    rules = Rules(price_per_activation=7, price_per_second=3, max_concurrent=4, mode=LimitMode.SOFT)
+    rules = Rules(
+        price_per_activation=7, price_per_continuation=5, price_per_time_unit=3, time_unit_seconds=60,
+        max_concurrent=4, mode=LimitMode.SOFT,
+    )
     returned, receipt = h.call_and_send(h.fn.setRules(tf.id, HARD, rules.as_tuple()), h.admin, at=tf.start - 1)
     expected_hash = rules_hash(tf.id, HARD, rules)
     assert returned == expected_hash
@@ -127,13 +131,7 @@ def test_set_rules_works_the_second_before_start_and_reverts_rules_frozen_from_s
         "timeframe": tf.id,
         "instanceType": HARD,
         "rulesHash": expected_hash,
-        "pricePerActivation": 7,
-        "pricePerSecond": 3,
-        "includedActivations": 0,
-        "includedSeconds": 0,
-        "maxConcurrent": 4,
-        "maxActivations": 0,
-        "mode": LimitMode.SOFT,
+        "rules": (7, 5, 3, 60, 0, 0, 4, 0, LimitMode.SOFT),
     }
     frozen = h.fn.setRules(tf.id, HARD, HARD_RULES.as_tuple())
     h.assert_reverts(frozen, h.admin, "MeteringRulesFrozen", tf.id, tf.start, at=tf.start)
@@ -144,7 +142,7 @@ def test_set_rules_works_the_second_before_start_and_reverts_rules_frozen_from_s
     )
     assert tuple(h.fn.rules(tf.id, HARD).call()) == (rules.as_tuple(), True)
     assert h.fn.rulesHash(tf.id, HARD).call() == expected_hash
-    assert tuple(h.fn.rules(tf.id, SOFT).call()) == ((0, 0, 0, 0, 0, 0, 0), False)
+    assert tuple(h.fn.rules(tf.id, SOFT).call()) == ((0,) * 9, False)
     assert h.fn.rulesHash(tf.id, SOFT).call() == b"\x00" * 32
 
 
@@ -152,17 +150,66 @@ def test_rules_replaced_before_start_emit_the_new_hash_and_decide_activations(
     h: Harness, setup_timeframe: SetupTimeframe
 ) -> None:
     tf = setup_timeframe(rules={HARD: HARD_RULES}, enter=False)
-    stricter = Rules(price_per_activation=100, price_per_second=2, max_concurrent=1, mode=LimitMode.HARD)
+    stricter = Rules(price_per_activation=100, price_per_time_unit=2, max_concurrent=1, mode=LimitMode.HARD)
     receipt = h.set_rules(tf.id, HARD, stricter, at=tf.start - 10)
     event = h.only_event(receipt, "RulesSet")
     assert event["rulesHash"] == rules_hash(tf.id, HARD, stricter) != rules_hash(tf.id, HARD, HARD_RULES)
-    assert event["maxConcurrent"] == 1
+    assert Rules.from_tuple(event["rules"]) == stricter
     assert h.fn.rulesHash(tf.id, HARD).call() == rules_hash(tf.id, HARD, stricter)
 
     customer = h.actors.customers[0]
-    assert h.activate(customer, HARD, request_id("a"), 100, at=tf.start)[0] == (True, DenialReason.NONE)
+    assert h.activate(customer, HARD, rid(1), 100, at=tf.start)[0] == (True, DenialReason.NONE)
     # HARD_RULES would allow a second one at once; the replacement does not.
-    second, receipt = h.activate(customer, HARD, request_id("b"), 100)
+    second, receipt = h.activate(customer, HARD, rid(2), 100)
     assert second == (False, DenialReason.CONCURRENCY_LIMIT_REACHED)
     assert h.only_event(receipt, "ActivationDenied")["reason"] == DenialReason.CONCURRENCY_LIMIT_REACHED
     assert h.fn.rules(tf.id, UNCONFIGURED).call()[1] is False
+
+
+# ---------------------------------------------------------------------------------------------- currencies and prices
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"eur", b"EURO", b"E1R", b"EU", b"", b"EUR\x00\x00\x00\x00X", b"EU\x00R"],
+    ids=["lower-case", "four-letters", "digit", "two-letters", "empty", "trailing-byte", "inner-zero"],
+)
+def test_create_timeframe_reverts_invalid_currency_unless_three_upper_case_letters(h: Harness, raw: bytes) -> None:
+    start = h.chain.now() + 100
+    code = raw.ljust(8, b"\0")
+    h.assert_reverts(h.fn.createTimeframe(start, start + 10, code), h.admin, "MeteringInvalidCurrency", code)
+    assert h.fn.timeframeCount().call() == 0
+
+
+def test_timeframes_keep_their_own_currency(h: Harness) -> None:
+    now = h.chain.now()
+    h.create_timeframe(now + 100, now + 200, currency=EUR)
+    h.create_timeframe(now + 200, now + 300, currency=USD)
+    h.create_timeframe(now + 300, now + 400, currency=b"JPY".ljust(8, b"\0"))
+    assert [h.fn.timeframe(i).call()[2] for i in (1, 2, 3)] == [EUR, USD, b"JPY\0\0\0\0\0"]
+
+
+def test_rules_hold_sub_cent_prices_in_micro_units(h: Harness, setup_timeframe: SetupTimeframe) -> None:
+    """0.12 EUR per hour and 0.0004 USD per activation are exact integers of micro-units (1e-6 of a cent)."""
+    assert h.fn.PRICE_SCALE().call() == 1_000_000
+    eur_hourly = Rules(price_per_time_unit=parse_price("0.12", "EUR"), time_unit_seconds=3600)
+    usd_per_activation = Rules(price_per_activation=parse_price("0.0004", "USD"))
+    assert (eur_hourly.price_per_time_unit, usd_per_activation.price_per_activation) == (12_000_000, 40_000)
+    eur = setup_timeframe(rules={HARD: eur_hourly}, enter=False)
+    usd = setup_timeframe(start=eur.end, rules={HARD: usd_per_activation}, enter=False, currency=USD)
+    assert h.fn.rules(eur.id, HARD).call() == [eur_hourly.as_tuple(), True]
+    assert h.fn.rules(usd.id, HARD).call() == [usd_per_activation.as_tuple(), True]
+    assert h.fn.rulesHash(usd.id, HARD).call() == rules_hash(usd.id, HARD, usd_per_activation)
+
+
+def test_set_rules_reverts_invalid_rules_for_a_zero_time_unit_or_more_than_max_concurrent(
+    h: Harness, setup_timeframe: SetupTimeframe
+) -> None:
+    tf = setup_timeframe(rules={}, enter=False)
+    assert h.fn.MAX_CONCURRENT().call() == 99
+    zero_unit = (0, 0, 1, 0, 0, 0, 2, 0, 0)
+    h.assert_reverts(h.fn.setRules(tf.id, HARD, zero_unit), h.admin, "MeteringInvalidRules", 0, 2, 99)
+    too_many = (0, 0, 0, 1, 0, 0, 100, 0, 0)
+    h.assert_reverts(h.fn.setRules(tf.id, HARD, too_many), h.admin, "MeteringInvalidRules", 1, 100, 99)
+    h.set_rules(tf.id, HARD, Rules(max_concurrent=99))  # the maximum itself is accepted
+    assert h.fn.rules(tf.id, HARD).call()[0][6] == 99

@@ -9,8 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from metering.contract import DenialReason, InstanceStatus
-from metering.events import (
+from metering.audit.events import (
     ActivationDenied,
     ActivationGranted,
     ActivationReplayed,
@@ -22,6 +21,7 @@ from metering.events import (
     LeaseRenewed,
     MeterEvent,
 )
+from metering.contract import DenialReason, InstanceStatus
 from metering.types import instance_id, request_id
 
 CUSTOMER = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"

@@ -14,8 +14,8 @@ import pytest
 from web3 import Web3
 from web3.contract import Contract
 
+from metering.audit.store import Store
 from metering.contract import currency_to_bytes
-from metering.store import Store
 from metering.types import Rules, Timeframe, Usage
 
 from ._builders import ident, rid

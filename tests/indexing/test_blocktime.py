@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from metering.blocktime import first_block_at_or_after, last_block_at_or_before
+from metering.audit.blocktime import first_block_at_or_after, last_block_at_or_before
 
 
 class Clock:

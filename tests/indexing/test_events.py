@@ -9,8 +9,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.types import RPCEndpoint
 
-from metering.contract import DenialReason, InstanceStatus, LimitMode, currency_from_bytes
-from metering.events import (
+from metering.audit.events import (
     EVENT_TYPES,
     ActivationDenied,
     ActivationGranted,
@@ -27,6 +26,7 @@ from metering.events import (
     event_to_dict,
     topic0,
 )
+from metering.contract import DenialReason, InstanceStatus, LimitMode, currency_from_bytes
 from metering.types import Rules, rules_hash
 
 from ._builders import ident

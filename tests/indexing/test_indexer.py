@@ -12,15 +12,15 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.providers.rpc import HTTPProvider
 
-from metering.billing import invoice_from_store
-from metering.blocktime import NodeClock
+from metering.audit.billing import invoice_from_store
+from metering.audit.blocktime import NodeClock
+from metering.audit.events import ActivationGranted
+from metering.audit.indexer import Indexer, find_deployment_block
+from metering.audit.invoice import Charge, Invoice
+from metering.audit.store import Store
+from metering.chain.node import LocalNode
 from metering.contract import LimitMode
 from metering.errors import IndexingError, RpcUnavailableError
-from metering.events import ActivationGranted
-from metering.indexer import Indexer, find_deployment_block
-from metering.invoice import Charge, Invoice
-from metering.node import LocalNode
-from metering.store import Store
 from metering.types import Rules, Timeframe
 
 from ._builders import ident

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from metering.audit.invoice import Charge, Invoice, compute_invoice, line_amount
 from metering.contract import LimitMode
 from metering.errors import InvoiceError
-from metering.invoice import Charge, Invoice, compute_invoice, line_amount
 from metering.types import Rules, Timeframe, rules_hash
 
 from ._builders import AGENT, CONTRACT, CUSTOMER, OTHER, History, ident

@@ -16,8 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metering._utils.jcs import MAX_SAFE_INTEGER, CanonicalJsonError, canonical_json
-from metering.errors import InvoiceError
-from metering.invoice import (
+from metering.audit.invoice import (
     Invoice,
     compute_invoice,
     from_json,
@@ -28,6 +27,7 @@ from metering.invoice import (
     to_dict,
     to_json,
 )
+from metering.errors import InvoiceError
 from metering.types import Rules, Timeframe
 
 from ._builders import CONTRACT, CUSTOMER, OTHER, History

@@ -18,9 +18,9 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from metering.audit.events import ActivationGranted, LeaseContinued, LeaseRenewed, MeterEvent
+from metering.audit.invoice import Charge, compute_invoice, to_canonical_json
 from metering.contract import LimitMode
-from metering.events import ActivationGranted, LeaseContinued, LeaseRenewed, MeterEvent
-from metering.invoice import Charge, compute_invoice, to_canonical_json
 from metering.money import PRICE_SCALE
 from metering.types import Rules, Timeframe
 

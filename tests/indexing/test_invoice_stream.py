@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from metering.audit.invoice import compute_invoices, invoices_from_rows, to_canonical_json
+from metering.audit.store import Store, StoredBlock
 from metering.errors import InvoiceError
-from metering.invoice import compute_invoices, invoices_from_rows, to_canonical_json
-from metering.store import Store, StoredBlock
 from metering.types import Rules
 
 from ._builders import CONTRACT, CUSTOMER, OTHER, History, digest
@@ -99,7 +99,7 @@ def test_rows_out_of_customer_order_are_refused() -> None:
 def test_the_evidence_the_pass_makes_is_the_value_the_constructor_makes() -> None:
     from dataclasses import FrozenInstanceError
 
-    from metering.invoice import EvidenceEvent, _evidence
+    from metering.audit.invoice import EvidenceEvent, _evidence
 
     made = _evidence(7, 2, digest("tx"), "LeaseRenewed", digest("i"), 3)
     built = EvidenceEvent(7, 2, digest("tx"), "LeaseRenewed", digest("i"), 3)

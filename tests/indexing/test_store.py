@@ -13,9 +13,9 @@ from web3 import Web3
 from web3.contract import Contract
 
 from metering._utils.storerows import RowBuilder, row_of_event
+from metering.audit.events import EVENT_TYPES, ActivationGranted, InvoiceAnchored, decode_log, topic0
+from metering.audit.store import SCHEMA_VERSION, Store, StoredBlock, default_store_path
 from metering.errors import StoreError
-from metering.events import EVENT_TYPES, ActivationGranted, InvoiceAnchored, decode_log, topic0
-from metering.store import SCHEMA_VERSION, Store, StoredBlock, default_store_path
 
 from ._builders import CONTRACT, CUSTOMER, ident
 from .conftest import Driver

@@ -12,14 +12,14 @@ import pytest
 from web3 import Web3
 from web3.contract import Contract
 
-from metering.billing import final_invoice, statement
-from metering.blocktime import NodeClock
+from metering.audit.billing import final_invoice, statement
+from metering.audit.blocktime import NodeClock
+from metering.audit.indexer import Indexer
+from metering.audit.invoice import Charge, EvidenceEvent, Invoice, invoice_hash, to_dict, to_json
+from metering.audit.store import Store
+from metering.audit.verify import AnchorStatus, Difference, verify_invoice
 from metering.errors import VerificationError
-from metering.indexer import Indexer
-from metering.invoice import Charge, EvidenceEvent, Invoice, invoice_hash, to_dict, to_json
-from metering.store import Store
 from metering.types import Rules, Timeframe
-from metering.verify import AnchorStatus, Difference, verify_invoice
 
 from .conftest import Driver
 

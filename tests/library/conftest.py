@@ -2,6 +2,7 @@
 
 Every fixture here builds on the function-scoped ``meter`` fixture, so each test starts from the same chain state
 (snapshot and revert) and builds its own senders (their nonces are read from the chain as it is after the revert).
+Prices are micro-units (millionths of the minor unit): 50,000,000 is EUR 0.50.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import pytest
 from web3 import Web3
 from web3.contract import Contract
 
-from metering.agent import Agent
+from metering.agent import Agent, Denied, Granted
 from metering.contract import LimitMode
+from metering.customer import Customer
 from metering.provider import Provider
 from metering.types import Rules
 
@@ -26,15 +28,16 @@ DB = 1  # hard limits: 2 concurrent, 3 activations
 WEB = 2  # soft limits: 1 concurrent
 
 DB_RULES = Rules(
-    price_per_activation=500,
-    price_per_second=2,
+    price_per_activation=50_000_000,  # EUR 0.50 per start beyond the first
+    price_per_time_unit=12_000_000,  # EUR 0.12 per hour beyond the first minute
+    time_unit_seconds=3600,
     included_activations=1,
     included_seconds=60,
     max_concurrent=2,
     max_activations=3,
     mode=LimitMode.HARD,
 )
-WEB_RULES = Rules(price_per_activation=0, price_per_second=1, max_concurrent=1, mode=LimitMode.SOFT)
+WEB_RULES = Rules(price_per_time_unit=1_000_000, time_unit_seconds=1, max_concurrent=1, mode=LimitMode.SOFT)
 
 TIMEFRAME_LENGTH = 3600
 
@@ -61,6 +64,18 @@ def agent(w3: Web3, meter: Contract, actors: Actors) -> Agent:
     return Agent(w3, meter.address, actors.agent)
 
 
+@pytest.fixture
+def agent2(w3: Web3, meter: Contract, actors: Actors) -> Agent:
+    """A second agent holding AGENT_ROLE: its own seats, and no hold on the first agent's instances."""
+    return Agent(w3, meter.address, actors.agent2)
+
+
+@pytest.fixture
+def me(w3: Web3, meter: Contract, actors: Actors) -> Customer:
+    """The market's first customer, acting with its own key."""
+    return Customer(w3, meter.address, actors.customers[0])
+
+
 def open_timeframe(provider: Provider, chain: Chain, *, start_in: int = 100, length: int = TIMEFRAME_LENGTH) -> int:
     """Creates a timeframe starting ``start_in`` seconds after the chain's time, with the DB and WEB rules."""
     start = chain.now() + start_in
@@ -74,8 +89,17 @@ def open_timeframe(provider: Provider, chain: Chain, *, start_in: int = 100, len
 def market(provider: Provider, chain: Chain, actors: Actors) -> Market:
     timeframe = open_timeframe(provider, chain)
     customer, customer2, stranger = (c.address for c in actors.customers[:3])
-    provider.enroll_customer(customer)
-    provider.enroll_customer(customer2)
+    provider.enroll_customers([customer, customer2])
     tf = provider.timeframe(timeframe)
     chain.mine(tf.start)
     return Market(timeframe, tf.start, tf.end, customer, customer2, stranger)
+
+
+def granted(result: Granted | Denied) -> Granted:
+    assert isinstance(result, Granted), result
+    return result
+
+
+def denied(result: Granted | Denied) -> Denied:
+    assert isinstance(result, Denied), result
+    return result

@@ -7,6 +7,7 @@ from eth_utils.crypto import keccak
 from web3.exceptions import ContractCustomError, Web3RPCError
 
 from metering._utils.abi_errors import meter_error_decoder, revert_data_from_exception
+from metering.contract import abi
 
 
 def _data(signature: str, types: list[str], values: list[object]) -> bytes:
@@ -56,3 +57,46 @@ def test_revert_data_is_found_in_web3_exceptions() -> None:
     assert revert_data_from_exception(logic) == bytes.fromhex("1234abcd")
     assert revert_data_from_exception(wrapped) == bytes.fromhex("beef")
     assert revert_data_from_exception(ValueError("x")) is None
+
+
+def _sample(kind: str) -> object:
+    if kind == "address":
+        return "0x" + "11" * 20
+    if kind == "bool":
+        return True
+    if kind.startswith("bytes"):
+        return b"\x01" * int(kind[5:])
+    return 1  # uintN (enums and user-defined value types are uints in the ABI)
+
+
+def test_every_error_of_the_abi_decodes_with_its_hint() -> None:
+    """A hint that names an argument the error does not have would crash the decoder (a traceback in the CLI)."""
+    errors = [item for item in abi() if item.get("type") == "error"]
+    assert len(errors) > 20
+    for item in errors:
+        types = [str(i["type"]) for i in item["inputs"]]
+        signature = f"{item['name']}({','.join(types)})"
+
+        error = meter_error_decoder().decode(_data(signature, types, [_sample(t) for t in types]))
+
+        assert error is not None, signature
+        assert error.name == item["name"]
+        assert set(error.args_) == {i["name"] for i in item["inputs"]}
+        assert str(error).startswith(f"contract reverted: {item['name']}("), str(error)
+
+
+def test_v2_errors_say_what_to_do() -> None:
+    instance = b"\x22" * 20 + b"\0" * 4 + (0x0102).to_bytes(8, "big")
+    busy = meter_error_decoder().decode(
+        _data("MeteringSeatBusy(bytes32,uint40)", ["bytes32", "uint40"], [instance, 99])
+    )
+    holder = meter_error_decoder().decode(
+        _data("MeteringNotInstanceHolder(bytes32,address)", ["bytes32", "address"], [instance, "0x" + "33" * 20])
+    )
+    generation = meter_error_decoder().decode(
+        _data("MeteringUnexpectedGeneration(bytes32,uint8)", ["bytes32", "uint8"], [instance, 7])
+    )
+
+    assert busy is not None and "until 99" in str(busy)
+    assert holder is not None and "only the agent that requested it" in str(holder)
+    assert generation is not None and "generation 8" in str(generation)

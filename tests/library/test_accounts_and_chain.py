@@ -11,10 +11,10 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 
-from metering.accounts import PASSWORD_ENV, PRIVATE_KEY_ENV, create_keystore, keystore_address, load_signer
 from metering.chain import connect, meter_contract
+from metering.chain.accounts import PASSWORD_ENV, PRIVATE_KEY_ENV, create_keystore, keystore_address, load_signer
+from metering.chain.node import LocalNode
 from metering.errors import ConfigError, RpcUnavailableError, SigningKeyError
-from metering.node import LocalNode
 
 if TYPE_CHECKING:
     from tests.conftest import Actors

@@ -9,10 +9,10 @@ import pytest
 from web3 import Web3
 from web3.providers.base import BaseProvider
 
+from metering.chain.evm import EvmTarget, choose_target, load_artifact, parse_target, probe_node
+from metering.chain.sender import Call, TransactionSender
 from metering.errors import ConfigError, RpcUnavailableError, TransactionFailedError, UnsupportedEvmTargetError
-from metering.evm import EvmTarget, choose_target, load_artifact, parse_target, probe_node
 from metering.provider import Provider
-from metering.sender import Call, TransactionSender
 
 if TYPE_CHECKING:
     from tests.conftest import Actors, HardforkNodes

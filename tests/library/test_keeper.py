@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from metering.agent import Agent, ContinuationDenied, Continued, Granted, RenewalDenied, Renewed, successor_of
+from metering.agent import Agent, ContinuationDenied, Continued, Granted, RenewalDenied, Renewed
+from metering.agent.keeper import KeeperError, KeeperEvent, LeaseKeeper
 from metering.contract import DenialReason, InstanceStatus
-from metering.keeper import KeeperError, KeeperEvent, LeaseKeeper
 from metering.provider import Provider
 
 from .conftest import DB, DB_RULES, Market
@@ -73,9 +73,11 @@ def test_the_keeper_follows_a_continuation_into_the_next_timeframe(
     events = keeper.tick()
 
     assert len(events) == 1 and isinstance(events[0], Continued)
-    successor = successor_of(granted.instance_id)
-    assert keeper.tracked() == {successor: events[0].lease_end}
-    assert events[0].successor.timeframe == nxt
+    assert events[0].instance_id == granted.instance_id  # the same instance, now in the next timeframe
+    assert keeper.tracked() == {granted.instance_id: events[0].lease_end}
+    assert (events[0].timeframe, events[0].started_at) == (nxt, market.end)
+    chain.mine(events[0].lease_end - 10)
+    assert [type(e) for e in keeper.tick()] == [Renewed]  # and it keeps renewing it there
 
 
 def test_denials_are_reported_and_untracked(

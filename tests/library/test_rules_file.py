@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from metering.audit.invoice import line_amount
 from metering.contract import LimitMode
 from metering.errors import RulesFileError
-from metering.invoice import line_amount
-from metering.rules_file import load_rules_file, parse_rules
+from metering.provider.rules_file import load_rules_file, parse_rules
 from metering.types import Rules
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -187,5 +187,5 @@ def test_bad_json_and_missing_files(tmp_path: Path) -> None:
 
 
 def test_importing_the_module_does_not_import_pyyaml() -> None:
-    code = "import sys, metering.rules_file; assert 'yaml' not in sys.modules, 'yaml imported'"
+    code = "import sys, metering.provider.rules_file; assert 'yaml' not in sys.modules, 'yaml imported'"
     subprocess.run([sys.executable, "-c", code], check=True)

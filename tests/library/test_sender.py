@@ -20,10 +20,10 @@ from web3 import Web3
 from web3.contract import Contract
 
 from metering.agent import Agent
+from metering.chain.node import LocalNode
+from metering.chain.sender import Call, TransactionSender
 from metering.errors import ContractRevertError, RpcUnavailableError, TransactionFailedError, TransactionTimeoutError
-from metering.node import LocalNode
 from metering.provider import RULES_MANAGER_ROLE
-from metering.sender import Call, TransactionSender
 
 from .conftest import DB, Market
 

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from eth_utils.crypto import keccak
 
-from metering import source_verify
 from metering._utils.bytecode import decode_metadata_trailer, ipfs_cid_v0, metadata_hash, split_metadata
+from metering.chain.evm import EvmTarget, load_artifact
 from metering.errors import VerificationError
-from metering.evm import EvmTarget, load_artifact
-from metering.source_verify import MatchKind, check_shipped_build, compare_runtime_code
+from metering.provider import source_verify
+from metering.provider.source_verify import MatchKind, check_shipped_build, compare_runtime_code
 
 
 @pytest.mark.parametrize("target", list(EvmTarget))
@@ -56,7 +56,9 @@ def _tampered(monkeypatch: pytest.MonkeyPatch, change: Any) -> None:
 def test_a_build_whose_metadata_was_edited_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     def edit(name: str, data: dict[str, Any]) -> None:
         if name == "Meter":
-            data["metadata"] = data["metadata"].replace('"runs":10000', '"runs":200')
+            edited = data["metadata"].replace('"runs":400', '"runs":200')
+            assert edited != data["metadata"], "the edit must change the metadata"
+            data["metadata"] = edited
 
     _tampered(monkeypatch, edit)
     with pytest.raises(VerificationError, match="bytecode commits to metadata"):

@@ -16,10 +16,10 @@ import pytest
 from rich.console import Console
 from web3 import Web3
 
+from metering.audit.invoice import Invoice, read_invoice
 from metering.chain import connect
+from metering.chain.node import LocalNode
 from metering.demo import TYPE_NAMES, DemoResult, run_demo
-from metering.invoice import Invoice, read_invoice
-from metering.node import LocalNode
 
 pytest.importorskip("starlette", reason="the web view needs the web extra: pip install 'metering[web]'")
 

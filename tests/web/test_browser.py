@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from metering.invoice import Charge
+from metering.audit.invoice import Charge
 from metering.money import format_minor
 
 from .conftest import World

@@ -7,7 +7,7 @@ import json
 import pytest
 from starlette.testclient import TestClient
 
-from metering.invoice import Charge, invoice_hash, to_json
+from metering.audit.invoice import Charge, invoice_hash, to_json
 from metering.types import rules_hash
 from metering.web.app import WebConfig, create_app
 

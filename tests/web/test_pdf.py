@@ -7,9 +7,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from metering.audit.invoice import invoice_hash, read_invoice
+from metering.audit.invoice_pdf import invoice_pdf
 from metering.cli import app
-from metering.invoice import invoice_hash, read_invoice
-from metering.invoice_pdf import invoice_pdf
 from metering.money import format_minor
 
 from .conftest import World

@@ -3,7 +3,7 @@
 **The canonical final invoice** of (contract, customer, timeframe) is the one document anyone computes, at any
 block after it exists, byte for byte:
 
-* *Evidence*: the events that change what is billed (:data:`metering.invoice.BILLING_EVENTS`: grants,
+* *Evidence*: the events that change what is billed (:data:`metering.audit.invoice.BILLING_EVENTS`: grants,
   continuations into the timeframe, renewals, stops by the agent or the provider) of that customer in that
   timeframe, in chain order. A ``LeaseExpired`` is not evidence: billing had already stopped at the lease end, and
   anyone may close an expired lease at any time later, so a late expiry must not change the invoice.
@@ -21,8 +21,8 @@ most ``T`` (so "as of block N" means as of N's timestamp, which also takes in la
 timestamp). It bills activations granted so far and the seconds run up to ``T``; what open leases hold beyond ``T``
 is shown as committed. It says ``final: false`` and cannot be anchored.
 
-Block timestamps come from a :class:`~metering.blocktime.BlockClock` (the node), events from the
-:class:`~metering.store.Store`, which must be indexed up to the range's last block.
+Block timestamps come from a :class:`~metering.audit.blocktime.BlockClock` (the node), events from the
+:class:`~metering.audit.store.Store`, which must be indexed up to the range's last block.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from metering.blocktime import BlockClock, first_block_at_or_after, last_block_at_or_before
+from metering.audit.blocktime import BlockClock, first_block_at_or_after, last_block_at_or_before
+from metering.audit.events import ActivationDenied, MeterEvent, RulesSet, TimeframeCreated
+from metering.audit.invoice import BILLING_EVENTS, Invoice, compute_invoices, invoices_from_rows
+from metering.audit.store import Store
 from metering.errors import InvoiceError
-from metering.events import ActivationDenied, MeterEvent, RulesSet, TimeframeCreated
-from metering.invoice import BILLING_EVENTS, Invoice, compute_invoices, invoices_from_rows
-from metering.store import Store
 from metering.types import Rules, Timeframe, rules_hash
 
 __all__ = [

@@ -1,8 +1,8 @@
 """The provider's side: deploy the Meter, create timeframes, publish rules, manage customers and agents, anchor
 invoices.
 
-Every method sends one transaction through a :class:`~metering.sender.TransactionSender` and returns a small frozen
-result decoded from the receipt's events (so what you get is what the chain recorded, not what was asked for).
+Every method sends one transaction through a :class:`~metering.chain.sender.TransactionSender` and returns a small
+frozen result decoded from the receipt's events (so what you get is what the chain recorded, not what was asked for).
 Inputs are checked before anything is signed: addresses must be addresses (:class:`~metering.errors.ConfigError`
 ``not an address: ...``), money must be integers. Contract reverts arrive as
 :class:`~metering.errors.ContractRevertError` with the custom error decoded.
@@ -37,11 +37,11 @@ from metering._utils.client import (
     as_instance_id,
 )
 from metering.chain import checksum
+from metering.chain.evm import EvmTarget, choose_target, load_artifact
+from metering.chain.sender import Call, SentTransaction, TransactionSender
 from metering.contract import CustomerStatus, currency_to_bytes
 from metering.errors import ConfigError, MeteringError
-from metering.evm import EvmTarget, choose_target, load_artifact
-from metering.rules_file import RulesFile, load_rules_file
-from metering.sender import Call, SentTransaction, TransactionSender
+from metering.provider.rules_file import RulesFile, load_rules_file
 from metering.types import Rules, rules_hash
 
 __all__ = [
@@ -171,7 +171,7 @@ class Provider(MeterClient):
 
         :param admin_transfer_delay: seconds a new admin must wait to accept a two-step admin transfer.
         :param evm_target: the build to deploy ("paris", "shanghai", "cancun"); by default the newest the node runs
-            (see :func:`metering.evm.choose_target`, which also refuses a build the node is too old for).
+            (see :func:`metering.chain.evm.choose_target`, which also refuses a build the node is too old for).
         """
         if isinstance(admin_transfer_delay, bool) or not 0 <= admin_transfer_delay <= _UINT48_MAX:
             raise ConfigError(f"admin transfer delay must be 0..{_UINT48_MAX} seconds, got {admin_transfer_delay!r}")
@@ -216,12 +216,14 @@ class Provider(MeterClient):
         return bytes(self._event(sent, "RulesSet")["rulesHash"])
 
     def apply_rules_file(self, rules_file: Path | RulesFile, *, skip_unchanged: bool = True) -> list[RulesApplied]:
-        """Sets every type's rules from a rules file (see :mod:`metering.rules_file`), in one pipelined burst.
+        """Sets every type's rules from a rules file (see :mod:`metering.provider.rules_file`), in one pipelined burst.
 
         Types whose on-chain rules already hash the same are skipped when ``skip_unchanged``, so re-running after a
-        partial failure only sends what is missing.
+        partial failure only sends what is missing. A file priced in another currency than the timeframe's on
+        chain is refused before anything is sent (:class:`~metering.errors.RulesFileError`).
         """
         parsed = rules_file if isinstance(rules_file, RulesFile) else load_rules_file(rules_file)
+        parsed.check_currency(self.timeframe(parsed.timeframe).currency)
         results: dict[int, RulesApplied] = {}
         pending = []
         for entry in parsed.types:

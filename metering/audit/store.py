@@ -40,18 +40,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import platformdirs
 from eth_utils.address import is_address, to_checksum_address
 
 from metering._utils.storerows import COLUMNS, LOG_INDEX_BITS, READ_COLUMNS, event_from_row, row_of_event
-from metering.errors import StoreError
-from metering.events import (
+from metering.audit.events import (
     ActivationDenied,
     ActivationGranted,
     LeaseContinued,
     MeterEvent,
     TimeframeCreated,
 )
+from metering.errors import MissingDependencyError, StoreError
 from metering.types import Timeframe
 
 __all__ = ["BILLING_COLUMNS", "SCHEMA_VERSION", "Store", "StoredBlock", "default_store_path"]
@@ -154,7 +153,16 @@ def _last_position(block: int) -> int:
 
 def default_store_path(chain_id: int, contract: str) -> Path:
     """Where the events of ``contract`` on ``chain_id`` are kept unless told otherwise:
-    ``<user data dir>/metering/<chain_id>-<checksummed address>.sqlite`` (the directory is not created here)."""
+    ``<user data dir>/metering/<chain_id>-<checksummed address>.sqlite`` (the directory is not created here).
+
+    The user data dir comes from platformdirs, part of the ``cli`` extra: library users name their database.
+    """
+    try:
+        import platformdirs
+    except ImportError as exc:
+        raise MissingDependencyError(
+            'the default event database location needs platformdirs: pip install "metering[cli]", or give a path'
+        ) from exc
     return Path(platformdirs.user_data_dir("metering")) / f"{chain_id}-{to_checksum_address(contract)}.sqlite"
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from metering.invoice import Charge, Invoice, invoice_hash, rounding_rule
+from metering.audit.invoice import Charge, Invoice, invoice_hash, rounding_rule
 from metering.money import format_micro, format_minor
 
 __all__ = ["invoice_pdf"]

@@ -20,12 +20,10 @@ from typing import Any
 
 from web3 import Web3
 
-from metering.billing import coverage_now, statement_coverage, timeframe_setup
-from metering.blocktime import NodeClock
-from metering.contract import abi
-from metering.errors import InvoiceError, VerificationError
-from metering.indexer import DEFAULT_MAX_RANGE, Indexer, Progress
-from metering.invoice import (
+from metering.audit.billing import coverage_now, statement_coverage, timeframe_setup
+from metering.audit.blocktime import NodeClock
+from metering.audit.indexer import DEFAULT_MAX_RANGE, Indexer, Progress
+from metering.audit.invoice import (
     BILLING_EVENTS,
     Charge,
     Invoice,
@@ -35,7 +33,9 @@ from metering.invoice import (
     stated_hash,
     to_dict,
 )
-from metering.store import Store
+from metering.audit.store import Store
+from metering.contract import abi
+from metering.errors import InvoiceError, VerificationError
 
 __all__ = ["AnchorStatus", "Difference", "Value", "VerificationReport", "verify_invoice"]
 
@@ -96,7 +96,7 @@ def verify_invoice(
     """Verify an invoice (an :class:`Invoice`, the bytes of an invoice file, or its path) against the chain.
 
     Syncs the indexer over ``store`` first. A final invoice is compared with the canonical final invoice (its block
-    range, evidence and lines fixed by the chain, see :mod:`metering.billing`); a statement with the statement
+    range, evidence and lines fixed by the chain, see :mod:`metering.audit.billing`); a statement with the statement
     recomputed as of its ``as_of``. So any other ``from_block``/``to_block``, a missing, extra, duplicated or
     reordered evidence entry, a non-final invoice claiming to be final, or a changed number is a difference naming
     its field. ``require_final`` makes a statement a difference; ``require_anchor`` also (only a final invoice is

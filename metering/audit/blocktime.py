@@ -20,7 +20,7 @@ from metering.errors import InvoiceError, RpcUnavailableError
 if TYPE_CHECKING:
     from web3 import Web3
 
-    from metering.store import Store
+    from metering.audit.store import Store
 
 __all__ = ["BlockClock", "NodeClock", "first_block_at_or_after", "last_block_at_or_before"]
 
@@ -69,7 +69,7 @@ class NodeClock:
         timestamp = int(block["timestamp"])
         self._times[number] = timestamp
         if self._store is not None:
-            from metering.store import StoredBlock
+            from metering.audit.store import StoredBlock
 
             self._store.remember_block(StoredBlock(number, bytes(block["hash"]), timestamp))
         return timestamp

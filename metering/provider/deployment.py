@@ -31,8 +31,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from metering.chain.evm import EvmTarget, load_artifact, parse_target
 from metering.errors import ConfigError, VerificationError
-from metering.evm import EvmTarget, load_artifact, parse_target
 
 if TYPE_CHECKING:
     from web3 import Web3

@@ -42,12 +42,12 @@ integer widths, and unknown modes or time units. Files ending in ``.json`` are r
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
+from metering._utils.strict_yaml import load_strict_yaml
 from metering.contract import LimitMode
 from metering.errors import RulesFileError
 from metering.money import normalize_currency, parse_price
@@ -112,34 +112,6 @@ class RulesFile:
             )
 
 
-@cache
-def _strict_loader() -> type[Any]:
-    """A safe YAML loader that refuses duplicate keys instead of keeping the last one silently (built on first use,
-    so importing ``metering`` never needs PyYAML)."""
-    try:
-        import yaml
-    except ImportError:  # pragma: no cover - PyYAML comes with the `cli` extra
-        raise RulesFileError(
-            "reading YAML rules needs PyYAML: pip install 'metering[cli]', or use a .json file"
-        ) from None
-
-    class StrictLoader(yaml.SafeLoader):
-        pass
-
-    def construct_mapping(loader: StrictLoader, node: yaml.MappingNode) -> dict[Hashable, Any]:
-        loader.flatten_mapping(node)
-        seen: dict[Hashable, Any] = {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if key in seen:
-                raise RulesFileError(f"duplicate key {key!r} (line {key_node.start_mark.line + 1})")
-            seen[key] = loader.construct_object(value_node, deep=True)
-        return seen
-
-    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
-    return StrictLoader
-
-
 def load_rules_file(path: Path) -> RulesFile:
     """Reads and validates the rules file at ``path``.
 
@@ -157,32 +129,20 @@ def load_rules_file(path: Path) -> RulesFile:
 
 
 def parse_rules(text: str, *, source: str = "<rules>", json_format: bool = False) -> RulesFile:
-    """Validates rules given as YAML (or JSON) text; ``source`` names it in error messages."""
-    if json_format:
-        try:
-            data = json.loads(text, object_pairs_hook=_json_pairs, parse_float=_JsonFloat)
-        except RulesFileError as exc:
-            raise RulesFileError(f"{source}: {exc}") from None
-        except json.JSONDecodeError as exc:
-            raise RulesFileError(
-                f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"
-            ) from None
-        return _validate(data, source)
-    loader = _strict_loader()
-    import yaml
+    """Validates rules given as YAML (or JSON) text; ``source`` names it in error messages.
 
+    YAML needs PyYAML (``pip install "metering[cli]"``), else :class:`~metering.errors.MissingDependencyError`; JSON
+    needs nothing beyond the library.
+    """
     try:
-        # A SafeLoader: no arbitrary Python objects are constructed.
-        data = yaml.load(text, Loader=loader)
+        if json_format:
+            data = json.loads(text, object_pairs_hook=_json_pairs, parse_float=_JsonFloat)
+        else:
+            data = load_strict_yaml(text)
     except RulesFileError as exc:
         raise RulesFileError(f"{source}: {exc}") from None
-    except yaml.YAMLError as exc:
-        where = ""
-        mark = getattr(exc, "problem_mark", None)
-        if mark is not None:
-            where = f" (line {mark.line + 1}, column {mark.column + 1})"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise RulesFileError(f"{source}: not valid YAML{where}: {problem}") from None
+    except json.JSONDecodeError as exc:
+        raise RulesFileError(f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from None
     return _validate(data, source)
 
 

@@ -9,6 +9,7 @@ wrong address is reported once, at the start, instead of as a confusing error de
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import cast
 from urllib.parse import urlparse
 
@@ -18,6 +19,7 @@ from web3.contract import Contract
 from web3.exceptions import ExtraDataLengthError, Web3Exception
 from web3.middleware import ExtraDataToPOAMiddleware
 
+from metering._utils.rpc_retry import retry_transient
 from metering.contract import abi
 from metering.errors import ConfigError, RpcUnavailableError
 
@@ -35,12 +37,27 @@ def checksum(address: object, *, what: str = "address") -> ChecksumAddress:
     Lower-case and upper-case hex are accepted; a mixed-case address must have a valid checksum, because a wrong
     checksum usually means a typo.
     """
-    if isinstance(address, str) and Web3.is_address(address):
-        return Web3.to_checksum_address(address)
+    if isinstance(address, str):
+        checked = _checksummed(address)
+        if checked is not None:
+            digits = address[2:] if address.startswith(("0x", "0X")) else address
+            if digits != digits.lower() and digits != digits.upper() and checked != address:
+                # web3's is_address accepts any mixed case; EIP-55 says a mixed-case address carries a checksum
+                for_what = "" if what == "address" else f" (for {what})"
+                raise ConfigError(
+                    f"wrong EIP-55 checksum in {address}{for_what}: check it for a typo, or give it all lower-case"
+                )
+            return checked
     shown = address if isinstance(address, str) else repr(address)
     if what == "address":
         raise ConfigError(f"not an address: {shown}")
     raise ConfigError(f"not an address: {shown} (for {what})")
+
+
+@lru_cache(maxsize=65_536)
+def _checksummed(address: str) -> ChecksumAddress | None:
+    """Checksumming costs a keccak; agents see the same few customers again and again."""
+    return Web3.to_checksum_address(address) if Web3.is_address(address) else None
 
 
 def connect(rpc_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> Web3:
@@ -76,8 +93,8 @@ def meter_contract(w3: Web3, address: str) -> Contract:
     """
     checked = checksum(address, what="the Meter contract")
     try:
-        code = w3.eth.get_code(checked)
-        chain_id = w3.eth.chain_id
+        code = retry_transient(lambda: w3.eth.get_code(checked), "eth_getCode")
+        chain_id = retry_transient(lambda: w3.eth.chain_id, "eth_chainId")
     except (OSError, Web3Exception) as exc:
         raise RpcUnavailableError(f"the node stopped answering while reading {checked}: {_short(exc)}") from exc
     if len(code) == 0:
@@ -89,8 +106,11 @@ def meter_contract(w3: Web3, address: str) -> Contract:
 
 
 def chain_time(w3: Web3) -> int:
-    """The timestamp of the latest block: the clock the contract decides by (it follows anvil's time travel)."""
-    block = w3.eth.get_block("latest")
+    """The timestamp of the latest block: the clock the contract decides by (it follows anvil's time travel).
+
+    Transient failures are retried; :class:`RpcUnavailableError` when the node does not answer.
+    """
+    block = retry_transient(lambda: w3.eth.get_block("latest"), "eth_getBlockByNumber")
     return int(block["timestamp"])
 
 

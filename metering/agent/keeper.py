@@ -38,7 +38,7 @@ from metering.errors import ContractRevertError, MeteringError
 
 __all__ = ["KeeperError", "KeeperEvent", "LeaseKeeper"]
 
-log = logging.getLogger("metering.keeper")
+log = logging.getLogger("metering.agent.keeper")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Copy the Meter contract's events from a node into the :class:`~metering.store.Store`, safely and resumably.
+"""Copy the Meter contract's events from a node into the :class:`~metering.audit.store.Store`, safely and resumably.
 
 Why it is built this way:
 
@@ -32,9 +32,9 @@ from web3 import Web3
 from web3.types import RPCEndpoint
 
 from metering._utils.storerows import RowBuilder
+from metering.audit.events import EVENT_TYPES, topic0
+from metering.audit.store import Store, StoredBlock
 from metering.errors import EventDecodeError, IndexingError, RpcUnavailableError
-from metering.events import EVENT_TYPES, topic0
-from metering.store import Store, StoredBlock
 
 __all__ = ["DEFAULT_MAX_RANGE", "IndexResult", "Indexer", "Progress", "find_deployment_block"]
 

@@ -13,15 +13,20 @@ key belongs to one process at a time, as its nonces do.
 
 **Retries are safe by construction.** ``activate`` chooses its request id once per call and keeps it across every
 internal retry; the contract answers a request id it has seen with ``ActivationReplayed``, counting nothing, and
-the result then carries ``replayed=True`` and the first decision. To retry *after an exception* yourself, pass the
-request id back: ``agent.activate(customer, 1, 600, request_id=exc_request_id)``, or choose it up front with
-:meth:`Agent.next_request_id`. A retried ``deactivate`` that finds its instance already closed returns how it was
-closed (``replayed=True``).
+the result then carries ``replayed=True`` and the first decision. To retry *after an exception* yourself, choose
+the request id up front with :meth:`Agent.next_request_id` and pass the same one again (the error message names it
+too); calling ``activate`` again without it is a new request and may count twice. A retried ``deactivate`` that
+finds its instance already closed returns how it was closed (``replayed=True``).
 
 >>> agent = Agent(w3, meter_address, signer)                   # doctest: +SKIP
 >>> decision = agent.activate(customer, 1, lease_seconds=600)  # doctest: +SKIP
 >>> if isinstance(decision, Granted):                          # doctest: +SKIP
 ...     start_instance(decision.instance_id)
+>>> rid = agent.next_request_id()                              # doctest: +SKIP
+>>> try:                                                       # doctest: +SKIP
+...     decision = agent.activate(customer, 1, 600, request_id=rid)
+... except TransactionTimeoutError:                            # it may have landed: the same id replays it
+...     decision = agent.activate(customer, 1, 600, request_id=rid)
 """
 
 from __future__ import annotations
@@ -40,8 +45,10 @@ from web3 import Web3
 from web3.exceptions import Web3Exception
 from web3.types import EventData, FilterParams
 
+from metering._utils import gas_limits
 from metering._utils.client import InstanceRecord, MeterClient, as_instance_id, chunks
 from metering.chain import checksum
+from metering.chain.sender import Call, SendOutcome, SentTransaction, TransactionSender
 from metering.contract import DenialReason, InstanceStatus
 from metering.errors import (
     ConfigError,
@@ -49,7 +56,6 @@ from metering.errors import (
     MeteringError,
     TransactionTimeoutError,
 )
-from metering.sender import Call, SentTransaction, TransactionSender
 from metering.types import MAX_GENERATION, UINT32_MAX, UINT64_MAX, instance_id, request_id
 
 __all__ = [
@@ -76,16 +82,6 @@ log = logging.getLogger("metering.agent")
 #: The most requests (or ids to expire) the contract takes in one transaction (``IMeter.MAX_BATCH``).
 MAX_BATCH = 256
 
-# Gas floors. A call's cost depends on the block it lands in, and gas is estimated against the latest one: the
-# first activation of a timeframe moves the contract's timeframe cursor, a request estimated just before a
-# timeframe starts is a cheap denial but a grant once mined, a seat in a page may be a new slot, and a renewal mined
-# after its timeframe ended continues the lease as a fresh decision. Measured on anvil (gas-report.md), with room to
-# spare; unused gas is not paid.
-_ACTIVATION_GAS = 160_000
-_BATCH_BASE_GAS, _BATCH_ITEM_GAS = 80_000, 70_000
-_RENEWAL_GAS = 170_000
-_DEACTIVATION_GAS = 90_000
-_EXPIRY_BASE_GAS, _EXPIRY_ITEM_GAS = 40_000, 15_000
 _UINT16_MAX = 2**16 - 1
 
 
@@ -258,9 +254,12 @@ class SeatAllocator:
     """Chooses the request ids of one agent: the next generation of a seat whose instance has ended.
 
     It remembers the seats this process used: a seat is free again once its instance was denied, deactivated or
-    expired, or its lease end has passed by the chain's clock as last seen in a decision. When it knows no free
+    expired, or its lease end has passed by the chain's clock as last seen in a decision. A lease that runs to the
+    end of its timeframe is *held* instead: it may still be continued into the next timeframe (by a renewal after
+    its end, with the same id), so its seat stays taken until the agent learns how it ended. When it knows no free
     seat, it reads the next seat it has not seen from the chain (one view call), so a restarted agent never reuses
-    a generation. O(log n) per request. Thread-safe: a keeper may renew while the application activates.
+    a generation; seats this process knows to be busy are not read again. O(log n) per request. Thread-safe: a
+    keeper may renew while the application activates.
     """
 
     def __init__(self, client: MeterClient, agent: str) -> None:
@@ -268,6 +267,7 @@ class SeatAllocator:
         self._agent = agent
         self._generation: dict[int, int] = {}  # seat -> its latest generation known to this process
         self._lease_end: dict[int, int] = {}  # busy seat -> the lease end of its instance (2**64 - 1: undecided)
+        self._held: set[int] = set()  # busy seats whose lease ends with its timeframe: not freed by the clock
         self._free: deque[int] = deque()
         self._expiring: list[tuple[int, int]] = []  # heap of (lease end, seat) of busy seats
         self._next_unseen = 0
@@ -288,6 +288,8 @@ class SeatAllocator:
             while True:
                 seat = self._next_unseen
                 self._next_unseen += 1
+                if seat in self._lease_end:
+                    continue  # in flight or running: this process knows better than the chain
                 record = self._client.seat(self._agent, seat)
                 if record.generation >= MAX_GENERATION:
                     continue  # used up: this seat takes no more requests
@@ -296,14 +298,20 @@ class SeatAllocator:
                 self._generation[seat] = record.generation
                 self._busy(seat, record.lease_end)
 
-    def granted(self, request: int, lease_end: int, now: int | None = None) -> None:
-        """The request was granted (or its lease renewed): its seat is busy until ``lease_end``."""
+    def granted(self, request: int, lease_end: int, now: int | None = None, *, hold: bool = False) -> None:
+        """The request was granted (or its lease renewed or continued): its seat is busy until ``lease_end``, or,
+        with ``hold`` (the lease ends with its timeframe and may be continued), until :meth:`released`."""
         with self._lock:
             seat, generation = request >> 8, request & 0xFF
             if self._generation.get(seat, 0) > generation:
                 return  # an older instance of a seat that moved on
             self._generation[seat] = generation
-            self._busy(seat, lease_end)
+            if hold:
+                self._held.add(seat)
+                self._lease_end[seat] = lease_end
+            else:
+                self._held.discard(seat)
+                self._busy(seat, lease_end)
             if now is not None:
                 self._clock = max(self._clock or 0, now)
 
@@ -314,6 +322,7 @@ class SeatAllocator:
             if self._generation.get(seat, 0) > generation:
                 return
             self._generation[seat] = generation
+            self._held.discard(seat)
             if self._lease_end.pop(seat, None) is not None or seat not in self._free:
                 self._free.append(seat)
 
@@ -323,6 +332,7 @@ class SeatAllocator:
             seat = request >> 8
             self._generation.pop(seat, None)
             self._lease_end.pop(seat, None)
+            self._held.discard(seat)
             self._next_unseen = min(self._next_unseen, seat)
 
     def _reserve(self, seat: int, generation: int) -> int:
@@ -338,7 +348,7 @@ class SeatAllocator:
     def _free_expired(self) -> None:
         while self._expiring and self._clock is not None and self._expiring[0][0] <= self._clock:
             lease_end, seat = heapq.heappop(self._expiring)
-            if self._lease_end.get(seat) == lease_end:  # not renewed, ended or reused since
+            if self._lease_end.get(seat) == lease_end and seat not in self._held:  # not renewed, ended, reused since
                 del self._lease_end[seat]
                 self._free.append(seat)
 
@@ -367,12 +377,16 @@ class Agent(MeterClient):
         self.timeout_retries = timeout_retries
         self.replay_lookback_blocks = replay_lookback_blocks
         self._seats: SeatAllocator | None = None
+        self._seats_lock = threading.Lock()
+        self._timeframe_ends: dict[int, int] = {}
 
     @property
     def seats(self) -> SeatAllocator:
-        """The allocator of this agent's request ids."""
+        """The allocator of this agent's request ids (one per agent, also when threads ask at once)."""
         if self._seats is None:
-            self._seats = SeatAllocator(self, self.sender.address)
+            with self._seats_lock:
+                if self._seats is None:
+                    self._seats = SeatAllocator(self, self.sender.address)
         return self._seats
 
     def next_request_id(self) -> int:
@@ -399,24 +413,47 @@ class Agent(MeterClient):
         """
         request = self._request(customer, instance_type, lease_seconds, request_id)
         assert request.request_id is not None
+        gas = gas_limits.ACTIVATION.limit()
         call = self._call(
             "requestActivation", request.customer, request.instance_type, request.request_id, request.lease_seconds,
-            min_gas=_ACTIVATION_GAS,
+            min_gas=gas, gas=gas,
         )
         what = f"activation request {request.request_id} ({_hex(self.instance_id_of(request.request_id))})"
         sent = self._send_activation(call, [request], what)
         return self._activation_results(sent, [request])[0]
 
-    def activate_many(self, requests: Sequence[ActivationRequest]) -> list[Granted | Denied]:
-        """Decides many requests with ``requestActivations``, :data:`MAX_BATCH` per transaction, in order: each sees
-        the counters as updated by the ones before it. Returns one result per request, in the same order."""
+    def activate_many(
+        self, requests: Sequence[ActivationRequest], *, batch_size: int = MAX_BATCH
+    ) -> list[Granted | Denied]:
+        """Decides many requests with ``requestActivations``, ``batch_size`` (at most :data:`MAX_BATCH`) per
+        transaction, in order: each sees the counters as updated by the ones before it. Returns one result per
+        request, in the same order.
+
+        The transactions are sent pipelined (consecutive nonces, JSON-RPC batches). If one fails, its error is
+        raised once all are settled; the other transactions' requests may have been decided, so retry with the same
+        request ids (they replay, never count twice).
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH:
+            raise ConfigError(f"batch size must be 1..{MAX_BATCH}, got {batch_size!r}")
         checked = [self._request(r.customer, r.instance_type, r.lease_seconds, r.request_id) for r in requests]
-        results: list[Granted | Denied] = []
-        for batch in chunks(checked, MAX_BATCH):
+        batches = [list(batch) for batch in chunks(checked, batch_size)]
+        calls = []
+        for batch in batches:
             payload = [(r.customer, r.instance_type, r.request_id, r.lease_seconds) for r in batch]
-            call = self._call("requestActivations", payload, min_gas=_BATCH_BASE_GAS + _BATCH_ITEM_GAS * len(batch))
-            sent = self._send_activation(call, list(batch), f"a batch of {len(batch)} activation requests")
-            results.extend(self._activation_results(sent, list(batch)))
+            gas = gas_limits.BATCH_ACTIVATION.limit(len(batch))
+            calls.append(self._call("requestActivations", payload, min_gas=gas, gas=gas))
+        outcomes = self.sender.send_all(calls) if calls else []
+        results: list[Granted | Denied] = []
+        failure: BaseException | None = None
+        for batch, call, outcome in zip(batches, calls, outcomes, strict=True):
+            try:
+                sent = self._send_activation(call, batch, f"a batch of {len(batch)} activation requests", outcome)
+            except MeteringError as exc:
+                failure = failure or exc
+                continue
+            results.extend(self._activation_results(sent, batch))
+        if failure is not None:
+            raise failure
         return results
 
     # ------------------------------------------------------------------ leases
@@ -430,13 +467,14 @@ class Agent(MeterClient):
         raw = as_instance_id(instance_id)
         seconds = _lease(lease_seconds)
         try:
-            call = self._call("renewLease", raw, seconds, min_gas=_RENEWAL_GAS)
+            gas = gas_limits.RENEWAL.limit()
+            call = self._call("renewLease", raw, seconds, min_gas=gas, gas=gas)
             sent = self._send(call, what=f"renewal of {_hex(raw)}", not_open_ok=True)
         except _NotOpenAfterRetryError as exc:
             return self._renewal_from_records(raw, exc)
         result = self._renew_result(raw, sent)
         if isinstance(result, Renewed | Continued):
-            self.seats.granted(_request_of(raw), result.lease_end)
+            self.seats.granted(_request_of(raw), result.lease_end, hold=self._ends_timeframe(result))
         elif isinstance(result, ContinuationDenied) or result.expired_at is not None:
             self.seats.released(_request_of(raw))  # it ended: its seat takes the next generation
         return result
@@ -449,7 +487,8 @@ class Agent(MeterClient):
         """
         raw = as_instance_id(instance_id)
         try:
-            call = self._call("deactivate", raw, min_gas=_DEACTIVATION_GAS)
+            gas = gas_limits.DEACTIVATION.limit()
+            call = self._call("deactivate", raw, min_gas=gas, gas=gas)
             sent = self._send(call, what=f"deactivation of {_hex(raw)}", not_open_ok=True)
         except _NotOpenAfterRetryError as exc:
             return self._closure_from_records(raw, exc)
@@ -475,19 +514,31 @@ class Agent(MeterClient):
         """
         raws = [as_instance_id(i) for i in instance_ids]
         calls = [
-            self._call("expireLeases", list(batch), min_gas=_EXPIRY_BASE_GAS + _EXPIRY_ITEM_GAS * len(batch))
+            self._call(
+                "expireLeases", list(batch), min_gas=gas_limits.EXPIRY.limit(len(batch)),
+                gas=gas_limits.EXPIRY.limit(len(batch)),
+            )
             for batch in chunks(raws, MAX_BATCH)
         ]
         closed = 0
+        mine = bytes.fromhex(self.sender.address[2:])
         for sent in self.sender.send_many(calls):
-            closed += sum(1 for e in self.events(sent.logs) if e["event"] == "LeaseExpired")
+            for event in self.events(sent.logs):
+                if event["event"] != "LeaseExpired":
+                    continue
+                closed += 1
+                raw = bytes(event["args"]["instanceId"])
+                if raw[:20] == mine:
+                    self.seats.released(_request_of(raw))  # e.g. a lease held for a continuation that never came
         return closed
 
     # ------------------------------------------------------------------ sending with safe retries
 
-    def _send_activation(self, call: Call, requests: list[ActivationRequest], what: str) -> SentTransaction:
+    def _send_activation(
+        self, call: Call, requests: list[ActivationRequest], what: str, first: SendOutcome | None = None
+    ) -> SentTransaction:
         try:
-            return self._send(call, what=what)
+            return self._send(call, what=what, first=first)
         except MeteringError:
             # Nothing is known about these requests' outcome: their seats are read from the chain before reuse.
             for request in requests:
@@ -495,11 +546,21 @@ class Agent(MeterClient):
                 self.seats.forget(request.request_id)
             raise
 
-    def _send(self, call: Call, *, what: str, not_open_ok: bool = False) -> SentTransaction:
+    def _send(
+        self, call: Call, *, what: str, not_open_ok: bool = False, first: SendOutcome | None = None
+    ) -> SentTransaction:
+        """Sends ``call`` (``first``: the outcome of a first attempt already made), retrying after a timeout.
+
+        A retry is estimated first, with the known limit as its floor: the state is uncertain then, and a call that
+        would now revert (an instance the first attempt already closed) costs nothing."""
         attempted: list[str] = []
         for attempt in range(self.timeout_retries + 1):
             try:
-                return self.sender.transact(call)
+                if attempt == 0 and first is not None:
+                    if isinstance(first, SentTransaction):
+                        return first
+                    raise first
+                return self.sender.transact(call if attempt == 0 else replace(call, gas=None))
             except TransactionTimeoutError as exc:
                 if exc.tx_hash:
                     attempted.append(exc.tx_hash)
@@ -531,6 +592,17 @@ class Agent(MeterClient):
         return None
 
     # ------------------------------------------------------------------ decoding
+
+    def _ends_timeframe(self, result: Granted | Renewed | Continued) -> bool:
+        """Whether the lease runs to the end of its timeframe, so it may be continued into the next one."""
+        end = self._timeframe_ends.get(result.timeframe)
+        if end is None:
+            try:
+                end = self._timeframe_ends[result.timeframe] = self.timeframe(result.timeframe).end
+            except MeteringError as exc:  # the decision is recorded: do not fail the call over bookkeeping
+                log.warning("could not read timeframe %d: %s", result.timeframe, exc)
+                return False
+        return result.lease_end >= end
 
     def _request(
         self, customer: str, instance_type: int, lease_seconds: int, request: int | None
@@ -565,7 +637,9 @@ class Agent(MeterClient):
                 raise MeteringError(f"transaction {sent.tx_hash}: decision for {_hex(expected)} out of order")
             result = self._decision(event, sent.tx_hash)
             if isinstance(result, Granted):
-                self.seats.granted(request.request_id, result.lease_end, result.started_at)
+                self.seats.granted(
+                    request.request_id, result.lease_end, result.started_at, hold=self._ends_timeframe(result)
+                )
             else:
                 self.seats.released(request.request_id)
             results.append(result)
@@ -578,7 +652,7 @@ class Agent(MeterClient):
         if event["event"] == "ActivationDenied":
             raw = bytes(args["instanceId"])
             return Denied(
-                raw, _request_of(raw), Web3.to_checksum_address(args["customer"]), int(args["instanceType"]),
+                raw, _request_of(raw), checksum(args["customer"]), int(args["instanceType"]),
                 int(args["timeframe"]), DenialReason(int(args["reason"])), tx_hash,
             )
         return self._replayed(bytes(args["instanceId"]), tx_hash)
@@ -605,7 +679,7 @@ class Agent(MeterClient):
             name, args = event["event"], event["args"]
             if bytes(args.get("instanceId", b"")) != raw:
                 continue
-            customer = Web3.to_checksum_address(args["customer"]) if "customer" in args else None
+            customer = checksum(args["customer"]) if "customer" in args else None
             if name == "LeaseRenewed":
                 assert customer is not None
                 return Renewed(
@@ -643,7 +717,7 @@ class Agent(MeterClient):
         expired = self._find_event("LeaseExpired", raw)
         self.seats.released(_request_of(raw))
         return RenewalDenied(
-            raw, Web3.to_checksum_address(args["customer"]), int(args["instanceType"]), int(args["timeframe"]),
+            raw, checksum(args["customer"]), int(args["instanceType"]), int(args["timeframe"]),
             DenialReason(int(args["reason"])), int(expired["args"]["leaseEnd"]) if expired else None,
             "0x" + bytes(found["transactionHash"]).hex(), replayed=True,
         )
@@ -673,7 +747,7 @@ class Agent(MeterClient):
     def _find_event(self, name: str, raw: bytes) -> EventData | None:
         """The latest ``name`` event for ``raw`` (its first indexed field) within the look-back window."""
         topic = _hex(self.event_topic(name))
-        latest = int(self.w3.eth.block_number)
+        latest = int(self._read(lambda: self.w3.eth.block_number, "eth_blockNumber"))
         params: FilterParams = {
             "address": self.address,
             "fromBlock": max(0, latest - self.replay_lookback_blocks),
@@ -705,20 +779,20 @@ def _lease(lease_seconds: int) -> int:
 def _granted(args: Any, tx_hash: str) -> Granted:
     raw = bytes(args["instanceId"])
     return Granted(
-        raw, _request_of(raw), Web3.to_checksum_address(args["customer"]), int(args["instanceType"]),
+        raw, _request_of(raw), checksum(args["customer"]), int(args["instanceType"]),
         int(args["timeframe"]), int(args["startedAt"]), int(args["leaseEnd"]), bool(args["overage"]), tx_hash,
     )
 
 
 def _deactivated(args: Any, tx_hash: str) -> Deactivated:
     return Deactivated(
-        bytes(args["instanceId"]), Web3.to_checksum_address(args["customer"]), int(args["instanceType"]),
+        bytes(args["instanceId"]), checksum(args["customer"]), int(args["instanceType"]),
         int(args["timeframe"]), int(args["stoppedAt"]), tx_hash,
     )
 
 
 def _expired(args: Any, tx_hash: str) -> Expired:
     return Expired(
-        bytes(args["instanceId"]), Web3.to_checksum_address(args["customer"]), int(args["instanceType"]),
+        bytes(args["instanceId"]), checksum(args["customer"]), int(args["instanceType"]),
         int(args["timeframe"]), int(args["leaseEnd"]), tx_hash,
     )

@@ -121,6 +121,8 @@ def _read_keystore(path: Path) -> dict[str, Any]:
         raise SigningKeyError(f"keystore not found: {path}") from exc
     except OSError as exc:
         raise SigningKeyError(f"cannot read keystore {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:  # binary junk: a keystore is JSON text
+        raise SigningKeyError(f"keystore {path} is not a keystore file (not even text)") from exc
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -4,7 +4,7 @@ Why pure: the provider, the customer and an auditor each run :func:`compute_invo
 get the same integers, and the same bytes from :func:`to_canonical_json`, hence the same :func:`invoice_hash` that
 the provider anchors on chain. Nothing here reads the clock, the network or a file (except :func:`read_invoice`).
 Which events and blocks an invoice covers, so that the final invoice is one document whoever computes it and
-whenever, is defined in :mod:`metering.billing`, which gathers them from the event database.
+whenever, is defined in :mod:`metering.audit.billing`, which gathers them from the event database.
 
 What is billed, per (customer, timeframe, instance type), mirroring the contract's ``Usage`` counters so every
 line can be cross-checked on chain:
@@ -43,8 +43,7 @@ from eth_utils.address import is_checksum_address, to_checksum_address
 from eth_utils.crypto import keccak
 
 from metering._utils.jcs import CanonicalJsonError, canonical_json
-from metering.errors import InvoiceError
-from metering.events import (
+from metering.audit.events import (
     ActivationDenied,
     ActivationGranted,
     InstanceClosedByProvider,
@@ -53,6 +52,7 @@ from metering.events import (
     LeaseRenewed,
     MeterEvent,
 )
+from metering.errors import InvoiceError
 from metering.money import (
     PRICE_SCALE,
     currency_decimals,
@@ -439,7 +439,8 @@ def _invoice(
 
 
 #: A billing row: (customer, event, block_number, log_index, tx_hash, instance_id, instance_type, started_at,
-#: lease_end, stopped_at, overage), fields an event does not have being None (:data:`metering.store.BILLING_COLUMNS`).
+#: lease_end, stopped_at, overage), fields an event does not have being None
+#: (:data:`metering.audit.store.BILLING_COLUMNS`).
 BillingRow = tuple[Any, ...]
 
 _DECISIONS = frozenset({ActivationGranted.name, ActivationDenied.name, LeaseContinued.name})
@@ -462,7 +463,7 @@ def invoices_from_rows(
 
     ``rows`` are the timeframe's billing events and denials at any block; only billing events in
     ``from_block..to_block`` count. A customer gets an invoice when it had a decision in the timeframe (a grant,
-    a denial, a continuation; at any block, as :meth:`metering.store.Store.customers` lists them) or billing
+    a denial, a continuation; at any block, as :meth:`metering.audit.store.Store.customers` lists them) or billing
     events in the range. Raises :class:`InvoiceError` when the events are not a consistent history.
     """
     if not 0 <= from_block <= to_block:
@@ -513,7 +514,7 @@ def compute_invoice(
     """The invoice of ``customer`` for ``timeframe`` from the events in blocks ``from_block..to_block``: final when
     ``as_of`` is None, else a running statement as of that timestamp (see :func:`compute_invoices`).
 
-    :mod:`metering.billing` chooses the canonical block range and ``as_of``; this function only counts.
+    :mod:`metering.audit.billing` chooses the canonical block range and ``as_of``; this function only counts.
 
     >>> compute_invoice("0x...", timeframe, {1: rules}, events, chain_id=1, contract="0x...",
     ...                 from_block=7, to_block=100)  # doctest: +SKIP

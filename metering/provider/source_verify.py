@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 from eth_utils.crypto import keccak
 
 from metering._utils.bytecode import ipfs_cid_v0, metadata_hash, split_metadata
+from metering.chain.evm import EvmTarget, load_artifact
 from metering.errors import ConfigError, RpcUnavailableError, VerificationError
-from metering.evm import EvmTarget, load_artifact
 
 if TYPE_CHECKING:
     from web3 import Web3

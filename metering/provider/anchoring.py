@@ -3,7 +3,7 @@
 The contract checks what it can cheaply (a non-zero hash, a customer, an ended timeframe), but it cannot tell a
 running statement from a final invoice, nor an invoice of another contract. :func:`check_anchorable` refuses those
 before anything is sent, each with one line that says what to do; the CLI also recomputes the invoice
-(:func:`metering.verify.verify_invoice`) so only an invoice that verifies is anchored.
+(:func:`metering.audit.verify.verify_invoice`) so only an invoice that verifies is anchored.
 
 >>> check_anchorable(w3, meter_address, invoice)                       # doctest: +SKIP
 >>> anchor_invoice(w3, meter_address, signer, invoice).invoice_hash    # doctest: +SKIP
@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING
 
 from eth_utils.address import to_checksum_address
 
+from metering.audit.events import InvoiceAnchored, InvoiceCorrected, decode_log
+from metering.audit.invoice import Invoice, invoice_hash
 from metering.contract import CustomerStatus, abi
 from metering.errors import InvoiceError
-from metering.events import InvoiceAnchored, InvoiceCorrected, decode_log
-from metering.invoice import Invoice, invoice_hash
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
     from web3 import Web3
 
-    from metering.sender import TransactionSender
+    from metering.chain.sender import TransactionSender
 
 __all__ = ["AnchorResult", "anchor_invoice", "check_anchorable"]
 
@@ -86,7 +86,7 @@ def anchor_invoice(
     :raises InvoiceError: not anchorable, or another invoice is anchored and ``correct`` is False.
     :raises ContractRevertError: the contract refused (e.g. ``MeteringTimeframeNotEnded``).
     """
-    from metering.sender import Call, TransactionSender
+    from metering.chain.sender import Call, TransactionSender
 
     check_anchorable(w3, address, invoice)
     meter = w3.eth.contract(address=to_checksum_address(address), abi=abi())

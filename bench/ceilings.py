@@ -1,0 +1,175 @@
+"""What the node itself can take for the same transactions: the ceilings our client is measured against.
+
+Each ceiling sends the same calls as the path it bounds (``requestActivation`` one per transaction, or
+``requestActivations`` of 100), presigned before the clock starts (with eth-account, independent of our signer), with
+nothing between the bench and the node but the provider's own transport (``w3.provider.make_request`` and
+``make_batch_request``: the HTTP client our sender uses too, so the ratio measures our client's own work). Receipts
+are polled in a tight loop without sleeping. Every run is checked against the contract's usage counters like the
+measured paths.
+
+- sequential: ``eth_sendRawTransaction``, then ``eth_getTransactionReceipt`` until it answers, one transaction at a
+  time;
+- batched: the transactions in JSON-RPC batch requests of 500, then their receipts in batches of 500 until all are
+  there;
+- activations: ``requestActivations`` transactions of 100 requests each, sent and confirmed as in "batched".
+
+anvil handles the requests of a batch concurrently and can then leave a transaction unmined until the next one
+arrives (foundry-rs/foundry#10122); like our sender, a ceiling mines a block when its receipts stall for a quarter
+of a second, so neither hangs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import throughput as tp
+from eth_account import Account
+from web3.types import RPCEndpoint
+
+from metering._utils import gas_limits
+from metering._utils.calldata import meter_call_encoder
+
+BATCH = 500  # transactions per JSON-RPC batch request
+BATCH_BYTES = 1_000_000  # and at most about this many bytes of them (as hex)
+PER_TX = 100  # activation requests per requestActivations transaction
+STALL = 0.25  # seconds without a new receipt before a block is mined by hand (see the module doc)
+
+
+class _Stall:
+    """Mines a block when no receipt arrived for ``STALL`` seconds."""
+
+    def __init__(self, market: tp.Market) -> None:
+        self.market = market
+        self.since = time.monotonic()
+
+    def progress(self) -> None:
+        self.since = time.monotonic()
+
+    def check(self) -> None:
+        if time.monotonic() - self.since >= STALL:
+            self.market.node.rpc("evm_mine")
+            self.since = time.monotonic()
+
+
+def presign(market: tp.Market, calls: Sequence[tuple[bytes, int]]) -> list[tuple[str, str]]:
+    """``(raw hex, hash hex)`` of ``(calldata, gas)`` transactions to the Meter from the agent, consecutive nonces."""
+    w3, agent = market.w3, market.agent
+    nonce = int(w3.eth.get_transaction_count(agent.address, "pending"))
+    base = int(w3.eth.get_block("latest")["baseFeePerGas"] or 0)
+    tip = 10**9
+    signed = []
+    for k, (data, gas) in enumerate(calls):
+        tx = {
+            "chainId": int(w3.eth.chain_id), "nonce": nonce + k, "gas": gas, "maxFeePerGas": 2 * base + tip,
+            "maxPriorityFeePerGas": tip, "to": market.meter.address, "value": 0, "data": data,
+        }
+        one = Account.sign_transaction(tx, agent.key)
+        signed.append(("0x" + bytes(one.raw_transaction).hex(), "0x" + bytes(one.hash).hex()))
+    return signed
+
+
+def _single_calls(market: tp.Market, n: int, tag: str) -> list[tuple[bytes, int]]:
+    encoder = meter_call_encoder()
+    return [
+        (encoder.encode("requestActivation", [market.customer(i), tp.INSTANCE_TYPE, tp.request_id(tag, i), tp.LEASE]),
+         tp.ACTIVATION_GAS)
+        for i in range(n)
+    ]
+
+
+def _ok(receipt: Mapping[str, Any]) -> None:
+    if receipt["status"] != "0x1":
+        raise RuntimeError(f"ceiling transaction {receipt['transactionHash']} failed")
+
+
+def _result(answer: Mapping[str, Any]) -> Any:
+    if "error" in answer:
+        raise RuntimeError(f"the node refused a ceiling request: {answer['error']}")
+    return answer["result"]
+
+
+def sequential(market: tp.Market, n: int) -> tp.Timing:
+    """Presigned ``requestActivation`` transactions: send one, poll its receipt until it is there, next."""
+    signed = presign(market, _single_calls(market, n, "ceiling-seq"))
+    provider = market.w3.provider
+
+    def run() -> None:
+        stall = _Stall(market)
+        for raw, tx_hash in signed:
+            _result(provider.make_request(RPCEndpoint("eth_sendRawTransaction"), [raw]))
+            while (receipt := _result(provider.make_request(RPCEndpoint("eth_getTransactionReceipt"), [tx_hash]))) \
+                    is None:
+                stall.check()
+            stall.progress()
+            _ok(receipt)
+
+    seconds, requests, _ = tp.timed_on(market, run)
+    return tp.checked(market, n, seconds, requests, n)
+
+
+def _batches(signed: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
+    """``signed`` in batches of at most 500 transactions and about 1 MB of hex (nodes cap request bodies), as our
+    sender splits them."""
+    batches: list[list[tuple[str, str]]] = [[]]
+    size = 0
+    for item in signed:
+        size += len(item[0]) + 400
+        if batches[-1] and (len(batches[-1]) == BATCH or size > BATCH_BYTES):
+            batches.append([])
+            size = len(item[0]) + 400
+        batches[-1].append(item)
+    return batches
+
+
+def _send_and_confirm_in_batches(market: tp.Market, signed: list[tuple[str, str]]) -> None:
+    provider: Any = market.w3.provider
+    for chunk in _batches(signed):
+        answers = provider.make_batch_request([(RPCEndpoint("eth_sendRawTransaction"), [raw]) for raw, _ in chunk])
+        if not isinstance(answers, list):
+            raise RuntimeError(f"the node refused a batch of {len(chunk)} transactions: {answers}")
+        for answer in answers:
+            _result(answer)
+    pending = [tx_hash for _, tx_hash in signed]
+    stall = _Stall(market)
+    while pending:
+        stall.check()
+        waiting = []
+        for begin in range(0, len(pending), BATCH):
+            chunk = pending[begin:begin + BATCH]
+            answers = provider.make_batch_request(
+                [(RPCEndpoint("eth_getTransactionReceipt"), [tx_hash]) for tx_hash in chunk]
+            )
+            for tx_hash, answer in zip(chunk, answers, strict=True):
+                receipt = _result(answer)
+                if receipt is None:
+                    waiting.append(tx_hash)
+                else:
+                    _ok(receipt)
+                    stall.progress()
+        pending = waiting
+
+
+def batched(market: tp.Market, n: int) -> tp.Timing:
+    """Presigned ``requestActivation`` transactions in JSON-RPC batches of 500, then their receipts in batches."""
+    signed = presign(market, _single_calls(market, n, "ceiling-batch"))
+    seconds, requests, _ = tp.timed_on(market, lambda: _send_and_confirm_in_batches(market, signed))
+    return tp.checked(market, n, seconds, requests, n)
+
+
+def activations(market: tp.Market, n: int) -> tp.Timing:
+    """Presigned ``requestActivations`` transactions of 100 requests each (``n`` requests in all), sent and
+    confirmed in JSON-RPC batches."""
+    encoder = meter_call_encoder()
+    calls = []
+    for begin in range(0, n, PER_TX):
+        size = min(PER_TX, n - begin)
+        payload = [
+            (market.customer(i), tp.INSTANCE_TYPE, tp.request_id("ceiling-many", i), tp.LEASE)
+            for i in range(begin, begin + size)
+        ]
+        calls.append((encoder.encode("requestActivations", [payload]), gas_limits.BATCH_ACTIVATION.limit(size)))
+    signed = presign(market, calls)
+    seconds, requests, _ = tp.timed_on(market, lambda: _send_and_confirm_in_batches(market, signed))
+    return tp.checked(market, n, seconds, requests, len(calls))

@@ -1,0 +1,64 @@
+"""``metering dev``: move a development chain's time (anvil, Hardhat, Ganache only; anything else exits 3)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from metering.cli._common import DEFAULT_RPC_URL, JsonOpt, RpcUrlOpt, command, connect, console, print_json
+from metering.cli._flags import FlagHelpGroup
+
+__all__ = ["dev_app"]
+
+dev_app = typer.Typer(
+    help="Move time on a local development chain (anvil, Hardhat, Ganache); refused anywhere else.",
+    no_args_is_help=True,
+    cls=FlagHelpGroup,
+)
+
+
+def _report(before: int, number: int, timestamp: int, json_out: bool, what: str) -> None:
+    from metering.timeparse import format_duration, with_iso
+
+    if json_out:
+        print_json({"block": number, "timestamp": timestamp, "moved_seconds": timestamp - before})
+    else:
+        console.print(f"{what}: block {number} at {with_iso(timestamp)} ({format_duration(timestamp - before)} later "
+                      "than the block before)", highlight=False)
+
+
+@dev_app.command("advance")
+@command
+def dev_advance(
+    duration: Annotated[str, typer.Argument(help="How far to move the clock: 90s, 2m, 1h30m, 30d (or seconds).")],
+    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
+    json_out: JsonOpt = False,
+) -> None:
+    """Move the chain's clock forward and mine a block (evm_increaseTime + evm_mine)."""
+    from metering.chain import chain_time
+    from metering.chain.devchain import advance
+    from metering.timeparse import parse_duration
+
+    seconds = parse_duration(duration, what="duration")
+    w3 = connect(rpc_url)
+    before = chain_time(w3)
+    block = advance(w3, seconds)
+    _report(before, block.number, block.timestamp, json_out, f"advanced {duration}")
+
+
+@dev_app.command("mine")
+@command
+def dev_mine(
+    blocks: Annotated[int, typer.Argument(help="Number of blocks.", min=1, max=10_000)] = 1,
+    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
+    json_out: JsonOpt = False,
+) -> None:
+    """Mine empty blocks (evm_mine), e.g. to give transactions confirmations."""
+    from metering.chain import chain_time
+    from metering.chain.devchain import mine
+
+    w3 = connect(rpc_url)
+    before = chain_time(w3)
+    block = mine(w3, blocks)
+    _report(before, block.number, block.timestamp, json_out, f"mined {blocks} block(s)")
