@@ -4,6 +4,7 @@ Usage::
 
     python bench/indexing.py            # full run: a history on anvil, stores of 10k, 100k and 1M events
     python bench/indexing.py --quick    # small sizes, one repetition: a smoke test, its verdicts judge nothing
+    python bench/indexing.py --write    # also rewrite bench/RESULTS-indexing.md
 
 What is compared (every timing is the median of ``runs`` repetitions, shown with its min and max):
 
@@ -46,6 +47,7 @@ from urllib.parse import urlparse
 import synthetic
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "RESULTS-indexing.md"
 
 #: Targets of issue 10, as the verdicts check them.
 INDEX_RATIO = 0.5
@@ -379,6 +381,7 @@ def page_rows(store: synthetic.SyntheticStore, runs: int, judged: bool) -> list[
     app = create_app(WebConfig(db=store.path, contract=synthetic.CONTRACT))
     pages = [
         ("/timeframes", "timeframes and their customers"),
+        (f"/customers?timeframe={synthetic.TIMEFRAME}&page=10", "the customer list, page 10"),
         (f"/customers/{store.heavy_customer}", "the heavy customer's usage charts"),
         (f"/customers/{typical}", "a typical customer's usage charts"),
         ("/events", "the event stream, newest first"),
@@ -434,6 +437,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "metering-bench",
                         help="where the synthetic stores are kept between runs")
     parser.add_argument("--skip-indexing", action="store_true", help="only the invoice and page measurements")
+    parser.add_argument("--write", action="store_true", help=f"rewrite {RESULTS.relative_to(ROOT)}")
     args = parser.parse_args(given)
     sizes = QUICK if args.quick else FULL
     judged = not args.quick
@@ -451,10 +455,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     report.section("invoices from synthetic stores of " + ", ".join(f"{e:,}" for e in sizes.stores) + " events",
                    invoices)
     report.section("web pages on the largest store", lambda: page_rows(largest[0], sizes.runs, judged))
+    seconds = time.perf_counter() - began
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    footer = (f"{os.cpu_count()} CPUs, load average {load} (1, 5, 15 min) at the end; total {seconds:.0f} s"
+              + ("; --quick: sizes too small for the targets, verdicts not judged" if args.quick else ""))
     print()
     print(markdown_table(report.rows))
-    print(f"\n{os.cpu_count()} CPUs; total {time.perf_counter() - began:.1f} s"
-          + ("; --quick: sizes too small for the targets, verdicts not judged" if args.quick else ""))
+    print(f"\n{footer}")
+    if args.write:
+        command = " ".join(["python bench/indexing.py", *given])
+        RESULTS.write_text("\n".join([
+            "# Indexing and invoices against their ceilings", "",
+            f"Produced by `{command}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {footer}.", "",
+            "Wall time is what the targets judge; CPU is the measuring process's own (the rest of the wall time it "
+            "waited for a core or the disk: with other jobs on the machine, both the ceiling and ours wait).", "",
+            markdown_table(report.rows), "",
+            "How each row is measured: see the docstring of `bench/indexing.py`.", "",
+        ]), encoding="utf-8")
+        print(f"wrote {RESULTS.relative_to(ROOT)}")
     return 0
 
 
