@@ -27,12 +27,12 @@ Block timestamps come from a :class:`~metering.audit.blocktime.BlockClock` (the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from metering.audit.blocktime import BlockClock, first_block_at_or_after, last_block_at_or_before
-from metering.audit.events import MeterEvent, RulesSet, TimeframeCreated
-from metering.audit.invoice import BILLING_EVENTS, Invoice, compute_invoices
+from metering.audit.events import ActivationDenied, MeterEvent, RulesSet, TimeframeCreated
+from metering.audit.invoice import BILLING_EVENTS, Invoice, compute_invoices, invoices_from_rows
 from metering.audit.store import Store
 from metering.errors import InvoiceError
 from metering.types import Rules, Timeframe, rules_hash
@@ -45,6 +45,7 @@ __all__ = [
     "final_invoice",
     "invoice_from_store",
     "invoices_for_timeframe",
+    "iter_invoices",
     "rules_from_events",
     "statement",
     "statement_coverage",
@@ -52,7 +53,8 @@ __all__ = [
     "timeframe_setup",
 ]
 
-_BILLING_NAMES = [cls.name for cls in BILLING_EVENTS]
+#: What the invoice pass reads: the billing events, and the denials (a customer with only denials is listed too).
+_ROW_NAMES = (*(cls.name for cls in BILLING_EVENTS), ActivationDenied.name)
 
 
 @dataclass(frozen=True)
@@ -172,21 +174,24 @@ def _require_indexed(store: Store, block: int, what: str) -> None:
 # ---------------------------------------------------------------------- invoices from the event database
 
 
-def _compute(store: Store, setup: TimeframeSetup, coverage: Coverage, customers: list[str]) -> dict[str, Invoice]:
-    if len(customers) == 1:
-        events = store.events(
-            timeframe=setup.timeframe.id, customer=customers[0], names=_BILLING_NAMES,
-            from_block=coverage.from_block, to_block=coverage.to_block,
-        )
-    else:
-        events = store.events(
-            timeframe=setup.timeframe.id, names=_BILLING_NAMES, from_block=coverage.from_block,
-            to_block=coverage.to_block,
-        )
-    return compute_invoices(
-        setup.timeframe, setup.rules, events, chain_id=store.chain_id, contract=store.contract,
-        from_block=coverage.from_block, to_block=coverage.to_block, as_of=coverage.as_of, customers=customers,
+def _stream(store: Store, setup: TimeframeSetup, coverage: Coverage, customer: str | None) -> Iterator[Invoice]:
+    """The invoices of the timeframe (or of ``customer``) from one forward pass over the store's
+    ``events_by_customer`` index, one customer at a time."""
+    rows = store.billing_rows(setup.timeframe.id, _ROW_NAMES, customer=customer)
+    return invoices_from_rows(
+        setup.timeframe, setup.rules, rows, chain_id=store.chain_id, contract=store.contract,
+        from_block=coverage.from_block, to_block=coverage.to_block, as_of=coverage.as_of,
     )
+
+
+def _one(store: Store, setup: TimeframeSetup, coverage: Coverage, customer: str) -> Invoice:
+    for invoice in _stream(store, setup, coverage, customer):
+        return invoice
+    # No event of this customer in the timeframe: an invoice with zero lines all the same.
+    return compute_invoices(
+        setup.timeframe, setup.rules, (), chain_id=store.chain_id, contract=store.contract,
+        from_block=coverage.from_block, to_block=coverage.to_block, as_of=coverage.as_of, customers=[customer],
+    )[customer]
 
 
 def final_invoice(store: Store, customer: str, timeframe_id: int, clock: BlockClock) -> Invoice:
@@ -202,7 +207,7 @@ def final_invoice(store: Store, customer: str, timeframe_id: int, clock: BlockCl
             f"timeframe {timeframe_id} has not ended on chain (it ends at {setup.timeframe.end}): "
             "no final invoice yet; ask for a statement"
         )
-    return _compute(store, setup, coverage, [customer])[customer]
+    return _one(store, setup, coverage, customer)
 
 
 def statement(store: Store, customer: str, timeframe_id: int, clock: BlockClock, *, as_of: int) -> Invoice:
@@ -210,7 +215,7 @@ def statement(store: Store, customer: str, timeframe_id: int, clock: BlockClock,
     customer = _checksummed(customer)
     setup = timeframe_setup(store, timeframe_id)
     coverage = statement_coverage(store, setup, clock, as_of)
-    return _compute(store, setup, coverage, [customer])[customer]
+    return _one(store, setup, coverage, customer)
 
 
 def invoice_from_store(store: Store, customer: str, timeframe_id: int, clock: BlockClock) -> Invoice:
@@ -219,7 +224,7 @@ def invoice_from_store(store: Store, customer: str, timeframe_id: int, clock: Bl
     customer = _checksummed(customer)
     setup = timeframe_setup(store, timeframe_id)
     coverage = coverage_now(store, setup, clock)
-    return _compute(store, setup, coverage, [customer])[customer]
+    return _one(store, setup, coverage, customer)
 
 
 def invoices_for_timeframe(
@@ -227,10 +232,19 @@ def invoices_for_timeframe(
 ) -> list[Invoice]:
     """The invoice of every customer with a decision in the timeframe (:meth:`Store.customers`), by address, from
     one pass over its events: final ones when possible (as :func:`invoice_from_store`), or statements as of
-    ``as_of`` when given."""
+    ``as_of`` when given. A list of all of them: :func:`iter_invoices` streams them with bounded memory."""
+    return list(iter_invoices(store, timeframe_id, clock, as_of=as_of))
+
+
+def iter_invoices(
+    store: Store, timeframe_id: int, clock: BlockClock, *, as_of: int | None = None
+) -> Iterator[Invoice]:
+    """:func:`invoices_for_timeframe` one invoice at a time, by address: one forward pass over the timeframe's
+    events in the store's index order (no sort), holding only the current customer's events, so memory does not
+    grow with the number of events or customers. The coverage is fixed before the first invoice."""
     setup = timeframe_setup(store, timeframe_id)
     coverage = coverage_now(store, setup, clock) if as_of is None else statement_coverage(store, setup, clock, as_of)
-    return list(_compute(store, setup, coverage, store.customers(timeframe_id)).values())
+    return _stream(store, setup, coverage, None)
 
 
 def coverage_now(store: Store, setup: TimeframeSetup, clock: BlockClock) -> Coverage:

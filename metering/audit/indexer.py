@@ -13,14 +13,17 @@ Why it is built this way:
   block hashes, the events above it are dropped and the blocks are read again. Each range is also checked to
   continue the stored chain (parent side) and not to have moved while it was read (tip side).
 
-Logs are fetched with raw JSON-RPC calls and decoded by :mod:`metering.audit.events`, skipping web3's per-log
-formatting.
+Logs are fetched with raw JSON-RPC calls (no web3 formatting) and turned straight into the store's rows by the
+precompiled decoder keyed by ``topics[0]`` (:mod:`metering._utils.storerows`): no ``eth_abi`` for fixed-size events,
+no intermediate objects, and one ``executemany`` in one transaction per range.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +31,10 @@ from eth_utils.address import is_address, to_checksum_address
 from web3 import Web3
 from web3.types import RPCEndpoint
 
-from metering.audit.events import EVENT_TYPES, MeterEvent, decode_log, topic0
+from metering._utils.storerows import RowBuilder
+from metering.audit.events import EVENT_TYPES, topic0
 from metering.audit.store import Store, StoredBlock
-from metering.errors import IndexingError, RpcUnavailableError
+from metering.errors import EventDecodeError, IndexingError, RpcUnavailableError
 
 __all__ = ["DEFAULT_MAX_RANGE", "IndexResult", "Indexer", "Progress", "find_deployment_block"]
 
@@ -97,6 +101,22 @@ class _Header:
     timestamp: int
 
 
+@dataclass(frozen=True)
+class _Fetched:
+    """A range as read from the node: its bounds, its tip header, and its raw logs."""
+
+    first: int
+    last: int
+    tip: _Header
+    logs: Sequence[Mapping[str, Any]]
+
+
+def _discard(future: Future[_Fetched]) -> None:
+    """Wait for a read-ahead that is no longer wanted (its result or error no longer matters)."""
+    with suppress(Exception):  # a range read across a reorg is read again anyway
+        future.result()
+
+
 class Indexer:
     """Reads the logs of the Meter at ``address`` into ``store``.
 
@@ -135,6 +155,7 @@ class Indexer:
         self._grow_after = grow_after
         self._start_block = start_block if start_block is not None else 0
         self._topics = [["0x" + topic0(name).hex() for name in EVENT_TYPES]]
+        self._rows = RowBuilder()
 
     # ------------------------------------------------------------------ public
 
@@ -163,45 +184,68 @@ class Indexer:
         successes = moves = 0
         if progress:
             progress(0, max(0, target - start + 1))
-        while next_block <= target:
-            end = min(target, next_block + self.range - 1)
-            try:
-                new_events, requests = self._index_range(next_block, end)
-            except _RangeRefusedError:
-                counts["requests"] += 1
-                counts["refused"] += 1
-                if end == next_block:
-                    raise IndexingError(
-                        f"the node refuses eth_getLogs even for the single block {next_block}: "
-                        "use another RPC endpoint"
-                    ) from None
-                self.range = max(1, (end - next_block + 1) // 2)
-                successes = 0
-                continue
-            except _ChainMovedError:
-                moves += 1
-                if moves > _MAX_MOVES:
-                    raise IndexingError(
-                        f"the chain reorganised {moves} times during one sync: raise --confirmations"
-                    ) from None
-                found, lost = self._rewind_if_reorganised(force=True)
-                reorgs += found
-                dropped += lost
-                # The new chain may be shorter than the old target.
-                target = min(target, int(self._call("eth_blockNumber", []), 16) - self.confirmations)
-                next_block = self._next_block()
-                start = min(start, next_block)
-                continue
-            counts["requests"] += requests
-            counts["events"] += new_events
-            counts["blocks"] += end - next_block + 1
-            next_block = end + 1
-            successes += 1
-            if successes >= self._grow_after and self.range < self.max_range:
-                self.range = min(self.max_range, self.range * 2)
-                successes = 0
-            if progress:
-                progress(next_block - start, target - start + 1)
+        # While one range is decoded and stored, the next one is read from the node in a second thread: the node's
+        # work (and SQLite's, which runs without the GIL) overlaps with ours. Every decision is taken in this loop,
+        # in order, exactly as if the ranges were read one after the other.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="metering-getlogs") as reader:
+            pending: tuple[int, int, Future[_Fetched]] | None = None
+            while next_block <= target:
+                if pending is None:
+                    end = min(target, next_block + self.range - 1)
+                    pending = (next_block, end, reader.submit(self._fetch, next_block, end, self._stored_hash(
+                        next_block - 1)))
+                first, end, future = pending
+                pending = None
+                try:
+                    fetched = future.result()
+                except _RangeRefusedError:
+                    counts["requests"] += 1
+                    counts["refused"] += 1
+                    if end == first:
+                        raise IndexingError(
+                            f"the node refuses eth_getLogs even for the single block {first}: "
+                            "use another RPC endpoint"
+                        ) from None
+                    self.range = max(1, (end - first + 1) // 2)
+                    successes = 0
+                    continue
+                except _ChainMovedError:
+                    fetched = None
+                if fetched is not None:
+                    counts["requests"] += 1
+                    successes += 1
+                    if successes >= self._grow_after and self.range < self.max_range:
+                        self.range = min(self.max_range, self.range * 2)
+                        successes = 0
+                    if end < target:  # read ahead; its parent is this range's tip, stored before it is looked at
+                        ahead = min(target, end + self.range)
+                        pending = (end + 1, ahead, reader.submit(self._fetch, end + 1, ahead, fetched.tip.hash))
+                    try:
+                        new_events = self._store_range(fetched)
+                    except _ChainMovedError:
+                        fetched = None
+                        if pending is not None:
+                            _discard(pending[2])
+                            pending = None
+                if fetched is None:  # the chain moved under this range: find the fork, then read on from there
+                    moves += 1
+                    if moves > _MAX_MOVES:
+                        raise IndexingError(
+                            f"the chain reorganised {moves} times during one sync: raise --confirmations"
+                        ) from None
+                    found, lost = self._rewind_if_reorganised(force=True)
+                    reorgs += found
+                    dropped += lost
+                    # The new chain may be shorter than the old target.
+                    target = min(target, int(self._call("eth_blockNumber", []), 16) - self.confirmations)
+                    next_block = self._next_block()
+                    start = min(start, next_block)
+                    continue
+                counts["events"] += new_events
+                counts["blocks"] += end - first + 1
+                next_block = end + 1
+                if progress:
+                    progress(next_block - start, target - start + 1)
         return IndexResult(
             from_block=start,
             to_block=self.store.last_block,
@@ -219,37 +263,53 @@ class Indexer:
         first = self.store.first_block
         return last + 1 if last is not None else (first if first is not None else self._start_block)
 
-    def _index_range(self, first: int, last: int) -> tuple[int, int]:
-        """Read, check and store ``[first, last]``; returns (new events, requests made)."""
+    def _stored_hash(self, number: int) -> bytes | None:
+        stored = self.store.block(number)
+        return stored.hash if stored is not None else None
+
+    def _fetch(self, first: int, last: int, parent: bytes | None) -> _Fetched:
+        """Read ``[first, last]`` from the node and check it was one chain while read: the tip before and after the
+        logs, and (when known) that the range continues the stored chain, whose tip hash is ``parent``.
+
+        Runs in the reader thread: it makes requests and touches nothing else.
+        """
         tip = self._header(last)
         if tip is None:
             raise _ChainMovedError()
-        parent = self.store.block(first - 1)
         if parent is not None:
             on_chain = self._header(first - 1)
-            if on_chain is None or on_chain.hash != parent.hash:
+            if on_chain is None or on_chain.hash != parent:
                 raise _ChainMovedError()
         logs = self._get_logs(first, last)
         after = self._header(last)
         if after is None or after.hash != tip.hash:
             raise _ChainMovedError()
-        pairs: list[tuple[Mapping[str, Any], MeterEvent]] = []
+        return _Fetched(first, last, tip, logs)
+
+    def _store_range(self, fetched: _Fetched) -> int:
+        """Decode a range read by :meth:`_fetch` into rows, check them and store them; returns the new events."""
+        first, last, tip = fetched.first, fetched.last, fetched.tip
+        rows: list[tuple[Any, ...]] = []
         hashes: dict[int, bytes] = {last: tip.hash}
-        for raw in logs:
-            if str(raw.get("address", "")).lower() != self.address.lower() or raw.get("removed"):
+        address = self.address.lower()
+        row_of = self._rows.row
+        for raw in fetched.logs:
+            if str(raw.get("address", "")).lower() != address or raw.get("removed"):
                 continue
-            event = decode_log(raw)
-            if event is None:
+            try:
+                row = row_of(raw)
+            except EventDecodeError as exc:
+                raise IndexingError(f"the node returned a Meter log that does not decode ({exc})") from exc
+            if row is None:
                 continue
-            if not first <= event.block_number <= last:
-                raise IndexingError(
-                    f"the node returned a log of block {event.block_number} for the range {first}-{last}"
-                )
-            if hashes.setdefault(event.block_number, event.block_hash) != event.block_hash:
+            number, block_hash = row[1], row[3]
+            if not first <= number <= last:
+                raise IndexingError(f"the node returned a log of block {number} for the range {first}-{last}")
+            if hashes.setdefault(number, block_hash) != block_hash:
                 raise _ChainMovedError()  # logs of one block from two different chains: it reorganised mid-call
-            pairs.append((raw, event))
+            rows.append(row)
         blocks = [StoredBlock(n, h, tip.timestamp if n == last else None) for n, h in sorted(hashes.items())]
-        return self.store.append_range(pairs, blocks, last), 1
+        return self.store.append_rows(rows, blocks, last)
 
     def _get_logs(self, first: int, last: int) -> Sequence[Mapping[str, Any]]:
         params = [{"address": self.address, "fromBlock": hex(first), "toBlock": hex(last), "topics": self._topics}]

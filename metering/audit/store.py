@@ -2,9 +2,12 @@
 
 Why SQLite: it ships with Python, needs no server, and the file is the evidence: every event is stored with its
 block, block hash, transaction hash and log index, its raw topics and data (so anyone can decode it again) and its
-decoded fields as JSON (integers as decimal strings, so amounts beyond 2**53 stay exact). ``UNIQUE(tx_hash,
-log_index)`` makes re-ingesting a range harmless. Block hashes are kept for every block that holds an event and for
-the end of every indexed range, so the indexer can tell when the chain reorganised under it.
+decoded fields, both as typed columns for what queries and invoices read and as JSON for everything (integers as
+decimal strings, so amounts beyond 2**53 stay exact); :mod:`metering._utils.storerows` defines the row. Reads build
+events from the stored fields and never decode a log again. A row's id is its place in the chain
+(``block_number << 24 | log_index``), so re-ingesting a range is harmless and chain order is the table's order.
+Block hashes are kept for every block that holds an event and for the end of every indexed range, so the indexer can
+tell when the chain reorganised under it.
 
 One file holds one contract on one chain; opening it for another raises :class:`StoreError` instead of mixing
 bills. The schema::
@@ -12,13 +15,23 @@ bills. The schema::
     meta(key PRIMARY KEY, value)          -- schema_version, chain_id, contract, first_block
     cursor(id = 1, last_block)            -- the last block whose logs are all stored
     blocks(number PRIMARY KEY, hash, timestamp)
-    events(id, block_number, block_hash, tx_hash, log_index, event, timeframe, customer, instance_id,
-           fields, topics, data, UNIQUE(tx_hash, log_index))
+    events(position PRIMARY KEY, block_number, log_index, block_hash, tx_hash, event,
+           timeframe, customer, instance_id, instance_type, started_at, lease_end, stopped_at, overage,
+           fields, topics, data)
+    index events_by_customer(timeframe, customer, position, <what an invoice reads>)
+    index events_by_name(event, timeframe)
+    customers(timeframe, customer)        -- who had a decision in each timeframe, kept with the events
+
+Hashes, ids and the raw log in ``events`` are blobs (``SELECT hex(tx_hash)`` shows them); ``fields`` is JSON.
+
+**Invoices read one index, in its order.** ``events_by_customer`` holds, for each event, every column an invoice
+needs, ordered by timeframe, customer and chain position: all invoices of a timeframe are one forward scan of it
+(one customer after the other, each in chain order, with nothing sorted and nothing held beyond the current
+customer), and one customer's invoice is one range of it.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -29,22 +42,28 @@ from typing import Any
 
 from eth_utils.address import is_address, to_checksum_address
 
+from metering._utils.storerows import COLUMNS, LOG_INDEX_BITS, READ_COLUMNS, event_from_row, row_of_event
 from metering.audit.events import (
     ActivationDenied,
     ActivationGranted,
     LeaseContinued,
     MeterEvent,
     TimeframeCreated,
-    decode_log,
-    event_to_dict,
 )
 from metering.errors import MissingDependencyError, StoreError
 from metering.types import Timeframe
 
-__all__ = ["SCHEMA_VERSION", "Store", "StoredBlock", "default_store_path"]
+__all__ = ["BILLING_COLUMNS", "SCHEMA_VERSION", "Store", "StoredBlock", "default_store_path"]
 
 #: Bumped whenever the tables change; a file with another version is refused rather than misread.
-SCHEMA_VERSION = 2  # 2: Meter v2 events (namespaced instance ids, RulesSet with a Rules tuple)
+SCHEMA_VERSION = 3  # 3: typed columns, blob hashes, position ids, the covering index for invoices
+
+#: What :meth:`Store.billing_rows` gives per event, in this order: all of it is in ``events_by_customer`` (the block
+#: number and log index are the two parts of the position).
+BILLING_COLUMNS = (
+    "customer", "event", "block_number", "log_index", "tx_hash", "instance_id", "instance_type", "started_at",
+    "lease_end", "stopped_at", "overage",
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -61,29 +80,75 @@ CREATE TABLE IF NOT EXISTS blocks (
     timestamp INTEGER
 );
 CREATE TABLE IF NOT EXISTS events (
-    id           INTEGER PRIMARY KEY,
-    block_number INTEGER NOT NULL,
-    block_hash   TEXT NOT NULL,
-    tx_hash      TEXT NOT NULL,
-    log_index    INTEGER NOT NULL,
-    event        TEXT NOT NULL,
-    timeframe    INTEGER,
-    customer     TEXT,
-    instance_id  TEXT,
-    fields       TEXT NOT NULL,
-    topics       TEXT NOT NULL,
-    data         TEXT NOT NULL,
-    UNIQUE (tx_hash, log_index)
+    position      INTEGER PRIMARY KEY,
+    block_number  INTEGER NOT NULL,
+    log_index     INTEGER NOT NULL,
+    block_hash    BLOB NOT NULL,
+    tx_hash       BLOB NOT NULL,
+    event         TEXT NOT NULL,
+    timeframe     INTEGER,
+    customer      TEXT,
+    instance_id   BLOB,
+    instance_type INTEGER,
+    started_at    INTEGER,
+    lease_end     INTEGER,
+    stopped_at    INTEGER,
+    overage       INTEGER,
+    fields        TEXT NOT NULL,
+    topics        BLOB NOT NULL,
+    data          BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_by_position ON events (block_number, log_index);
-CREATE INDEX IF NOT EXISTS events_by_timeframe ON events (timeframe, customer);
+CREATE INDEX IF NOT EXISTS events_by_customer ON events (
+    timeframe, customer, position, event, tx_hash, instance_id, instance_type, started_at, lease_end, stopped_at,
+    overage
+);
+CREATE INDEX IF NOT EXISTS events_by_name ON events (event, timeframe);
+CREATE TABLE IF NOT EXISTS customers (
+    timeframe INTEGER NOT NULL,
+    customer  TEXT NOT NULL,
+    PRIMARY KEY (timeframe, customer)
+) WITHOUT ROWID;
 """
+
+#: Connection settings for a write-once, append-mostly index that a web view may read while it grows:
+#: * ``journal_mode=WAL``: readers never block the indexer nor it them; a commit appends to one file.
+#: * ``synchronous=NORMAL``: in WAL mode a commit is not fsynced (checkpoints are). A power cut can lose the last
+#:   ranges but never corrupts the file, and a lost range is harmless: the cursor moves in the same transaction as
+#:   its events, so the indexer reads those blocks again.
+#: * ``temp_store=MEMORY``: the few sorts the planner still needs (listing small filtered sets) never touch disk.
+#: * ``cache_size=-16384``: 16 MiB of page cache (8x the default) keeps the upper levels of the covering index
+#:   cached while a range's rows are inserted, yet stays small against the 150 MB an invoice run may take.
+#: * ``mmap_size`` stays 0: mapped pages would count into the reader's resident memory and grow with the file.
+_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA temp_store=MEMORY",
+    "PRAGMA cache_size=-16384",
+)
+
+_READ = ", ".join(READ_COLUMNS)
+_INSERT_EVENT = f"INSERT OR IGNORE INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+_DECISIONS = (ActivationGranted.name, ActivationDenied.name, LeaseContinued.name)
+_LAST_INDEX = (1 << LOG_INDEX_BITS) - 1
+_EVENT, _TIMEFRAME, _CUSTOMER = (COLUMNS.index(c) for c in ("event", "timeframe", "customer"))
+_BILLING_SELECT = ", ".join(
+    {"block_number": f"position >> {LOG_INDEX_BITS}", "log_index": f"position & {_LAST_INDEX}"}.get(c, c)
+    for c in BILLING_COLUMNS
+)
 
 
 def _hex(value: Any) -> str:
     if isinstance(value, str):
         return value.lower() if value.startswith(("0x", "0X")) else "0x" + value.lower()
     return "0x" + bytes(value).hex()
+
+
+def _first_position(block: int) -> int:
+    return block << LOG_INDEX_BITS
+
+
+def _last_position(block: int) -> int:
+    return block << LOG_INDEX_BITS | _LAST_INDEX
 
 
 def default_store_path(chain_id: int, contract: str) -> Path:
@@ -132,8 +197,8 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None)
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            for pragma in _PRAGMAS:
+                self._db.execute(pragma)
             meta = self._read_meta()
         except sqlite3.DatabaseError as exc:
             self._db.close()
@@ -230,35 +295,34 @@ class Store:
         row = self._db.execute("SELECT number, hash, timestamp FROM blocks WHERE number = ?", (number,)).fetchone()
         return _stored_block(row) if row else None
 
-    def append_range(
-        self,
-        logs: Sequence[tuple[Mapping[str, Any], MeterEvent]],
-        blocks: Iterable[StoredBlock],
-        last_block: int,
-    ) -> int:
-        """Store the decoded logs of one block range with its block hashes and move the cursor to ``last_block``,
-        all in one transaction (a crash leaves the range either fully stored or not at all).
-
-        Each entry pairs the raw log with its decoded event. Returns how many events were new.
+    def append_rows(self, rows: Sequence[tuple[Any, ...]], blocks: Iterable[StoredBlock], last_block: int) -> int:
+        """Store the rows of one block range (in the format of :mod:`metering._utils.storerows`) with its block
+        hashes and move the cursor to ``last_block``, all in one transaction (a crash leaves the range either fully
+        stored or not at all). Rows already stored are skipped. Returns how many events were new.
         """
-        rows = [_event_row(raw, event) for raw, event in logs]
+        ordered = sorted(rows, key=_row_position)  # appends at the end of the table's B-tree, page after page
         with self._transaction():
             self._db.executemany(
                 "INSERT INTO blocks (number, hash, timestamp) VALUES (?, ?, ?) ON CONFLICT (number) DO UPDATE SET "
                 "hash = excluded.hash, timestamp = COALESCE(excluded.timestamp, blocks.timestamp)",
                 [(b.number, _hex(b.hash), b.timestamp) for b in blocks],
             )
-            inserted = self._db.executemany(
-                "INSERT OR IGNORE INTO events (block_number, block_hash, tx_hash, log_index, event, timeframe, "
-                "customer, instance_id, fields, topics, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            ).rowcount
+            inserted = self._db.executemany(_INSERT_EVENT, ordered).rowcount
+            self._db.executemany(
+                "INSERT OR IGNORE INTO customers (timeframe, customer) VALUES (?, ?)",
+                sorted({(row[_TIMEFRAME], row[_CUSTOMER]) for row in ordered if row[_EVENT] in _DECISIONS}),
+            )
             self._db.execute(
                 "INSERT INTO cursor (id, last_block) VALUES (1, ?) "
                 "ON CONFLICT (id) DO UPDATE SET last_block = excluded.last_block",
                 (last_block,),
             )
         return max(inserted, 0)
+
+    def append_events(self, events: Iterable[MeterEvent], blocks: Iterable[StoredBlock], last_block: int) -> int:
+        """:meth:`append_rows` for decoded events (their raw topics and data are encoded from their fields): for
+        tests and tools that hold events rather than logs."""
+        return self.append_rows([row_of_event(event) for event in events], blocks, last_block)
 
     def block_numbers(self) -> list[int]:
         """Every stored block number, ascending."""
@@ -269,8 +333,20 @@ class Store:
         replaced those blocks); ``None`` forgets every block, so indexing starts again at :attr:`first_block`.
         Returns how many events were dropped."""
         floor = -1 if number is None else number
+        above = _last_position(floor)
+        marks = ", ".join("?" for _ in _DECISIONS)
         with self._transaction():
-            dropped = self._db.execute("DELETE FROM events WHERE block_number > ?", (floor,)).rowcount
+            touched = self._db.execute(
+                f"SELECT DISTINCT timeframe, customer FROM events WHERE position > ? AND event IN ({marks})",
+                (above, *_DECISIONS),
+            ).fetchall()
+            dropped = self._db.execute("DELETE FROM events WHERE position > ?", (above,)).rowcount
+            self._db.executemany(  # a customer whose only decisions were dropped is no longer listed
+                "DELETE FROM customers WHERE timeframe = ?1 AND customer = ?2 AND NOT EXISTS ("
+                " SELECT 1 FROM events INDEXED BY events_by_customer"
+                f" WHERE timeframe = ?1 AND customer = ?2 AND event IN ({marks}))",
+                [(timeframe, customer, *_DECISIONS) for timeframe, customer in touched],
+            )
             self._db.execute("DELETE FROM blocks WHERE number > ?", (floor,))
             if number is None:
                 self._db.execute("DELETE FROM cursor")
@@ -294,42 +370,16 @@ class Store:
         newest_first: bool = False,
     ) -> list[MeterEvent]:
         """Stored events in chain order (or newest first), filtered by whichever arguments are given; ``limit`` and
-        ``offset`` page through them (the web view's event stream)."""
-        where, params = self._where(timeframe, customer, names, from_block, to_block)
-        order = "DESC" if newest_first else ""
+        ``offset`` page through them (the web view's event stream). Events are built from their stored fields."""
+        where, params = self._where(timeframe, customer, names, from_block, to_block, instance_type)
         query = (
-            "SELECT block_number, block_hash, tx_hash, log_index, topics, data FROM events "
-            f"{where} ORDER BY block_number {order}, log_index {order}"
+            f"SELECT {_READ} FROM events {where} "
+            f"ORDER BY position {'DESC' if newest_first else ''}"
         )
-        if limit is not None and instance_type is None:
+        if limit is not None:
             query += " LIMIT ? OFFSET ?"
             params += [limit, offset]
-        out: list[MeterEvent] = []
-        skipped = 0
-        for number, block_hash, tx_hash, log_index, topics, data in self._db.execute(query, params):
-            event = decode_log(
-                {
-                    "blockNumber": number,
-                    "blockHash": block_hash,
-                    "transactionHash": tx_hash,
-                    "logIndex": log_index,
-                    "topics": json.loads(topics),
-                    "data": data,
-                }
-            )
-            if event is None:  # pragma: no cover - only decodable logs are ever stored
-                raise StoreError(f"{self.path}: stored log {tx_hash}#{log_index} no longer decodes")
-            if instance_type is not None:
-                if getattr(event, "instance_type", None) != instance_type:
-                    continue
-                if limit is not None:
-                    if skipped < offset:
-                        skipped += 1
-                        continue
-                    if len(out) >= limit:
-                        break
-            out.append(event)
-        return out
+        return [event_from_row(*row) for row in self._db.execute(query, params)]
 
     def count_events(
         self,
@@ -341,7 +391,7 @@ class Store:
         to_block: int | None = None,
     ) -> int:
         """How many stored events match the filters (as :meth:`events` takes them)."""
-        where, params = self._where(timeframe, customer, names, from_block, to_block)
+        where, params = self._where(timeframe, customer, names, from_block, to_block, None)
         return int(self._db.execute(f"SELECT COUNT(*) FROM events {where}", params).fetchone()[0])
 
     @staticmethod
@@ -351,6 +401,7 @@ class Store:
         names: Iterable[str] | None,
         from_block: int | None,
         to_block: int | None,
+        instance_type: int | None,
     ) -> tuple[str, list[Any]]:
         clauses: list[str] = []
         params: list[Any] = []
@@ -365,12 +416,34 @@ class Store:
             clauses.append(f"event IN ({', '.join('?' for _ in wanted)})")
             params.extend(wanted)
         if from_block is not None:
-            clauses.append("block_number >= ?")
-            params.append(from_block)
+            clauses.append("position >= ?")
+            params.append(_first_position(max(from_block, 0)))
         if to_block is not None:
-            clauses.append("block_number <= ?")
-            params.append(to_block)
+            clauses.append("position <= ?")
+            params.append(_last_position(to_block) if to_block >= 0 else -1)
+        if instance_type is not None:
+            clauses.append("instance_type = ?")
+            params.append(instance_type)
         return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
+
+    def billing_rows(
+        self, timeframe: int, names: Sequence[str] | None, *, customer: str | None = None
+    ) -> Iterator[tuple[Any, ...]]:
+        """The events ``names`` (all with ``None``) of ``timeframe`` as :data:`BILLING_COLUMNS` tuples, one customer
+        after the other (by address) and each customer's in chain order: one forward pass over
+        ``events_by_customer``, streamed (nothing is sorted or held here, and no table row is read). Only
+        ``customer``'s with ``customer``."""
+        query = (
+            f"SELECT {_BILLING_SELECT} FROM events INDEXED BY events_by_customer "
+            f"WHERE timeframe = ? AND customer {'= ?' if customer is not None else 'IS NOT NULL'}"
+        )
+        params: list[Any] = [timeframe]
+        if customer is not None:
+            params.append(to_checksum_address(customer))
+        if names is not None:
+            query += f" AND event IN ({', '.join('?' for _ in names)})"
+            params += names
+        return self._db.execute(query + " ORDER BY customer, position", params)
 
     def event_count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
@@ -382,11 +455,9 @@ class Store:
 
     def customers(self, timeframe: int) -> list[str]:
         """Customers with a decision in ``timeframe`` (an activation granted or denied, a lease continued into it),
-        sorted by address."""
-        rows = self._db.execute(
-            "SELECT DISTINCT customer FROM events WHERE timeframe = ? AND event IN (?, ?, ?) ORDER BY customer",
-            (timeframe, ActivationGranted.name, ActivationDenied.name, LeaseContinued.name),
-        )
+        sorted by address: kept in their own small table as events are stored and dropped, so listing them does not
+        read the events."""
+        rows = self._db.execute("SELECT customer FROM customers WHERE timeframe = ? ORDER BY customer", (timeframe,))
         return [str(row[0]) for row in rows]
 
     def remember_block(self, block: StoredBlock) -> bool:
@@ -408,18 +479,5 @@ def _stored_block(row: tuple[Any, ...]) -> StoredBlock:
     return StoredBlock(number=int(row[0]), hash=bytes.fromhex(str(row[1])[2:]), timestamp=row[2])
 
 
-def _event_row(raw: Mapping[str, Any], event: MeterEvent) -> tuple[Any, ...]:
-    instance = getattr(event, "instance_id", None)
-    return (
-        event.block_number,
-        _hex(event.block_hash),
-        _hex(event.tx_hash),
-        event.log_index,
-        event.name,
-        getattr(event, "timeframe", None),
-        getattr(event, "customer", None),
-        _hex(instance) if instance is not None else None,
-        json.dumps(event_to_dict(event), sort_keys=True, separators=(",", ":")),
-        json.dumps([_hex(t) for t in raw["topics"]]),
-        _hex(raw["data"]),
-    )
+def _row_position(row: tuple[Any, ...]) -> int:
+    return int(row[0])

@@ -41,6 +41,9 @@ log = logging.getLogger("metering.web")
 
 #: Events per page of the event stream.
 PAGE_SIZE = 50
+#: Customers per timeframe and page of /customers, and named on /timeframes (a timeframe may have thousands).
+CUSTOMERS_PAGE_SIZE = 200
+SHOWN_CUSTOMERS = 20
 
 
 @dataclass(frozen=True)
@@ -97,12 +100,16 @@ def create_app(config: WebConfig) -> Starlette:
         with store() as s:
             rows = data.timeframe_rows(s)
             head = s.last_block
-        return render(request, "timeframes.html", {"timeframes": rows, "indexed_to": head})
+        return render(request, "timeframes.html", {"timeframes": rows, "indexed_to": head, "shown": SHOWN_CUSTOMERS})
 
     def customers(request: Request) -> Response:
+        chosen = views.int_param(request, "timeframe", default=-1)
         with store() as s:
-            rows = data.timeframe_rows(s)
-        return render(request, "customers.html", {"timeframes": rows})
+            rows = [row for row in data.timeframe_rows(s) if chosen in (-1, row.timeframe.id)]
+        return render(request, "customers.html", {
+            "timeframes": rows, "customer_page": views.int_param(request, "page", default=0),
+            "page_size": CUSTOMERS_PAGE_SIZE,
+        })
 
     def customer(request: Request) -> Response:
         address = views.address(request.path_params["address"])

@@ -1,4 +1,5 @@
-"""The event database: one chain and contract per file, no duplicates, rollback, an auditor-readable schema."""
+"""The event database: one chain and contract per file, no duplicates, rollback, an auditor-readable schema, and
+queries that read one index in its order (no temporary sort)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from web3 import Web3
+from web3.contract import Contract
 
-from metering.audit.events import ActivationGranted, decode_log, topic0
+from metering._utils.storerows import RowBuilder, row_of_event
+from metering.audit.events import EVENT_TYPES, ActivationGranted, InvoiceAnchored, decode_log, topic0
 from metering.audit.store import SCHEMA_VERSION, Store, StoredBlock, default_store_path
 from metering.errors import StoreError
 
 from ._builders import CONTRACT, CUSTOMER, ident
+from .conftest import Driver
+from .test_events import every_event, raw_logs
 
 OTHER_CONTRACT = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
 
@@ -83,12 +89,21 @@ def test_the_default_path_is_per_chain_and_contract_in_the_user_data_dir(monkeyp
     assert default_store_path(31337, CONTRACT.lower()) == Path(f"/data/metering/31337-{CONTRACT}.sqlite")
 
 
+def rows(logs: list[tuple[dict[str, Any], Any]]) -> list[tuple[Any, ...]]:
+    """The rows the indexer stores for these raw logs."""
+    builder = RowBuilder()
+    built = [builder.row(raw) for raw, _ in logs]
+    assert all(row is not None for row in built)
+    return [row for row in built if row is not None]
+
+
 def test_ingesting_a_range_twice_stores_each_event_once(tmp_path: Path) -> None:
     logs = [granted_log(10, 0, "a"), granted_log(10, 1, "b"), granted_log(12, 0, "c")]
     blocks = [StoredBlock(10, ident("block10"), None), StoredBlock(12, ident("block12"), 99)]
     with Store(tmp_path / "db.sqlite", chain_id=1, contract=CONTRACT) as store:
-        assert store.append_range(logs, blocks, 12) == 3
-        assert store.append_range(logs, blocks, 12) == 0
+        assert store.append_rows(rows(logs), blocks, 12) == 3
+        assert store.append_rows(rows(logs)[::-1], blocks, 12) == 0
+        assert store.append_events([event for _, event in logs], blocks, 12) == 0  # the same rows
         assert store.event_count() == 3
         assert store.last_block == 12
         assert store.block(12) == StoredBlock(12, ident("block12"), 99)
@@ -103,19 +118,96 @@ def test_rollback_forgets_events_and_hashes_above_the_fork(tmp_path: Path) -> No
     with Store(tmp_path / "db.sqlite", chain_id=1, contract=CONTRACT) as store:
         store.set_first_block(3)
         store.set_first_block(9)  # the first call wins: a resumed indexer cannot move the start
-        store.append_range(logs, blocks, 12)
+        store.append_rows(rows(logs), blocks, 12)
+        assert store.customers(1) == [CUSTOMER]
         assert store.rollback_after(11) == 1
+        assert store.customers(1) == [CUSTOMER]  # still a decision at block 10
         assert (store.last_block, store.block_numbers(), store.event_count()) == (11, [10], 1)
         assert store.rollback_after(None) == 1
+        assert store.customers(1) == []  # its only decision is gone
         assert (store.last_block, store.first_block, store.event_count()) == (None, 3, 0)
 
 
-def test_decoded_fields_are_readable_json_with_integers_as_strings(tmp_path: Path) -> None:
+def test_a_grants_fields_are_typed_columns_next_to_its_raw_log(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite"
+    raw, _ = granted_log(10, 3, "a")
     with Store(path, chain_id=1, contract=CONTRACT) as store:
-        store.append_range([granted_log(10, 0, "a")], [StoredBlock(10, ident("block10"), 1)], 10)
+        store.append_rows(rows([(raw, _)]), [StoredBlock(10, ident("block10"), 1)], 10)
     with sqlite3.connect(path) as db:
-        event, customer, fields = db.execute("SELECT event, customer, fields FROM events").fetchone()
-    assert (event, customer) == ("ActivationGranted", CUSTOMER)
-    assert json.loads(fields)["lease_end"] == "1100"
-    assert json.loads(fields)["instance_id"] == "0x" + ident("a").hex()
+        row = db.execute(
+            "SELECT position, block_number, log_index, hex(tx_hash), event, timeframe, customer, hex(instance_id), "
+            "instance_type, started_at, lease_end, stopped_at, overage, fields, topics, data FROM events"
+        ).fetchone()
+    (position, block, log_index, tx_hash, event, timeframe, customer, instance, kind, started, lease_end, stopped,
+     overage, fields, topics, data) = row
+    assert (position, block, log_index) == ((10 << 24) + 3, 10, 3)
+    assert (event, timeframe, customer, kind, started, lease_end, stopped, overage) == (
+        "ActivationGranted", 1, CUSTOMER, 7, 1_000, 1_100, None, 0
+    )
+    assert (tx_hash.lower(), instance.lower()) == (ident("tx10").hex(), ident("a").hex())
+    assert json.loads(fields) == {}  # every field of a grant is a column of its own
+    # the log as the node gave it
+    assert (topics, data) == (b"".join(bytes.fromhex(t[2:]) for t in raw["topics"]), bytes.fromhex(raw["data"][2:]))
+
+
+def test_fields_without_a_column_are_json_with_integers_as_strings(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    anchored = InvoiceAnchored(block_number=10, block_hash=ident("block10"), tx_hash=ident("tx10"), log_index=0,
+                               customer=CUSTOMER, timeframe=4, invoice_hash=ident("invoice"), total=2**200 + 1)
+    with Store(path, chain_id=1, contract=CONTRACT) as store:
+        store.append_events([anchored], [StoredBlock(10, ident("block10"), 1)], 10)
+        assert store.events() == [anchored]
+    with sqlite3.connect(path) as db:
+        customer, timeframe, fields = db.execute("SELECT customer, timeframe, fields FROM events").fetchone()
+    assert (customer, timeframe) == (CUSTOMER, 4)
+    assert json.loads(fields) == {"invoice_hash": "0x" + ident("invoice").hex(), "total": str(2**200 + 1)}
+
+
+def test_reads_use_the_index_in_its_order_without_a_temporary_sort(tmp_path: Path) -> None:
+    with Store(tmp_path / "db.sqlite", chain_id=1, contract=CONTRACT) as store:
+        db = store._db
+
+        def plan(query: str, params: list[Any]) -> str:
+            return " | ".join(str(r[3]) for r in db.execute(f"EXPLAIN QUERY PLAN {query}", params))
+
+        every = plan(*_billing_query(store, None))
+        one = plan(*_billing_query(store, CUSTOMER))
+        for found in (every, one):
+            assert "USING COVERING INDEX events_by_customer" in found, found
+            assert "TEMP B-TREE" not in found, found
+        stream = plan("SELECT * FROM events WHERE timeframe = ? AND customer = ? ORDER BY position DESC LIMIT 50",
+                      [1, CUSTOMER])
+        assert "events_by_customer" in stream and "TEMP B-TREE" not in stream, stream
+        assert "TEMP B-TREE" not in plan("SELECT * FROM events ORDER BY position DESC LIMIT 50", [])
+        setup = plan("SELECT * FROM events WHERE timeframe = ? AND event IN (?, ?)",
+                     [1, "TimeframeCreated", "RulesSet"])
+        assert "events_by_name" in setup, setup
+
+
+def _billing_query(store: Store, customer: str | None) -> tuple[str, list[Any]]:
+    """The query :meth:`Store.billing_rows` runs, captured through SQLite's trace callback."""
+    seen: list[str] = []
+    store._db.set_trace_callback(seen.append)
+    try:
+        list(store.billing_rows(1, ["ActivationGranted", "ActivationDenied"], customer=customer))
+    finally:
+        store._db.set_trace_callback(None)
+    statement = seen[-1]
+    # The trace shows the statement with its parameters bound; EXPLAIN it as it ran.
+    return statement, []
+
+
+def test_every_event_is_stored_and_read_back_as_the_reference_decoder_gives_it(
+    driver: Driver, meter: Contract, w3: Web3, tmp_path: Path
+) -> None:
+    logs = raw_logs(w3, meter.address, every_event(driver))
+    reference = [decode_log(raw) for raw in logs]
+    assert {type(e) for e in reference} == set(EVENT_TYPES.values())
+    built = rows([(raw, None) for raw in logs])
+    # An event's row, with its raw topics and data, is the same whether built from the log or from the event.
+    assert [row_of_event(event) for event in reference if event is not None] == built
+    last = max(row[1] for row in built)
+    with Store(tmp_path / "db.sqlite", chain_id=1, contract=meter.address) as store:
+        store.append_rows(built, [StoredBlock(last, ident("tip"), None)], last)
+        assert store.events() == reference  # built from the stored fields, not decoded again
+        assert store.events(newest_first=True, limit=3, offset=1) == reference[::-1][1:4]

@@ -145,3 +145,21 @@ def test_the_static_chart_library_is_served_from_the_package(client: TestClient)
     response = client.get("/static/vendor/uplot-1.6.32/uPlot.iife.min.js")
 
     assert response.status_code == 200 and "uPlot" in response.text
+
+
+def test_customer_lists_are_paged_so_thousands_of_customers_stay_one_small_page(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    everyone = client.get("/timeframes").context["timeframes"][0].customers
+    assert len(everyone) >= 2
+    monkeypatch.setattr("metering.web.app.SHOWN_CUSTOMERS", 1)
+    monkeypatch.setattr("metering.web.app.CUSTOMERS_PAGE_SIZE", 1)
+
+    listed = client.get("/timeframes").text
+    assert everyone[0] in listed and everyone[1] not in listed
+    assert f'href="/customers?timeframe=1">all {len(everyone)}</a>' in listed
+
+    second = client.get("/customers?timeframe=1&page=1")
+    assert [row.timeframe.id for row in second.context["timeframes"]] == [1]
+    assert everyone[1] in second.text and everyone[0] not in second.text
+    assert "/customers?timeframe=1&amp;page=0" in second.text  # previous

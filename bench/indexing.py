@@ -1,0 +1,480 @@
+"""Indexing and invoices against their ceilings, measured side by side in one run (issue 10).
+
+Usage::
+
+    python bench/indexing.py            # full run: a history on anvil, stores of 10k, 100k and 1M events
+    python bench/indexing.py --quick    # small sizes, one repetition: a smoke test, its verdicts judge nothing
+    python bench/indexing.py --write    # also rewrite bench/RESULTS-indexing.md
+
+What is compared (every timing is the median of ``runs`` repetitions, shown with its min and max):
+
+* **Indexing** (a fresh anvil with a history of usage events): the raw ceiling is one ``eth_getLogs`` for the
+  whole range over a kept-alive HTTP connection plus JSON parsing of the answer, nothing else; ours is
+  ``Indexer.sync`` into a new SQLite file (reorg checks, decoding, one transaction per range), reading the history
+  in a few ranges (``max_range`` a quarter of it) as a backfill of months reads its 2,000-block ranges, so that
+  reading one range overlaps with storing the previous one. Target: ours / ceiling >= 0.5.
+* **Invoices** (synthetic stores of :mod:`synthetic`, 100 events per customer, each measured in a fresh
+  subprocess): the ceiling is a plain SQLite scan of the same rows (the same query on the same index, every row
+  fetched into Python, nothing done with it); ours is every invoice of the timeframe from ``iter_invoices``.
+  Targets at 1,000,000 events and 10,000 customers: >= 200,000 events/s, time per event roughly constant from
+  10k to 1M events (at 1M at most 1.5x what it is at 10k), and a peak resident memory (``VmHWM``) under 150 MB
+  that does not grow with the events (within 16 MB, the page cache, of the smallest store's). One customer's final
+  invoice over about 10,000 events (the heavy customer of the largest store): <= 0.05 s.
+* **Web pages** (the auditor's view on the largest store, through Starlette's test client, when the web extras are
+  installed): each page under 0.2 s.
+
+Synthetic stores are cached (``--cache``, default: the system's temporary directory) since they are deterministic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import synthetic
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "RESULTS-indexing.md"
+
+#: Targets of issue 10, as the verdicts check them.
+INDEX_RATIO = 0.5
+INVOICE_RATE = 200_000
+ONE_INVOICE_SECONDS = 0.05
+RSS_LIMIT_MB = 150
+RSS_GROWTH_MB = 16
+GROWTH_LIMIT = 1.5
+PAGE_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class Sizes:
+    history: int  # usage events put on anvil for the indexing comparison
+    ranges: int  # eth_getLogs ranges the indexer reads them in
+    stores: tuple[int, ...]  # events in the synthetic stores
+    runs: int
+
+
+FULL = Sizes(history=10_000, ranges=4, stores=(10_000, 100_000, 1_000_000), runs=3)
+QUICK = Sizes(history=600, ranges=2, stores=(2_000, 5_000, 10_000), runs=1)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """``items`` things in each of ``seconds`` (one entry per repetition)."""
+
+    items: int
+    seconds: tuple[float, ...]
+    rss_mb: float | None = None
+    cpu: float | None = None  # CPU seconds of one repetition, where measured (the rest was waiting)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def rate(self) -> float:
+        return self.items / self.median if self.median > 0 else 0.0
+
+    def spread(self) -> str:
+        cpu = f"; CPU {self.cpu:.3f}" if self.cpu is not None else ""
+        return f"{self.median:.3f} ({min(self.seconds):.3f}-{max(self.seconds):.3f}){cpu}"
+
+
+@dataclass
+class Row:
+    key: str
+    name: str
+    n: int
+    timing: Timing | None
+    value: str
+    ratio: str = ""
+    target: str = ""
+    verdict: str = ""
+
+    def cells(self) -> list[str]:
+        return [self.key, self.name, f"{self.n:,}", self.timing.spread() if self.timing else "-", self.value,
+                self.ratio, self.target, self.verdict]
+
+
+HEADERS = ("#", "measurement", "N", "wall s: median (min-max)", "rate", "ratio", "target", "verdict")
+
+
+def verdict(ok: bool, judged: bool) -> str:
+    if not judged:
+        return "(quick: not judged)"
+    return "PASS" if ok else "FAIL"
+
+
+def repeat(runs: int, fn: Callable[[], int]) -> Timing:
+    """Run ``fn`` (which returns how many items it handled) ``runs`` times; the item count must not change."""
+    seconds: list[float] = []
+    counts: set[int] = set()
+    for _ in range(runs):
+        began = time.perf_counter()
+        counts.add(fn())
+        seconds.append(time.perf_counter() - began)
+    if len(counts) != 1:
+        raise RuntimeError(f"repeated runs handled different numbers of items: {sorted(counts)}")
+    return Timing(counts.pop(), tuple(seconds))
+
+
+# ---------------------------------------------------------------------------------------------- indexing
+
+
+@dataclass(frozen=True)
+class History:
+    address: str
+    first_block: int
+    last_block: int
+    events: int  # usage events in the range
+
+
+def make_history(node: Any, events: int) -> tuple[Any, History]:
+    """About ``events`` usage events on a fresh Meter: three quarters grants (in batches of 250, a third of them
+    with short leases), a quarter expiries of those (in batches of 250), about 200 events a block. Sent from
+    anvil's unlocked agent account (no signing: building the history is not measured)."""
+    from eth_account import Account
+    from web3 import Web3
+
+    from metering import contract as artifacts
+    from metering.chain.node import dev_private_keys
+    from metering.provider import Provider
+    from metering.types import Rules, instance_id
+
+    w3 = Web3(Web3.HTTPProvider(node.rpc_url, request_kwargs={"timeout": 120}))
+    provider = Provider.deploy(w3, Account.from_key(dev_private_keys(1)[0]))
+    agent = w3.eth.accounts[1]
+    provider.grant_agent(agent)
+    start = int(w3.eth.get_block("latest")["timestamp"]) + 10
+    timeframe = provider.create_timeframe(start, start + 30 * 86_400, "EUR")
+    provider.set_rules(timeframe, 1, Rules(price_per_activation=1_000_000, price_per_time_unit=12_000_000,
+                                           time_unit_seconds=3_600))
+    customers = [synthetic.customer_address(i) for i in range(100)]
+    provider.enroll_customers(customers)
+    node.rpc("evm_setNextBlockTimestamp", start)
+    node.rpc("evm_mine")
+    meter = w3.eth.contract(address=provider.address, abi=artifacts.abi())
+    assert provider.deployment is not None
+    first = provider.deployment.block_number
+    grants = events * 3 // 4
+    short = grants // 3
+    batch = 250
+    sent = []
+
+    def send(data: str) -> None:
+        sent.append(w3.eth.send_transaction({"from": agent, "to": meter.address, "data": data, "gas": 29_000_000}))
+
+    for k in range(0, grants, batch):
+        requests = [(customers[i % len(customers)], 1, (i + 1) << 8 | 1, 60 if i < short else 3_600)
+                    for i in range(k, min(grants, k + batch))]
+        send(meter.encode_abi("requestActivations", args=[requests]))
+    node.rpc("evm_increaseTime", 120)
+    for k in range(0, short, batch):
+        ids = [instance_id(agent, (i + 1) << 8 | 1) for i in range(k, min(short, k + batch))]
+        send(meter.encode_abi("expireLeases", args=[ids]))
+    for tx in sent:
+        if w3.eth.wait_for_transaction_receipt(tx, timeout=120)["status"] != 1:
+            raise RuntimeError("a history transaction failed")
+    return w3, History(provider.address, first, int(w3.eth.block_number), grants + short)
+
+
+def raw_ceiling(rpc_url: str, history: History, runs: int) -> tuple[Timing, str]:
+    """One ``eth_getLogs`` for the whole range (the indexer's filter) and parsing its JSON, nothing else."""
+    from metering.audit.events import EVENT_TYPES, topic0
+
+    try:
+        import orjson
+
+        loads: Callable[[bytes], Any] = orjson.loads
+        parser = "orjson"
+    except ImportError:
+        loads, parser = json.loads, "json"
+    url = urlparse(rpc_url)
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs", "params": [{
+        "address": history.address, "fromBlock": hex(history.first_block), "toBlock": hex(history.last_block),
+        "topics": [["0x" + topic0(name).hex() for name in EVENT_TYPES]],
+    }]}).encode()
+    connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port or 80, timeout=120)
+
+    def run() -> int:
+        connection.request("POST", "/", body, {"Content-Type": "application/json"})
+        return len(loads(connection.getresponse().read())["result"])
+
+    try:
+        return repeat(runs, run), parser
+    finally:
+        connection.close()
+
+
+def index_ours(w3: Any, history: History, runs: int, workdir: Path, max_range: int) -> Timing:
+    from metering.audit.indexer import Indexer
+    from metering.audit.store import Store
+
+    made: list[int] = []
+
+    def run() -> int:
+        path = workdir / f"indexed-{len(made)}.sqlite"
+        with Store(path, chain_id=int(w3.eth.chain_id), contract=history.address) as store:
+            indexer = Indexer(w3, history.address, store, start_block=history.first_block, max_range=max_range)
+            result = indexer.sync(to_block=history.last_block)
+            if store.last_block != history.last_block:
+                raise RuntimeError(f"indexed up to {store.last_block}, not {history.last_block}")
+        made.append(result.events)
+        return result.events
+
+    return repeat(runs, run)
+
+
+def indexing_rows(sizes: Sizes, judged: bool) -> list[Row]:
+    from metering.chain.node import LocalNode
+
+    with LocalNode() as node, tempfile.TemporaryDirectory(prefix="metering-bench-") as tmp:
+        print(f"  building a history of about {sizes.history:,} events...", flush=True)
+        w3, history = make_history(node, sizes.history)
+        blocks = history.last_block - history.first_block + 1
+        max_range = -(-blocks // sizes.ranges)
+        ceiling, parser = raw_ceiling(node.rpc_url, history, sizes.runs)
+        ours = index_ours(w3, history, sizes.runs, Path(tmp), max_range)
+    ratio = ours.rate / ceiling.rate
+    return [
+        Row("I1", f"raw eth_getLogs of all {blocks:,} blocks + JSON parsing ({parser}): the ceiling", ceiling.items,
+            ceiling, f"{ceiling.rate:,.0f} logs/s"),
+        Row("I2", f"Indexer.sync into a new store, in {sizes.ranges} ranges of {max_range:,} blocks (reorg checks, "
+            "decoding, one transaction per range)", ours.items, ours, f"{ours.rate:,.0f} events/s",
+            f"{ratio:.2f} of I1", f">= {INDEX_RATIO}", verdict(ratio >= INDEX_RATIO, judged)),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------- invoices (children)
+
+
+def _child(argv: Sequence[str]) -> int:
+    """One measurement in this fresh process: ``scan|invoices|one|pages PATH RUNS [CUSTOMER]``; prints JSON."""
+    mode, path, runs = argv[0], Path(argv[1]), int(argv[2])
+    from metering.audit.billing import _ROW_NAMES, final_invoice, iter_invoices
+    from metering.audit.store import Store
+
+    out: dict[str, Any] = {}
+    with Store(path) as store:
+        clock = synthetic.SyntheticClock(store.last_block or 0)
+        total = store.count_events(timeframe=synthetic.TIMEFRAME)
+        if mode == "scan":
+            def work() -> int:
+                rows = 0
+                for _row in store.billing_rows(synthetic.TIMEFRAME, _ROW_NAMES):
+                    rows += 1
+                out["rows"] = rows
+                return total
+        elif mode == "invoices":
+            def work() -> int:
+                invoices = evidence = 0
+                for invoice in iter_invoices(store, synthetic.TIMEFRAME, clock):
+                    invoices += 1
+                    evidence += len(invoice.evidence.events)
+                out.update(invoices=invoices, evidence=evidence)
+                return total
+        elif mode == "one":
+            def work() -> int:
+                invoice = final_invoice(store, argv[3], synthetic.TIMEFRAME, clock)
+                out["total"] = invoice.total
+                return len(invoice.evidence.events)
+        else:
+            raise SystemExit(f"unknown child mode {mode}")
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        timing = repeat(runs, work)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime
+    out.update(items=timing.items, seconds=timing.seconds, rss_mb=peak_rss_mb(), cpu_per_run=cpu / runs)
+    print(json.dumps(out))
+    return 0
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory: ``VmHWM`` of /proc (``ru_maxrss`` would also count the parent's,
+    which Linux carries across fork and exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # pragma: no cover - not Linux
+
+
+def measure(mode: str, path: Path, runs: int, *extra: str) -> tuple[Timing, dict[str, Any]]:
+    """A child measurement in a fresh interpreter, so that its peak resident memory is its own."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", mode, str(path), str(runs), *extra],
+        capture_output=True, text=True, timeout=3_600, check=False, cwd=Path(__file__).parent,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"child {mode} failed: {done.stderr[-3000:]}")
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    return Timing(out["items"], tuple(out["seconds"]), out["rss_mb"], out["cpu_per_run"]), out
+
+
+def invoice_rows(sizes: Sizes, judged: bool, cache: Path) -> tuple[list[Row], synthetic.SyntheticStore]:
+    rows: list[Row] = []
+    per_event: list[float] = []
+    rss: list[float] = []
+    store: synthetic.SyntheticStore | None = None
+    for number, events in enumerate(sizes.stores, start=1):
+        began = time.perf_counter()
+        store = synthetic.cached(cache, events)
+        print(f"  store of {events:,} events ready ({time.perf_counter() - began:.1f} s): {store.path}", flush=True)
+        plain, _ = measure("scan", store.path, sizes.runs)
+        ours, info = measure("invoices", store.path, sizes.runs)
+        ratio = ours.rate / plain.rate
+        per_event.append(ours.median / ours.items)
+        assert ours.rss_mb is not None
+        rss.append(ours.rss_mb)
+        largest = number == len(sizes.stores)
+        rows.append(Row(f"P{number}", f"plain SQLite scan of the same rows, {events:,} events: the ceiling",
+                        plain.items, plain, f"{plain.rate:,.0f} events/s"))
+        rows.append(Row(
+            f"Q{number}",
+            f"all {info['invoices']:,} invoices of the timeframe (iter_invoices), {events:,} events; "
+            f"{1e6 * per_event[-1]:.2f} us/event, peak RSS {ours.rss_mb:.0f} MB",
+            ours.items, ours, f"{ours.rate:,.0f} events/s", f"{ratio:.2f} of P{number}",
+            f">= {INVOICE_RATE:,}/s" if largest else "",
+            verdict(ours.rate >= INVOICE_RATE, judged) if largest else "",
+        ))
+    assert store is not None
+    growth = per_event[-1] / per_event[0]
+    rows.append(Row("G", "growth: time per event at the largest store over the smallest ("
+                    + ", ".join(f"{e:,}" for e in sizes.stores) + " events)", sizes.stores[-1], None,
+                    " / ".join(f"{1e6 * t:.2f}" for t in per_event) + " us/event", f"{growth:.2f}x",
+                    f"<= {GROWTH_LIMIT}x", verdict(growth <= GROWTH_LIMIT, judged)))
+    rows.append(Row("M", "peak RSS of the invoice pass (a fresh process each)", sizes.stores[-1], None,
+                    " / ".join(f"{r:.0f}" for r in rss) + " MB",
+                    f"+{rss[-1] - rss[0]:.0f} MB", f"< {RSS_LIMIT_MB} MB, +< {RSS_GROWTH_MB} MB",
+                    verdict(max(rss) < RSS_LIMIT_MB and rss[-1] - rss[0] < RSS_GROWTH_MB, judged)))
+    one, info = measure("one", store.path, sizes.runs, store.heavy_customer)
+    rows.append(Row("C", f"one customer's final invoice ({one.items:,} events of {store.events:,})", one.items, one,
+                    f"{one.rate:,.0f} events/s", "", f"<= {ONE_INVOICE_SECONDS} s",
+                    verdict(one.median <= ONE_INVOICE_SECONDS, judged)))
+    return rows, store
+
+
+# ---------------------------------------------------------------------------------------------- web pages
+
+
+def page_rows(store: synthetic.SyntheticStore, runs: int, judged: bool) -> list[Row]:
+    try:
+        from starlette.testclient import TestClient
+
+        from metering.web.app import WebConfig, create_app
+    except ImportError as exc:
+        print(f"  web pages skipped: {exc}", flush=True)
+        return []
+    typical = synthetic.customer_address(1)
+    app = create_app(WebConfig(db=store.path, contract=synthetic.CONTRACT))
+    pages = [
+        ("/timeframes", "timeframes and their customers"),
+        (f"/customers?timeframe={synthetic.TIMEFRAME}&page=10", "the customer list, page 10"),
+        (f"/customers/{store.heavy_customer}", "the heavy customer's usage charts"),
+        (f"/customers/{typical}", "a typical customer's usage charts"),
+        ("/events", "the event stream, newest first"),
+        ("/events?page=200", "the event stream, page 200"),
+        (f"/events?customer={typical}&timeframe={synthetic.TIMEFRAME}", "a customer's events in a timeframe"),
+    ]
+    rows: list[Row] = []
+    with TestClient(app) as client:
+        for number, (url, what) in enumerate(pages, start=1):
+            def get(url: str = url) -> int:
+                answer = client.get(url)
+                if answer.status_code != 200:
+                    raise RuntimeError(f"{url} answered {answer.status_code}")
+                return 1
+
+            get()  # the first request of a page warms the templates
+            timing = repeat(runs, get)
+            rows.append(Row(f"W{number}", f"page {url.split('?')[0]}: {what}, {store.events:,} events", 1, timing,
+                            f"{1000 * timing.median:.0f} ms", "", f"< {PAGE_SECONDS} s",
+                            verdict(timing.median < PAGE_SECONDS, judged)))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------- output
+
+
+def markdown_table(rows: Sequence[Row]) -> str:
+    lines = ["| " + " | ".join(HEADERS) + " |", "|---|---|---:|---:|---:|---|---|---|"]
+    lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+
+    def section(self, title: str, make: Callable[[], list[Row]]) -> None:
+        print(f"{title}...", flush=True)
+        began = time.perf_counter()
+        made = make()
+        for row in made:
+            print(f"  {row.key:<3} {row.value} {row.ratio} {row.verdict}".rstrip(), flush=True)
+        self.rows += made
+        print(f"  ({time.perf_counter() - began:.1f} s)", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["--child"]:
+        return _child(given[1:])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, one repetition (a smoke test)")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "metering-bench",
+                        help="where the synthetic stores are kept between runs")
+    parser.add_argument("--skip-indexing", action="store_true", help="only the invoice and page measurements")
+    parser.add_argument("--write", action="store_true", help=f"rewrite {RESULTS.relative_to(ROOT)}")
+    args = parser.parse_args(given)
+    sizes = QUICK if args.quick else FULL
+    judged = not args.quick
+    began = time.perf_counter()
+    report = Report()
+    if not args.skip_indexing:
+        report.section(f"indexing about {sizes.history:,} events (fresh anvil)", lambda: indexing_rows(sizes, judged))
+    largest: list[synthetic.SyntheticStore] = []
+
+    def invoices() -> list[Row]:
+        rows, store = invoice_rows(sizes, judged, args.cache)
+        largest.append(store)
+        return rows
+
+    report.section("invoices from synthetic stores of " + ", ".join(f"{e:,}" for e in sizes.stores) + " events",
+                   invoices)
+    report.section("web pages on the largest store", lambda: page_rows(largest[0], sizes.runs, judged))
+    seconds = time.perf_counter() - began
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    footer = (f"{os.cpu_count()} CPUs, load average {load} (1, 5, 15 min) at the end; total {seconds:.0f} s"
+              + ("; --quick: sizes too small for the targets, verdicts not judged" if args.quick else ""))
+    print()
+    print(markdown_table(report.rows))
+    print(f"\n{footer}")
+    if args.write:
+        command = " ".join(["python bench/indexing.py", *given])
+        RESULTS.write_text("\n".join([
+            "# Indexing and invoices against their ceilings", "",
+            f"Produced by `{command}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {footer}.", "",
+            "Wall time is what the targets judge; CPU is the measuring process's own (the rest of the wall time it "
+            "waited for a core or the disk: with other jobs on the machine, both the ceiling and ours wait).", "",
+            markdown_table(report.rows), "",
+            "How each row is measured: see the docstring of `bench/indexing.py`.", "",
+        ]), encoding="utf-8")
+        print(f"wrote {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
