@@ -209,7 +209,7 @@ class LocalNode:
             self.port = _free_port()
         command, env, cwd = self._command()
         # stderr into a file, not a pipe: a pipe nobody reads fills up and would stall a chatty node
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop(), with the process)
         self._process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=self._log, stdin=subprocess.DEVNULL, env=env, cwd=cwd
         )

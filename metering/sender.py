@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from eth_account.signers.local import LocalAccount
@@ -41,7 +42,7 @@ from web3.exceptions import (
     Web3Exception,
     Web3RPCError,
 )
-from web3.types import BlockIdentifier, LogReceipt, TxParams, TxReceipt, Wei
+from web3.types import LogReceipt, TxParams, TxReceipt, Wei
 
 from metering._utils.abi_errors import ErrorDecoder, meter_error_decoder, revert_data_from_exception
 from metering._utils.rpc_retry import is_transient, retry_transient
@@ -66,6 +67,9 @@ _REPLACEMENT = ("replacement transaction underpriced", "replacement fee too low"
 _FEE = ("max fee per gas less than block base fee", "fee cap less than block base fee", "feecap too low",
         "maxfeepergas too low", "transaction underpriced", "gas price too low")
 _FUNDS = ("insufficient funds", "insufficient balance")
+#: What a Hardhat node (automine, ``throwOnTransactionFailures``, its default) answers to ``eth_sendRawTransaction``
+#: of a transaction it has just mined and that reverted: not a refusal, the nonce is used and the receipt exists.
+_MINED_AND_REVERTED = ("vm exception while processing transaction",)
 
 
 @dataclass(frozen=True)
@@ -350,8 +354,8 @@ class TransactionSender:
                     continue
                 message = _rpc_message(exc)
                 lowered = message.lower()
-                if any(s in lowered for s in _ALREADY_KNOWN):
-                    return
+                if any(s in lowered for s in _ALREADY_KNOWN + _MINED_AND_REVERTED):
+                    return  # the receipt wait finds it (a failed one is re-simulated for its reason)
                 if maybe_sent and any(s in lowered for s in _NONCE + _REPLACEMENT):
                     # Our earlier attempt probably got through and was mined; the receipt wait will tell.
                     return
@@ -425,15 +429,18 @@ class TransactionSender:
         }
         if signed.call.to is not None:
             params["to"] = Web3.to_checksum_address(signed.call.to)
-        at: BlockIdentifier = max(block_number - 1, 0)
-        try:
-            self._rpc(lambda: self.w3.eth.call(params, at), "eth_call")
-        except (ContractLogicError, Web3RPCError) as exc:
-            error = self._revert_error(exc, signed.call, tx_hash=signed.tx_hash)
-            if isinstance(error, ContractRevertError):
-                return error
-        except RpcUnavailableError:
-            pass
+        # First on the state before its block. A revert that depends on the block's time (a start "in the past")
+        # only shows with that block's own timestamp, so then on the block itself: the transaction reverted, so its
+        # state there is as before it, unless another transaction of the block changed it.
+        for at in dict.fromkeys((max(block_number - 1, 0), block_number)):
+            try:
+                self._rpc(partial(self.w3.eth.call, params, at), "eth_call")
+            except (ContractLogicError, Web3RPCError) as exc:
+                error = self._revert_error(exc, signed.call, tx_hash=signed.tx_hash)
+                if isinstance(error, ContractRevertError):
+                    return error
+            except RpcUnavailableError:
+                break
         gas_used = int(receipt["gasUsed"])
         if gas_used >= signed.gas:
             return TransactionFailedError(

@@ -52,8 +52,8 @@ __all__ = [
     "print_json",
 ]
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)  # ids, hashes and URLs are never broken over lines (they must copy whole)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 class ExitCode(IntEnum):
