@@ -137,6 +137,11 @@ class TransactionSender:
     :param gas_margin_percent: added to the gas estimate, since state may move between estimate and inclusion.
     :param priority_fee: tip in wei; default: ask the node (``eth_maxPriorityFeePerGas``).
     :param rebroadcast_after: seconds without a receipt after which the same signed bytes are sent again.
+    :param on_sent: called as ``on_sent(tx_hash, label)`` as soon as the node has a transaction, before its receipt
+        is awaited (e.g. to show the hash at once on a slow chain).
+    :param on_wait: called as ``on_wait(tx_hash, blocks)`` while a receipt is awaited: once at the start (0), then
+        whenever a new block appeared without it, with the number of blocks since the wait began (e.g. for a
+        spinner). Without it, waiting asks the node for nothing but the receipt.
     """
 
     def __init__(
@@ -153,6 +158,8 @@ class TransactionSender:
         priority_fee: int | None = None,
         rebroadcast_after: float = 15.0,
         fee_ttl: float = 2.0,
+        on_sent: Callable[[str, str], None] | None = None,
+        on_wait: Callable[[str, int], None] | None = None,
     ) -> None:
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
@@ -167,6 +174,8 @@ class TransactionSender:
         self.priority_fee = priority_fee
         self.rebroadcast_after = rebroadcast_after
         self.fee_ttl = fee_ttl
+        self.on_sent = on_sent
+        self.on_wait = on_wait
         self._lock = threading.RLock()
         self._nonce: int | None = None
         self._chain_id: int | None = None
@@ -216,6 +225,8 @@ class TransactionSender:
                 except (TransactionFailedError, RpcUnavailableError) as exc:
                     failure = exc
                     break
+                if self.on_sent is not None:
+                    self.on_sent(signed[-1].tx_hash, call.label)
         results: list[SentTransaction] = []
         for item in signed:
             try:
@@ -390,10 +401,13 @@ class TransactionSender:
         deadline = start + self.receipt_timeout
         last_broadcast = start
         delay = 0.005
+        watch = _BlockWatch(self, signed.tx_hash) if self.on_wait is not None else None
         while True:
             receipt = self._receipt_or_none(signed.tx_hash)
             if receipt is not None:
                 return receipt
+            if watch is not None:
+                watch.poll()
             now = time.monotonic()
             if now >= deadline:
                 with self._lock:
@@ -488,6 +502,31 @@ class TransactionSender:
     def _rpc(self, request: Callable[[], _T], what: str) -> _T:
         """``request()`` retried on transient failures with exponential backoff; other errors pass through."""
         return retry_transient(request, what, attempts=self.attempts, backoff=self.backoff)
+
+
+class _BlockWatch:
+    """Tells ``sender.on_wait`` how many blocks passed while a receipt is awaited (only when it changed)."""
+
+    def __init__(self, sender: TransactionSender, tx_hash: str) -> None:
+        self._sender = sender
+        self._tx_hash = tx_hash
+        self._first: int | None = None
+        self._shown = -1
+
+    def poll(self) -> None:
+        callback = self._sender.on_wait
+        try:
+            head = int(self._sender.w3.eth.block_number)
+        except Exception as exc:  # progress is a courtesy: a node that did not answer is noticed by the receipt wait
+            if not is_transient(exc):
+                raise
+            return
+        if self._first is None:
+            self._first = head
+        blocks = head - self._first
+        if callback is not None and blocks != self._shown:
+            self._shown = blocks
+            callback(self._tx_hash, blocks)
 
 
 def _sent(tx_hash: str, nonce: int, receipt: TxReceipt) -> SentTransaction:
