@@ -142,6 +142,7 @@ class TransactionSender:
     :param on_wait: called as ``on_wait(tx_hash, blocks)`` while a receipt is awaited: once at the start (0), then
         whenever a new block appeared without it, with the number of blocks since the wait began (e.g. for a
         spinner). Without it, waiting asks the node for nothing but the receipt.
+    :param on_mined: called as ``on_mined(tx_hash, block_number)`` once its receipt is there (failed or not).
     """
 
     def __init__(
@@ -160,6 +161,7 @@ class TransactionSender:
         fee_ttl: float = 2.0,
         on_sent: Callable[[str, str], None] | None = None,
         on_wait: Callable[[str, int], None] | None = None,
+        on_mined: Callable[[str, int], None] | None = None,
     ) -> None:
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
@@ -176,6 +178,7 @@ class TransactionSender:
         self.fee_ttl = fee_ttl
         self.on_sent = on_sent
         self.on_wait = on_wait
+        self.on_mined = on_mined
         self._lock = threading.RLock()
         self._nonce: int | None = None
         self._chain_id: int | None = None
@@ -428,6 +431,8 @@ class TransactionSender:
 
     def _confirm(self, signed: _Signed) -> SentTransaction:
         receipt = self._wait_for_receipt(signed)
+        if self.on_mined is not None:
+            self.on_mined(signed.tx_hash, int(receipt["blockNumber"]))
         if receipt["status"] != 1:
             raise self._failure_after_mining(signed, receipt)
         return _sent(signed.tx_hash, signed.nonce, receipt)

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from metering.cli._json_errors import print_json_error
+from metering.cli._progress import new_sender, showing_progress
 from metering.errors import (
     ConfigError,
     ContractRevertError,
@@ -49,6 +50,7 @@ __all__ = [
     "command",
     "console",
     "err_console",
+    "new_sender",
     "print_json",
 ]
 
@@ -120,7 +122,8 @@ def command(fn: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return fn(*args, **kwargs)
+            with showing_progress(err_console, enabled=not kwargs.get("json_out")):
+                return fn(*args, **kwargs)
         except MeteringError as error:
             code = int(_exit_code(error))
             if kwargs.get("json_out"):

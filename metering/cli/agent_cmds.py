@@ -20,6 +20,7 @@ from metering.cli._common import (
     command,
     connect,
     console,
+    new_sender,
     print_json,
     require_contract,
     signer,
@@ -36,7 +37,11 @@ __all__ = ["activate", "deactivate", "expire", "renew", "usage"]
 def _agent(rpc_url: str, contract: str | None, keystore: Path | None, *, read_only: bool = False) -> Agent:
     from metering.agent import Agent
 
-    return Agent(connect(rpc_url), require_contract(contract), None if read_only else signer(keystore))
+    w3 = connect(rpc_url)
+    if read_only:
+        return Agent(w3, require_contract(contract), None)
+    account = signer(keystore)
+    return Agent(w3, require_contract(contract), account, sender=new_sender(w3, account))
 
 
 def _report(result: Any, json_out: bool, line: str) -> None:

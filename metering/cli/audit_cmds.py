@@ -22,6 +22,7 @@ from metering.cli._common import (
     connect,
     console,
     err_console,
+    new_sender,
     open_store,
     print_json,
     require_contract,
@@ -294,7 +295,8 @@ def anchor(
                 f"{invoice_file} does not match the chain ({len(wrong)} differences; {first.where}: the chain says "
                 f"{_show(first.expected)}, the invoice {_show(first.found)}): see `metering verify {invoice_file}`"
             )
-    done = anchor_invoice(w3, address, signer(keystore), inv, correct=correct)
+    account = signer(keystore)
+    done = anchor_invoice(w3, address, account, inv, correct=correct, sender=new_sender(w3, account))
     if json_out:
         print_json({"customer": done.customer, "timeframe": done.timeframe, "invoice_hash": done.invoice_hash,
                     "total": done.total, "revision": done.revision, "tx_hash": done.tx_hash, "changed": done.changed})
