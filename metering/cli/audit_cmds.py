@@ -15,6 +15,7 @@ from metering.cli._common import (
     ContractOpt,
     DbOpt,
     ExitCode,
+    FromBlockOpt,
     JsonOpt,
     KeystoreOpt,
     RpcUrlOpt,
@@ -157,13 +158,14 @@ def index(
     contract: ContractOpt = None,
     db: DbOpt = None,
     confirmations: ConfirmationsOpt = 0,
+    from_block: FromBlockOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Copy the contract's events into the SQLite event database (resumes where it stopped)."""
     w3 = connect(rpc_url)
     address = require_contract(contract)
     with open_store(w3, address, db) as store:
-        result = sync_store(w3, address, store, confirmations, quiet=json_out)
+        result = sync_store(w3, address, store, confirmations, quiet=json_out, from_block=from_block)
         if json_out:
             print_json({"database": str(store.path), **{k: getattr(result, k) for k in (
                 "from_block", "to_block", "head", "events", "requests", "refused", "reorgs", "dropped_events")}})
@@ -200,6 +202,7 @@ def invoice(
     contract: ContractOpt = None,
     db: DbOpt = None,
     confirmations: ConfirmationsOpt = 0,
+    from_block: FromBlockOpt = None,
 ) -> None:
     """Compute a customer's invoice (or a running statement) for a timeframe from the contract's events."""
     from metering.billing import final_invoice, invoice_from_store, statement
@@ -223,7 +226,7 @@ def invoice(
     w3 = connect(rpc_url)
     address = require_contract(contract)
     with open_store(w3, address, db) as store:
-        sync_store(w3, address, store, confirmations, quiet=True)
+        sync_store(w3, address, store, confirmations, quiet=True, from_block=from_block)
         clock = NodeClock(w3, store)
         if point is not None:
             inv = statement(store, customer, timeframe, clock, as_of=_as_of_timestamp(clock, *point))
@@ -269,6 +272,7 @@ def anchor(
     keystore: KeystoreOpt = None,
     db: DbOpt = None,
     confirmations: ConfirmationsOpt = 0,
+    from_block: FromBlockOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Anchor a final invoice's keccak-256 hash and total on chain (after its timeframe ended).
@@ -287,6 +291,7 @@ def anchor(
         from metering.verify import verify_invoice
 
         with open_store(w3, address, db) as store:
+            sync_store(w3, address, store, confirmations, quiet=True, from_block=from_block)
             report = verify_invoice(w3, address, store, inv, confirmations=confirmations, require_final=True)
         wrong = [d for d in report.differences if not d.where.startswith("anchor")]
         if wrong:
@@ -322,6 +327,7 @@ def verify(
     contract: ContractOpt = None,
     db: DbOpt = None,
     confirmations: ConfirmationsOpt = 0,
+    from_block: FromBlockOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Recompute an invoice from the chain and compare it field by field, with the counters and the anchor.
@@ -334,6 +340,8 @@ def verify(
     w3 = connect(rpc_url)
     address = require_contract(contract)
     with open_store(w3, address, db) as store:
+        # a new database starts at the deployment block (or --from-block), not at block 0
+        sync_store(w3, address, store, confirmations, quiet=True, from_block=from_block)
         report = verify_invoice(w3, address, store, invoice_file, confirmations=confirmations,
                                 require_anchor=require_anchor, require_final=require_final)
     kind = "final invoice" if report.recomputed.final else "statement"
