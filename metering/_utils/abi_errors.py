@@ -105,6 +105,12 @@ def _unauthorized(a: Mapping[str, Any]) -> str:
 #: Per error, the sentence that says what happened and what to do; errors without one are rendered generically.
 _HINTS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "AccessControlUnauthorizedAccount": _unauthorized,
+    "AccessControlEnforcedDefaultAdminDelay": lambda a: f"the admin transfer can be accepted from {a['schedule']} "
+    "(unix seconds) on, when the admin delay has passed: try again then (`metering role show` shows it)",
+    "AccessControlInvalidDefaultAdmin": lambda a: f"{a['defaultAdmin']} is not the pending admin: only the address "
+    "the transfer was begun for may accept it (`metering role show`)",
+    "AccessControlEnforcedDefaultAdminRules": lambda a: "the admin role moves only by the two-step transfer: "
+    "`metering role begin-admin-transfer`, then `metering role accept-admin` with the new admin's key",
     "MeteringZeroLease": lambda a: f"instance {_render(a['instanceId'])}: a lease of 0 s was asked for: use at "
     "least 1 s",
     "MeteringInvalidCustomer": lambda a: f"{a['customer']} is not a customer that can be billed (zero address, "
