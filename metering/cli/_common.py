@@ -252,7 +252,8 @@ def sync_store(
             )
     indexer = Indexer(w3, contract, store, confirmations=confirmations, start_block=start)
     columns = (TextColumn("indexing blocks"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=True, disable=quiet) as bar:
+    # a bar only on a terminal: piped or captured, it would leave an empty line behind
+    with Progress(*columns, console=err_console, transient=True, disable=quiet or not err_console.is_terminal) as bar:
         task = bar.add_task("index", total=None)
 
         def progress(done: int, total: int) -> None:
