@@ -508,15 +508,18 @@ def instance_show(
     json_out: JsonOpt = False,
 ) -> None:
     """Show an instance's record: agent, customer, type, timeframe, status and lease end."""
+    from metering.timeparse import with_iso
+
     record = _provider(rpc_url, contract, None, read_only=True).instance(instance_id)
     if json_out:
         print_json({"instance_id": "0x" + record.instance_id.hex(), "agent": record.agent, "customer": record.customer,
                     "instance_type": record.instance_type, "timeframe": record.timeframe,
                     "status": record.status.name, "reason": record.reason.name, "lease_end": record.lease_end})
         return
+    denied = f", denied: {record.reason.name}" if record.reason else ""
     console.print(f"0x{record.instance_id.hex()}: {record.status.name.lower()}, agent {record.agent}, customer "
                   f"{record.customer}, type {record.instance_type}, timeframe {record.timeframe}, "
-                  f"lease end {record.lease_end}" + (f", denied: {record.reason.name}" if record.reason else ""))
+                  f"lease end {with_iso(record.lease_end)}{denied}", highlight=False)
 
 
 @instance_app.command("close")
