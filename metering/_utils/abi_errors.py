@@ -9,6 +9,7 @@ Solidity's built-in ``Error(string)`` and ``Panic(uint256)``. The decoded argume
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -104,6 +105,12 @@ def _unauthorized(a: Mapping[str, Any]) -> str:
 #: Per error, the sentence that says what happened and what to do; errors without one are rendered generically.
 _HINTS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "AccessControlUnauthorizedAccount": _unauthorized,
+    "AccessControlEnforcedDefaultAdminDelay": lambda a: f"the admin transfer can be accepted from {a['schedule']} "
+    "(unix seconds) on, when the admin delay has passed: try again then (`metering role show` shows it)",
+    "AccessControlInvalidDefaultAdmin": lambda a: f"{a['defaultAdmin']} is not the pending admin: only the address "
+    "the transfer was begun for may accept it (`metering role show`)",
+    "AccessControlEnforcedDefaultAdminRules": lambda a: "the admin role moves only by the two-step transfer: "
+    "`metering role begin-admin-transfer`, then `metering role accept-admin` with the new admin's key",
     "MeteringZeroLease": lambda a: f"instance {_render(a['instanceId'])}: a lease of 0 s was asked for: use at "
     "least 1 s",
     "MeteringInvalidCustomer": lambda a: f"{a['customer']} is not a customer that can be billed (zero address, "
@@ -210,23 +217,40 @@ def _as_bytes(data: bytes | str | None) -> bytes | None:
 def revert_data_from_exception(exc: BaseException) -> bytes | None:
     """The raw revert data a web3 exception carries, if any.
 
-    web3 7 and 8 put it in ``ContractLogicError.data`` (a hex string); an RPC error may carry it in the
-    JSON-RPC ``error.data`` field instead.
+    web3 7 and 8 put it in ``ContractLogicError.data``: a hex string from anvil and geth, but the node's whole
+    ``error.data`` object from others: Hardhat's ``{"message", "data": "0x..."}`` and Ganache's ``eth_estimateGas``
+    ``{"result": "0x...", "programCounter", ...}``. An RPC error may carry it in the JSON-RPC ``error.data`` field
+    instead. Last, Hardhat writes it into the message (``... custom error (return data: 0x...)``).
     """
     data = getattr(exc, "data", None)
-    if isinstance(data, str | bytes):
-        raw = _as_bytes(data)
-        if raw:
-            return raw
+    found = _data_of(data)
+    if found:
+        return found
     response = getattr(exc, "rpc_response", None)
     if isinstance(response, Mapping):
         error = response.get("error")
         if isinstance(error, Mapping):
-            nested = error.get("data")
-            if isinstance(nested, Mapping):  # some nodes wrap it: {"data": {"data": "0x..."}}
-                nested = nested.get("data")
-            if isinstance(nested, str | bytes):
-                return _as_bytes(nested)
+            found = _data_of(error.get("data"))
+            if found:
+                return found
+    match = _RETURN_DATA.search(str(exc))
+    return bytes.fromhex(match.group(1)) if match else None
+
+
+#: Hardhat's message for a custom error it cannot name: ``... (return data: 0xe2517d3f...)``.
+_RETURN_DATA = re.compile(r"return data: 0x((?:[0-9a-fA-F]{2})+)")
+
+
+def _data_of(value: Any) -> bytes | None:
+    """Revert bytes from an ``error.data`` value: hex text, or an object holding it under ``data`` (Hardhat,
+    and some proxies: ``{"data": {"data": "0x..."}}``) or ``result`` (Ganache)."""
+    for _ in range(3):  # a few levels of wrapping at most
+        if isinstance(value, Mapping):
+            value = value.get("data", value.get("result"))
+            continue
+        break
+    if isinstance(value, str | bytes):
+        return _as_bytes(value) or None  # None for text that is not hex (a message)
     return None
 
 

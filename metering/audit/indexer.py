@@ -58,6 +58,8 @@ _REFUSALS = (
     "timeout",
     "timed out",
 )
+#: What nodes that keep no old history say (geth, erigon, reth, nethermind, hosted RPCs; lower case).
+_PRUNED = ("pruned", "missing trie node", "history", "not available", "ancient", "state unavailable")
 _LIMIT_EXCEEDED = -32005  # EIP-1474 "limit exceeded"
 _MAX_MOVES = 20  # reorgs under a running sync before giving up: the confirmation depth is too shallow
 
@@ -376,6 +378,13 @@ class Indexer:
         if error:
             message = str(error.get("message", error)) if isinstance(error, Mapping) else str(error)
             code = error.get("code") if isinstance(error, Mapping) else None
+            if method == "eth_getLogs" and any(word in message.lower() for word in _PRUNED):
+                first = int(params[0]["fromBlock"], 16)
+                raise IndexingError(
+                    f"the node keeps no history at block {first} ({message}): start later with --from-block N (the "
+                    "contract's deployment block if the node serves it; Indexer(start_block=N) in Python), or use an "
+                    "archive node"
+                )
             if refusable and (code == _LIMIT_EXCEEDED or any(word in message.lower() for word in _REFUSALS)):
                 raise _RangeRefusedError()
             raise IndexingError(f"the node refused {method}: {message}")
@@ -415,6 +424,6 @@ def find_deployment_block(w3: Web3, address: str) -> int:
     except Exception as exc:
         raise IndexingError(
             f"cannot find the deployment block of {checksummed} ({exc}): the node may not keep old state; "
-            "give the start block explicitly"
+            "give the start block with --from-block N (Indexer(start_block=N) in Python)"
         ) from exc
     return high

@@ -75,6 +75,9 @@ _T = TypeVar("_T")
 RawLog = Mapping[str, Any]
 
 #: What nodes (geth, anvil, reth, erigon, nethermind) say when they already hold this exact transaction.
+#: What a Hardhat node (automine, ``throwOnTransactionFailures``, its default) answers to ``eth_sendRawTransaction``
+#: of a transaction it has just mined and that reverted: not a refusal, the nonce is used and the receipt exists.
+_MINED_AND_REVERTED = ("vm exception while processing transaction",)
 _ALREADY_KNOWN = ("already known", "known transaction", "already imported", "already exists", "alreadyknown")
 _NONCE = ("nonce too low", "nonce too high", "invalid nonce", "nonce has already been used", "oldnonce")
 _REPLACEMENT = ("replacement transaction underpriced", "replacement fee too low")
@@ -202,6 +205,9 @@ class TransactionSender:
         fee_ttl: float = 2.0,
         fee_blocks: int = 5,
         batch_size: int = 500,
+        on_sent: Callable[[str, str], None] | None = None,
+        on_wait: Callable[[str, int], None] | None = None,
+        on_mined: Callable[[str, int], None] | None = None,
     ) -> None:
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
@@ -220,6 +226,12 @@ class TransactionSender:
         self.fee_ttl = fee_ttl
         self.fee_blocks = fee_blocks
         self.batch_size = batch_size
+        #: Progress hooks (e.g. the CLI's hash-at-once and spinner): ``on_sent(tx_hash, label)`` as soon as the node
+        #: has a transaction; ``on_wait(tx_hash, blocks)`` while its receipt is awaited (0 at the start, then when
+        #: the number of blocks since the wait began changes); ``on_mined(tx_hash, block_number)`` once it is mined.
+        self.on_sent = on_sent
+        self.on_wait = on_wait
+        self.on_mined = on_mined
         self._rpc_raw = RawRpc(w3)
         self._signer = Eip1559Signer(bytes(account.key))
         self._lock = threading.RLock()
@@ -297,6 +309,9 @@ class TransactionSender:
                     outcomes[0] = exc
             else:
                 self._broadcast_batches(calls, gases, signed, outcomes)
+        if self.on_sent is not None:
+            for _, item in signed:
+                self.on_sent(item.tx_hash, item.call.label)
         for index, result in zip((i for i, _ in signed), self._confirm_all([s for _, s in signed]), strict=True):
             outcomes[index] = result
         return [
@@ -470,8 +485,8 @@ class TransactionSender:
         raises :class:`_RejectedError` with its kind."""
         message = _rpc_message(exc)
         lowered = message.lower()
-        if any(s in lowered for s in _ALREADY_KNOWN):
-            return
+        if any(s in lowered for s in _ALREADY_KNOWN + _MINED_AND_REVERTED):
+            return  # the receipt wait finds it (a failed one is re-simulated for its reason)
         if maybe_sent and any(s in lowered for s in _NONCE + _REPLACEMENT):
             # Our earlier attempt probably got through and was mined; the receipt wait will tell.
             return
@@ -692,10 +707,23 @@ class TransactionSender:
         deadline = start + self.receipt_timeout
         last_broadcast = start
         progress = start
+        first_block: int | None = None
+        shown = -1
         while pending:
             for item, receipt in zip(pending, self._receipts(pending), strict=True):
                 if receipt is not None:
                     receipts[item.tx_hash] = receipt
+                    if self.on_mined is not None:
+                        self.on_mined(item.tx_hash, int(receipt["blockNumber"], 16))
+            if self.on_wait is not None and pending and any(s.tx_hash not in receipts for s in pending):
+                head = self._head_or_none()
+                if head is not None:
+                    first_block = head if first_block is None else first_block
+                    if head - first_block != shown:
+                        shown = head - first_block
+                        for item in pending:
+                            if item.tx_hash not in receipts:
+                                self.on_wait(item.tx_hash, shown)
             now = time.monotonic()
             if len(receipts) > len(signed) - len(pending):
                 progress = now
@@ -730,6 +758,16 @@ class TransactionSender:
             else:
                 outcomes.append(self._sent(item.tx_hash, item.nonce, receipt))
         return outcomes
+
+    def _head_or_none(self) -> int | None:
+        """The latest block number for progress reports, or None when the node did not answer (the receipt wait
+        notices a node that is gone; progress is only a courtesy)."""
+        try:
+            return int(self.w3.eth.block_number)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            return None
 
     def _nudge_dev_node(self) -> None:
         """anvil in automine mode mines each transaction as it arrives, but it handles the requests of a JSON-RPC

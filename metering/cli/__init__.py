@@ -16,9 +16,12 @@ from metering import __version__
 from metering.cli import agent_cmds, audit_cmds, provider_cmds, source_cmds
 from metering.cli._common import ExitCode
 from metering.cli._json_errors import JsonErrorsGroup
+from metering.cli.customer_list_cmd import customer_list
 from metering.cli.demo_cmd import demo
 from metering.cli.dev_cmds import dev_app
+from metering.cli.events_cmd import events
 from metering.cli.node_cmd import node
+from metering.cli.role_cmds import role_app
 from metering.cli.serve_cmd import serve
 
 __all__ = ["ExitCode", "app", "main"]
@@ -61,7 +64,9 @@ app.command(rich_help_panel="Provider")(provider_cmds.deploy)
 app.add_typer(provider_cmds.timeframe_app, name="timeframe", rich_help_panel="Provider")
 app.add_typer(provider_cmds.rules_app, name="rules", rich_help_panel="Provider")
 app.add_typer(provider_cmds.customer_app, name="customer", rich_help_panel="Provider")
+provider_cmds.customer_app.command("list")(customer_list)
 app.add_typer(provider_cmds.agent_app, name="agent", rich_help_panel="Provider")
+app.add_typer(role_app, name="role", rich_help_panel="Provider")
 app.add_typer(provider_cmds.instance_app, name="instance", rich_help_panel="Provider")
 app.add_typer(provider_cmds.account_app, name="account", rich_help_panel="Provider")
 app.command(rich_help_panel="Agent")(agent_cmds.activate)
@@ -69,6 +74,7 @@ app.command(rich_help_panel="Agent")(agent_cmds.renew)
 app.command(rich_help_panel="Agent")(agent_cmds.deactivate)
 app.command(rich_help_panel="Agent")(agent_cmds.expire)
 app.command(rich_help_panel="Agent")(agent_cmds.usage)
+app.command(rich_help_panel="Customers and auditors")(events)
 app.command(rich_help_panel="Customers and auditors")(audit_cmds.index)
 app.command(rich_help_panel="Customers and auditors")(audit_cmds.invoice)
 app.command(rich_help_panel="Customers and auditors")(audit_cmds.anchor)

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from metering.cli._json_errors import print_json_error
+from metering.cli._progress import new_sender, showing_progress
 from metering.errors import (
     ConfigError,
     ContractRevertError,
@@ -43,17 +44,20 @@ __all__ = [
     "ContractOpt",
     "DbOpt",
     "ExitCode",
+    "FromBlockOpt",
     "JsonOpt",
     "KeystoreOpt",
     "RpcUrlOpt",
     "command",
     "console",
     "err_console",
+    "first_block",
+    "new_sender",
     "print_json",
 ]
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)  # ids, hashes and URLs are never broken over lines (they must copy whole)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 class ExitCode(IntEnum):
@@ -120,7 +124,8 @@ def command(fn: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return fn(*args, **kwargs)
+            with showing_progress(err_console, enabled=not kwargs.get("json_out")):
+                return fn(*args, **kwargs)
         except MeteringError as error:
             code = int(_exit_code(error))
             if kwargs.get("json_out"):
@@ -195,19 +200,63 @@ def open_store(w3: Web3, contract: str, db: Path | None) -> Store:
         raise ConfigError(f"cannot open the event database {path}: {exc} (check --db / METERING_DB)") from exc
 
 
-def sync_store(w3: Web3, contract: str, store: Store, confirmations: int = 0, quiet: bool = False) -> IndexResult:
-    """Bring the event database up to date, with a progress bar on long reads."""
+FromBlockOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--from-block",
+        min=0,
+        help="First block to read events from, for a new event database: the deployment block (default: as "
+        "recorded by `metering deploy` on this machine, else searched for, which a pruned node cannot serve).",
+        show_default=False,
+    ),
+]
+
+
+def first_block(w3: Web3, contract: str, from_block: int | None) -> int:
+    """Where a new event database starts: ``--from-block``, else the deployment block recorded at deploy time,
+    else the one found by searching the chain's history (which a pruned node refuses: then ``--from-block``)."""
+    from metering.audit.indexer import find_deployment_block
+    from metering.provider.deployment import find_deployment
+
+    if from_block is not None:
+        return from_block
+    try:
+        recorded = find_deployment(int(w3.eth.chain_id), contract)
+    except (ConfigError, OSError, ValueError, KeyError):  # an unreadable record: search instead
+        recorded = None
+    if recorded is not None:
+        return recorded.block_number
+    return find_deployment_block(w3, contract)  # a pruned node: IndexingError naming --from-block
+
+
+def sync_store(
+    w3: Web3, contract: str, store: Store, confirmations: int = 0, quiet: bool = False, from_block: int | None = None
+) -> IndexResult:
+    """Bring the event database up to date, with a progress bar on long reads.
+
+    A new database starts at :func:`first_block`; an existing one keeps its start, and a ``from_block`` before
+    it is refused (those blocks are not in it).
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from metering.audit.indexer import Indexer, find_deployment_block
+    from metering.audit.indexer import Indexer
 
-    start = None if store.first_block is not None else find_deployment_block(w3, contract)
+    if store.first_block is None:
+        start: int | None = first_block(w3, contract, from_block)
+    else:
+        start = None
+        if from_block is not None and from_block < store.first_block:
+            raise ConfigError(
+                f"the event database {store.path} starts at block {store.first_block}, after --from-block "
+                f"{from_block}: use a new database (--db) to read from an earlier block"
+            )
     indexer = Indexer(w3, contract, store, confirmations=confirmations, start_block=start)
     columns = (TextColumn("indexing blocks"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=True, disable=quiet) as bar:
+    # a bar only on a terminal: piped or captured, it would leave an empty line behind
+    with Progress(*columns, console=err_console, transient=True, disable=quiet or not err_console.is_terminal) as bar:
         task = bar.add_task("index", total=None)
 
         def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=max(total, 1))
+            bar.update(task, completed=max(done, 0), total=max(total, 1))
 
         return indexer.sync(progress=progress)

@@ -20,11 +20,12 @@ from metering.cli._common import (
     command,
     connect,
     console,
+    new_sender,
     print_json,
     require_contract,
     signer,
 )
-from metering.timeparse import with_iso
+from metering.timeparse import parse_duration, with_iso
 
 if TYPE_CHECKING:
     from metering.agent import Agent
@@ -36,7 +37,11 @@ __all__ = ["activate", "deactivate", "expire", "renew", "usage"]
 def _agent(rpc_url: str, contract: str | None, keystore: Path | None, *, read_only: bool = False) -> Agent:
     from metering.agent import Agent
 
-    return Agent(connect(rpc_url), require_contract(contract), None if read_only else signer(keystore))
+    w3 = connect(rpc_url)
+    if read_only:
+        return Agent(w3, require_contract(contract), None)
+    account = signer(keystore)
+    return Agent(w3, require_contract(contract), account, sender=new_sender(w3, account))
 
 
 def _report(result: Any, json_out: bool, line: str) -> None:
@@ -50,7 +55,7 @@ def _report(result: Any, json_out: bool, line: str) -> None:
 def activate(
     customer: Annotated[str, typer.Option(help="Customer address.")],
     instance_type: Annotated[int, typer.Option("--type", help="Instance type id.")],
-    lease: Annotated[int, typer.Option(help="Lease in seconds; renew before it runs out.")] = 600,
+    lease: Annotated[str, typer.Option(help="Lease: 600 (seconds), 10m, 1h; renew before it runs out.")] = "600",
     request_id: Annotated[
         int | None,
         typer.Option(
@@ -69,7 +74,8 @@ def activate(
     from metering.agent import Granted
 
     # the library checks the id (ConfigError naming it) and picks the next free seat when none is given
-    result = _agent(rpc_url, contract, keystore).activate(customer, instance_type, lease, request_id=request_id)
+    seconds = parse_duration(lease, what="--lease")
+    result = _agent(rpc_url, contract, keystore).activate(customer, instance_type, seconds, request_id=request_id)
     replay = " (replayed: first decision)" if result.replayed else ""
     if isinstance(result, Granted):
         _report(result, json_out,
@@ -84,7 +90,9 @@ def activate(
 @command
 def renew(
     instance_id: Annotated[str, typer.Argument(help="Instance id (0x...).")],
-    lease: Annotated[int, typer.Option(help="New lease in seconds from now (capped at the timeframe's end).")] = 600,
+    lease: Annotated[
+        str, typer.Option(help="New lease from now: 600 (seconds), 10m, 1h (capped at the timeframe's end).")
+    ] = "600",
     rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     keystore: KeystoreOpt = None,
@@ -93,7 +101,7 @@ def renew(
     """Extend a running instance's lease; exits 6 when the renewal or continuation is denied."""
     from metering.agent import Continued, Renewed
 
-    result = _agent(rpc_url, contract, keystore).renew(instance_id, lease)
+    result = _agent(rpc_url, contract, keystore).renew(instance_id, parse_duration(lease, what="--lease"))
     if isinstance(result, Renewed):
         _report(result, json_out, f"[green]renewed[/] until {with_iso(result.lease_end)}")
     elif isinstance(result, Continued):

@@ -15,6 +15,7 @@ from metering.cli._common import (
     ContractOpt,
     DbOpt,
     ExitCode,
+    FromBlockOpt,
     JsonOpt,
     KeystoreOpt,
     RpcUrlOpt,
@@ -22,6 +23,7 @@ from metering.cli._common import (
     connect,
     console,
     err_console,
+    new_sender,
     open_store,
     print_json,
     require_contract,
@@ -156,13 +158,14 @@ def index(
     contract: ContractOpt = None,
     db: DbOpt = None,
     confirmations: ConfirmationsOpt = 0,
+    from_block: FromBlockOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Copy the contract's events into the SQLite event database (resumes where it stopped)."""
     w3 = connect(rpc_url)
     address = require_contract(contract)
     with open_store(w3, address, db) as store:
-        result = sync_store(w3, address, store, confirmations, quiet=json_out)
+        result = sync_store(w3, address, store, confirmations, quiet=json_out, from_block=from_block)
         if json_out:
             print_json({"database": str(store.path), **{k: getattr(result, k) for k in (
                 "from_block", "to_block", "head", "events", "requests", "refused", "reorgs", "dropped_events")}})
@@ -201,6 +204,7 @@ def invoice(
     contract: ContractOpt = None,
     db: DbOpt = None,
     confirmations: ConfirmationsOpt = 0,
+    from_block: FromBlockOpt = None,
 ) -> None:
     """Compute a customer's invoice (or a running statement) for a timeframe from the contract's events."""
     from metering.audit.billing import final_invoice, invoice_from_store, statement
@@ -224,7 +228,7 @@ def invoice(
     w3 = connect(rpc_url)
     address = require_contract(contract)
     with open_store(w3, address, db) as store:
-        sync_store(w3, address, store, confirmations, quiet=True)
+        sync_store(w3, address, store, confirmations, quiet=True, from_block=from_block)
         clock = NodeClock(w3, store)
         if point is not None:
             inv = statement(store, customer, timeframe, clock, as_of=_as_of_timestamp(clock, *point))
@@ -262,21 +266,22 @@ def anchor(
         bool, typer.Option("--correct", help="Supersede an invoice already anchored (kept visible on chain).",
                            metavar="")
     ] = False,
-    check: Annotated[
+    skip_verify: Annotated[
         bool,
-        typer.Option("--verify/--no-verify", help="Recompute the invoice from the chain first (default).", metavar=""),
-    ] = True,
+        typer.Option("--skip-verify", help="Anchor without recomputing the invoice from the chain first.", metavar=""),
+    ] = False,
     rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     contract: ContractOpt = None,
     keystore: KeystoreOpt = None,
     db: DbOpt = None,
     confirmations: ConfirmationsOpt = 0,
+    from_block: FromBlockOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Anchor a final invoice's keccak-256 hash and total on chain (after its timeframe ended).
 
     Refuses a running statement, an invoice of another contract or chain, a non-customer, and (unless
-    --no-verify) an invoice that does not match the chain.
+    --skip-verify) an invoice that does not match the chain.
     """
     from metering.audit.invoice import read_invoice
     from metering.provider.anchoring import anchor_invoice, check_anchorable
@@ -285,10 +290,11 @@ def anchor(
     w3 = connect(rpc_url)
     address = require_contract(contract)
     check_anchorable(w3, address, inv)
-    if check:
+    if not skip_verify:
         from metering.audit.verify import verify_invoice
 
         with open_store(w3, address, db) as store:
+            sync_store(w3, address, store, confirmations, quiet=True, from_block=from_block)
             report = verify_invoice(w3, address, store, inv, confirmations=confirmations, require_final=True)
         wrong = [d for d in report.differences if not d.where.startswith("anchor")]
         if wrong:
@@ -297,7 +303,8 @@ def anchor(
                 f"{invoice_file} does not match the chain ({len(wrong)} differences; {first.where}: the chain says "
                 f"{_show(first.expected)}, the invoice {_show(first.found)}): see `metering verify {invoice_file}`"
             )
-    done = anchor_invoice(w3, address, signer(keystore), inv, correct=correct)
+    account = signer(keystore)
+    done = anchor_invoice(w3, address, account, inv, correct=correct, sender=new_sender(w3, account))
     if json_out:
         print_json({"customer": done.customer, "timeframe": done.timeframe, "invoice_hash": done.invoice_hash,
                     "total": done.total, "revision": done.revision, "tx_hash": done.tx_hash, "changed": done.changed})
@@ -323,6 +330,7 @@ def verify(
     contract: ContractOpt = None,
     db: DbOpt = None,
     confirmations: ConfirmationsOpt = 0,
+    from_block: FromBlockOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Recompute an invoice from the chain and compare it field by field, with the counters and the anchor.
@@ -335,6 +343,8 @@ def verify(
     w3 = connect(rpc_url)
     address = require_contract(contract)
     with open_store(w3, address, db) as store:
+        # a new database starts at the deployment block (or --from-block), not at block 0
+        sync_store(w3, address, store, confirmations, quiet=True, from_block=from_block)
         report = verify_invoice(w3, address, store, invoice_file, confirmations=confirmations,
                                 require_anchor=require_anchor, require_final=require_final)
     kind = "final invoice" if report.recomputed.final else "statement"

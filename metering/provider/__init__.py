@@ -268,6 +268,15 @@ class Provider(MeterClient):
             for a, s in zip(addresses, sent, strict=True)
         ]
 
+    def suspend_customers(self, customers: Sequence[str]) -> list[CustomerChange]:
+        """Suspends several customers in one pipelined burst; results in the given order."""
+        addresses = [checksum(c, what="customer") for c in customers]
+        sent = self.sender.send_many([self._call("suspendCustomer", a) for a in addresses])
+        return [
+            CustomerChange(a, CustomerStatus.SUSPENDED, self._has_event(s, "CustomerSuspended"), s.tx_hash)
+            for a, s in zip(addresses, sent, strict=True)
+        ]
+
     # ------------------------------------------------------------------ instances
 
     def close_instance(self, instance_id: bytes | str) -> InstanceClosure:
@@ -299,6 +308,26 @@ class Provider(MeterClient):
 
     def revoke_rules_manager(self, account: str) -> RoleChange:
         return self._revoke(RULES_MANAGER_ROLE, checksum(account))
+
+    def grant_agents(self, agents: Sequence[str]) -> list[RoleChange]:
+        """Grants ``AGENT_ROLE`` to several agents in one pipelined burst; results in the given order."""
+        return self.change_roles("grantRole", AGENT_ROLE, [checksum(a, what="agent") for a in agents])
+
+    def revoke_agents(self, agents: Sequence[str]) -> list[RoleChange]:
+        return self.change_roles("revokeRole", AGENT_ROLE, [checksum(a, what="agent") for a in agents])
+
+    def change_roles(self, function: str, role: bytes, accounts: Sequence[str]) -> list[RoleChange]:
+        """``grantRole`` or ``revokeRole`` of ``role`` for each of ``accounts``, pipelined (the admin's key)."""
+        if function not in ("grantRole", "revokeRole"):
+            raise ValueError(f"not a role change: {function}")
+        addresses = [checksum(a) for a in accounts]
+        granting = function == "grantRole"
+        event = "RoleGranted" if granting else "RoleRevoked"
+        sent = self.sender.send_many([self._call(function, role, a) for a in addresses])
+        return [
+            RoleChange(a, _ROLE_NAMES[role], granting, self._has_event(s, event), s.tx_hash)
+            for a, s in zip(addresses, sent, strict=True)
+        ]
 
     def _grant(self, role: bytes, account: ChecksumAddress) -> RoleChange:
         sent = self._transact("grantRole", role, account)

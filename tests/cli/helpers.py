@@ -64,6 +64,8 @@ MARKET_RULES = {
 }
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+#: The line a sending command prints on stderr as soon as the node has a transaction (metering/cli/_progress.py).
+_SENT = re.compile(r"^sent .+: 0x[0-9a-f]{64}$")
 
 
 def key_hex(account: LocalAccount) -> str:
@@ -103,7 +105,7 @@ def fails(result: Result, code: int, *fragments: str) -> str:
     """
     assert result.exit_code == code, f"expected exit {code}, got {result.exit_code}:\n{result.output}"
     clean(result)
-    lines = [ln for ln in plain(result.stderr).splitlines() if ln.strip()]
+    lines = [ln for ln in plain(result.stderr).splitlines() if ln.strip() and not _SENT.match(ln)]
     assert len(lines) == 1, f"expected one line on stderr, got:\n{result.stderr}"
     line = lines[0]
     assert line.startswith("error: "), line
@@ -116,10 +118,20 @@ def denied(result: Result, reason: str) -> str:
     """The contract denied the request: exit 6, the reason on stdout, no error line (a denial is an answer)."""
     assert result.exit_code == 6, f"expected exit 6, got {result.exit_code}:\n{result.output}"
     clean(result)
-    assert result.stderr.strip() == "", result.stderr
+    assert not progress_free(result.stderr).strip(), result.stderr
     out = flat(result.stdout)
     assert reason in out, out
     return out
+
+
+def progress_free(stderr: str) -> str:
+    """``stderr`` without the ``sent <what>: <tx hash>`` lines of sending commands."""
+    return "\n".join(ln for ln in plain(stderr).splitlines() if not _SENT.match(ln))
+
+
+def sent_hashes(stderr: str) -> list[str]:
+    """The transaction hashes a command reported as sent, in order."""
+    return [ln.rsplit(": ", 1)[1] for ln in plain(stderr).splitlines() if _SENT.match(ln)]
 
 
 def as_json(result: Result) -> Any:

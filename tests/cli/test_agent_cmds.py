@@ -176,11 +176,19 @@ def test_renew_denied_for_a_suspended_customer(cli: Cli, market: Market) -> None
     assert (data["result"], data["instance_id"]) == ("RenewalDenied", instance)
 
 
+def test_leases_are_written_as_durations(cli: Cli, market: Market) -> None:
+    granted = _activate(cli, market.customer, DB, "--lease", "10m")
+    assert granted["lease_end"] - granted["started_at"] == 600
+    renewed = as_json(ok(cli.as_agent("renew", str(granted["instance_id"]), "--lease", "1h", "--json")))
+    assert renewed["lease_end"] >= granted["started_at"] + 3600
+
+
 def test_renew_bad_input(cli: Cli, market: Market) -> None:
     fails(cli.as_agent("renew", "0x1234"), 3, "instance id must be 32 bytes")
     fails(cli.as_agent("renew", "not-hex"), 3, "instance id must be 32 bytes of hex")
     instance = str(_activate(cli, market.customer)["instance_id"])
-    fails(cli.as_agent("renew", instance, "--lease", "-5"), 3, "lease must be")
+    fails(cli.as_agent("renew", instance, "--lease", "-5"), 3, "--lease '-5' is not a duration")
+    fails(cli.as_agent("renew", instance, "--lease", "0"), 3, "lease must be")
     fails(cli.as_agent("renew", "0x" + "11" * 32), 3, "not an instance id", "bytes 20-23 must be zero")
     unknown = "0x" + instance_id(cli.actors.agent.address, request_id(9, 1)).hex()
     fails(cli.as_agent("renew", unknown), 5, "MeteringInstanceNotOpen", "UNKNOWN")

@@ -101,7 +101,7 @@ def _named_commands(text: str) -> list[list[str]]:
     found: list[list[str]] = []
     for match in re.finditer(r"(?:^|`)metering ((?:[a-z][a-z-]* ?)+)", text, flags=re.M):
         words = match.group(1).split()
-        found.append(words[:2] if words[0] in {"timeframe", "rules", "customer", "agent", "account", "dev"}
+        found.append(words[:2] if words[0] in {"timeframe", "rules", "customer", "agent", "account", "dev", "role"}
                      else words[:1])
     return found
 

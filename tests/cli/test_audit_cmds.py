@@ -268,8 +268,8 @@ def test_anchor_again_and_correct(cli: Cli, billed: Billed) -> None:
 
     other = tamper(billed.invoice, cli.tmp_path / "other.json", keep_hash=False)
     fails(cli("anchor", str(other)), 3, "does not match the chain", "lines[line=1#seconds].quantity")
-    fails(cli("anchor", str(other), "--no-verify"), 3, "another invoice", digest, "--correct")
-    corrected = as_json(ok(cli("anchor", str(other), "--no-verify", "--correct", "--json")))
+    fails(cli("anchor", str(other), "--skip-verify"), 3, "another invoice", digest, "--correct")
+    corrected = as_json(ok(cli("anchor", str(other), "--skip-verify", "--correct", "--json")))
     assert (corrected["revision"], corrected["changed"], corrected["customer"]) == (1, True, billed.customer)
     assert corrected["invoice_hash"] != digest
 

@@ -168,3 +168,41 @@ def test_run_demo_result(tmp_path: Path) -> None:
     assert result.overage_grants > 0
     assert result.expired_by_third_party > 0
     assert sum(result.totals.values()) > 0
+
+
+def test_node_deploy_sets_up_a_meter_ready_to_try(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
+    env["METERING_DEPLOYMENTS"] = str(tmp_path / "deployments")
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from metering.cli import main; main()", "node", "--port", "0", "--deploy"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines = _lines(process.stdout)
+        seen: list[str] = []
+        deadline = time.monotonic() + 60
+        while not any("Ctrl-C stops anvil" in line for line in seen):
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            assert line is not None, f"metering node --deploy ended early: {''.join(seen)}"
+            seen.append(line)
+        text = "".join(seen)
+        exports = re.search(r"export ETH_RPC_URL=(\S+) METERING_CONTRACT=(0x[0-9a-fA-F]{40}) "
+                            r"METERING_PRIVATE_KEY=(0x[0-9a-f]{64})\n", text)
+        assert exports, text
+        url, contract, key = exports.groups()
+        addresses = re.findall(r"#\d (0x[0-9a-fA-F]{40})  ", text)
+        run_env = {"ETH_RPC_URL": url, "METERING_CONTRACT": contract, "METERING_PRIVATE_KEY": key,
+                   "METERING_DEPLOYMENTS": env["METERING_DEPLOYMENTS"], "METERING_DB": str(tmp_path / "db.sqlite")}
+        runner = CliRunner()
+        status = runner.invoke(app, ["customer", "status", addresses[2], "--json"], env=run_env)
+        assert json.loads(status.stdout)["status"] == "ENROLLED", status.output
+        roles = runner.invoke(app, ["role", "show", addresses[0], addresses[1], "--json"], env=run_env)
+        held = json.loads(roles.stdout)["roles"]
+        assert set(held[addresses[0]]) == {"DEFAULT_ADMIN_ROLE", "RULES_MANAGER_ROLE"}
+        assert held[addresses[1]] == ["AGENT_ROLE"]
+        assert list((tmp_path / "deployments").glob(f"*-{contract}.json"))  # recorded, with its block
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        _stop(process)

@@ -145,6 +145,18 @@ def test_starts_in_is_refused_when_the_chain_is_ahead_of_the_wall_clock(cli: Cli
     ok(cli("timeframe", "create", "--currency", "EUR", "--starts-at", suggested, "--duration", "1h"))
 
 
+def test_a_start_an_idle_chain_has_already_passed_is_refused_with_a_start_that_works(cli: Cli) -> None:
+    """The latest block's time lags the chain's clock on an idle dev chain whose clock was moved and no block mined
+    since: the start passes the check against that block, and the contract's own time refuses it."""
+    cli.deploy()
+    start = cli.chain.now() + 60
+    cli.node.rpc("evm_increaseTime", 3600)  # the next block is an hour later; no block shows it yet
+    line = fails(cli("timeframe", "create", "--currency", "EUR", "--starts-at", str(start), "--duration", "1h"), 3,
+                 f"would start at {start}", "not after the chain's time", "--starts-at")
+    suggested = line.rsplit("--starts-at ", 1)[1]
+    ok(cli("timeframe", "create", "--currency", "EUR", "--starts-at", suggested, "--duration", "1h"))
+
+
 def test_timeframe_create_needs_the_currency(cli: Cli) -> None:
     cli.deploy()
     result = cli("timeframe", "create", "--starts-in", "60", "--duration", "60")

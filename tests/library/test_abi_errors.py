@@ -100,3 +100,37 @@ def test_v2_errors_say_what_to_do() -> None:
     assert busy is not None and "until 99" in str(busy)
     assert holder is not None and "only the agent that requested it" in str(holder)
     assert generation is not None and "generation 8" in str(generation)
+
+
+#: AccessControlUnauthorizedAccount(0x7099...79C8, DEFAULT_ADMIN_ROLE), as Hardhat 2 and Ganache 7 returned it.
+_UNAUTHORIZED = (
+    "0xe2517d3f00000000000000000000000070997970c51812dc3a010c7d01b50e0d17dc79c8"
+    "0000000000000000000000000000000000000000000000000000000000000000"
+)
+
+
+def test_hardhat_revert_data_is_found_in_its_error_object_and_its_message() -> None:
+    message = ("Error: VM Exception while processing transaction: reverted with an unrecognized custom error "
+               f"(return data: {_UNAUTHORIZED})")
+    # web3 hands a node's error.data object over as ContractLogicError.data (Hardhat 2's eth_estimateGas/eth_call)
+    from web3.exceptions import ContractLogicError
+
+    as_object = ContractLogicError(f"execution reverted: {message}", data={"message": message, "data": _UNAUTHORIZED})
+    only_message = Web3RPCError(message)
+
+    for exc in (as_object, only_message):
+        data = revert_data_from_exception(exc)
+        error = meter_error_decoder().decode(data)
+        assert error is not None and error.name == "AccessControlUnauthorizedAccount", exc
+        assert "DEFAULT_ADMIN_ROLE" in str(error)
+
+
+def test_ganache_estimate_revert_data_is_found_under_result() -> None:
+    from web3.exceptions import ContractLogicError
+
+    exc = ContractLogicError(
+        "execution reverted: VM Exception while processing transaction: revert",
+        data={"hash": None, "programCounter": 12608, "result": _UNAUTHORIZED, "reason": None, "message": "revert"},
+    )
+
+    assert revert_data_from_exception(exc) == bytes.fromhex(_UNAUTHORIZED[2:])

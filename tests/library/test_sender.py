@@ -287,3 +287,37 @@ def test_no_receipt_in_time_is_a_timeout_naming_the_transaction(
     flaky.always.clear()
     following = sender.transact(_enroll(meter, actors.customers[1].address))
     assert following.nonce == w3.eth.get_transaction_count(actors.admin.address) - 1
+
+
+def test_the_sender_reports_each_hash_as_sent_then_the_blocks_passing_while_it_waits(actors: Actors) -> None:
+    """On a chain with a block every second, both transactions of a pipeline are reported as sent before any wait,
+    and the wait is reported from 0 blocks on (what the CLI's spinner shows), and each receipt's block."""
+    seen: list[tuple[str, str, object]] = []
+    with LocalNode(block_time=1) as slow:
+        w3 = Web3(Web3.HTTPProvider(slow.rpc_url))
+        sender = TransactionSender(
+            w3, actors.outsider,
+            on_sent=lambda tx_hash, label: seen.append(("sent", tx_hash, label)),
+            on_wait=lambda tx_hash, blocks: seen.append(("wait", tx_hash, blocks)),
+            on_mined=lambda tx_hash, block: seen.append(("mined", tx_hash, block)),
+        )
+        results = sender.send_many([
+            Call(to=actors.agent.address, data=b"", value=1, label="pay the agent"),
+            Call(to=actors.agent2.address, data=b"", value=1, label="pay the second agent"),
+        ])
+    hashes = [r.tx_hash for r in results]
+    assert seen[:2] == [("sent", hashes[0], "pay the agent"), ("sent", hashes[1], "pay the second agent")]
+    waits = [entry for entry in seen[2:] if entry[0] == "wait"]
+    assert waits and waits[0] == ("wait", hashes[0], 0), seen
+    mined = [entry for entry in seen if entry[0] == "mined"]
+    assert mined == [("mined", r.tx_hash, r.block_number) for r in results]
+    assert seen[-1] == mined[-1]  # nothing is reported after the last receipt
+
+
+def test_a_sender_without_progress_callbacks_asks_only_for_the_receipt_while_waiting(
+    meter: Contract, actors: Actors, node: LocalNode
+) -> None:
+    flaky = FlakyProvider(node.rpc_url)
+    sender = TransactionSender(Web3(flaky), actors.outsider)
+    sender.transact(Call(to=actors.agent.address, data=b"", value=1))
+    assert "eth_blockNumber" not in [method for method, _ in flaky.calls]

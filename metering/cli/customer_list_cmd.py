@@ -1,0 +1,88 @@
+"""``metering customer list``: every customer the provider ever enrolled, from the contract's events, with its
+status and choices as the chain holds them now."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from metering.cli._common import (
+    DEFAULT_RPC_URL,
+    ContractOpt,
+    DbOpt,
+    FromBlockOpt,
+    JsonOpt,
+    RpcUrlOpt,
+    command,
+    connect,
+    console,
+    open_store,
+    print_json,
+    require_contract,
+    sync_store,
+)
+
+if TYPE_CHECKING:
+    from web3 import Web3
+
+__all__ = ["customer_list"]
+
+
+@command
+def customer_list(
+    status: Annotated[
+        str | None, typer.Option(help="Only customers with this status: enrolled or suspended.", show_default=False)
+    ] = None,
+    from_block: FromBlockOpt = None,
+    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
+    contract: ContractOpt = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List the customers ever enrolled (from the events), with status, agent restriction and spending cap."""
+    from metering.audit.events import CustomerEnrolled, CustomerSuspended
+    from metering.errors import ConfigError
+    from metering.provider import Provider
+
+    wanted = status.strip().upper() if status else None
+    if wanted not in (None, "ENROLLED", "SUSPENDED"):
+        raise ConfigError(f"--status must be enrolled or suspended, not {status!r}")
+    w3 = connect(rpc_url)
+    address = require_contract(contract)
+    with open_store(w3, address, db) as store:
+        sync_store(w3, address, store, quiet=json_out, from_block=from_block)
+        changes = store.events(names=[CustomerEnrolled.name, CustomerSuspended.name])
+    since: dict[str, int] = {}
+    for change in changes:  # chain order: the last change of each customer wins
+        if isinstance(change, CustomerEnrolled | CustomerSuspended):
+            since[change.customer] = change.block_number
+    reader = Provider(w3, address, None)
+    rows: list[dict[str, Any]] = []
+    for customer, block in since.items():
+        account = reader.customer_account(customer)
+        if wanted is not None and account.status.name != wanted:
+            continue
+        rows.append({"customer": customer, "status": account.status.name, "since_block": block,
+                     "restricted": account.restricted, "spending_cap_minor": account.spending_cap})
+    if json_out:
+        print_json(rows)
+        return
+    # one line per customer, never folded (an address is copied whole)
+    for row in rows:
+        cap = "no spending cap" if row["spending_cap_minor"] == 0 else (
+            f"spending cap {row['spending_cap_minor']} minor units per timeframe")
+        accepts = "approved agents only" if row["restricted"] else "every provider agent"
+        console.print(f"{row['customer']}  {str(row['status']).lower()} since block "
+                      f"{_block_with_time(w3, int(row['since_block']))}, accepts {accepts}, {cap}", highlight=False)
+    console.print(f"[dim]{len(rows)} customer(s)[/]", highlight=False)
+
+
+def _block_with_time(w3: Web3, number: int) -> str:
+    """``12 (2026-12-01T00:00:00Z)``, or the number alone when the node will not serve that block."""
+    from metering.timeparse import format_instant
+
+    try:
+        return f"{number} ({format_instant(int(w3.eth.get_block(number)['timestamp']))})"
+    except Exception:  # a pruned node, or one that stopped answering: the number is still right
+        return str(number)
