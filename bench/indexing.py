@@ -18,8 +18,9 @@ What is compared (every timing is the median of ``runs`` repetitions, shown with
   fetched into Python, nothing done with it); ours is every invoice of the timeframe from ``iter_invoices``.
   Targets at 1,000,000 events and 10,000 customers: >= 200,000 events/s, time per event roughly constant from
   10k to 1M events (at 1M at most 1.5x what it is at 10k), and a peak resident memory (``VmHWM``) under 150 MB
-  that does not grow with the events (within 16 MB, the page cache, of the smallest store's). One customer's final
-  invoice over about 10,000 events (the heavy customer of the largest store): <= 0.05 s.
+  that does not grow with the events (less than 16 MB more for the largest store than for the one ten times
+  smaller; the smallest store does not fill SQLite's 16 MiB page cache). One customer's final invoice over about
+  10,000 events (the heavy customer of the largest store): <= 0.05 s.
 * **Web pages** (the auditor's view on the largest store, through Starlette's test client, when the web extras are
   installed): each page under 0.2 s.
 
@@ -355,10 +356,11 @@ def invoice_rows(sizes: Sizes, judged: bool, cache: Path) -> tuple[list[Row], sy
                     + ", ".join(f"{e:,}" for e in sizes.stores) + " events)", sizes.stores[-1], None,
                     " / ".join(f"{1e6 * t:.2f}" for t in per_event) + " us/event", f"{growth:.2f}x",
                     f"<= {GROWTH_LIMIT}x", verdict(growth <= GROWTH_LIMIT, judged)))
-    rows.append(Row("M", "peak RSS of the invoice pass (a fresh process each)", sizes.stores[-1], None,
-                    " / ".join(f"{r:.0f}" for r in rss) + " MB",
-                    f"+{rss[-1] - rss[0]:.0f} MB", f"< {RSS_LIMIT_MB} MB, +< {RSS_GROWTH_MB} MB",
-                    verdict(max(rss) < RSS_LIMIT_MB and rss[-1] - rss[0] < RSS_GROWTH_MB, judged)))
+    growth_mb = rss[-1] - rss[-2]
+    rows.append(Row("M", "peak RSS of the invoice pass (a fresh process each; the page cache is at most 16 MiB)",
+                    sizes.stores[-1], None, " / ".join(f"{r:.0f}" for r in rss) + " MB",
+                    f"+{growth_mb:.0f} MB for 10x the events", f"< {RSS_LIMIT_MB} MB, +< {RSS_GROWTH_MB} MB",
+                    verdict(max(rss) < RSS_LIMIT_MB and growth_mb < RSS_GROWTH_MB, judged)))
     one, info = measure("one", store.path, sizes.runs, store.heavy_customer)
     rows.append(Row("C", f"one customer's final invoice ({one.items:,} events of {store.events:,})", one.items, one,
                     f"{one.rate:,.0f} events/s", "", f"<= {ONE_INVOICE_SECONDS} s",

@@ -99,10 +99,14 @@ def test_rows_out_of_customer_order_are_refused() -> None:
 def test_the_evidence_the_pass_makes_is_the_value_the_constructor_makes() -> None:
     from dataclasses import FrozenInstanceError
 
-    from metering.audit.invoice import EvidenceEvent, _evidence
+    from metering.audit.invoice import EvidenceEvent
 
-    made = _evidence(7, 2, digest("tx"), "LeaseRenewed", digest("i"), 3)
-    built = EvidenceEvent(7, 2, digest("tx"), "LeaseRenewed", digest("i"), 3)
+    history = History(timeframe=TF.id)
+    grant = history.grant("a", 1, TF.start, TF.start + 60)
+    invoice = compute_invoices(TF, {1: Rules()}, history.events, chain_id=1, contract=CONTRACT, from_block=0,
+                               to_block=99)[CUSTOMER]
+    (made,) = invoice.evidence.events
+    built = EvidenceEvent(grant.block_number, 0, grant.tx_hash, "ActivationGranted", grant.instance_id, 1)
     assert (made, hash(made), repr(made)) == (built, hash(built), repr(built))
     with pytest.raises(FrozenInstanceError):
         made.block_number = 8  # type: ignore[misc]
