@@ -83,7 +83,7 @@ def canonical_invoice(customer: str, currency: str) -> Invoice:
         line(1, Charge.ACTIVATIONS, 17, 10, act, 1),
         line(1, Charge.CONTINUATIONS, 0, 0, 0, 1),
         line(1, Charge.SECONDS, 187_263, 36_000, hour, 3600),
-        line(2, Charge.ACTIVATIONS, 4, 0, 400 if currency == "EUR" else 40_000, 1),
+        line(2, Charge.ACTIVATIONS, 4, 0, 40_000 if currency == "EUR" else 400_000, 1),
         line(2, Charge.CONTINUATIONS, 2, 0, 0, 1),
         line(2, Charge.SECONDS, 9_137, 0, minute, 60),
     )
