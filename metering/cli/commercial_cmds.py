@@ -16,6 +16,7 @@ import typer
 from typer.core import TyperCommand
 
 from metering.cli._common import JsonOpt, command, console, err_console, print_json
+from metering.cli._flags import _hide_metavar as hide_help_metavar
 from metering.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -246,15 +247,17 @@ class InvoiceCommand(TyperCommand):
     ``invoice`` is a command with required options, so it cannot simply become a group; instead the first word
     picks the subcommand's context, which click then invokes (``sub_ctx.command.invoke``)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["epilog"] = kwargs.get("epilog") or (
+            "Also: metering invoice number (show or reserve the next invoice number); metering invoice credit-note "
+            "NUMBER (cancel an issued invoice)."
+        )
+        super().__init__(*args, **kwargs)
+
     def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
         if args and args[0] in ("number", "credit-note"):
             group: Any = typer.main.get_command(invoice_subcommands)
             sub = group.commands[args[0]]
+            hide_help_metavar(sub.get_help_option(typer.Context(sub)))  # --help is parsed in make_context
             return sub.make_context(f"{info_name} {args[0]}", args[1:], parent=parent, **extra)
         return super().make_context(info_name, args, parent=parent, **extra)
-
-    def format_epilog(self, ctx: Any, formatter: Any) -> None:
-        super().format_epilog(ctx, formatter)
-        formatter.write_paragraph()
-        formatter.write_text("Also: metering invoice number (show or reserve the next number), metering invoice "
-                             "credit-note NUMBER (cancel an issued invoice).")

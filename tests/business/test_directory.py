@@ -84,3 +84,9 @@ def test_an_unknown_customer_is_refused_before_a_number_is_taken(directory: Dire
         issue_invoice(canonical_invoice(UNKNOWN_BUYER, "EUR"), directory, store, issue_date=date(2026, 12, 7))
 
     assert store.next_number(seller_key(directory), "INV") == 1
+
+
+def test_the_example_directory_is_valid_and_names_the_demo_customers() -> None:
+    directory = load_directory(Path(__file__).parents[2] / "examples" / "directory.yaml")
+
+    assert len(directory.customers) == 3 and directory.type_names == {1: "db-server", 2: "ml-worker"}
