@@ -247,15 +247,52 @@ def issue_invoice(
     settlement_tx: bytes | None = None,
 ) -> CommercialInvoice:
     """Build the commercial invoice of ``inv`` under the number its canonical hash already has in ``store``, or
-    the next number of the directory's series (issued today, or on ``issue_date``). Checks everything that can
-    be checked first, so a refused invoice consumes no number."""
-    probe = IssuedNumber(seller_key(directory), directory.series, 0, "", issue_date or today())
+    the next number of the directory's series (issued today, or on ``issue_date``).
+
+    Checks everything that can be checked first, so a refused invoice consumes no number. Asking again gives the
+    same number and date; but if the document would now say something else than what was issued under that number
+    (the directory changed: a name, a tax treatment), it is refused, because an issued invoice is never edited:
+    credit it, and the next request issues the corrected invoice under a new number.
+
+    :raises InvoiceError: the invoice would differ from what was issued under its number.
+    """
+    seller = seller_key(directory)
+    probe = IssuedNumber(seller, directory.series, 0, "", issue_date or today())
     build_invoice(inv, directory, probe, settlement_tx=settlement_tx)  # raises before any number is taken
-    document = f"invoice:0x{invoice_hash(inv).hex()}"
-    number = store.issue(seller_key(directory), directory.series, document, issue_date or today())
+    document = _document_key(inv, directory, store)
+    number = store.issue(seller, directory.series, document, issue_date or today())
     built = build_invoice(inv, directory, number, settlement_tx=settlement_tx)
-    store.record(number, json.dumps(to_record(built), sort_keys=True))
+    stored = store.document_of(seller, number.text)
+    if stored is None:
+        store.record(number, json.dumps(to_record(built), sort_keys=True))
+    else:
+        _refuse_edits(json.loads(stored), to_record(built), number.text)
     return built
+
+
+def _document_key(inv: Invoice, directory: Directory, store: NumberStore) -> str:
+    """What a number is issued for: the canonical hash, and which issue of it once earlier ones were credited."""
+    seller, base = seller_key(directory), f"invoice:0x{invoice_hash(inv).hex()}"
+    key, attempt = base, 1
+    while True:
+        issued = store.find(seller, directory.series, key)
+        if issued is None or store.find(seller, directory.credit_note_series, f"credit:{issued.text}") is None:
+            return key
+        attempt += 1
+        key = f"{base}#{attempt}"
+
+
+def _refuse_edits(issued: dict[str, Any], now: dict[str, Any], number: str) -> None:
+    """Refuse a document that differs from the one issued under ``number`` in anything but being paid."""
+    for record in (issued, now):
+        record["proof"] = {**record["proof"], "settlement_tx": None}
+    changed = sorted(key for key in issued.keys() | now.keys() if issued.get(key) != now.get(key))
+    if changed:
+        raise InvoiceError(
+            f"{number} was issued with other {', '.join(changed)} than the directory gives now: an issued invoice "
+            f"is never edited; credit it (metering invoice credit-note {number} --reason ...), then issue again "
+            "for the next number"
+        )
 
 
 def credit_note(original: CommercialInvoice, number: IssuedNumber, reason: str) -> CommercialInvoice:

@@ -144,7 +144,8 @@ def test_issuing_again_gives_the_same_number_and_a_new_invoice_the_next(director
 
 def test_a_wrong_tax_treatment_is_fixed_by_a_credit_note_and_a_new_invoice(tmp_path: Path) -> None:
     """Globex was billed French VAT by mistake (its country was typed FR); the provider fixes the directory. The
-    original is never edited: a credit note cancels exactly what it said, then the right invoice gets a new number."""
+    original is never edited: re-issuing is refused, a credit note cancels exactly what the original said, then
+    the right invoice gets the next number."""
     wrong = parse_directory(DIRECTORY_YAML.replace("city: Berlin\n    country: DE", "city: Berlin\n    country: FR"),
                             source="directory.yaml")
     right = parse_directory(DIRECTORY_YAML, source="directory.yaml")
@@ -153,20 +154,33 @@ def test_a_wrong_tax_treatment_is_fixed_by_a_credit_note_and_a_new_invoice(tmp_p
     original = issue_invoice(inv, wrong, store, issue_date=ISSUED_ON)
     assert original.tax.category == "S" and original.tax_total == 201
 
+    with pytest.raises(InvoiceError, match=r"INV-000001 was issued with other .*tax.*never edited"):
+        issue_invoice(inv, right, store, issue_date=ISSUED_ON)
     note = issue_credit_note(original.number, right, store, "wrong tax treatment: reverse charge applies",
                              issue_date=date(2026, 12, 9))
-    replacement = build_invoice(inv, right, store.issue("FR40123456824", "INV", "invoice:corrected", ISSUED_ON))
+    replacement = issue_invoice(inv, right, store, issue_date=date(2026, 12, 9))
 
     assert note.kind is DocumentKind.CREDIT_NOTE and note.number == "CN-000001"
     assert (note.original_number, note.original_issue_date) == ("INV-000001", ISSUED_ON)
     assert (note.tax.category, note.tax_total, note.gross_total) == ("S", 201, original.gross_total)
     assert note.net_total == inv.total
     assert replacement.number == "INV-000002" and replacement.tax.category == "AE"
+    assert issue_invoice(inv, right, store).number == "INV-000002"  # and it stays the current one
     assert from_record(json.loads(store.document_of("FR40123456824", "INV-000001") or "")) == original
     with pytest.raises(InvoiceError, match="already credited"):
         issue_credit_note(original.number, right, store, "again")
     with pytest.raises(InvoiceError, match="no invoice INV-000099"):
         issue_credit_note("INV-000099", right, store, "typo")
+
+
+def test_stating_payment_later_is_not_an_edit(directory: Directory, tmp_path: Path) -> None:
+    store = NumberStore(tmp_path / "numbers.sqlite")
+    inv = canonical_invoice(FRENCH_BUYER, "EUR")
+    unpaid = issue_invoice(inv, directory, store, issue_date=ISSUED_ON)
+
+    paid = issue_invoice(inv, directory, store, settlement_tx=SETTLED)
+
+    assert (paid.number, paid.issue_date, paid.paid, unpaid.paid) == (unpaid.number, ISSUED_ON, True, False)
 
 
 def test_a_credit_note_needs_a_reason_and_cannot_credit_a_credit_note(directory: Directory) -> None:

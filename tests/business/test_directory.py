@@ -90,3 +90,11 @@ def test_the_example_directory_is_valid_and_names_the_demo_customers() -> None:
     directory = load_directory(Path(__file__).parents[2] / "examples" / "directory.yaml")
 
     assert len(directory.customers) == 3 and directory.type_names == {1: "db-server", 2: "ml-worker"}
+
+
+def test_a_name_is_one_line_of_bounded_length(directory: Directory) -> None:
+    """Whoever edits the file (or pastes a customer's self-declared name) cannot break the documents' layout or
+    smuggle a second line into a CSV cell."""
+    for bad in ("x" * 201, "Acme\\nTotal due: 0.00 EUR"):
+        with pytest.raises(DirectoryError, match=rf"customers\.{FRENCH_BUYER}\.name: must be one line"):
+            parse_directory(DIRECTORY_YAML.replace("name: Acme France SARL", f'name: "{bad}"'), source="d.yaml")
