@@ -58,6 +58,8 @@ BEGIN SELECT RAISE(ABORT, 'an issued invoice number is never changed'); END;
 """
 #: How long a writer waits for another's transaction (they last milliseconds) before giving up with a message.
 BUSY_TIMEOUT_SECONDS = 30.0
+#: The longest note kept with a reserved number.
+MAX_NOTE = 200
 
 
 def format_number(series: str, number: int) -> str:
@@ -136,7 +138,12 @@ class NumberStore:
         return IssuedNumber(seller, series, number, document, issue_date)
 
     def reserve(self, seller: str, series: str, issue_date: date, note: str = "") -> IssuedNumber:
-        """Take the next number for a document made elsewhere (a manual invoice): recorded, never reused."""
+        """Take the next number for a document made elsewhere (a manual invoice): recorded, never reused.
+
+        :raises NumberingError: a note longer than :data:`MAX_NOTE` characters (it is kept with the number forever).
+        """
+        if len(note) > MAX_NOTE:
+            raise NumberingError(f"a reservation note is at most {MAX_NOTE} characters, got {len(note)}")
         return self.issue(seller, series, f"manual:{uuid.uuid4()}:{note}", issue_date)
 
     def record(self, number: IssuedNumber, content: str) -> None:

@@ -127,3 +127,14 @@ def test_the_csv_rows_add_up_to_the_total_row(directory: Directory) -> None:
         assert total["canonical_hash"] == "0x" + doc.proof.canonical_hash.hex()
         nets = sum(int(row["net"].replace(".", "")) for row in lines)
         assert nets == doc.net_total
+
+
+def test_a_name_a_spreadsheet_would_run_as_a_formula_is_written_as_text(directory: Directory) -> None:
+    from dataclasses import replace
+
+    doc = _document(directory, "eur-domestic-vat")
+    doc = replace(doc, buyer=replace(doc.buyer, name='=HYPERLINK("http://evil.example","Acme")'))
+
+    rows = list(csv.DictReader(io.StringIO(to_accounting_csv([doc]))))
+
+    assert {row["buyer_name"] for row in rows} == {"'=HYPERLINK(\"http://evil.example\",\"Acme\")"}

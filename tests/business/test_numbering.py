@@ -127,3 +127,12 @@ def test_a_numbers_file_that_is_not_sqlite_is_one_clear_error(tmp_path: Path) ->
 
     with pytest.raises(NumberingError, match=str(path)):
         NumberStore(path)
+
+
+def test_a_reservation_note_is_bounded(tmp_path: Path) -> None:
+    store = NumberStore(tmp_path / "n.sqlite")
+
+    with pytest.raises(NumberingError, match="at most 200"):
+        store.reserve(SELLER, "INV", DAY, "x" * 201)
+
+    assert store.next_number(SELLER, "INV") == 1
