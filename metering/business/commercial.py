@@ -164,15 +164,13 @@ def check_net(document: CommercialInvoice, canonical_total: int) -> None:
 
 
 def _lines(inv: Invoice) -> list[tuple[int, Charge, int, int, int, int]]:
-    """The canonical lines a clerk needs: every line that bills something, and every usage line (a type's
-    carried-over leases only when there were some), in the canonical order."""
-    chosen = [
+    """The canonical lines a clerk needs, in the canonical order: every line but a type's carried-over leases when
+    there were none (every type has a running-time line, so there is always one)."""
+    return [
         (line.instance_type, line.charge, line.billable, line.unit_price, line.per, line.amount)
         for line in inv.lines
-        if line.amount > 0 or (line.charge is not Charge.CONTINUATIONS or line.quantity > 0)
+        if line.charge is not Charge.CONTINUATIONS or line.quantity > 0 or line.amount > 0
     ]
-    return chosen or [(line.instance_type, line.charge, line.billable, line.unit_price, line.per, line.amount)
-                      for line in inv.lines[:1]]
 
 
 def build_invoice(
