@@ -195,3 +195,33 @@ def test_a_credit_note_needs_a_reason_and_cannot_credit_a_credit_note(directory:
 def test_the_record_kept_with_a_number_reads_back_as_the_same_document(directory: Directory) -> None:
     for doc, _ in _documents(directory):
         assert from_record(json.loads(json.dumps(to_record(doc)))) == doc
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    amounts=st.lists(st.tuples(st.integers(0, 10**7), st.integers(0, 10**9)), min_size=1, max_size=6),
+    currency=st.sampled_from(["EUR", "JPY", "BHD", "USD"]),
+    buyer=st.sampled_from([FRENCH_BUYER, GERMAN_BUYER]),
+    rounding=st.sampled_from(list(TaxRounding)),
+)
+def test_any_canonical_invoice_keeps_its_total_as_the_net(
+    amounts: list[tuple[int, int]], currency: str, buyer: str, rounding: TaxRounding,
+) -> None:
+    from metering.audit.invoice import Charge, line_amount
+
+    base = canonical_invoice(buyer, currency)
+    lines = []
+    for kind, (billable, price) in enumerate(amounts, start=1):
+        for charge, per in ((Charge.ACTIVATIONS, 1), (Charge.SECONDS, 3600)):
+            amount = line_amount(billable, price, per)
+            lines.append(replace(base.lines[0], instance_type=kind, charge=charge, quantity=billable,
+                                 billable=billable, included=0, unit_price=price, per=per, amount=amount))
+    inv = replace(base, lines=tuple(lines), total=sum(line.amount for line in lines))
+    books = replace(parse_directory(DIRECTORY_YAML, source="d.yaml"), tax_rounding=rounding)
+
+    doc = build_invoice(inv, books, number(1))
+    note = credit_note(doc, number(1, "CN"), "property")
+
+    for document in (doc, note):
+        assert document.net_total == inv.total == sum(line.net for line in document.lines)
+        assert document.gross_total == document.net_total + document.tax_total
