@@ -89,6 +89,9 @@ class DemoResult:
     overage_grants: int
     expired_by_third_party: int
     seconds: float
+    #: acme's commercial invoice (PDF and Factur-X) and the directory it was made with; empty without the
+    #: business extra.
+    books: dict[str, Path] = field(default_factory=dict)
 
 
 @dataclass
@@ -300,6 +303,7 @@ def _run(story: _Story, started: float) -> DemoResult:
     story.console.print(report_table(tampered))
     say(f"auditor: tampered copy {'[red]caught[/]' if not tampered.ok else 'NOT caught'}: "
         f"{len(tampered.differences)} difference(s)")
+    books = _books(story, invoices["acme"])
     elapsed = time.monotonic() - started
     story.console.print(Rule("done"))
     say(f"invoices (JSON and CSV), rules and event databases are in [bold]{out}/[/]; anvil stopped; {elapsed:.1f} s")
@@ -314,7 +318,21 @@ def _run(story: _Story, started: float) -> DemoResult:
         overage_grants=story.overage,
         expired_by_third_party=expired,
         seconds=elapsed,
+        books=books,
     )
+
+
+def _books(story: _Story, acme_invoice: Path) -> dict[str, Path]:
+    """acme's commercial invoice from the provider's directory (needs the business extra; skipped without it)."""
+    story.console.print(Rule("7. the provider's books: a commercial invoice and a Factur-X for acme"))
+    try:
+        from metering.business.demo_books import write_books
+
+        addresses = dict(zip(("acme", "globex", "initech"), (k.address for k in story.customer_keys), strict=True))
+        return write_books(story.out, addresses, from_json(acme_invoice.read_bytes()), story.say)
+    except ImportError as exc:
+        story.say(f"skipped: {exc.name} is not installed (pip install 'metering[business]')")
+        return {}
 
 
 def _renew(story: _Story, keeper: LeaseKeeper) -> None:

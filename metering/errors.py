@@ -12,12 +12,14 @@ from typing import Any
 __all__ = [
     "ConfigError",
     "ContractRevertError",
+    "DirectoryError",
     "EventDecodeError",
     "IndexingError",
     "InvoiceError",
     "MeteringError",
     "MissingDependencyError",
     "NodeError",
+    "NumberingError",
     "RpcUnavailableError",
     "RulesFileError",
     "SigningKeyError",
@@ -102,3 +104,16 @@ class StoreError(MeteringError, ValueError):
 
 class IndexingError(MeteringError, RuntimeError):
     """The indexer could not read the chain's logs (the node refused even a one-block range, or answered nonsense)."""
+
+
+class DirectoryError(MeteringError, ValueError):
+    """A provider's directory file is malformed; ``problems`` holds one line per error, each naming the file and
+    the field, and the message is those lines (so nothing is issued from half a directory)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = tuple(problems)
+
+
+class NumberingError(MeteringError, RuntimeError):
+    """An invoice number could not be reserved or read (the numbers file is unusable or belongs to another seller)."""

@@ -16,6 +16,7 @@ from metering import __version__
 from metering.cli import agent_cmds, audit_cmds, provider_cmds, source_cmds
 from metering.cli._common import ExitCode
 from metering.cli._json_errors import JsonErrorsGroup
+from metering.cli.commercial_cmds import InvoiceCommand
 from metering.cli.customer_list_cmd import customer_list
 from metering.cli.demo_cmd import demo
 from metering.cli.dev_cmds import dev_app
@@ -76,7 +77,7 @@ app.command(rich_help_panel="Agent")(agent_cmds.expire)
 app.command(rich_help_panel="Agent")(agent_cmds.usage)
 app.command(rich_help_panel="Customers and auditors")(events)
 app.command(rich_help_panel="Customers and auditors")(audit_cmds.index)
-app.command(rich_help_panel="Customers and auditors")(audit_cmds.invoice)
+app.command(rich_help_panel="Customers and auditors", cls=InvoiceCommand)(audit_cmds.invoice)
 app.command(rich_help_panel="Customers and auditors")(audit_cmds.anchor)
 app.command(rich_help_panel="Customers and auditors")(audit_cmds.verify)
 app.command("verify-source", rich_help_panel="Customers and auditors")(source_cmds.verify_source)

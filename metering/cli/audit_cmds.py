@@ -30,6 +30,7 @@ from metering.cli._common import (
     signer,
     sync_store,
 )
+from metering.cli.commercial_cmds import CommercialOpt, DirectoryOpt, NumbersOpt, SettlementOpt, commercial_plan
 from metering.errors import ConfigError, InvoiceError
 
 if TYPE_CHECKING:
@@ -182,7 +183,8 @@ def invoice(
     timeframe: Annotated[int, typer.Option(help="Timeframe id.")],
     fmt: Annotated[
         str | None,
-        typer.Option("--format", help="table, json, csv or pdf (default: table, json with -o; pdf needs -o)."),
+        typer.Option("--format", help="table, json, csv or pdf (default: table, json with -o; pdf needs -o); "
+                     "with --commercial: pdf, facturx, xml or csv."),
     ]
     = None,
     json_out: JsonOpt = False,
@@ -205,6 +207,10 @@ def invoice(
     db: DbOpt = None,
     confirmations: ConfirmationsOpt = 0,
     from_block: FromBlockOpt = None,
+    commercial: CommercialOpt = False,
+    directory: DirectoryOpt = None,
+    numbers: NumbersOpt = None,
+    settlement_tx: SettlementOpt = None,
 ) -> None:
     """Compute a customer's invoice (or a running statement) for a timeframe from the contract's events."""
     from metering.audit.billing import final_invoice, invoice_from_store, statement
@@ -214,8 +220,9 @@ def invoice(
 
     if json_out and fmt not in (None, "json"):
         raise ConfigError(f"--json prints the invoice as JSON: drop --format {fmt}, or drop --json")
-    chosen = "json" if json_out else fmt or ("json" if output else "table")
-    if chosen not in ("table", "json", "csv", "pdf"):
+    plan = commercial_plan(commercial, directory, numbers, settlement_tx, fmt, output, json_out=json_out, as_of=as_of)
+    chosen = "commercial" if plan else "json" if json_out else fmt or ("json" if output else "table")
+    if not plan and chosen not in ("table", "json", "csv", "pdf"):
         raise ConfigError(f"--format must be table, json, csv or pdf, not {chosen!r}")
     if chosen == "table" and output:
         raise ConfigError("--format table prints to the terminal; use json, csv or pdf with -o")
@@ -232,10 +239,15 @@ def invoice(
         clock = NodeClock(w3, store)
         if point is not None:
             inv = statement(store, customer, timeframe, clock, as_of=_as_of_timestamp(clock, *point))
-        elif final:
+        elif final or plan:
             inv = final_invoice(store, customer, timeframe, clock)
         else:
             inv = invoice_from_store(store, customer, timeframe, clock)
+    if plan:
+        from metering.cli.commercial_cmds import write_commercial
+
+        write_commercial(plan, inv)
+        return
     if chosen == "table":
         console.print(invoice_table(inv))
         return

@@ -32,8 +32,13 @@ def demo(
         from metering.web.serve import serve_until_interrupted
 
         print(f"the node stays up at {node.rpc_url}; contract {result.contract}", flush=True)
+        names = None
+        if "directory" in result.books:  # the customers' names from the demo's directory file
+            from metering.business.directory import load_directory
+
+            names = {a: party.name for a, party in load_directory(result.books["directory"]).customers.items()}
         serve_until_interrupted(connect(node.rpc_url), result.contract, out / "provider.sqlite", port=port,
-                                type_names=dict(TYPE_NAMES))
+                                type_names=dict(TYPE_NAMES), customer_names=names)
 
     from metering.demo import TYPE_NAMES
 

@@ -17,6 +17,7 @@ from metering.cli._common import (
     open_store,
     require_contract,
 )
+from metering.cli.commercial_cmds import DirectoryOpt
 
 __all__ = ["serve"]
 
@@ -34,12 +35,20 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).", min=0, max=65535)] = 8000,
     confirmations: Annotated[int, typer.Option(help="Blocks to wait before indexing a block.", min=0)] = 0,
     interval: Annotated[float, typer.Option(help="Seconds between background syncs.", min=0.1)] = 2.0,
+    directory: DirectoryOpt = None,
 ) -> None:
     """Serve a read-only web view of usage, invoices and their proofs; syncs from the node in the background."""
     from metering.web.serve import serve_until_interrupted
 
+    names = None
+    if directory is not None:  # names of customers and types from the provider's books, checked before serving
+        from metering.business.directory import load_directory
+
+        names = load_directory(directory)
     w3 = connect(rpc_url)
     address = require_contract(contract)
     with open_store(w3, address, db) as store:
         path = Path(store.path)
-    serve_until_interrupted(w3, address, path, host=host, port=port, confirmations=confirmations, interval=interval)
+    serve_until_interrupted(w3, address, path, host=host, port=port, confirmations=confirmations, interval=interval,
+                            type_names=dict(names.type_names) if names else None,
+                            customer_names={a: p.name for a, p in names.customers.items()} if names else None)

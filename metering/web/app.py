@@ -54,6 +54,8 @@ class WebConfig:
     contract: str
     w3: Web3 | None = None
     type_names: dict[int, str] | None = None
+    #: Legal names by checksummed address, from the provider's directory file (``metering serve --directory``).
+    customer_names: dict[str, str] | None = None
 
 
 class _Clock:
@@ -86,6 +88,8 @@ def create_app(config: WebConfig) -> Starlette:
     templates = Jinja2Templates(env=env)
     clock = _Clock(config)
     names = config.type_names or {}
+    customer_names = config.customer_names or {}
+    env.globals["name_of"] = lambda address: customer_names.get(str(address))
 
     @contextmanager
     def store() -> Iterator[Store]:
