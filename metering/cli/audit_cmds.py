@@ -243,7 +243,7 @@ def invoice(
         from metering.audit.invoice_pdf import invoice_pdf
 
         assert output is not None
-        output.write_bytes(invoice_pdf(inv, rpc_hint=rpc_url))
+        output.write_bytes(invoice_pdf(inv))
         kind = "final invoice" if inv.final else f"running statement as of {when(inv.as_of)} (not final)"
         err_console.print(f"{kind} written to {output} (PDF; its canonical JSON is what verifies)")
         return
