@@ -232,6 +232,8 @@ def invoice(
         clock = NodeClock(w3, store)
         if point is not None:
             inv = statement(store, customer, timeframe, clock, as_of=_as_of_timestamp(clock, *point))
+            if inv.final:
+                err_console.print(f"--as-of is at or after the end of timeframe {timeframe}: that is its final invoice")
         elif final:
             inv = final_invoice(store, customer, timeframe, clock)
         else:
