@@ -21,6 +21,8 @@ not knowing whether the transaction went out. :class:`TransactionSender` instead
   transaction is signed it is never re-signed with another nonce after a failure that might have reached the node:
   it checks for the receipt of that transaction hash and broadcasts the *same* signed bytes again, so a lost
   response can never turn one call into two transactions;
+* sends a lone transaction with ``eth_sendRawTransactionSync`` where the node answers it (one round trip for the
+  transaction and its receipt; asked once, else the classic way below);
 * asks for the receipt at once after sending and then at short intervals that grow with the time waited (a tenth
   of it, from 0.5 ms up to ``poll_interval``), so a receipt is seen at most about 10 % after the node has it;
   re-broadcasts now and then in case a node dropped the transaction, and turns ``status == 0`` into an exception;
@@ -62,6 +64,8 @@ from metering.chain._sending.receipts import ReceiptWaiter, Wait
 from metering.chain._sending.refusals import FUNDS, RejectedError, raise_rejection
 from metering.chain._sending.reverts import failure_after_mining, insufficient_funds, revert_error
 from metering.chain._sending.signing import TransactionSigner
+from metering.chain._sending.sync import METHOD as SYNC_METHOD
+from metering.chain._sending.sync import SyncFailure, classify_sync_failure
 from metering.errors import (
     RpcUnavailableError,
     TransactionFailedError,
@@ -91,6 +95,10 @@ class TransactionSender:
     :param fee_blocks: blocks (seen in receipts) fees read at a block are used for, at most.
     :param batch_size: transactions (and receipt requests) per JSON-RPC batch request in :meth:`send_many` (fewer
         when their calldata passes about 1 MB of hex).
+    :param sync_send: send a lone transaction with ``eth_sendRawTransactionSync`` where the node answers it (asked
+        once), so it costs one round trip; not while progress hooks watch the wait. The node holds the answer until
+        the transaction is mined, under the sender's lock, so threads sharing this sender then send one after
+        another: on a chain with slow blocks and many threads, pass ``False`` or use :meth:`send_many`.
     """
 
     def __init__(
@@ -112,6 +120,7 @@ class TransactionSender:
         on_sent: Callable[[str, str], None] | None = None,
         on_wait: Callable[[str, int], None] | None = None,
         on_mined: Callable[[str, int], None] | None = None,
+        sync_send: bool = True,
     ) -> None:
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
@@ -130,6 +139,7 @@ class TransactionSender:
         self.fee_ttl = fee_ttl
         self.fee_blocks = fee_blocks
         self.batch_size = batch_size
+        self.sync_send = sync_send
         #: Progress hooks (e.g. the CLI's hash-at-once and spinner): ``on_sent(tx_hash, label)`` as soon as the node
         #: has a transaction; ``on_wait(tx_hash, blocks)`` while its receipt is awaited (0 at the start, then when
         #: the number of blocks since the wait began changes); ``on_mined(tx_hash, block_number)`` once it is mined.
@@ -144,6 +154,7 @@ class TransactionSender:
         self._fees = FeeCache(self._batch_call, self._call)
         self._receipts = ReceiptWaiter(w3, self._rpc_raw, account.address)
         self._batches = BatchBroadcaster(self)
+        self._node_syncs: bool | None = None  # whether the node answers eth_sendRawTransactionSync (asked once)
 
     # ------------------------------------------------------------------ public
 
@@ -208,7 +219,13 @@ class TransactionSender:
         with self._lock:
             if len(calls) == 1:
                 try:
-                    signed.append((0, self._sign_and_broadcast(calls[0], gases[0], self._current_fees())))
+                    done = self._send_sync(calls[0], gases[0]) if self._syncs() else None
+                    if isinstance(done, Signed):
+                        signed.append((0, done))
+                    elif done is not None:
+                        return [done]
+                    else:
+                        signed.append((0, self._sign_and_broadcast(calls[0], gases[0], self._current_fees())))
                 except (TransactionFailedError, RpcUnavailableError) as exc:
                     outcomes[0] = exc
             else:
@@ -266,6 +283,44 @@ class TransactionSender:
         if self._nonce is None:
             return self.resync_nonce()
         return self._nonce
+
+    def _syncs(self) -> bool:
+        """Whether to try ``eth_sendRawTransactionSync`` for a lone call: allowed, not known to be missing, and no
+        progress hook waits to see the hash before the receipt."""
+        hooked = self.on_sent is not None or self.on_wait is not None or self.on_mined is not None
+        return self.sync_send and self._node_syncs is not False and not hooked
+
+    def _send_sync(self, call: Call, gas: int) -> SendOutcome | Signed | None:
+        """Under the lock: one ``eth_sendRawTransactionSync``. Returns the outcome when the node answered with the
+        receipt; the signed transaction when it is on its way and its receipt must be awaited; ``None`` when the
+        classic send should be used instead (the node lacks the method, or the nonce or fees need the classic
+        retries; nothing was sent then)."""
+        fees = self._current_fees()
+        signed = self._sign(call, self._next_nonce(), gas, fees)
+        try:
+            receipt = self._rpc_raw.call(SYNC_METHOD, [signed.raw_hex])
+        except Exception as exc:
+            failure = classify_sync_failure(exc)
+            if failure is SyncFailure.UNSUPPORTED:
+                log.info("the node does not answer %s (%s); sending the classic way", SYNC_METHOD, exc)
+                self._node_syncs = False
+                return None
+            if failure is SyncFailure.UNKNOWN:
+                self._broadcast(signed, maybe_sent=True)  # checks for a receipt, then sends the same bytes again
+            elif failure is SyncFailure.REFUSED:
+                try:
+                    raise_rejection(exc, maybe_sent=False)
+                except RejectedError as rejected:
+                    if rejected.kind in ("nonce", "replacement", "fee"):
+                        return None
+                    raise self._refusal(call, gas, fees, rejected) from None
+            self._nonce = signed.nonce + 1
+            return signed
+        self._node_syncs = True
+        self._nonce = signed.nonce + 1
+        if not isinstance(receipt, Mapping) or "status" not in receipt:
+            return signed  # an answer that is not a receipt: await it the classic way
+        return self._outcome(signed, receipt)
 
     def _sign_and_broadcast(self, call: Call, gas: int, fees: dict[str, int]) -> Signed:
         """Under the lock: assign the next nonce, sign, broadcast; the nonce advances only once the node has it."""
@@ -361,14 +416,18 @@ class TransactionSender:
                     f"{self.receipt_timeout:g} s; it may still be mined: check that hash before sending it again",
                     tx_hash=item.tx_hash,
                 ))
-            elif int(receipt["status"], 16) != 1:
-                outcomes.append(failure_after_mining(
-                    item, receipt, sender=self.address, decoder=self.decoder,
-                    simulate=lambda params, at: self._call("eth_call", [params, at]),
-                ))
             else:
-                outcomes.append(self._sent(item.tx_hash, item.nonce, receipt))
+                outcomes.append(self._outcome(item, receipt))
         return outcomes
+
+    def _outcome(self, item: Signed, receipt: Mapping[str, Any]) -> SendOutcome:
+        """What a receipt says: the sent transaction, or its failure decoded."""
+        if int(receipt["status"], 16) != 1:
+            return failure_after_mining(
+                item, receipt, sender=self.address, decoder=self.decoder,
+                simulate=lambda params, at: self._call("eth_call", [params, at]),
+            )
+        return self._sent(item.tx_hash, item.nonce, receipt)
 
     def _sent(self, tx_hash: str, nonce: int, receipt: Mapping[str, Any]) -> SentTransaction:
         block_number = int(receipt["blockNumber"], 16)

@@ -2,8 +2,9 @@
 
 A receipt is asked for at once and then after about a tenth of the time waited so far (from 0.5 ms up to the
 sender's ``poll_interval``), so it is seen at most about 10 % after the node has it, with few requests during a
-long wait. While waiting, the same signed bytes are sent again now and then in case a node dropped them, and a
-development node that left transactions unmined is given a block.
+long wait. While waiting, the same signed bytes are sent again now and then in case a node dropped them. When
+receipts stall, the transaction at the account's next nonce (which every later one waits for) is sent again at once
+rather than waited on, and a development node that left transactions unmined is given a block.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ class ReceiptWaiter:
         progress = start
         first_block: int | None = None
         shown = -1
+        stall = STALL
         while pending:
             for item, receipt in zip(pending, self._receipts(pending, how.batch_size), strict=True):
                 if receipt is not None:
@@ -100,8 +102,10 @@ class ReceiptWaiter:
             pending = [s for s in pending if s.tx_hash not in receipts]
             if not pending:
                 break
-            if now - progress >= STALL:
+            if now - progress >= stall:
                 progress = now
+                stall = min(2 * stall, max(STALL, how.rebroadcast_after))  # a slow chain is not asked every 0.25 s
+                self.resend_stranded(pending)
                 self.nudge_dev_node()
             if now >= deadline:
                 break
@@ -118,6 +122,28 @@ class ReceiptWaiter:
             self._rpc.batch([("eth_sendRawTransaction", [s.raw_hex]) for s in pending])
         except Exception as exc:
             log.debug("re-broadcast of %d transactions: %s", len(pending), exc)
+
+    def resend_stranded(self, pending: Sequence[Signed]) -> None:
+        """Sends again, at once, the transaction at the account's next nonce if it is among ``pending``.
+
+        Every later transaction of the account waits for that nonce: a node that dropped it (a pool evicting under
+        load, a batch request handled out of order) would otherwise hold the whole pipeline until the next periodic
+        re-broadcast, or for good. The same signed bytes go out, so this never makes a second transaction; a node
+        that still has it answers "already known"."""
+        try:
+            mined = int(self._rpc.call("eth_getTransactionCount", [self._address, "latest"]), 16)
+        except Exception as exc:
+            log.debug("could not read the nonce of %s: %s", self._address, exc)
+            return
+        for item in pending:
+            if item.nonce != mined:
+                continue
+            log.warning("nonce %d of %s is not mined while %d transactions wait; sending %s again", mined,
+                        self._address, len(pending), item.tx_hash)
+            try:
+                self._rpc.call("eth_sendRawTransaction", [item.raw_hex])
+            except Exception as exc:
+                log.debug("re-sending %s: %s", item.tx_hash, exc)
 
     def nudge_dev_node(self) -> None:
         """anvil in automine mode mines each transaction as it arrives, but it handles the requests of a JSON-RPC
