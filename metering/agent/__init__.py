@@ -13,10 +13,13 @@ key belongs to one process at a time, as its nonces do.
 
 **Retries are safe by construction.** ``activate`` chooses its request id once per call and keeps it across every
 internal retry; the contract answers a request id it has seen with ``ActivationReplayed``, counting nothing, and
-the result then carries ``replayed=True`` and the first decision. To retry *after an exception* yourself, choose
-the request id up front with :meth:`Agent.next_request_id` and pass the same one again (the error message names it
-too); calling ``activate`` again without it is a new request and may count twice. A retried ``deactivate`` that
-finds its instance already closed returns how it was closed (``replayed=True``).
+the result then carries ``replayed=True`` and the first decision. To retry *after an exception* yourself, pass the
+request id again (the error message names it; :meth:`Agent.next_request_id` chooses one up front), or simply call
+``activate`` again for the same customer and instance type: the agent reuses the unresolved request of that
+customer, type and ``intent``, so the first decision comes back if it landed and nothing counts twice. The seat of
+a request whose outcome is unknown stays reserved until a decision for it is seen. A retried ``deactivate`` that
+finds its instance already closed returns how it was closed (``replayed=True``), also once a later activation
+reused the seat of an expired instance.
 
 >>> agent = Agent(w3, meter_address, signer)                   # doctest: +SKIP
 >>> decision = agent.activate(customer, 1, lease_seconds=600)  # doctest: +SKIP

@@ -2,7 +2,8 @@
 
 A request id the contract has seen is answered ``ActivationReplayed`` without the first decision, and a stop or
 renewal of a closed instance reverts; the first outcome is then read from the instance's record and, within a
-look-back window, from the event that decided it.
+look-back window, from the event that decided it. An instance whose seat has moved on to a later generation has no
+record any more (``Unknown``): it ended, and its closing event says how.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from web3.types import EventData, FilterParams
 from metering._utils.client import MeterClient
 from metering.chain import checksum
 from metering.contract import DenialReason, InstanceStatus
-from metering.errors import ContractRevertError
+from metering.errors import ContractRevertError, MeteringError
 
 from ._decode import deactivated, expired, granted, hex_of, request_of
 from .results import Deactivated, Denied, Expired, Granted, RenewalDenied
@@ -68,7 +69,8 @@ class Records:
         is raised if it is not closed. Only this agent can deactivate its instance, so an ``InstanceDeactivated``
         for it is our own earlier success."""
         record = self._client.instance(raw)
-        if record.status != InstanceStatus.CLOSED:
+        reused = record.status == InstanceStatus.UNKNOWN and self.seat_moved_on(raw)
+        if record.status != InstanceStatus.CLOSED and not reused:
             raise cause
         for name in ("InstanceDeactivated", "InstanceClosedByProvider", "LeaseExpired"):
             found = self.find_event(name, raw)
@@ -79,9 +81,43 @@ class Records:
             if name == "LeaseExpired":
                 return replace(expired(args, tx_hash), replayed=True)
             return replace(deactivated(args, tx_hash), replayed=True, by_provider=name != "InstanceDeactivated")
+        if reused:
+            raise self._beyond_lookback(raw)
         return Deactivated(
             raw, record.customer, record.instance_type, record.timeframe, record.lease_end,
             attempted[0] if attempted else "", replayed=True,
+        )
+
+    def expiry_of_reused(self, raw: bytes, cause: ContractRevertError) -> RenewalDenied:
+        """A renewal of ``raw`` found no instance (``MeteringInstanceNotOpen(Unknown)``): if its seat moved on, its
+        lease had run out and a later activation on the seat closed it (``LeaseExpired``). That is what a renewal
+        of an expired lease answers (``LEASE_EXPIRED``, billed until ``expired_at``); anything else raises
+        ``cause``."""
+        if not self.seat_moved_on(raw):
+            raise cause
+        found = self.find_event("LeaseExpired", raw)
+        if found is None:
+            raise self._beyond_lookback(raw)
+        args = found["args"]
+        return RenewalDenied(
+            raw, checksum(args["customer"]), int(args["instanceType"]), int(args["timeframe"]),
+            DenialReason.LEASE_EXPIRED, int(args["leaseEnd"]), hex_of(bytes(found["transactionHash"])),
+            replayed=True,
+        )
+
+    def seat_moved_on(self, raw: bytes) -> bool:
+        """Whether the seat of ``raw`` holds a later generation now: the contract then forgets ``raw``'s record
+        (its ``instance`` view says ``Unknown``), though the instance existed and has ended."""
+        request = request_of(raw)
+        if request & 0xFF == 0:
+            return False
+        current = self._client.seat(checksum(hex_of(raw[:20])), request >> 8).generation
+        return current > request & 0xFF
+
+    def _beyond_lookback(self, raw: bytes) -> MeteringError:
+        return MeteringError(
+            f"instance {hex_of(raw)} has ended and its seat was reused, but its closing event is more than "
+            f"{self.lookback_blocks} blocks back: raise replay_lookback_blocks to find how it ended"
         )
 
     def find_event(self, name: str, raw: bytes) -> EventData | None:

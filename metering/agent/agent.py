@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
@@ -17,10 +17,17 @@ from metering._utils import gas_limits
 from metering._utils.client import MeterClient, as_instance_id, chunks
 from metering.chain import checksum
 from metering.chain.sender import Call, SendOutcome, SentTransaction, TransactionSender
-from metering.errors import ConfigError, ContractRevertError, MeteringError
+from metering.errors import (
+    ConfigError,
+    ContractRevertError,
+    MeteringError,
+    RpcUnavailableError,
+    TransactionTimeoutError,
+)
 from metering.types import MAX_GENERATION, UINT64_MAX, instance_id
 
 from ._decode import deactivated, denied, expired, granted, hex_of, lease, renew_result, request_of
+from ._intents import InFlight
 from ._records import Records
 from ._retry import NotOpenAfterRetryError, send_with_retries
 from .results import (
@@ -45,6 +52,9 @@ MAX_BATCH = 256
 
 _UINT16_MAX = 2**16 - 1
 
+#: ``_request``'s intent for batch requests, which never reuse an unresolved request by intent.
+_NO_INTENT = object()
+
 
 class Agent(MeterClient):
     """A platform agent's operations; ``signer`` needs ``AGENT_ROLE``.
@@ -67,6 +77,7 @@ class Agent(MeterClient):
         self.timeout_retries = timeout_retries
         self.replay_lookback_blocks = replay_lookback_blocks
         self.records = Records(self, replay_lookback_blocks)
+        self._in_flight = InFlight()
         self._seats: SeatAllocator | None = None
         self._seats_lock = threading.Lock()
         self._timeframe_ends: dict[int, int] = {}
@@ -96,13 +107,20 @@ class Agent(MeterClient):
         instance_type: int,
         lease_seconds: int,
         request_id: int | None = None,
+        *,
+        intent: Hashable = None,
     ) -> Granted | Denied:
         """Asks whether ``customer`` may start an instance of ``instance_type`` for ``lease_seconds``.
 
         ``request_id`` defaults to the next free seat's next generation, chosen once for this call; pass a request
         id again to retry without the risk of counting twice (the answer then has ``replayed=True``).
+
+        Calling again after an error that left the outcome unknown (a timeout, a lost answer) is safe too, with or
+        without the request id: without it, the call reuses the unresolved request of the same customer, instance
+        type and ``intent``, so the first decision comes back if it landed and nothing counts twice. Pass another
+        ``intent`` (any hashable) to ask for a second instance meanwhile. Give a retry the same lease.
         """
-        request = self._request(customer, instance_type, lease_seconds, request_id)
+        request = self._request(customer, instance_type, lease_seconds, request_id, intent=intent)
         assert request.request_id is not None
         gas = gas_limits.ACTIVATION.limit()
         call = self._call(
@@ -110,7 +128,11 @@ class Agent(MeterClient):
             min_gas=gas, gas=gas,
         )
         what = f"activation request {request.request_id} ({hex_of(self.instance_id_of(request.request_id))})"
-        sent = self._send_activation(call, [request], what)
+        try:
+            sent = self._send_activation(call, [request], what)
+        except (TransactionTimeoutError, RpcUnavailableError):
+            self._in_flight.unknown((request.customer, request.instance_type, intent), request.request_id)
+            raise
         return self._activation_results(sent, [request])[0]
 
     def activate_many(
@@ -153,7 +175,8 @@ class Agent(MeterClient):
         """Extends a running instance's lease to ``lease_seconds`` from now (capped at its timeframe's end).
 
         A lease that already ran to the end of its timeframe is continued in the next timeframe under its rules,
-        with the same id: the result is then :class:`Continued` or :class:`ContinuationDenied`.
+        with the same id: the result is then :class:`Continued` or :class:`ContinuationDenied`. A lease that ran out
+        is :class:`RenewalDenied` with ``LEASE_EXPIRED``, also once a later activation reused its seat.
         """
         raw = as_instance_id(instance_id)
         seconds = lease(lease_seconds)
@@ -163,6 +186,12 @@ class Agent(MeterClient):
             sent = self._send(call, what=f"renewal of {hex_of(raw)}", not_open_ok=True)
         except NotOpenAfterRetryError as exc:
             return self._renewal_from_records(raw, exc)
+        except ContractRevertError as exc:
+            if exc.name != "MeteringInstanceNotOpen":
+                raise
+            expiry = self.records.expiry_of_reused(raw, exc)
+            self.seats.released(request_of(raw))
+            return expiry
         result = renew_result(raw, self.events(sent.logs), sent.tx_hash)
         if isinstance(result, Renewed | Continued):
             self.seats.granted(request_of(raw), result.lease_end, hold=self._ends_timeframe(result))
@@ -173,8 +202,8 @@ class Agent(MeterClient):
     def deactivate(self, instance_id: bytes | str) -> Deactivated | Expired:
         """Stops a running instance now; if its lease had already run out it is closed as :class:`Expired`.
 
-        A deactivation that finds its instance already closed (for example a retry after a lost response) returns
-        how it was closed, with ``replayed=True``.
+        A deactivation that finds its instance already closed (for example a retry after a lost response, or an
+        expired lease whose seat a later activation reused) returns how it was closed, with ``replayed=True``.
         """
         raw = as_instance_id(instance_id)
         try:
@@ -237,8 +266,13 @@ class Agent(MeterClient):
     ) -> SentTransaction:
         try:
             return self._send(call, what=what, first=first)
+        except (TransactionTimeoutError, RpcUnavailableError):
+            # The requests may have been decided, or may still be: their seats stay reserved (a later activation
+            # must not take the next generation, or a retry with these ids could no longer replay) until a
+            # decision for them is seen.
+            raise
         except MeteringError:
-            # Nothing is known about these requests' outcome: their seats are read from the chain before reuse.
+            # Refused or reverted: nothing was decided; their seats are read from the chain before reuse.
             for request in requests:
                 assert request.request_id is not None
                 self.seats.forget(request.request_id)
@@ -258,13 +292,18 @@ class Agent(MeterClient):
         return result.lease_end >= end
 
     def _request(
-        self, customer: str, instance_type: int, lease_seconds: int, request: int | None
+        self, customer: str, instance_type: int, lease_seconds: int, request: int | None,
+        *, intent: Hashable = _NO_INTENT,
     ) -> ActivationRequest:
+        """The checked request; without a request id, the unresolved one of the same ``intent`` (see
+        :meth:`activate`) or the allocator's next."""
         valid_type = isinstance(instance_type, int) and not isinstance(instance_type, bool)
         if not valid_type or not 0 <= instance_type <= _UINT16_MAX:
             raise ConfigError(f"instance type must be an integer 0..{_UINT16_MAX}, got {instance_type!r}")
         address = checksum(customer, what="customer")
         seconds = lease(lease_seconds)
+        if request is None and intent is not _NO_INTENT:
+            request = self._in_flight.pending((address, instance_type, intent))
         if request is None:
             request = self.seats.next()
         elif isinstance(request, bool) or not isinstance(request, int) or not 0 <= request <= UINT64_MAX:
@@ -289,6 +328,7 @@ class Agent(MeterClient):
             if bytes(event["args"]["instanceId"]) != expected:
                 raise MeteringError(f"transaction {sent.tx_hash}: decision for {hex_of(expected)} out of order")
             result = self._decision(event, sent.tx_hash)
+            self._in_flight.decided(request.request_id)
             if isinstance(result, Granted):
                 self.seats.granted(
                     request.request_id, result.lease_end, result.started_at, hold=self._ends_timeframe(result)
@@ -308,9 +348,7 @@ class Agent(MeterClient):
 
     def _renewal_from_records(self, raw: bytes, exc: NotOpenAfterRetryError) -> RenewResult:
         """A retried renewal found the instance closed: if our first attempt was denied, report that."""
-        found = self.records.renewal_denied(raw)
-        if found is None:
-            raise exc.cause
+        found = self.records.renewal_denied(raw) or self.records.expiry_of_reused(raw, exc.cause)
         self.seats.released(request_of(raw))
         return found
 

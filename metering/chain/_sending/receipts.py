@@ -124,12 +124,12 @@ class ReceiptWaiter:
             log.debug("re-broadcast of %d transactions: %s", len(pending), exc)
 
     def resend_stranded(self, pending: Sequence[Signed]) -> None:
-        """Sends again, at once, the transaction at the account's next nonce if it is among ``pending``.
+        """Sends again, at once, the transaction at the account's next nonce if it is among ``pending`` and the node
+        no longer knows it.
 
         Every later transaction of the account waits for that nonce: a node that dropped it (a pool evicting under
         load, a batch request handled out of order) would otherwise hold the whole pipeline until the next periodic
-        re-broadcast, or for good. The same signed bytes go out, so this never makes a second transaction; a node
-        that still has it answers "already known"."""
+        re-broadcast, or for good. The same signed bytes go out, so this never makes a second transaction."""
         try:
             mined = int(self._rpc.call("eth_getTransactionCount", [self._address, "latest"]), 16)
         except Exception as exc:
@@ -138,6 +138,11 @@ class ReceiptWaiter:
         for item in pending:
             if item.nonce != mined:
                 continue
+            try:
+                if self._rpc.call("eth_getTransactionByHash", [item.tx_hash]) is not None:
+                    return  # the node has it: it is slow, not stranded (see nudge_dev_node)
+            except Exception as exc:
+                log.debug("could not look up %s: %s", item.tx_hash, exc)
             log.warning("nonce %d of %s is not mined while %d transactions wait; sending %s again", mined,
                         self._address, len(pending), item.tx_hash)
             try:
