@@ -40,6 +40,7 @@ from metering.types import Rules, Timeframe, rules_hash
 __all__ = [
     "Coverage",
     "TimeframeSetup",
+    "as_of_coverage",
     "coverage_now",
     "final_coverage",
     "final_invoice",
@@ -150,6 +151,28 @@ def statement_coverage(store: Store, setup: TimeframeSetup, clock: BlockClock, a
     return Coverage(setup.created_block, to_block, as_of)
 
 
+def as_of_coverage(store: Store, setup: TimeframeSetup, clock: BlockClock, as_of: int) -> Coverage:
+    """What an invoice "as of ``as_of``" covers: a statement's range before the timeframe's end, the final
+    invoice's from its end on. Billing stops at the end, so every point at or after it bills the same; a statement
+    per point would give one document (and one hash) per second for the same bill.
+
+    :raises InvoiceError: ``as_of`` is at or after the end but the chain has not reached the end yet, or its end
+        block is not indexed yet.
+    """
+    end = setup.timeframe.end
+    if as_of < end:
+        return statement_coverage(store, setup, clock, as_of)
+    head = clock.head()
+    final = final_coverage(store, setup, clock)
+    if final is None or clock.timestamp(head) < as_of:
+        raise InvoiceError(
+            f"{as_of} is at or after the end of timeframe {setup.timeframe.id} ({end}) and after the latest block "
+            f"({head}, at {clock.timestamp(head)}): a statement cannot see the future; once the chain is there, "
+            f"the bill from {end} on is the final invoice: ask for it with --final"
+        )
+    return final
+
+
 def _indexed_now(store: Store, setup: TimeframeSetup, clock: BlockClock) -> Coverage:
     """A statement as of the last indexed block's time (minus a second if the next block shares it)."""
     last = store.last_block
@@ -211,11 +234,11 @@ def final_invoice(store: Store, customer: str, timeframe_id: int, clock: BlockCl
 
 
 def statement(store: Store, customer: str, timeframe_id: int, clock: BlockClock, *, as_of: int) -> Invoice:
-    """The running statement of ``customer`` for ``timeframe_id`` as of the timestamp ``as_of``."""
+    """The running statement of ``customer`` for ``timeframe_id`` as of the timestamp ``as_of``; at or after the
+    timeframe's end, its final invoice (see :func:`as_of_coverage`)."""
     customer = _checksummed(customer)
     setup = timeframe_setup(store, timeframe_id)
-    coverage = statement_coverage(store, setup, clock, as_of)
-    return _one(store, setup, coverage, customer)
+    return _one(store, setup, as_of_coverage(store, setup, clock, as_of), customer)
 
 
 def invoice_from_store(store: Store, customer: str, timeframe_id: int, clock: BlockClock) -> Invoice:
@@ -243,7 +266,7 @@ def iter_invoices(
     events in the store's index order (no sort), holding only the current customer's events, so memory does not
     grow with the number of events or customers. The coverage is fixed before the first invoice."""
     setup = timeframe_setup(store, timeframe_id)
-    coverage = coverage_now(store, setup, clock) if as_of is None else statement_coverage(store, setup, clock, as_of)
+    coverage = coverage_now(store, setup, clock) if as_of is None else as_of_coverage(store, setup, clock, as_of)
     return _stream(store, setup, coverage, None)
 
 

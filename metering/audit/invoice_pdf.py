@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from metering.audit.invoice import Charge, Invoice, invoice_hash, rounding_rule
 from metering.money import format_micro, format_minor
 
-__all__ = ["invoice_pdf"]
+__all__ = ["invoice_pdf", "rpc_placeholder"]
 
 _BAR_COLOURS = [(36, 87, 197), (15, 123, 61), (161, 92, 0), (107, 114, 128), (180, 35, 24)]
 
@@ -35,13 +35,21 @@ def _per(seconds: int) -> str:
     return "second" if seconds == 1 else f"{seconds} seconds"
 
 
+def rpc_placeholder(chain_id: int) -> str:
+    """What a document prints where a node's RPC URL goes: the reader's own node of that chain."""
+    return f"<RPC URL of a chain {chain_id} node>"
+
+
 def invoice_pdf(
     inv: Invoice,
     *,
     type_names: Mapping[int, str] | None = None,
-    rpc_hint: str = "<your node's RPC URL>",
 ) -> bytes:
-    """The PDF bytes of ``inv`` (a final invoice or a running statement, which says so on its face)."""
+    """The PDF bytes of ``inv`` (a final invoice or a running statement, which says so on its face).
+
+    Its "verify it yourself" command names the contract and the chain id with a placeholder for the node
+    (:func:`rpc_placeholder`), never the RPC URL the document was made with: provider URLs carry API keys in their
+    path or query, and a document is sent to customers."""
     from fpdf import FPDF
 
     names = dict(type_names or {})
@@ -125,7 +133,8 @@ def invoice_pdf(
     ), new_x="LMARGIN", new_y="NEXT", align="L")
     pdf.set_font("Courier", "", 8)
     pdf.multi_cell(0, 4.5, (
-        f"metering verify invoice.json --rpc-url {rpc_hint} --contract {inv.evidence.contract}"
+        f"metering verify invoice.json --rpc-url {rpc_placeholder(inv.evidence.chain_id)} "
+        f"--contract {inv.evidence.contract}"
         + (" --require-anchor" if inv.final else "")
     ), new_x="LMARGIN", new_y="NEXT", align="L")
     pdf.set_font("Helvetica", "", 9)

@@ -20,7 +20,7 @@ from typing import Any
 
 from web3 import Web3
 
-from metering.audit.billing import coverage_now, statement_coverage, timeframe_setup
+from metering.audit.billing import as_of_coverage, coverage_now, timeframe_setup
 from metering.audit.blocktime import NodeClock
 from metering.audit.indexer import DEFAULT_MAX_RANGE, Indexer, Progress
 from metering.audit.invoice import (
@@ -51,6 +51,8 @@ class AnchorStatus(Enum):
     MATCHES = "matches"
     DIFFERS = "differs"
     NOT_ANCHORED = "not anchored"
+    #: A running statement was verified, and the customer's final invoice (another document) is anchored.
+    FINAL_ANCHORED = "the final invoice is anchored"
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,7 @@ def verify_invoice(
         if invoice.final:  # the canonical final invoice, or (not final on chain yet) a statement as of now
             coverage = coverage_now(store, setup, clock)
         else:
-            coverage = statement_coverage(store, setup, clock, invoice.as_of)
+            coverage = as_of_coverage(store, setup, clock, invoice.as_of)
         recomputed = compute_invoices(
             setup.timeframe, setup.rules,
             store.events(timeframe=setup.timeframe.id, customer=invoice.customer, names=_BILLING_NAMES,
@@ -154,8 +156,11 @@ def verify_invoice(
         if int(anchored_total) != invoice.total:
             differences.append(Difference("anchor.total", int(anchored_total), invoice.total))
     else:
-        status = AnchorStatus.DIFFERS
-        differences.append(Difference("anchor.hash", _hex(anchored), _hex(given_hash)))
+        if invoice.final or require_anchor or require_final:
+            status = AnchorStatus.DIFFERS
+            differences.append(Difference("anchor.hash", _hex(anchored), _hex(given_hash)))
+        else:  # a running statement is never the anchored document: the anchor is reported, not a difference
+            status = AnchorStatus.FINAL_ANCHORED
 
     return VerificationReport(
         customer=invoice.customer,

@@ -239,6 +239,8 @@ def invoice(
         clock = NodeClock(w3, store)
         if point is not None:
             inv = statement(store, customer, timeframe, clock, as_of=_as_of_timestamp(clock, *point))
+            if inv.final:
+                err_console.print(f"--as-of is at or after the end of timeframe {timeframe}: that is its final invoice")
         elif final or plan:
             inv = final_invoice(store, customer, timeframe, clock)
         else:
@@ -255,7 +257,7 @@ def invoice(
         from metering.audit.invoice_pdf import invoice_pdf
 
         assert output is not None
-        output.write_bytes(invoice_pdf(inv, rpc_hint=rpc_url))
+        output.write_bytes(invoice_pdf(inv))
         kind = "final invoice" if inv.final else f"running statement as of {when(inv.as_of)} (not final)"
         err_console.print(f"{kind} written to {output} (PDF; its canonical JSON is what verifies)")
         return

@@ -18,7 +18,7 @@ from metering.audit.indexer import Indexer
 from metering.audit.invoice import Charge, EvidenceEvent, Invoice, invoice_hash, to_dict, to_json
 from metering.audit.store import Store
 from metering.audit.verify import AnchorStatus, Difference, verify_invoice
-from metering.errors import VerificationError
+from metering.errors import InvoiceError, VerificationError
 from metering.types import Rules, Timeframe
 
 from .conftest import Driver
@@ -306,3 +306,51 @@ def test_verification_that_cannot_run_says_why(w3: Web3, meter: Contract, store:
     document["timeframe"]["id"] = 99
     with pytest.raises(VerificationError, match="timeframe 99"):
         verify_invoice(w3, meter.address, store, json.dumps(document).encode())
+
+
+# ---------------------------------------------------------------------------------------------------- statement edges
+
+
+def test_a_correct_statement_verifies_and_reports_the_anchored_final_invoice(
+    driver: Driver, w3: Web3, meter: Contract, store: Store, honest: Invoice, ended: Ended
+) -> None:
+    """Once the final invoice is anchored, a customer checking an earlier running statement must not be told it is
+    NOT verified: the statement is correct, the anchor belongs to another document. The flags still refuse it."""
+    as_of = int(w3.eth.get_block(ended.mid_block)["timestamp"])
+    early = statement(store, honest.customer, ended.timeframe.id, NodeClock(w3, store), as_of=as_of)
+    driver.anchor(honest.customer, honest.timeframe.id, invoice_hash(honest), honest.total)
+
+    report = verify_invoice(w3, meter.address, store, early)
+
+    assert report.ok, report.differences
+    assert report.anchor is AnchorStatus.FINAL_ANCHORED and report.anchored_hash == invoice_hash(honest)
+    for strict in ({"require_anchor": True}, {"require_final": True}):
+        refused = verify_invoice(w3, meter.address, store, early, **strict)
+        assert {"final (only a final invoice can be anchored)", "anchor.hash"} <= wheres(refused.differences)
+    assert verify_invoice(w3, meter.address, store, honest, require_anchor=True).ok
+
+
+def test_a_statement_as_of_the_end_or_later_is_the_final_invoice(
+    w3: Web3, meter: Contract, store: Store, honest: Invoice, ended: Ended
+) -> None:
+    """Billing stops at the timeframe's end: every point at or after it is the same bill, so it is one document
+    (the final invoice, one hash), not a statement per second."""
+    clock = NodeClock(w3, store)
+    end = ended.timeframe.end
+    latest = int(w3.eth.get_block("latest")["timestamp"])
+    assert latest > end
+    for as_of in (end, end + 1, latest):
+        at = statement(store, honest.customer, ended.timeframe.id, clock, as_of=as_of)
+        assert at.final and to_json(at) == to_json(honest)
+    before = statement(store, honest.customer, ended.timeframe.id, clock, as_of=end - 1)
+    assert not before.final and before.as_of == end - 1
+
+
+def test_a_statement_as_of_an_end_the_chain_has_not_reached_is_refused_naming_the_final_invoice(
+    driver: Driver, w3: Web3, meter: Contract, store: Store
+) -> None:
+    tf = driver.timeframe({1: DB}, length=100_000)
+    driver.activate(driver.customers[0], 1, "db", 300, at=tf.start + 10)
+    Indexer(w3, meter.address, store).sync()
+    with pytest.raises(InvoiceError, match=r"at or after the end of timeframe .*cannot see the future.*--final"):
+        statement(store, driver.customers[0], tf.id, NodeClock(w3, store), as_of=tf.end)

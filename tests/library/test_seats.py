@@ -278,14 +278,14 @@ def test_threads_asking_a_new_agent_at_once_share_one_allocator(
 ) -> None:
     import time
 
-    import metering.agent
+    import metering.agent.agent
 
     class SlowToBuild(SeatAllocator):
         def __init__(self, *args: Any) -> None:
             time.sleep(0.05)  # widens the window in which a second thread could build its own
             super().__init__(*args)
 
-    monkeypatch.setattr(metering.agent, "SeatAllocator", SlowToBuild)
+    monkeypatch.setattr(metering.agent.agent, "SeatAllocator", SlowToBuild)
     agent = Agent(w3, meter.address, actors.agent)
     ids: list[int] = []
     threads = [threading.Thread(target=lambda: ids.append(agent.next_request_id())) for _ in range(4)]

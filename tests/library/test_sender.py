@@ -34,10 +34,14 @@ if TYPE_CHECKING:
 class FlakyProvider(Web3.HTTPProvider):
     """Forwards to anvil; ``plan[method]`` lists what happens to the next calls of ``method``:
     ``"ok"``, ``"lose"`` (forward, then raise a read timeout), ``"refuse"`` (connection error, not forwarded),
-    ``"503"`` (HTTP 503, not forwarded)."""
+    ``"503"`` (HTTP 503, not forwarded).
 
-    def __init__(self, url: str) -> None:
+    It plays a node without ``eth_sendRawTransactionSync`` unless ``sync`` is set, so the plans above apply to
+    the classic ``eth_sendRawTransaction`` and receipt requests."""
+
+    def __init__(self, url: str, *, sync: bool = False) -> None:
         super().__init__(url, request_kwargs={"timeout": 10})
+        self.sync = sync
         self.plan: dict[str, list[str]] = {}
         self.always: dict[str, str] = {}
         self.calls: list[tuple[str, Any]] = []
@@ -45,6 +49,8 @@ class FlakyProvider(Web3.HTTPProvider):
 
     def make_request(self, method: Any, params: Any) -> Any:
         self.calls.append((method, params))
+        if method == "eth_sendRawTransactionSync" and not self.sync:
+            return {"jsonrpc": "2.0", "id": 0, "error": {"code": -32601, "message": "Method not found"}}
         queue = self.plan.get(method)
         action = queue.pop(0) if queue else self.always.get(method, "ok")
         if action == "refuse":

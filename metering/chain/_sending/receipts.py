@@ -1,0 +1,209 @@
+"""Waits for receipts: at once after sending, then at intervals that grow with the time waited, in batches.
+
+A receipt is asked for at once and then after about a tenth of the time waited so far (from 0.5 ms up to the
+sender's ``poll_interval``), so it is seen at most about 10 % after the node has it, with few requests during a
+long wait. While waiting, the same signed bytes are sent again now and then in case a node dropped them. When
+receipts stall, the transaction at the account's next nonce (which every later one waits for) is sent again at once
+rather than waited on, and a development node that left transactions unmined is given a block.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from web3 import Web3
+from web3.exceptions import Web3RPCError
+
+from metering._utils.rpc import RawRpc, error_from_response
+from metering._utils.rpc_retry import is_transient
+
+from .calls import Signed
+from .refusals import indexing
+
+__all__ = ["ReceiptWaiter", "Wait"]
+
+log = logging.getLogger("metering.chain.sender")
+
+#: The shortest wait before asking for a receipt again, and the fraction of the time waited so far that the wait
+#: grows to (up to ``poll_interval``).
+_FIRST_POLL = 0.0005
+_POLL_FRACTION = 0.1
+#: Seconds without a new receipt after which a development node is checked for stranded transactions.
+STALL = 0.25
+
+Receipt = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Wait:
+    """How one wait goes: its limits and the progress hooks of the sender (see ``TransactionSender``)."""
+
+    timeout: float
+    poll_interval: float
+    rebroadcast_after: float
+    batch_size: int
+    on_wait: Callable[[str, int], None] | None = None
+    on_mined: Callable[[str, int], None] | None = None
+
+
+class ReceiptWaiter:
+    """Receipt requests for one sender's transactions; ``address`` only names the account in log messages."""
+
+    def __init__(self, w3: Web3, rpc: RawRpc, address: str) -> None:
+        self._w3 = w3
+        self._rpc = rpc
+        self._address = address
+        self._dev_node: bool | None = None  # whether the node is anvil (see nudge_dev_node)
+
+    def receipt_or_none(self, tx_hash: str) -> Receipt | None:
+        """The receipt of ``tx_hash``, or ``None`` while the node has none (or is briefly unreachable)."""
+        try:
+            receipt: Receipt | None = self._rpc.call("eth_getTransactionReceipt", [tx_hash])
+            return receipt
+        except Exception as exc:
+            if is_transient(exc) or indexing(exc):
+                return None
+            raise
+
+    def wait(self, signed: Sequence[Signed], how: Wait) -> dict[str, Receipt]:
+        """The receipts of ``signed`` by transaction hash, once all are in or ``how.timeout`` passed (the missing
+        ones are then absent)."""
+        receipts: dict[str, Receipt] = {}
+        pending = list(signed)
+        start = time.monotonic()
+        deadline = start + how.timeout
+        last_broadcast = start
+        progress = start
+        first_block: int | None = None
+        shown = -1
+        stall = STALL
+        while pending:
+            for item, receipt in zip(pending, self._receipts(pending, how.batch_size), strict=True):
+                if receipt is not None:
+                    receipts[item.tx_hash] = receipt
+                    if how.on_mined is not None:
+                        how.on_mined(item.tx_hash, int(receipt["blockNumber"], 16))
+            if how.on_wait is not None and any(s.tx_hash not in receipts for s in pending):
+                head = self._head_or_none()
+                if head is not None:
+                    first_block = head if first_block is None else first_block
+                    if head - first_block != shown:
+                        shown = head - first_block
+                        for item in pending:
+                            if item.tx_hash not in receipts:
+                                how.on_wait(item.tx_hash, shown)
+            now = time.monotonic()
+            if len(receipts) > len(signed) - len(pending):
+                progress = now
+            pending = [s for s in pending if s.tx_hash not in receipts]
+            if not pending:
+                break
+            if now - progress >= stall:
+                progress = now
+                stall = min(2 * stall, max(STALL, how.rebroadcast_after))  # a slow chain is not asked every 0.25 s
+                self.resend_stranded(pending)
+                self.nudge_dev_node()
+            if now >= deadline:
+                break
+            if now - last_broadcast >= how.rebroadcast_after:
+                last_broadcast = now
+                self.rebroadcast(pending)
+            delay = min(how.poll_interval, max(_FIRST_POLL, (now - start) * _POLL_FRACTION))
+            time.sleep(min(delay, max(0.0, deadline - now)))
+        return receipts
+
+    def rebroadcast(self, pending: Sequence[Signed]) -> None:
+        """Sends the same bytes again (already known / nonce too low (mined) / node busy: keep waiting)."""
+        try:
+            self._rpc.batch([("eth_sendRawTransaction", [s.raw_hex]) for s in pending])
+        except Exception as exc:
+            log.debug("re-broadcast of %d transactions: %s", len(pending), exc)
+
+    def resend_stranded(self, pending: Sequence[Signed]) -> None:
+        """Sends again, at once, the transaction at the account's next nonce if it is among ``pending`` and the node
+        no longer knows it.
+
+        Every later transaction of the account waits for that nonce: a node that dropped it (a pool evicting under
+        load, a batch request handled out of order) would otherwise hold the whole pipeline until the next periodic
+        re-broadcast, or for good. The same signed bytes go out, so this never makes a second transaction."""
+        try:
+            mined = int(self._rpc.call("eth_getTransactionCount", [self._address, "latest"]), 16)
+        except Exception as exc:
+            log.debug("could not read the nonce of %s: %s", self._address, exc)
+            return
+        for item in pending:
+            if item.nonce != mined:
+                continue
+            try:
+                if self._rpc.call("eth_getTransactionByHash", [item.tx_hash]) is not None:
+                    return  # the node has it: it is slow, not stranded (see nudge_dev_node)
+            except Exception as exc:
+                log.debug("could not look up %s: %s", item.tx_hash, exc)
+            log.warning("nonce %d of %s is not mined while %d transactions wait; sending %s again", mined,
+                        self._address, len(pending), item.tx_hash)
+            try:
+                self._rpc.call("eth_sendRawTransaction", [item.raw_hex])
+            except Exception as exc:
+                log.debug("re-sending %s: %s", item.tx_hash, exc)
+
+    def nudge_dev_node(self) -> None:
+        """anvil in automine mode mines each transaction as it arrives, but it handles the requests of a JSON-RPC
+        batch concurrently, and transactions of one sender that reach its pool out of nonce order can be left there
+        unmined until another transaction comes (foundry-rs/foundry#10122). So when receipts stall on anvil with
+        automine on, mine one block: what automine would have done. Any other node is left alone."""
+        if self._dev_node is None:
+            try:
+                version = str(self._rpc.call("web3_clientVersion", []))
+            except Exception:
+                version = ""
+            self._dev_node = version.lower().startswith("anvil")
+        if not self._dev_node:
+            return
+        try:
+            if self._rpc.call("anvil_getAutomine", []) is True:
+                log.warning("anvil left transactions of %s unmined; mining a block", self._address)
+                self._rpc.call("evm_mine", [])
+        except Exception as exc:
+            log.debug("could not nudge anvil: %s", exc)
+
+    def _receipts(self, pending: Sequence[Signed], batch_size: int) -> list[Receipt | None]:
+        """The receipts of ``pending`` known to the node so far (``None`` for the others), in batches."""
+        if len(pending) == 1:
+            return [self.receipt_or_none(pending[0].tx_hash)]
+        found: list[Receipt | None] = []
+        for begin in range(0, len(pending), batch_size):
+            found.extend(self._receipt_batch(pending[begin:begin + batch_size]))
+        return found
+
+    def _receipt_batch(self, chunk: Sequence[Signed]) -> list[Receipt | None]:
+        try:
+            answers = self._rpc.batch([("eth_getTransactionReceipt", [s.tx_hash]) for s in chunk])
+        except Exception as exc:
+            if is_transient(exc):
+                return [None] * len(chunk)
+            if isinstance(exc, Web3RPCError | OSError) and len(chunk) > 1:  # refused as a whole: in halves
+                half = len(chunk) // 2
+                return self._receipt_batch(chunk[:half]) + self._receipt_batch(chunk[half:])
+            raise
+        found: list[Receipt | None] = []
+        for answer in answers:
+            if "error" in answer:
+                error = error_from_response("eth_getTransactionReceipt", answer)
+                if not (is_transient(error) or indexing(error)):
+                    raise error
+            found.append(answer.get("result"))
+        return found
+
+    def _head_or_none(self) -> int | None:
+        """The latest block number for progress reports, or None when the node did not answer (the receipt wait
+        notices a node that is gone; progress is only a courtesy)."""
+        try:
+            return int(self._w3.eth.block_number)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            return None
