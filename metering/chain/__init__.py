@@ -10,18 +10,15 @@ wrong address is reported once, at the start, instead of as a confusing error de
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import cast
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlparse
 
-from eth_typing import ABI, ChecksumAddress
-from web3 import Web3
-from web3.contract import Contract
-from web3.exceptions import ExtraDataLengthError, Web3Exception
-from web3.middleware import ExtraDataToPOAMiddleware
-
-from metering._utils.rpc_retry import retry_transient
-from metering.contract import abi
 from metering.errors import ConfigError, RpcUnavailableError
+
+if TYPE_CHECKING:  # web3 costs over a second to import: it waits until a connection is made (see the CLI's test)
+    from eth_typing import ABI, ChecksumAddress
+    from web3 import Web3
+    from web3.contract import Contract
 
 __all__ = ["DEFAULT_TIMEOUT", "chain_time", "checksum", "connect", "meter_contract"]
 
@@ -57,6 +54,8 @@ def checksum(address: object, *, what: str = "address") -> ChecksumAddress:
 @lru_cache(maxsize=65_536)
 def _checksummed(address: str) -> ChecksumAddress | None:
     """Checksumming costs a keccak; agents see the same few customers again and again."""
+    from web3 import Web3
+
     return Web3.to_checksum_address(address) if Web3.is_address(address) else None
 
 
@@ -69,6 +68,10 @@ def connect(rpc_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> Web3:
     :raises ConfigError: ``rpc_url`` is not an ``http://`` or ``https://`` URL.
     :raises RpcUnavailableError: nothing answers at ``rpc_url``.
     """
+    from web3 import Web3
+    from web3.exceptions import ExtraDataLengthError, Web3Exception
+    from web3.middleware import ExtraDataToPOAMiddleware
+
     parsed = urlparse(rpc_url)
     if parsed.scheme not in {"http", "https"} or not parsed.netloc:
         raise ConfigError(f"not an RPC URL: {rpc_url!r} (expected http://host:port or https://...)")
@@ -91,6 +94,11 @@ def meter_contract(w3: Web3, address: str) -> Contract:
 
     :raises ConfigError: ``address`` is malformed, or no contract code is deployed there on this chain.
     """
+    from web3.exceptions import Web3Exception
+
+    from metering._utils.rpc_retry import retry_transient
+    from metering.contract import abi
+
     checked = checksum(address, what="the Meter contract")
     try:
         code = retry_transient(lambda: w3.eth.get_code(checked), "eth_getCode")
@@ -102,7 +110,7 @@ def meter_contract(w3: Web3, address: str) -> Contract:
             f"no contract code at {checked} on chain {chain_id}: check the Meter's address (METERING_CONTRACT) "
             "and the RPC URL, or deploy a Meter first"
         )
-    return w3.eth.contract(address=checked, abi=cast(ABI, abi()))
+    return w3.eth.contract(address=checked, abi=cast("ABI", abi()))
 
 
 def chain_time(w3: Web3) -> int:
@@ -110,6 +118,8 @@ def chain_time(w3: Web3) -> int:
 
     Transient failures are retried; :class:`RpcUnavailableError` when the node does not answer.
     """
+    from metering._utils.rpc_retry import retry_transient
+
     block = retry_transient(lambda: w3.eth.get_block("latest"), "eth_getBlockByNumber")
     return int(block["timestamp"])
 

@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from metering.cli._exit_codes import ExitCode
 from metering.cli._json_errors import print_json_error
 from metering.cli._progress import new_sender, showing_progress
 from metering.errors import (
@@ -58,18 +59,6 @@ __all__ = [
 
 console = Console(soft_wrap=True)  # ids, hashes and URLs are never broken over lines (they must copy whole)
 err_console = Console(stderr=True, soft_wrap=True)
-
-
-class ExitCode(IntEnum):
-    """Exit codes of the ``metering`` CLI (documented in the README)."""
-
-    OK = 0
-    DIFFERENCES = 1  # verify found differences
-    USAGE = 2  # bad command line (unknown option, missing argument)
-    INPUT = 3  # bad input: address, rules file, invoice file, key, password, database
-    UNREACHABLE = 4  # no node at the RPC URL, or a local node could not start
-    TX_FAILED = 5  # a transaction reverted or could not be sent (e.g. insufficient funds)
-    DENIED = 6  # the contract denied the activation or renewal (recorded on chain)
 
 
 DEFAULT_RPC_URL = "http://127.0.0.1:8545"

@@ -590,3 +590,12 @@ def account_new(
         password = typer.prompt("New keystore password", hide_input=True, confirmation_prompt=True)
     address = create_keystore(keystore, password, os.environ.get("METERING_PRIVATE_KEY"))
     console.print(f"keystore for {address} written to {keystore}")
+
+
+def _register_customer_list() -> None:
+    from metering.cli.customer_list_cmd import customer_list
+
+    customer_app.command("list")(customer_list)
+
+
+_register_customer_list()
