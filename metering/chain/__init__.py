@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, cast
 from urllib.parse import urlparse
 
+from metering.chain.probe import probe_chain_id
 from metering.errors import ConfigError, RpcUnavailableError
 
 if TYPE_CHECKING:  # web3 costs over a second to import: it waits until a connection is made (see the CLI's test)
@@ -25,7 +26,6 @@ __all__ = ["DEFAULT_TIMEOUT", "chain_time", "checksum", "connect", "meter_contra
 #: Seconds one JSON-RPC request may take before it counts as failed (and may be retried by the sender).
 DEFAULT_TIMEOUT = 30.0
 
-_HINT = "start one with `metering node` or set --rpc-url/ETH_RPC_URL"
 
 
 def checksum(address: object, *, what: str = "address") -> ChecksumAddress:
@@ -66,7 +66,7 @@ def connect(rpc_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> Web3:
     reading blocks works on them too.
 
     :raises ConfigError: ``rpc_url`` is not an ``http://`` or ``https://`` URL.
-    :raises RpcUnavailableError: nothing answers at ``rpc_url``.
+    :raises RpcUnavailableError: nothing answers at ``rpc_url``, or not a JSON-RPC node (see :mod:`.probe`).
     """
     from web3 import Web3
     from web3.exceptions import ExtraDataLengthError, Web3Exception
@@ -75,11 +75,8 @@ def connect(rpc_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> Web3:
     parsed = urlparse(rpc_url)
     if parsed.scheme not in {"http", "https"} or not parsed.netloc:
         raise ConfigError(f"not an RPC URL: {rpc_url!r} (expected http://host:port or https://...)")
+    probe_chain_id(rpc_url, timeout)  # a refusal, a silence, an HTML page... each named, within ``timeout``
     w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
-    try:
-        _ = w3.eth.chain_id
-    except (OSError, Web3Exception, ValueError) as exc:
-        raise RpcUnavailableError(f"no node answers at {rpc_url}: {_HINT} ({_short(exc)})") from exc
     try:
         w3.eth.get_block("latest")
     except ExtraDataLengthError:

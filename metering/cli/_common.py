@@ -64,7 +64,15 @@ err_console = Console(stderr=True, soft_wrap=True)
 DEFAULT_RPC_URL = "http://127.0.0.1:8545"
 UINT16_MAX = 2**16 - 1  # timeframe and instance type ids are uint16 on chain
 
-RpcUrlOpt = Annotated[str, typer.Option("--rpc-url", envvar="ETH_RPC_URL", help="JSON-RPC endpoint of the chain.")]
+#: Environment variables, as Foundry's cast reads them (ETH_*) and ours (METERING_*): the first set one wins.
+RPC_URL_ENV = "ETH_RPC_URL"
+KEYSTORE_ENVS = ["ETH_KEYSTORE", "METERING_KEYSTORE"]
+PASSWORD_ENVS = ("ETH_PASSWORD", "METERING_PASSWORD")
+RPC_TIMEOUT_ENV = "METERING_RPC_TIMEOUT"
+
+RpcUrlOpt = Annotated[
+    str, typer.Option("--rpc-url", "-r", envvar=RPC_URL_ENV, help="JSON-RPC endpoint of the chain.")
+]
 ContractOpt = Annotated[
     str | None,
     typer.Option("--contract", envvar="METERING_CONTRACT", help="Address of the Meter contract.", show_default=False),
@@ -73,9 +81,9 @@ KeystoreOpt = Annotated[
     Path | None,
     typer.Option(
         "--keystore",
-        envvar="METERING_KEYSTORE",
-        help="eth-account keystore file of the signer (password: METERING_PASSWORD or a hidden prompt). "
-        "Without it, the key is read from METERING_PRIVATE_KEY.",
+        envvar=KEYSTORE_ENVS,
+        help="Keystore file of the signer (password: ETH_PASSWORD or METERING_PASSWORD, else a hidden prompt on "
+        "a terminal, else one line of stdin). Without it, the key is read from METERING_PRIVATE_KEY.",
         show_default=False,
     ),
 ]
@@ -157,21 +165,75 @@ def require_contract(address: str | None) -> str:
     return address
 
 
+def rpc_timeout() -> float:
+    """Seconds one JSON-RPC request may take: METERING_RPC_TIMEOUT, else the profile's rpc_timeout, else 30 s.
+
+    A server that accepts connections and never answers is given up on after this (and the sender's retries).
+    """
+    from metering.chain import DEFAULT_TIMEOUT
+    from metering.cli._profile import find_profile, load_profile
+
+    raw = os.environ.get(RPC_TIMEOUT_ENV)
+    if raw is None:
+        configured = load_profile(find_profile()).get("rpc_timeout")
+        return float(configured) if configured is not None else DEFAULT_TIMEOUT
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= 3600:
+        raise ConfigError(f"{RPC_TIMEOUT_ENV}={raw!r}: give a number of seconds between 0 and 3600")
+    return seconds
+
+
 def connect(rpc_url: str) -> Web3:
     from metering.chain import connect as _connect
 
-    return _connect(rpc_url)
+    return _connect(rpc_url, timeout=rpc_timeout())
+
+
+def env_password() -> str | None:
+    """ETH_PASSWORD (Foundry's name) or METERING_PASSWORD, the first one set."""
+    return next((os.environ[name] for name in PASSWORD_ENVS if name in os.environ), None)
+
+
+def ask_password(prompt: str, *, twice: bool = False) -> str:
+    """A password from the environment, else a hidden prompt on a terminal, else one line of stdin (a pipe).
+
+    Without a terminal, nothing is printed (no prompt, no getpass warning): a script pipes the password in, or
+    gets one clear error (exit 3) when stdin is empty, instead of an abort.
+    """
+    import sys
+
+    from metering.errors import SigningKeyError
+
+    password = env_password()
+    if password is not None:
+        return password
+    if sys.stdin is not None and sys.stdin.isatty():
+        return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=twice))
+    line = sys.stdin.readline(4096) if sys.stdin is not None else ""
+    if not line:
+        raise SigningKeyError(
+            f"no password ({prompt.lower()}): set ETH_PASSWORD or METERING_PASSWORD, or pipe it on stdin "
+            "(there is no terminal to ask on)"
+        )
+    return line.rstrip("\r\n")
 
 
 def signer(keystore: Path | None) -> LocalAccount:
-    """The signing account: a keystore (password from METERING_PASSWORD, else a hidden prompt) or the env key."""
+    """The signing account: a keystore (password from :func:`ask_password`) or METERING_PRIVATE_KEY."""
     from metering.chain.accounts import load_signer
+    from metering.errors import SigningKeyError
 
     password: str | None = None
     if keystore is not None:
-        password = os.environ.get("METERING_PASSWORD")
-        if password is None:
-            password = typer.prompt(f"Password for {keystore}", hide_input=True)
+        if keystore.is_dir():
+            raise SigningKeyError(f"the keystore {keystore} is a folder: name the keystore file in it "
+                                  "(--keystore, ETH_KEYSTORE or METERING_KEYSTORE)")
+        if not keystore.is_file():
+            raise SigningKeyError(f"no keystore file at {keystore} (--keystore, ETH_KEYSTORE or METERING_KEYSTORE)")
+        password = ask_password(f"Password for {keystore}")
     return load_signer(keystore, password)
 
 

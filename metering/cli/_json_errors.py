@@ -18,13 +18,13 @@ import typer
 from metering.cli._exit_codes import ExitCode
 from metering.cli._flags import FlagHelpGroup
 
-__all__ = ["JSON_FLAG", "JsonErrorsGroup", "print_json_error"]
+__all__ = ["JSON_FLAG", "ClickException", "JsonErrorsGroup", "print_json_error"]
 
 JSON_FLAG = "--json"
 
 #: click's ClickException (Typer vendors click in recent versions, so it is found through a public subclass):
 #: every command-line error Typer raises before a command runs, with its exit code and message.
-_ClickException: type[Exception] = next(
+ClickException: type[Exception] = next(
     cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "ClickException"
 )
 
@@ -51,7 +51,7 @@ class JsonErrorsGroup(FlagHelpGroup):
         as_json = JSON_FLAG in argv
         try:
             code = super().main(argv, prog_name, complete_var, False, **extra)
-        except _ClickException as error:
+        except ClickException as error:
             exit_code: int = error.exit_code  # type: ignore[attr-defined]
             if type(error).__name__ == "NoArgsIsHelpError":  # bare `metering` or `metering rules`: the help
                 error.show()  # type: ignore[attr-defined]

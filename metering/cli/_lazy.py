@@ -19,7 +19,9 @@ from typing import Any
 import typer
 import typer.main
 
-from metering.cli._json_errors import JsonErrorsGroup
+from metering.cli._exit_codes import ExitCode
+from metering.cli._json_errors import ClickException, JsonErrorsGroup
+from metering.errors import ConfigError
 
 __all__ = ["LazyCommand", "LazyGroup", "load"]
 
@@ -60,7 +62,10 @@ class LazyGroup(JsonErrorsGroup):
         spec = self.table.get(cmd_name)
         if spec is not None and cmd_name not in self.commands:
             self.add_command(load(cmd_name, spec), cmd_name)
-        return super().get_command(ctx, cmd_name)
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and not ctx.resilient_parsing:
+            _apply_profile(ctx, cmd_name, command)
+        return command
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         """The commands by panel, from the table: listing them imports none of them."""
@@ -75,3 +80,27 @@ class LazyGroup(JsonErrorsGroup):
         for panel, rows in panels.items():
             with formatter.section(panel):
                 formatter.write_dl(rows)
+
+
+#: A profile file that cannot be used: bad input, exit 3, one line like any other command-line error.
+_BadProfile = type("_BadProfile", (ClickException,), {"exit_code": int(ExitCode.INPUT)})
+
+
+def _apply_profile(ctx: Any, name: str, command: Any) -> None:
+    """The profile's values become the defaults of ``command``'s parameters of the same name (Click's
+    ``default_map``: a flag or an environment variable still wins)."""
+    from metering.cli._profile import find_profile, load_profile
+
+    try:
+        defaults = load_profile(find_profile()).defaults()
+    except ConfigError as exc:
+        raise _BadProfile(str(exc)) from None
+    if defaults:
+        ctx.default_map = {**(ctx.default_map or {}), name: _defaults_tree(command, defaults)}
+
+
+def _defaults_tree(command: Any, defaults: dict[str, Any]) -> dict[str, Any]:
+    tree: dict[str, Any] = {p.name: defaults[p.name] for p in command.params if p.name in defaults}
+    for sub_name, sub in getattr(command, "commands", {}).items():
+        tree[sub_name] = _defaults_tree(sub, defaults)
+    return tree

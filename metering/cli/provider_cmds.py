@@ -18,6 +18,7 @@ from metering.cli._common import (
     JsonOpt,
     KeystoreOpt,
     RpcUrlOpt,
+    ask_password,
     command,
     connect,
     console,
@@ -581,13 +582,11 @@ def account_new(
 ) -> None:
     """Encrypt a key into a keystore: METERING_PRIVATE_KEY if set, else a new random key.
 
-    The password comes from METERING_PASSWORD or a hidden prompt (asked twice).
+    The password comes from ETH_PASSWORD or METERING_PASSWORD, else a hidden prompt (asked twice), else stdin.
     """
     from metering.chain.accounts import create_keystore
 
-    password = os.environ.get("METERING_PASSWORD")
-    if password is None:
-        password = typer.prompt("New keystore password", hide_input=True, confirmation_prompt=True)
+    password = ask_password("New keystore password", twice=True)
     address = create_keystore(keystore, password, os.environ.get("METERING_PRIVATE_KEY"))
     console.print(f"keystore for {address} written to {keystore}")
 
