@@ -311,3 +311,49 @@ def sync_store(
             bar.update(task, completed=max(done, 0), total=max(total, 1))
 
         return indexer.sync(progress=progress)
+
+
+#: Input files are written by people or by this program: far below these. A bound refuses /dev/zero, a log file
+#: given by mistake or a hostile multi-gigabyte file at once, instead of reading it into memory first.
+MAX_RULES_BYTES = 1024 * 1024
+MAX_INVOICE_BYTES = 64 * 1024 * 1024
+
+
+def input_file(path: Path, max_bytes: int, what: str) -> Path:
+    """``path`` if it is a regular file of at most ``max_bytes``; else :class:`ConfigError` saying what it is."""
+    import stat
+
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"no {what} at {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ConfigError(f"{path} is a folder, not a {what}")
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"{path} is not a regular file (a device or a pipe?): give the {what} itself")
+    if info.st_size > max_bytes:
+        raise ConfigError(f"{path} is {info.st_size:,} bytes, over the {max_bytes:,} a {what} may have: is it the "
+                          "right file?")
+    return path
+
+
+def output_file(path: Path) -> Path:
+    """``path`` if a file can be written there: not a folder, in a folder that exists (checked before the work)."""
+    if path.is_dir():
+        raise ConfigError(f"cannot write {path}: it is a folder (give a file name, e.g. {path / 'invoice.json'})")
+    parent = path.parent
+    if parent.exists() and not parent.is_dir():
+        raise ConfigError(f"cannot write {path}: {parent} is a file, not a folder")
+    if not parent.exists():
+        raise ConfigError(f"cannot write {path}: no folder {parent} (create it first)")
+    return path
+
+
+def write_output(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path``, a failure (permissions, a full disk) as one :class:`ConfigError` line."""
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc

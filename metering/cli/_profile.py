@@ -1,7 +1,7 @@
 """The profile file ``metering.toml``: the RPC URL, contract, keystore, database and RPC timeout a provider uses
 every day, so that no shell needs five exported variables.
 
-Where it is: ``$METERING_PROFILE`` if set (then it must exist), else ``./metering.toml`` in the current folder,
+Where it is: ``$METERING_PROFILE`` if set (then it must exist; set but empty, no profile is read), else ``./metering.toml`` in the current folder,
 else ``metering.toml`` in the user config folder (``~/.config/metering/`` on Linux). Precedence, per option:
 command-line flag > environment variable > profile > built-in default. Relative paths in the file are relative to
 the file's folder. Example::
@@ -57,6 +57,8 @@ def find_profile(environ: os._Environ[str] | dict[str, str] | None = None, cwd: 
     """The profile file in use, if any (see the module docstring for the order)."""
     env = os.environ if environ is None else environ
     named = env.get(PROFILE_ENV)
+    if named == "":  # set but empty: no profile at all (scripts and tests that must not pick one up)
+        return None
     if named:
         path = Path(named).expanduser()
         if not path.exists():

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from metering.cli._common import (
     DEFAULT_RPC_URL,
+    MAX_INVOICE_BYTES,
     ContractOpt,
     DbOpt,
     ExitCode,
@@ -23,18 +24,25 @@ from metering.cli._common import (
     connect,
     console,
     err_console,
+    input_file,
     new_sender,
     open_store,
+    output_file,
     print_json,
     require_contract,
     signer,
     sync_store,
+    write_output,
 )
 from metering.errors import ConfigError, InvoiceError
 
 if TYPE_CHECKING:
+    from web3 import Web3
+
     from metering.audit.blocktime import BlockClock
+    from metering.audit.indexer import IndexResult
     from metering.audit.invoice import Invoice, Line
+    from metering.audit.store import Store
     from metering.audit.verify import VerificationReport
 
 __all__ = ["anchor", "index", "invoice", "invoice_table", "parse_as_of", "report_table", "verify"]
@@ -225,10 +233,13 @@ def invoice(
         raise ConfigError("--final and --as-of exclude each other: a statement as of a point in time is not final")
     point = parse_as_of(as_of) if as_of is not None else None
     customer = checksum(customer, what="customer")
+    if output is not None:
+        output_file(output)  # a missing folder, a folder, a file as folder: said now, not after indexing
     w3 = connect(rpc_url)
     address = require_contract(contract)
     with open_store(w3, address, db) as store:
-        sync_store(w3, address, store, confirmations, quiet=True, from_block=from_block)
+        indexed = sync_store(w3, address, store, confirmations, quiet=True, from_block=from_block)
+        _indexed_first(indexed, store, json_out)
         clock = NodeClock(w3, store)
         if point is not None:
             inv = statement(store, customer, timeframe, clock, as_of=_as_of_timestamp(clock, *point))
@@ -243,20 +254,33 @@ def invoice(
         from metering.audit.invoice_pdf import invoice_pdf
 
         assert output is not None
-        output.write_bytes(invoice_pdf(inv, rpc_hint=rpc_url))
+        write_output(output, invoice_pdf(inv, rpc_hint=rpc_url))
         kind = "final invoice" if inv.final else f"running statement as of {when(inv.as_of)} (not final)"
         err_console.print(f"{kind} written to {output} (PDF; its canonical JSON is what verifies)")
         return
     text = to_json(inv).decode() if chosen == "json" else to_csv(inv)
     if output:
-        try:
-            output.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
-        except OSError as exc:  # e.g. a missing directory: say which path, not a traceback
-            raise ConfigError(f"cannot write {output}: {exc.strerror or exc}") from exc
+        write_output(output, (text + ("" if text.endswith("\n") else "\n")).encode("utf-8"))
         kind = "final invoice" if inv.final else f"running statement as of {when(inv.as_of)} (not final)"
         err_console.print(f"{kind} written to {output}")
     else:
         typer.echo(text, nl=not text.endswith("\n"))
+
+
+def _indexed_first(result: IndexResult, store: Store, quiet: bool) -> None:
+    """Say that ``invoice`` brought the event database up to date first, so a later ``metering index`` finding
+    nothing new does not look like a no-op."""
+    if not quiet:
+        err_console.print(f"indexed {result.events} new events first (blocks up to {result.to_block}, database "
+                          f"{store.path})", highlight=False)
+
+
+def _same_chain(w3: Web3, inv: Invoice, invoice_file: Path, rpc_url: str) -> None:
+    """An invoice of one chain checked against a node of another would find nothing it expects: say so."""
+    node_chain = int(w3.eth.chain_id)
+    if inv.evidence.chain_id != node_chain:
+        raise InvoiceError(f"{invoice_file} is an invoice of chain {inv.evidence.chain_id}, but the node at {rpc_url} "
+                           f"is chain {node_chain}: use an RPC URL of chain {inv.evidence.chain_id}")
 
 
 @command
@@ -286,9 +310,10 @@ def anchor(
     from metering.audit.invoice import read_invoice
     from metering.provider.anchoring import anchor_invoice, check_anchorable
 
-    inv = read_invoice(invoice_file)
+    inv = read_invoice(input_file(invoice_file, MAX_INVOICE_BYTES, "invoice file"))
     w3 = connect(rpc_url)
     address = require_contract(contract)
+    _same_chain(w3, inv, invoice_file, rpc_url)
     check_anchorable(w3, address, inv)
     if not skip_verify:
         from metering.audit.verify import verify_invoice
@@ -338,14 +363,17 @@ def verify(
     A final invoice is compared with the canonical one (block range, evidence, lines), a statement with the
     statement as of its time. Exits 1 when anything differs.
     """
+    from metering.audit.invoice import read_invoice
     from metering.audit.verify import verify_invoice
 
+    inv = read_invoice(input_file(invoice_file, MAX_INVOICE_BYTES, "invoice file"))
     w3 = connect(rpc_url)
     address = require_contract(contract)
+    _same_chain(w3, inv, invoice_file, rpc_url)
     with open_store(w3, address, db) as store:
         # a new database starts at the deployment block (or --from-block), not at block 0
         sync_store(w3, address, store, confirmations, quiet=True, from_block=from_block)
-        report = verify_invoice(w3, address, store, invoice_file, confirmations=confirmations,
+        report = verify_invoice(w3, address, store, inv, confirmations=confirmations,
                                 require_anchor=require_anchor, require_final=require_final)
     kind = "final invoice" if report.recomputed.final else "statement"
     if json_out:
