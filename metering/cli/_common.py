@@ -326,7 +326,7 @@ def input_file(path: Path, max_bytes: int, what: str) -> Path:
     try:
         info = path.stat()
     except FileNotFoundError:
-        raise ConfigError(f"no {what} at {path}") from None
+        raise ConfigError(f"cannot read the {what} {path}: no such file") from None
     except OSError as exc:
         raise ConfigError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
     if stat.S_ISDIR(info.st_mode):

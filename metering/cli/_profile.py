@@ -1,7 +1,8 @@
 """The profile file ``metering.toml``: the RPC URL, contract, keystore, database and RPC timeout a provider uses
 every day, so that no shell needs five exported variables.
 
-Where it is: ``$METERING_PROFILE`` if set (then it must exist; set but empty, no profile is read), else ``./metering.toml`` in the current folder,
+Where it is: ``$METERING_PROFILE`` if set (then it must exist; set but empty, no profile is read), else
+``./metering.toml`` in the current folder,
 else ``metering.toml`` in the user config folder (``~/.config/metering/`` on Linux). Precedence, per option:
 command-line flag > environment variable > profile > built-in default. Relative paths in the file are relative to
 the file's folder. Example::

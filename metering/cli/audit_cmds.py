@@ -239,7 +239,6 @@ def invoice(
     address = require_contract(contract)
     with open_store(w3, address, db) as store:
         indexed = sync_store(w3, address, store, confirmations, quiet=True, from_block=from_block)
-        _indexed_first(indexed, store, json_out)
         clock = NodeClock(w3, store)
         if point is not None:
             inv = statement(store, customer, timeframe, clock, as_of=_as_of_timestamp(clock, *point))
@@ -247,6 +246,7 @@ def invoice(
             inv = final_invoice(store, customer, timeframe, clock)
         else:
             inv = invoice_from_store(store, customer, timeframe, clock)
+    _indexed_first(indexed, store, json_out)
     if chosen == "table":
         console.print(invoice_table(inv))
         return
@@ -320,7 +320,7 @@ def anchor(
 
         with open_store(w3, address, db) as store:
             sync_store(w3, address, store, confirmations, quiet=True, from_block=from_block)
-            report = verify_invoice(w3, address, store, inv, confirmations=confirmations, require_final=True)
+            report = verify_invoice(w3, address, store, invoice_file, confirmations=confirmations, require_final=True)
         wrong = [d for d in report.differences if not d.where.startswith("anchor")]
         if wrong:
             first = wrong[0]
@@ -366,14 +366,21 @@ def verify(
     from metering.audit.invoice import read_invoice
     from metering.audit.verify import verify_invoice
 
-    inv = read_invoice(input_file(invoice_file, MAX_INVOICE_BYTES, "invoice file"))
+    # read here only for its chain; its hash is not checked: a tampered file is a difference that verify reports
+    # (exit 1), and a malformed one is reported by verify_invoice in its own words
+    try:
+        inv: Invoice | None = read_invoice(input_file(invoice_file, MAX_INVOICE_BYTES, "invoice file"),
+                                           check_hash=False)
+    except InvoiceError:
+        inv = None
     w3 = connect(rpc_url)
     address = require_contract(contract)
-    _same_chain(w3, inv, invoice_file, rpc_url)
+    if inv is not None:
+        _same_chain(w3, inv, invoice_file, rpc_url)
     with open_store(w3, address, db) as store:
         # a new database starts at the deployment block (or --from-block), not at block 0
         sync_store(w3, address, store, confirmations, quiet=True, from_block=from_block)
-        report = verify_invoice(w3, address, store, inv, confirmations=confirmations,
+        report = verify_invoice(w3, address, store, invoice_file, confirmations=confirmations,
                                 require_anchor=require_anchor, require_final=require_final)
     kind = "final invoice" if report.recomputed.final else "statement"
     if json_out:

@@ -185,8 +185,8 @@ def test_rules_show(cli: Cli, market: Market) -> None:
 
     table = flat(ok(cli("rules", "show", "--timeframe", str(market.timeframe), "--type", "1", "--type", "3")).stdout)
     assert f"rules of timeframe {market.timeframe} (prices in EUR" in table
-    assert ("type 1: 0.50 EUR per start, 0.00 EUR per continuation, 0.12 EUR per 3600 s; included 10 starts and 36000 s; "
-            "at most 3 running and 100 starts (hard)") in table
+    assert ("type 1: 0.50 EUR per start, 0.00 EUR per continuation, 0.12 EUR per 3600 s; included 10 starts and "
+            "36000 s; at most 3 running and 100 starts (hard)") in table
     assert "type 3: no rules" in table
 
 
