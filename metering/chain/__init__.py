@@ -9,7 +9,7 @@ wrong address is reported once, at the start, instead of as a confusing error de
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, cast
 from urllib.parse import urlparse
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # web3 costs over a second to import: it waits until a connec
     from web3 import Web3
     from web3.contract import Contract
 
-__all__ = ["DEFAULT_TIMEOUT", "chain_time", "checksum", "connect", "meter_contract"]
+__all__ = ["DEFAULT_TIMEOUT", "chain_time", "checksum", "connect", "looks_like_meter", "meter_contract"]
 
 #: Seconds one JSON-RPC request may take before it counts as failed (and may be retried by the sender).
 DEFAULT_TIMEOUT = 30.0
@@ -107,7 +107,34 @@ def meter_contract(w3: Web3, address: str) -> Contract:
             f"no contract code at {checked} on chain {chain_id}: check the Meter's address (METERING_CONTRACT) "
             "and the RPC URL, or deploy a Meter first"
         )
+    if not looks_like_meter(bytes(code)):
+        raise ConfigError(
+            f"the contract at {checked} on chain {chain_id} is not a Meter (its code has none of the Meter's "
+            "functions): check the Meter's address (METERING_CONTRACT); `metering verify-source` compares a "
+            "contract's code with the shipped builds"
+        )
     return w3.eth.contract(address=checked, abi=cast("ABI", abi()))
+
+
+#: Functions every Meter build has had, and no other contract would have all of (the dispatcher of a Solidity
+#: contract compares the call's selector with each of its functions' as a PUSH4 constant in the runtime code).
+_FINGERPRINT = ("RULES_MANAGER_ROLE()", "timeframeCount()", "activeTimeframe()", "AGENT_ROLE()")
+
+
+def looks_like_meter(runtime_code: bytes) -> bool:
+    """Whether deployed code dispatches the Meter's functions: a local check of the code already read, no call.
+
+    It tells a Meter (any build, old ones included) from another contract at a mistyped address, a token or an
+    account's code; whether it is exactly a shipped build is ``metering verify-source``'s question.
+    """
+    return all(b"\x63" + _selector(signature) in runtime_code for signature in _FINGERPRINT)
+
+
+@cache
+def _selector(signature: str) -> bytes:
+    from eth_utils.crypto import keccak
+
+    return bytes(keccak(text=signature)[:4])
 
 
 def chain_time(w3: Web3) -> int:

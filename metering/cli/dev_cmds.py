@@ -8,8 +8,13 @@ import typer
 
 from metering.cli._common import DEFAULT_RPC_URL, JsonOpt, RpcUrlOpt, command, connect, console, print_json
 from metering.cli._flags import FlagHelpGroup
+from metering.errors import ConfigError
 
 __all__ = ["dev_app"]
+
+#: One advance moves a dev chain at most ten years: a typo (10000000w, 190,000 years) cannot be undone but by a restart.
+MAX_ADVANCE_DAYS = 3650
+MAX_ADVANCE_SECONDS = MAX_ADVANCE_DAYS * 86_400
 
 dev_app = typer.Typer(
     help="Move time on a local development chain (anvil, Hardhat, Ganache); refused anywhere else.",
@@ -31,7 +36,8 @@ def _report(before: int, number: int, timestamp: int, json_out: bool, what: str)
 @dev_app.command("advance")
 @command
 def dev_advance(
-    duration: Annotated[str, typer.Argument(help="How far to move the clock: 90s, 2m, 1h30m, 30d (or seconds).")],
+    duration: Annotated[str, typer.Argument(help="How far to move the clock: 90s, 2m, 1h30m, 30d (or seconds); at most "
+                                            "3650d.")],
     rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     json_out: JsonOpt = False,
 ) -> None:
@@ -41,6 +47,9 @@ def dev_advance(
     from metering.timeparse import parse_duration
 
     seconds = parse_duration(duration, what="duration")
+    if seconds > MAX_ADVANCE_SECONDS:
+        raise ConfigError(f"{duration} is more than the {MAX_ADVANCE_DAYS} days (ten years) one advance may move a "
+                          "dev chain: a clock moved that far cannot be moved back (restart the node instead)")
     w3 = connect(rpc_url)
     before = chain_time(w3)
     block = advance(w3, seconds)
