@@ -81,7 +81,8 @@ def renew(
     """Extend a running instance's lease; exits 6 when the renewal or continuation is denied."""
     from metering.agent import Continued, Renewed
 
-    result = _agent(on).renew(instance_id, parse_duration(lease, what="--lease"))
+    seconds = parse_duration(lease, what="--lease")  # a typo is said before connecting
+    result = _agent(on).renew(instance_id, seconds)
     if isinstance(result, Renewed):
         _report(result, on.json, f"[green]renewed[/] until {with_iso(result.lease_end)}")
     elif isinstance(result, Continued):
