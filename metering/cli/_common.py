@@ -34,6 +34,7 @@ from metering.errors import (
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
+    from rich.table import Table
     from web3 import Web3
 
     from metering.audit.indexer import IndexResult
@@ -357,3 +358,15 @@ def write_output(path: Path, data: bytes) -> None:
         path.write_bytes(data)
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def fitting_table(*headers: str, **options: Any) -> Table:
+    """A Rich table that fits the terminal (80 columns) by wrapping its cells, never by cutting a header
+    (``quanti…``): at its natural width when that fits, else spread over the width by each column's longest word,
+    no column narrower than the longest word of its header."""
+    from metering.cli._table import FittingTable
+
+    table = FittingTable(**options)
+    for header in headers:
+        table.add_column(header, min_width=max(len(word) for word in header.split()), overflow="fold")
+    return table

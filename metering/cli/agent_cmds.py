@@ -6,12 +6,12 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from metering.cli._common import (
     UINT16_MAX,
     ExitCode,
     console,
+    fitting_table,
     print_json,
 )
 from metering.cli._on_chain import OnChain, on_chain
@@ -155,8 +155,8 @@ def usage(
     if on.json:
         print_json([{"instance_type": kind, **asdict(u)} for kind, u in rows])
         return
-    table = Table("type", "running", "activations", "overage", "leased seconds",
-                  title=f"usage of {customer} in timeframe {timeframe}")
+    table = fitting_table("type", "running", "activations", "overage", "leased seconds",
+                          title=f"usage of {customer} in timeframe {timeframe}")
     for kind, u in rows:
         table.add_row(str(kind), str(u.running), str(u.activations), str(u.overage_activations), str(u.leased_seconds))
     console.print(table)

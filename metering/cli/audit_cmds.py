@@ -24,6 +24,7 @@ from metering.cli._common import (
     connect,
     console,
     err_console,
+    fitting_table,
     input_file,
     new_sender,
     open_store,
@@ -99,7 +100,7 @@ def invoice_table(inv: Invoice, names: dict[int, str] | None = None, customer: s
     headers = ["type", "charge", "quantity", "included", "billable", "unit price", "amount"]
     if not inv.final:
         headers.append("committed")
-    table = Table(*headers, title=title, caption="\n".join(caption))
+    table = fitting_table(*headers, title=title, caption="\n".join(caption))
     for line in inv.lines:
         if line.charge is Charge.CONTINUATIONS and line.quantity == 0:
             continue
