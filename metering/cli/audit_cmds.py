@@ -311,10 +311,11 @@ def anchor(
     from metering.audit.invoice import read_invoice
     from metering.provider.anchoring import anchor_invoice, check_anchorable
 
-    inv = read_invoice(input_file(invoice_file, MAX_INVOICE_BYTES, "invoice file"))
+    as_written = read_invoice(input_file(invoice_file, MAX_INVOICE_BYTES, "invoice file"), check_hash=False)
     w3 = connect(rpc_url)
     address = require_contract(contract)
-    _same_chain(w3, inv, invoice_file, rpc_url)
+    _same_chain(w3, as_written, invoice_file, rpc_url)  # the wrong chain first: it explains any other mismatch
+    inv = read_invoice(invoice_file)  # now with its hash checked: a changed file is never anchored
     check_anchorable(w3, address, inv)
     if not skip_verify:
         from metering.audit.verify import verify_invoice

@@ -9,6 +9,7 @@ always beat it, or a provider would act on the contract of last month's file.
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,38 @@ def test_cells_too_long_for_80_columns_wrap_and_cut_no_header() -> None:
     rendered = _render(table, soft_wrap=True)
     assert "…" not in rendered
     assert {word for header in HEADERS for word in header.split()} <= set(rendered.split()), rendered
+
+
+def test_verify_of_an_invoice_of_another_chain_names_both_chains(cli: Cli, market: Market) -> None:
+    path = cli.tmp_path / "statement.json"
+    ok(cli("invoice", "--customer", market.customer, "--timeframe", str(market.timeframe), "-o", str(path)))
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["evidence"]["chain_id"] = 5
+    path.write_text(json.dumps(document), encoding="utf-8")
+    fails(cli("verify", str(path)), 3, "is an invoice of chain 5", "is chain 31337")
+    fails(cli("anchor", str(path)), 3, "is an invoice of chain 5", "is chain 31337")
+
+
+def test_invoice_says_it_indexed_first(cli: Cli, market: Market) -> None:
+    result = ok(cli("invoice", "--customer", market.customer, "--timeframe", str(market.timeframe)))
+    assert "indexed" in result.stderr and "new events first" in result.stderr
+    assert ": 0 new events" in flat(ok(cli("index")).stdout)  # the invoice had, and said so
+
+
+def test_timeframe_create_refuses_an_overlap_and_suggests_the_end_of_the_latest(cli: Cli, market: Market) -> None:
+    from metering.timeparse import format_instant
+
+    line = fails(cli("timeframe", "create", "--currency", "EUR", "--starts-at", str(market.end - 60),
+                     "--duration", "1h"), 3, "before the latest timeframe ends")
+    suggested = line.rsplit("--starts-at ", 1)[1]
+    assert suggested == format_instant(market.end)
+    created = as_json(ok(cli("timeframe", "create", "--currency", "EUR", "--starts-at", suggested, "--duration", "1h",
+                             "--json")))
+    assert created["start"] == market.end
+    # after moving the clock past every timeframe, the suggestion is in the chain's future, not in the past
+    cli.chain.advance(3 * 3600)
+    line = fails(cli("timeframe", "create", "--currency", "EUR", "--starts-in", "1m", "--duration", "1h"), 3,
+                 "start it later, e.g. --starts-at ")
+    suggested = line.rsplit("--starts-at ", 1)[1]
+    assert suggested > format_instant(cli.chain.now())
+    ok(cli("timeframe", "create", "--currency", "EUR", "--starts-at", suggested, "--duration", "1h"))
