@@ -252,6 +252,9 @@ def open_store(w3: Web3, contract: str, db: Path | None) -> Store:
         raise ConfigError(f"cannot open the event database {path}: {exc} (check --db / METERING_DB)") from exc
 
 
+ConfirmationsOpt = Annotated[
+    int, typer.Option(help="Index only blocks this deep (0 on a local chain; more on a public one).", min=0)
+]
 FromBlockOpt = Annotated[
     int | None,
     typer.Option(

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -27,7 +28,10 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, get_type_hints
 
 from metering.cli._common import (
     DEFAULT_RPC_URL,
+    ConfirmationsOpt,
     ContractOpt,
+    DbOpt,
+    FromBlockOpt,
     JsonOpt,
     KeystoreOpt,
     RpcUrlOpt,
@@ -35,15 +39,19 @@ from metering.cli._common import (
     connect,
     console,
     new_sender,
+    open_store,
     print_json,
     require_contract,
     signer,
+    sync_store,
 )
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
     from web3 import Web3
 
+    from metering.audit.indexer import IndexResult
+    from metering.audit.store import Store
     from metering.chain.sender import TransactionSender
 
 __all__ = ["ZERO_ADDRESS", "OnChain", "checked_addresses", "for_each", "on_chain"]
@@ -71,6 +79,9 @@ class OnChain:
     contract: str | None = None
     keystore: Path | None = None
     json: bool = False
+    db: Path | None = None
+    confirmations: int = 0
+    from_block: int | None = None
 
     @cached_property
     def w3(self) -> Web3:
@@ -90,6 +101,14 @@ class OnChain:
             return cls(w3, address, None)
         account = signer(self.keystore)
         return cls(w3, address, account, sender=new_sender(w3, account))
+
+    @contextmanager
+    def indexed(self, *, quiet: bool = True) -> Iterator[tuple[Store, IndexResult]]:
+        """The event database of this chain and Meter, brought up to date first (``--db``, ``--confirmations``,
+        ``--from-block``); what the sync did comes with it."""
+        with open_store(self.w3, self.address, self.db) as store:
+            yield store, sync_store(self.w3, self.address, store, self.confirmations, quiet=quiet,
+                                    from_block=self.from_block)
 
     def answer(self, data: Any) -> bool:
         """With ``--json``, print ``data`` and return True (the command is done); else return False."""
@@ -123,11 +142,16 @@ def for_each(items: Iterable[T], act: Callable[[T], R], line: Callable[[R], str]
     return done
 
 
-def on_chain(*, signs: bool = False, json: bool = True) -> Callable[[Callable[..., R]], Callable[..., R]]:
-    """Give a command ``fn(on: OnChain, ...)`` the shared options, in this order after its own (see the module)."""
+def on_chain(
+    *, signs: bool = False, json: bool = True, indexes: bool = False
+) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """Give a command ``fn(on: OnChain, ...)`` the shared options, in this order after its own (see the module);
+    ``indexes`` adds the event database's ``--db``, ``--confirmations`` and ``--from-block``."""
     shared: list[tuple[str, Any, Any]] = [("rpc_url", RpcUrlOpt, DEFAULT_RPC_URL), ("contract", ContractOpt, None)]
     if signs:
         shared.append(("keystore", KeystoreOpt, None))
+    if indexes:
+        shared += [("db", DbOpt, None), ("confirmations", ConfirmationsOpt, 0), ("from_block", FromBlockOpt, None)]
     if json:
         shared.append(("json_out", JsonOpt, False))
 
@@ -141,7 +165,9 @@ def on_chain(*, signs: bool = False, json: bool = True) -> Callable[[Callable[..
         @functools.wraps(fn)
         def run(**kwargs: Any) -> R:
             on = OnChain(rpc_url=kwargs.pop("rpc_url"), contract=kwargs.pop("contract"),
-                         keystore=kwargs.pop("keystore", None), json=bool(kwargs.pop("json_out", False)))
+                         keystore=kwargs.pop("keystore", None), json=bool(kwargs.pop("json_out", False)),
+                         db=kwargs.pop("db", None), confirmations=kwargs.pop("confirmations", 0),
+                         from_block=kwargs.pop("from_block", None))
             return fn(on, **kwargs)
 
         run.__signature__ = inspect.Signature(params, return_annotation=None)  # type: ignore[attr-defined]

@@ -11,30 +11,19 @@ from rich.table import Table
 from rich.text import Text
 
 from metering.cli._common import (
-    DEFAULT_RPC_URL,
     MAX_INVOICE_BYTES,
-    ContractOpt,
-    DbOpt,
     ExitCode,
-    FromBlockOpt,
-    JsonOpt,
-    KeystoreOpt,
-    RpcUrlOpt,
-    command,
-    connect,
     console,
     err_console,
     fitting_table,
     input_file,
     new_sender,
-    open_store,
     output_file,
     print_json,
-    require_contract,
     signer,
-    sync_store,
     write_output,
 )
+from metering.cli._on_chain import OnChain, on_chain
 from metering.errors import ConfigError, InvoiceError
 
 if TYPE_CHECKING:
@@ -48,9 +37,6 @@ if TYPE_CHECKING:
 
 __all__ = ["anchor", "index", "invoice", "invoice_table", "parse_as_of", "report_table", "verify"]
 
-ConfirmationsOpt = Annotated[
-    int, typer.Option(help="Index only blocks this deep (0 on a local chain; more on a public one).", min=0)
-]
 _UNIT_NAMES = {1: "second", 60: "minute", 3_600: "hour", 86_400: "day"}
 
 
@@ -161,23 +147,12 @@ def _as_of_timestamp(clock: BlockClock, block: int | None, timestamp: int | None
     return clock.timestamp(block)
 
 
-@command
-def index(
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    db: DbOpt = None,
-    confirmations: ConfirmationsOpt = 0,
-    from_block: FromBlockOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
+@on_chain(indexes=True)
+def index(on: OnChain) -> None:
     """Copy the contract's events into the SQLite event database (resumes where it stopped)."""
-    w3 = connect(rpc_url)
-    address = require_contract(contract)
-    with open_store(w3, address, db) as store:
-        result = sync_store(w3, address, store, confirmations, quiet=json_out, from_block=from_block)
-        if json_out:
-            print_json({"database": str(store.path), **{k: getattr(result, k) for k in (
-                "from_block", "to_block", "head", "events", "requests", "refused", "reorgs", "dropped_events")}})
+    with on.indexed(quiet=on.json) as (store, result):
+        if on.answer({"database": str(store.path), **{k: getattr(result, k) for k in (
+                "from_block", "to_block", "head", "events", "requests", "refused", "reorgs", "dropped_events")}}):
             return
         console.print(
             f"indexed blocks {result.from_block}-{result.to_block} (head {result.head}): {result.events} new events "
@@ -185,8 +160,9 @@ def index(
         )
 
 
-@command
+@on_chain(indexes=True)
 def invoice(
+    on: OnChain,
     customer: Annotated[str, typer.Option(help="Customer address.")],
     timeframe: Annotated[int, typer.Option(help="Timeframe id.")],
     fmt: Annotated[
@@ -194,7 +170,6 @@ def invoice(
         typer.Option("--format", help="table, json, csv or pdf (default: table, json with -o; pdf needs -o)."),
     ]
     = None,
-    json_out: JsonOpt = False,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file.")] = None,
     as_of: Annotated[
         str | None,
@@ -209,11 +184,6 @@ def invoice(
     final: Annotated[
         bool, typer.Option("--final", help="Refuse anything but the final invoice.", metavar="")
     ] = False,
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    db: DbOpt = None,
-    confirmations: ConfirmationsOpt = 0,
-    from_block: FromBlockOpt = None,
 ) -> None:
     """Compute a customer's invoice (or a running statement) for a timeframe from the contract's events."""
     from metering.audit.billing import final_invoice, invoice_from_store, statement
@@ -221,6 +191,7 @@ def invoice(
     from metering.audit.invoice import to_csv, to_json
     from metering.chain import checksum
 
+    json_out = on.json
     if json_out and fmt not in (None, "json"):
         raise ConfigError(f"--json prints the invoice as JSON: drop --format {fmt}, or drop --json")
     chosen = "json" if json_out else fmt or ("json" if output else "table")
@@ -236,11 +207,8 @@ def invoice(
     customer = checksum(customer, what="customer")
     if output is not None:
         output_file(output)  # a missing folder, a folder, a file as folder: said now, not after indexing
-    w3 = connect(rpc_url)
-    address = require_contract(contract)
-    with open_store(w3, address, db) as store:
-        indexed = sync_store(w3, address, store, confirmations, quiet=True, from_block=from_block)
-        clock = NodeClock(w3, store)
+    with on.indexed() as (store, indexed):
+        clock = NodeClock(on.w3, store)
         if point is not None:
             inv = statement(store, customer, timeframe, clock, as_of=_as_of_timestamp(clock, *point))
         elif final:
@@ -255,7 +223,7 @@ def invoice(
         from metering.audit.invoice_pdf import invoice_pdf
 
         assert output is not None
-        write_output(output, invoice_pdf(inv, rpc_hint=rpc_url))
+        write_output(output, invoice_pdf(inv, rpc_hint=on.rpc_url))
         kind = "final invoice" if inv.final else f"running statement as of {when(inv.as_of)} (not final)"
         err_console.print(f"{kind} written to {output} (PDF; its canonical JSON is what verifies)")
         return
@@ -284,8 +252,9 @@ def _same_chain(w3: Web3, inv: Invoice, invoice_file: Path, rpc_url: str) -> Non
                            f"is chain {node_chain}: use an RPC URL of chain {inv.evidence.chain_id}")
 
 
-@command
+@on_chain(signs=True, indexes=True)
 def anchor(
+    on: OnChain,
     invoice_file: Annotated[Path, typer.Argument(help="Final invoice JSON file (from `metering invoice -o`).")],
     correct: Annotated[
         bool, typer.Option("--correct", help="Supersede an invoice already anchored (kept visible on chain).",
@@ -295,13 +264,6 @@ def anchor(
         bool,
         typer.Option("--skip-verify", help="Anchor without recomputing the invoice from the chain first.", metavar=""),
     ] = False,
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    keystore: KeystoreOpt = None,
-    db: DbOpt = None,
-    confirmations: ConfirmationsOpt = 0,
-    from_block: FromBlockOpt = None,
-    json_out: JsonOpt = False,
 ) -> None:
     """Anchor a final invoice's keccak-256 hash and total on chain (after its timeframe ended).
 
@@ -312,17 +274,16 @@ def anchor(
     from metering.provider.anchoring import anchor_invoice, check_anchorable
 
     as_written = read_invoice(input_file(invoice_file, MAX_INVOICE_BYTES, "invoice file"), check_hash=False)
-    w3 = connect(rpc_url)
-    address = require_contract(contract)
-    _same_chain(w3, as_written, invoice_file, rpc_url)  # the wrong chain first: it explains any other mismatch
+    w3, address = on.w3, on.address
+    _same_chain(w3, as_written, invoice_file, on.rpc_url)  # the wrong chain first: it explains any other mismatch
     inv = read_invoice(invoice_file)  # now with its hash checked: a changed file is never anchored
     check_anchorable(w3, address, inv)
     if not skip_verify:
         from metering.audit.verify import verify_invoice
 
-        with open_store(w3, address, db) as store:
-            sync_store(w3, address, store, confirmations, quiet=True, from_block=from_block)
-            report = verify_invoice(w3, address, store, invoice_file, confirmations=confirmations, require_final=True)
+        with on.indexed() as (store, _):
+            report = verify_invoice(w3, address, store, invoice_file, confirmations=on.confirmations,
+                                    require_final=True)
         wrong = [d for d in report.differences if not d.where.startswith("anchor")]
         if wrong:
             first = wrong[0]
@@ -330,12 +291,13 @@ def anchor(
                 f"{invoice_file} does not match the chain ({len(wrong)} differences; {first.where}: the chain says "
                 f"{_show(first.expected)}, the invoice {_show(first.found)}): see `metering verify {invoice_file}`"
             )
-    account = signer(keystore)
+    account = signer(on.keystore)
     done = anchor_invoice(w3, address, account, inv, correct=correct, sender=new_sender(w3, account))
-    if json_out:
-        print_json({"customer": done.customer, "timeframe": done.timeframe, "invoice_hash": done.invoice_hash,
-                    "total": done.total, "revision": done.revision, "tx_hash": done.tx_hash, "changed": done.changed})
-    elif not done.changed:
+    if on.answer({"customer": done.customer, "timeframe": done.timeframe, "invoice_hash": done.invoice_hash,
+                  "total": done.total, "currency": inv.currency, "revision": done.revision, "tx_hash": done.tx_hash,
+                  "changed": done.changed}):
+        return
+    if not done.changed:
         console.print(f"already anchored: 0x{done.invoice_hash.hex()}")
     else:
         console.print(
@@ -343,8 +305,9 @@ def anchor(
         )
 
 
-@command
+@on_chain(indexes=True)
 def verify(
+    on: OnChain,
     invoice_file: Annotated[Path, typer.Argument(help="Invoice JSON file to check.")],
     require_anchor: Annotated[
         bool, typer.Option("--require-anchor", help="Count a missing on-chain anchor, or a statement, as a difference.",
@@ -353,12 +316,6 @@ def verify(
     require_final: Annotated[
         bool, typer.Option("--require-final", help="Count a running statement as a difference.", metavar="")
     ] = False,
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    db: DbOpt = None,
-    confirmations: ConfirmationsOpt = 0,
-    from_block: FromBlockOpt = None,
-    json_out: JsonOpt = False,
 ) -> None:
     """Recompute an invoice from the chain and compare it field by field, with the counters and the anchor.
 
@@ -375,17 +332,14 @@ def verify(
                                            check_hash=False)
     except InvoiceError:
         inv = None
-    w3 = connect(rpc_url)
-    address = require_contract(contract)
     if inv is not None:
-        _same_chain(w3, inv, invoice_file, rpc_url)
-    with open_store(w3, address, db) as store:
-        # a new database starts at the deployment block (or --from-block), not at block 0
-        sync_store(w3, address, store, confirmations, quiet=True, from_block=from_block)
-        report = verify_invoice(w3, address, store, invoice_file, confirmations=confirmations,
+        _same_chain(on.w3, inv, invoice_file, on.rpc_url)
+    # a new database starts at the deployment block (or --from-block), not at block 0
+    with on.indexed() as (store, _):
+        report = verify_invoice(on.w3, on.address, store, invoice_file, confirmations=on.confirmations,
                                 require_anchor=require_anchor, require_final=require_final)
     kind = "final invoice" if report.recomputed.final else "statement"
-    if json_out:
+    if on.json:
         print_json({
             "ok": report.ok, "customer": report.customer, "timeframe": report.timeframe,
             "invoice_hash": report.invoice_hash, "recomputed_hash": report.recomputed_hash,
