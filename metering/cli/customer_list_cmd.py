@@ -41,8 +41,9 @@ def customer_list(
     json_out: JsonOpt = False,
 ) -> None:
     """List the customers ever enrolled (from the events), with status, agent restriction and spending cap."""
-    from metering.audit.events import CustomerEnrolled, CustomerSuspended
+    from metering.audit.events import CustomerEnrolled, CustomerSuspended, TimeframeCreated
     from metering.errors import ConfigError
+    from metering.money import format_minor
     from metering.provider import Provider
 
     wanted = status.strip().upper() if status else None
@@ -53,6 +54,10 @@ def customer_list(
     with open_store(w3, address, db) as store:
         sync_store(w3, address, store, quiet=json_out, from_block=from_block)
         changes = store.events(names=[CustomerEnrolled.name, CustomerSuspended.name])
+        created = store.events(names=[TimeframeCreated.name])
+    currencies = {e.currency for e in created if isinstance(e, TimeframeCreated)}
+    # a cap is in minor units of each timeframe's currency: shown in it when every timeframe has the same one
+    currency = next(iter(currencies)) if len(currencies) == 1 else None
     since: dict[str, int] = {}
     for change in changes:  # chain order: the last change of each customer wins
         if isinstance(change, CustomerEnrolled | CustomerSuspended):
@@ -64,14 +69,16 @@ def customer_list(
         if wanted is not None and account.status.name != wanted:
             continue
         rows.append({"customer": customer, "status": account.status.name, "since_block": block,
-                     "restricted": account.restricted, "spending_cap_minor": account.spending_cap})
+                     "restricted": account.restricted, "spending_cap_minor": account.spending_cap,
+                     "currency": currency})
     if json_out:
         print_json(rows)
         return
     # one line per customer, never folded (an address is copied whole)
     for row in rows:
-        cap = "no spending cap" if row["spending_cap_minor"] == 0 else (
-            f"spending cap {row['spending_cap_minor']} minor units per timeframe")
+        minor = int(row["spending_cap_minor"])
+        amount = f"{format_minor(minor, currency)} {currency}" if currency else f"{minor} minor units"
+        cap = "no spending cap" if minor == 0 else f"spending cap {amount} per timeframe"
         accepts = "approved agents only" if row["restricted"] else "every provider agent"
         console.print(f"{row['customer']}  {str(row['status']).lower()} since block "
                       f"{_block_with_time(w3, int(row['since_block']))}, accepts {accepts}, {cap}", highlight=False)

@@ -104,6 +104,11 @@ def test_events_json_integers_are_numbers_and_money_has_its_currency(cli: Cli, m
     text = flat(ok(cli("events")).stdout)
     assert "cap=250 minor units" in text
     assert "0.50 EUR/start" in text  # the rules' prices with their currency
+    # every timeframe is in EUR: the cap is shown in it by `customer list`, and named in its JSON
+    assert "spending cap 2.50 EUR per timeframe" in flat(ok(cli("customer", "list")).stdout)
+    listed = as_json(ok(cli("customer", "list", "--json")))
+    assert {(r["spending_cap_minor"], r["currency"]) for r in listed if r["customer"] == market.customer} == {
+        (250, "EUR")}
 
 
 def test_customer_account_shows_the_cap_in_the_timeframes_currency(cli: Cli, market: Market) -> None:
