@@ -48,7 +48,7 @@ def probe_chain_id(rpc_url: str, timeout: float) -> int:
     except TimeoutError as exc:
         raise RpcUnavailableError(_unreachable(rpc_url, exc, timeout)) from None
     except OSError as exc:
-        raise RpcUnavailableError(f"no node answers at {rpc_url}: {exc}; {_HINT}") from None
+        raise RpcUnavailableError(f"no node answers at {rpc_url}: {_HINT} ({exc})") from None
     return _chain_id(rpc_url, body, kind)
 
 
@@ -61,8 +61,8 @@ def _unreachable(rpc_url: str, reason: object, timeout: float) -> str:
     if isinstance(reason, socket.gaierror):
         return f"cannot resolve the host of {rpc_url} ({reason.strerror}): check the URL"
     if isinstance(reason, ConnectionRefusedError):
-        return f"no node answers at {rpc_url} (connection refused): {_HINT}"
-    return f"no node answers at {rpc_url} ({reason}): {_HINT}"
+        return f"no node answers at {rpc_url}: {_HINT} (connection refused)"
+    return f"no node answers at {rpc_url}: {_HINT} ({reason})"
 
 
 def _is_json_rpc(body: bytes) -> bool:
