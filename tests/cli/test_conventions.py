@@ -185,3 +185,23 @@ def test_timeframe_create_refuses_an_overlap_and_suggests_the_end_of_the_latest(
     suggested = line.rsplit("--starts-at ", 1)[1]
     assert suggested > format_instant(cli.chain.now())
     ok(cli("timeframe", "create", "--currency", "EUR", "--starts-at", suggested, "--duration", "1h"))
+
+
+@pytest.mark.parametrize(("error", "types", "values", "iso"), [
+    ("MeteringTimeframeStartsInPast", ["uint40", "uint256"], [1_796_083_200, 1_796_083_260],
+     ["1796083200 (2026-12-01T00:00:00Z)", "1796083260 (2026-12-01T00:01:00Z)"]),
+    ("MeteringTimeframeOverlap", ["uint40", "uint40"], [1_796_083_200, 1_796_090_400],
+     ["2026-12-01T00:00:00Z", "2026-12-01T02:00:00Z"]),
+    ("MeteringTimeframeNotEnded", ["uint16", "uint40"], [1, 1_796_083_200], ["2026-12-01T00:00:00Z"]),
+])
+def test_reverts_print_iso_times(error: str, types: list[str], values: list[int], iso: list[str]) -> None:
+    from eth_abi.abi import encode
+    from eth_utils.crypto import keccak
+
+    from metering._utils.abi_errors import meter_error_decoder
+
+    data = keccak(text=f"{error}({','.join(types)})")[:4] + encode(types, values)
+    decoded = meter_error_decoder().decode(data)
+    assert decoded is not None and decoded.name == error
+    for text in iso:
+        assert text in str(decoded), str(decoded)
