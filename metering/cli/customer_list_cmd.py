@@ -8,20 +8,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from metering.cli._common import (
-    DEFAULT_RPC_URL,
-    ContractOpt,
-    DbOpt,
-    FromBlockOpt,
-    JsonOpt,
-    RpcUrlOpt,
-    command,
-    connect,
     console,
-    open_store,
-    print_json,
-    require_contract,
-    sync_store,
 )
+from metering.cli._on_chain import OnChain, on_chain
 
 if TYPE_CHECKING:
     from web3 import Web3
@@ -29,16 +18,12 @@ if TYPE_CHECKING:
 __all__ = ["customer_list"]
 
 
-@command
+@on_chain(indexes=True)
 def customer_list(
+    on: OnChain,
     status: Annotated[
         str | None, typer.Option(help="Only customers with this status: enrolled or suspended.", show_default=False)
     ] = None,
-    from_block: FromBlockOpt = None,
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    db: DbOpt = None,
-    json_out: JsonOpt = False,
 ) -> None:
     """List the customers ever enrolled (from the events), with status, agent restriction and spending cap."""
     from metering.audit.events import CustomerEnrolled, CustomerSuspended, TimeframeCreated
@@ -49,10 +34,8 @@ def customer_list(
     wanted = status.strip().upper() if status else None
     if wanted not in (None, "ENROLLED", "SUSPENDED"):
         raise ConfigError(f"--status must be enrolled or suspended, not {status!r}")
-    w3 = connect(rpc_url)
-    address = require_contract(contract)
-    with open_store(w3, address, db) as store:
-        sync_store(w3, address, store, quiet=json_out, from_block=from_block)
+    w3 = on.w3
+    with on.indexed(quiet=on.json) as (store, _):
         changes = store.events(names=[CustomerEnrolled.name, CustomerSuspended.name])
         created = store.events(names=[TimeframeCreated.name])
     currencies = {e.currency for e in created if isinstance(e, TimeframeCreated)}
@@ -62,7 +45,7 @@ def customer_list(
     for change in changes:  # chain order: the last change of each customer wins
         if isinstance(change, CustomerEnrolled | CustomerSuspended):
             since[change.customer] = change.block_number
-    reader = Provider(w3, address, None)
+    reader = on.build(Provider, read_only=True)
     rows: list[dict[str, Any]] = []
     for customer, block in since.items():
         account = reader.customer_account(customer)
@@ -71,8 +54,7 @@ def customer_list(
         rows.append({"customer": customer, "status": account.status.name, "since_block": block,
                      "restricted": account.restricted, "spending_cap_minor": account.spending_cap,
                      "currency": currency})
-    if json_out:
-        print_json(rows)
+    if on.answer(rows):
         return
     # one line per customer, never folded (an address is copied whole)
     for row in rows:
