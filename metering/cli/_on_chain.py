@@ -88,6 +88,10 @@ class OnChain:
         """The node, connected once (a wrong URL fails here, before anything else)."""
         return connect(self.rpc_url)
 
+    def signer(self) -> LocalAccount:
+        """The command's signing account (``--keystore``, else METERING_PRIVATE_KEY)."""
+        return signer(self.keystore)
+
     @property
     def address(self) -> str:
         """The Meter's address, or the "no contract address" error naming METERING_CONTRACT."""
@@ -143,11 +147,14 @@ def for_each(items: Iterable[T], act: Callable[[T], R], line: Callable[[R], str]
 
 
 def on_chain(
-    *, signs: bool = False, json: bool = True, indexes: bool = False
+    *, signs: bool = False, json: bool = True, indexes: bool = False, meter: bool = True
 ) -> Callable[[Callable[..., R]], Callable[..., R]]:
     """Give a command ``fn(on: OnChain, ...)`` the shared options, in this order after its own (see the module);
-    ``indexes`` adds the event database's ``--db``, ``--confirmations`` and ``--from-block``."""
-    shared: list[tuple[str, Any, Any]] = [("rpc_url", RpcUrlOpt, DEFAULT_RPC_URL), ("contract", ContractOpt, None)]
+    ``indexes`` adds the event database's ``--db``, ``--confirmations`` and ``--from-block``; ``meter=False``
+    leaves out ``--contract`` (a command about the node, or one that deploys)."""
+    shared: list[tuple[str, Any, Any]] = [("rpc_url", RpcUrlOpt, DEFAULT_RPC_URL)]
+    if meter:
+        shared.append(("contract", ContractOpt, None))
     if signs:
         shared.append(("keystore", KeystoreOpt, None))
     if indexes:
@@ -164,7 +171,7 @@ def on_chain(
 
         @functools.wraps(fn)
         def run(**kwargs: Any) -> R:
-            on = OnChain(rpc_url=kwargs.pop("rpc_url"), contract=kwargs.pop("contract"),
+            on = OnChain(rpc_url=kwargs.pop("rpc_url"), contract=kwargs.pop("contract", None),
                          keystore=kwargs.pop("keystore", None), json=bool(kwargs.pop("json_out", False)),
                          db=kwargs.pop("db", None), confirmations=kwargs.pop("confirmations", 0),
                          from_block=kwargs.pop("from_block", None))

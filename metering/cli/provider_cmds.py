@@ -12,20 +12,13 @@ from rich.table import Table
 
 from metering.chain.evm import EvmTarget
 from metering.cli._common import (
-    DEFAULT_RPC_URL,
     MAX_RULES_BYTES,
     UINT16_MAX,
-    JsonOpt,
-    KeystoreOpt,
-    RpcUrlOpt,
     ask_password,
     command,
-    connect,
     console,
     input_file,
     new_sender,
-    print_json,
-    signer,
 )
 from metering.cli._flags import FlagHelpGroup
 from metering.cli._on_chain import OnChain, checked_addresses, for_each, on_chain
@@ -63,10 +56,9 @@ def _show_role(change: RoleChange) -> str:
     return f"{change.account} {state} {change.role}{note}  tx {change.tx_hash}"
 
 
-@command
+@on_chain(signs=True, meter=False)
 def deploy(
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    keystore: KeystoreOpt = None,
+    on: OnChain,
     admin_delay: Annotated[int, typer.Option(help="Seconds a new admin waits to accept an admin transfer.")] = 0,
     evm_version: Annotated[
         EvmTarget | None,
@@ -87,7 +79,6 @@ def deploy(
             show_default=False,
         ),
     ] = None,
-    json_out: JsonOpt = False,
 ) -> None:
     """Deploy a Meter; the signer becomes its admin and rules manager.
 
@@ -102,8 +93,8 @@ def deploy(
     )
 
     directory = prepare_directory(out or default_deployments_dir())  # fail before anything is sent
-    w3 = connect(rpc_url)
-    account = signer(keystore)
+    w3 = on.w3
+    account = on.signer()
     provider = Provider.deploy(w3, account, admin_transfer_delay=admin_delay, evm_target=evm_version,
                                sender=new_sender(w3, account))
     assert provider.deployment is not None and provider.evm_target is not None  # set by Provider.deploy
@@ -111,19 +102,16 @@ def deploy(
         describe_deployment(w3, provider.address, provider.deployment.tx_hash, provider.evm_target), directory
     )
     record = files.deployment
-    if json_out:
-        print_json(
-            {
-                "address": provider.address,
-                "chain_id": record.chain_id,
-                "tx_hash": record.tx_hash,
-                "block_number": record.block_number,
-                "evm_version": record.evm_version,
-                "constructor_args": record.constructor_args,
-                "deployment_file": files.record,
-                "sourcify_dir": files.sourcify,
-            }
-        )
+    if on.answer({
+        "address": provider.address,
+        "chain_id": record.chain_id,
+        "tx_hash": record.tx_hash,
+        "block_number": record.block_number,
+        "evm_version": record.evm_version,
+        "constructor_args": record.constructor_args,
+        "deployment_file": files.record,
+        "sourcify_dir": files.sourcify,
+    }):
         return
     console.print(
         f"Meter deployed at [bold]{provider.address}[/] on chain {record.chain_id} "
