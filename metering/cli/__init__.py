@@ -13,7 +13,9 @@ inside the function body) and add one line here::
     "watch": LazyCommand("metering.cli.watch_cmd:watch", AUDIT, "Follow the contract's events and post webhooks."),
 
 The target is a function (a command) or a ``typer.Typer`` (a group of subcommands); the help line must equal the
-first line of the command's own help (``tests/cli/test_lazy_cli.py`` checks it, and that every target loads).
+first line of the command's own help (``tests/cli/test_lazy_cli.py`` checks it, and that every target loads). A
+command with its own Click class names it too, as Typer's ``cls=`` would:
+``LazyCommand("metering.cli.audit_cmds:invoice", AUDIT, "...", cls="metering.cli.commercial_cmds:InvoiceCommand")``.
 """
 
 from __future__ import annotations

@@ -33,18 +33,23 @@ class LazyCommand:
     target: str  # "package.module:attribute": a command function or a typer.Typer of subcommands
     panel: str  # the heading it is listed under in `metering --help`
     help: str  # the line shown there; a test keeps it equal to the command's own help
+    cls: str | None = None  # "package.module:Class": a Click command class for a function target (Typer's cls=)
+
+
+def _attribute(path: str) -> Any:
+    module_name, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
 
 
 def load(name: str, spec: LazyCommand) -> Any:
     """The Click command for ``spec``, named ``name`` (the module is imported now)."""
-    module_name, _, attribute = spec.target.partition(":")
-    target = getattr(importlib.import_module(module_name), attribute)
+    target = _attribute(spec.target)
     command: Any
     if isinstance(target, typer.Typer):
         command = typer.main.get_group(target)
     else:
         single = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
-        single.command(name=name)(target)
+        single.command(name=name, cls=_attribute(spec.cls) if spec.cls else None)(target)
         command = typer.main.get_command(single)
     command.name = name
     return command

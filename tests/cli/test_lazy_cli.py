@@ -14,11 +14,12 @@ import sys
 
 import click
 import pytest
+from typer.core import TyperCommand
 from typer.main import get_command
 from typer.testing import CliRunner
 
 from metering.cli import COMMANDS, app
-from metering.cli._lazy import load
+from metering.cli._lazy import LazyCommand, load
 
 from .helpers import ok, plain
 
@@ -92,3 +93,20 @@ def test_an_unknown_command_is_one_line_and_exit_2() -> None:
     assert plain(result.stderr).strip().splitlines() == [
         "error: No such command 'no-such-command'. (see `metering --help`)"
     ]
+
+
+class _Marked(TyperCommand):
+    """A command class of our own, as `invoice --commercial` brings one."""
+
+    marked = True
+
+
+def _hello() -> None:
+    """Say hello."""
+
+
+def test_a_table_entry_may_name_its_command_class() -> None:
+    spec = LazyCommand(f"{__name__}:_hello", "Tests", "Say hello.", cls=f"{__name__}:_Marked")
+    command = load("hello", spec)
+    assert isinstance(command, _Marked) and command.name == "hello"
+    assert not isinstance(load("hello", LazyCommand(f"{__name__}:_hello", "Tests", "Say hello.")), _Marked)
