@@ -80,6 +80,14 @@ def _render(value: Any) -> str:
     return str(value)
 
 
+def _when(value: Any) -> str:
+    """A chain time as people read it, with the unix seconds the contract uses: ``1796083200
+    (2026-12-01T00:00:00Z)``."""
+    from metering.timeparse import with_iso
+
+    return with_iso(int(value))
+
+
 def _role(value: Any) -> str:
     return ROLE_NAMES.get(value, _render(value)) if isinstance(value, bytes) else str(value)
 
@@ -105,8 +113,8 @@ def _unauthorized(a: Mapping[str, Any]) -> str:
 #: Per error, the sentence that says what happened and what to do; errors without one are rendered generically.
 _HINTS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "AccessControlUnauthorizedAccount": _unauthorized,
-    "AccessControlEnforcedDefaultAdminDelay": lambda a: f"the admin transfer can be accepted from {a['schedule']} "
-    "(unix seconds) on, when the admin delay has passed: try again then (`metering role show` shows it)",
+    "AccessControlEnforcedDefaultAdminDelay": lambda a: "the admin transfer can be accepted from "
+    f"{_when(a['schedule'])} on, when the admin delay has passed: try again then (`metering role show` shows it)",
     "AccessControlInvalidDefaultAdmin": lambda a: f"{a['defaultAdmin']} is not the pending admin: only the address "
     "the transfer was begun for may accept it (`metering role show`)",
     "AccessControlEnforcedDefaultAdminRules": lambda a: "the admin role moves only by the two-step transfer: "
@@ -115,24 +123,24 @@ _HINTS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "least 1 s",
     "MeteringInvalidCustomer": lambda a: f"{a['customer']} is not a customer that can be billed (zero address, "
     "or never enrolled): enroll it first",
-    "MeteringInvalidTimeframe": lambda a: f"timeframe end {a['end']} is not after its start {a['start']}",
-    "MeteringTimeframeStartsInPast": lambda a: f"timeframe start {a['start']} is not after the chain's time "
-    f"{a['currentTime']}: choose a start in the future",
-    "MeteringTimeframeOverlap": lambda a: f"timeframe start {a['start']} is before the previous timeframe's end "
-    f"{a['previousEnd']}: timeframes may not overlap",
+    "MeteringInvalidTimeframe": lambda a: f"timeframe end {_when(a['end'])} is not after its start {_when(a['start'])}",
+    "MeteringTimeframeStartsInPast": lambda a: f"timeframe start {_when(a['start'])} is not after the chain's "
+    f"time {_when(a['currentTime'])}: choose a start in the future",
+    "MeteringTimeframeOverlap": lambda a: f"timeframe start {_when(a['start'])} is before the previous "
+    f"timeframe's end {_when(a['previousEnd'])}: timeframes may not overlap",
     "MeteringTimeframeIdsExhausted": lambda a: "all 65,535 timeframe ids are used: deploy a new contract",
     "MeteringUnknownTimeframe": lambda a: f"timeframe {a['timeframe']} does not exist: create it first "
     "(ids count up from 1)",
     "MeteringRulesFrozen": lambda a: f"the rules of timeframe {a['timeframe']} are frozen since it started at "
-    f"{a['startedAt']}: set rules for a later timeframe",
+    f"{_when(a['startedAt'])}: set rules for a later timeframe",
     "MeteringRequestMismatch": lambda a: f"request {_render(a['instanceId'])} was decided for customer "
     f"{a['recordedCustomer']} and type {a['recordedType']}: a retry must repeat the same request, a new request "
     "takes a new request id",
     "MeteringUnexpectedGeneration": lambda a: f"request {_render(a['instanceId'])} is not the next request of its "
     f"seat (generation {a['currentGeneration'] + 1}, or the current one to replay): let the agent choose request "
     "ids, or read the seat first",
-    "MeteringSeatBusy": lambda a: f"the seat still holds instance {_render(a['occupant'])} until {a['leaseEnd']}: "
-    "use another seat, or stop that instance first",
+    "MeteringSeatBusy": lambda a: f"the seat still holds instance {_render(a['occupant'])} until "
+    f"{_when(a['leaseEnd'])}: use another seat, or stop that instance first",
     "MeteringNotInstanceHolder": lambda a: f"{a['caller']} may not renew or stop instance "
     f"{_render(a['instanceId'])}: only the agent that requested it may (the provider can close it)",
     "MeteringNotCustomer": lambda a: f"{a['caller']} is not an enrolled customer: only a customer approves agents "
@@ -145,7 +153,7 @@ _HINTS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "MeteringInstanceNotOpen": lambda a: f"instance {_render(a['instanceId'])} is not running "
     f"(status {_status(a['status'])})",
     "MeteringBatchTooLarge": lambda a: f"a batch of {a['size']} is larger than the contract's maximum of {a['max']}",
-    "MeteringTimeframeNotEnded": lambda a: f"timeframe {a['timeframe']} ends at {a['end']}: invoices can be "
+    "MeteringTimeframeNotEnded": lambda a: f"timeframe {a['timeframe']} ends at {_when(a['end'])}: invoices can be "
     "anchored only after that",
     "MeteringInvoiceAlreadyAnchored": lambda a: f"an invoice {_render(a['invoiceHash'])} is already anchored for "
     f"{a['customer']} in timeframe {a['timeframe']}: correct it instead",

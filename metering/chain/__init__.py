@@ -9,26 +9,23 @@ wrong address is reported once, at the start, instead of as a confusing error de
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import cast
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlparse
 
-from eth_typing import ABI, ChecksumAddress
-from web3 import Web3
-from web3.contract import Contract
-from web3.exceptions import ExtraDataLengthError, Web3Exception
-from web3.middleware import ExtraDataToPOAMiddleware
-
-from metering._utils.rpc_retry import retry_transient
-from metering.contract import abi
+from metering.chain.probe import probe_chain_id
 from metering.errors import ConfigError, RpcUnavailableError
 
-__all__ = ["DEFAULT_TIMEOUT", "chain_time", "checksum", "connect", "meter_contract"]
+if TYPE_CHECKING:  # web3 costs over a second to import: it waits until a connection is made (see the CLI's test)
+    from eth_typing import ABI, ChecksumAddress
+    from web3 import Web3
+    from web3.contract import Contract
+
+__all__ = ["DEFAULT_TIMEOUT", "chain_time", "checksum", "connect", "looks_like_meter", "meter_contract"]
 
 #: Seconds one JSON-RPC request may take before it counts as failed (and may be retried by the sender).
 DEFAULT_TIMEOUT = 30.0
 
-_HINT = "start one with `metering node` or set --rpc-url/ETH_RPC_URL"
 
 
 def checksum(address: object, *, what: str = "address") -> ChecksumAddress:
@@ -57,6 +54,8 @@ def checksum(address: object, *, what: str = "address") -> ChecksumAddress:
 @lru_cache(maxsize=65_536)
 def _checksummed(address: str) -> ChecksumAddress | None:
     """Checksumming costs a keccak; agents see the same few customers again and again."""
+    from web3 import Web3
+
     return Web3.to_checksum_address(address) if Web3.is_address(address) else None
 
 
@@ -67,16 +66,17 @@ def connect(rpc_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> Web3:
     reading blocks works on them too.
 
     :raises ConfigError: ``rpc_url`` is not an ``http://`` or ``https://`` URL.
-    :raises RpcUnavailableError: nothing answers at ``rpc_url``.
+    :raises RpcUnavailableError: nothing answers at ``rpc_url``, or not a JSON-RPC node (see :mod:`.probe`).
     """
+    from web3 import Web3
+    from web3.exceptions import ExtraDataLengthError, Web3Exception
+    from web3.middleware import ExtraDataToPOAMiddleware
+
     parsed = urlparse(rpc_url)
     if parsed.scheme not in {"http", "https"} or not parsed.netloc:
         raise ConfigError(f"not an RPC URL: {rpc_url!r} (expected http://host:port or https://...)")
+    probe_chain_id(rpc_url, timeout)  # a refusal, a silence, an HTML page... each named, within ``timeout``
     w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
-    try:
-        _ = w3.eth.chain_id
-    except (OSError, Web3Exception, ValueError) as exc:
-        raise RpcUnavailableError(f"no node answers at {rpc_url}: {_HINT} ({_short(exc)})") from exc
     try:
         w3.eth.get_block("latest")
     except ExtraDataLengthError:
@@ -91,6 +91,11 @@ def meter_contract(w3: Web3, address: str) -> Contract:
 
     :raises ConfigError: ``address`` is malformed, or no contract code is deployed there on this chain.
     """
+    from web3.exceptions import Web3Exception
+
+    from metering._utils.rpc_retry import retry_transient
+    from metering.contract import abi
+
     checked = checksum(address, what="the Meter contract")
     try:
         code = retry_transient(lambda: w3.eth.get_code(checked), "eth_getCode")
@@ -102,7 +107,34 @@ def meter_contract(w3: Web3, address: str) -> Contract:
             f"no contract code at {checked} on chain {chain_id}: check the Meter's address (METERING_CONTRACT) "
             "and the RPC URL, or deploy a Meter first"
         )
-    return w3.eth.contract(address=checked, abi=cast(ABI, abi()))
+    if not looks_like_meter(bytes(code)):
+        raise ConfigError(
+            f"the contract at {checked} on chain {chain_id} is not a Meter (its code has none of the Meter's "
+            "functions): check the Meter's address (METERING_CONTRACT); `metering verify-source` compares a "
+            "contract's code with the shipped builds"
+        )
+    return w3.eth.contract(address=checked, abi=cast("ABI", abi()))
+
+
+#: Functions every Meter build has had, and no other contract would have all of (the dispatcher of a Solidity
+#: contract compares the call's selector with each of its functions' as a PUSH4 constant in the runtime code).
+_FINGERPRINT = ("RULES_MANAGER_ROLE()", "timeframeCount()", "activeTimeframe()", "AGENT_ROLE()")
+
+
+def looks_like_meter(runtime_code: bytes) -> bool:
+    """Whether deployed code dispatches the Meter's functions: a local check of the code already read, no call.
+
+    It tells a Meter (any build, old ones included) from another contract at a mistyped address, a token or an
+    account's code; whether it is exactly a shipped build is ``metering verify-source``'s question.
+    """
+    return all(b"\x63" + _selector(signature) in runtime_code for signature in _FINGERPRINT)
+
+
+@cache
+def _selector(signature: str) -> bytes:
+    from eth_utils.crypto import keccak
+
+    return bytes(keccak(text=signature)[:4])
 
 
 def chain_time(w3: Web3) -> int:
@@ -110,6 +142,8 @@ def chain_time(w3: Web3) -> int:
 
     Transient failures are retried; :class:`RpcUnavailableError` when the node does not answer.
     """
+    from metering._utils.rpc_retry import retry_transient
+
     block = retry_transient(lambda: w3.eth.get_block("latest"), "eth_getBlockByNumber")
     return int(block["timestamp"])
 

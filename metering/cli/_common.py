@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from metering.cli._exit_codes import ExitCode
 from metering.cli._json_errors import print_json_error
 from metering.cli._progress import new_sender, showing_progress
 from metering.errors import (
@@ -33,6 +34,7 @@ from metering.errors import (
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
+    from rich.table import Table
     from web3 import Web3
 
     from metering.audit.indexer import IndexResult
@@ -60,22 +62,18 @@ console = Console(soft_wrap=True)  # ids, hashes and URLs are never broken over 
 err_console = Console(stderr=True, soft_wrap=True)
 
 
-class ExitCode(IntEnum):
-    """Exit codes of the ``metering`` CLI (documented in the README)."""
-
-    OK = 0
-    DIFFERENCES = 1  # verify found differences
-    USAGE = 2  # bad command line (unknown option, missing argument)
-    INPUT = 3  # bad input: address, rules file, invoice file, key, password, database
-    UNREACHABLE = 4  # no node at the RPC URL, or a local node could not start
-    TX_FAILED = 5  # a transaction reverted or could not be sent (e.g. insufficient funds)
-    DENIED = 6  # the contract denied the activation or renewal (recorded on chain)
-
-
 DEFAULT_RPC_URL = "http://127.0.0.1:8545"
 UINT16_MAX = 2**16 - 1  # timeframe and instance type ids are uint16 on chain
 
-RpcUrlOpt = Annotated[str, typer.Option("--rpc-url", envvar="ETH_RPC_URL", help="JSON-RPC endpoint of the chain.")]
+#: Environment variables, as Foundry's cast reads them (ETH_*) and ours (METERING_*): the first set one wins.
+RPC_URL_ENV = "ETH_RPC_URL"
+KEYSTORE_ENVS = ["ETH_KEYSTORE", "METERING_KEYSTORE"]
+PASSWORD_ENVS = ("ETH_PASSWORD", "METERING_PASSWORD")
+RPC_TIMEOUT_ENV = "METERING_RPC_TIMEOUT"
+
+RpcUrlOpt = Annotated[
+    str, typer.Option("--rpc-url", "-r", envvar=RPC_URL_ENV, help="JSON-RPC endpoint of the chain.")
+]
 ContractOpt = Annotated[
     str | None,
     typer.Option("--contract", envvar="METERING_CONTRACT", help="Address of the Meter contract.", show_default=False),
@@ -84,9 +82,9 @@ KeystoreOpt = Annotated[
     Path | None,
     typer.Option(
         "--keystore",
-        envvar="METERING_KEYSTORE",
-        help="eth-account keystore file of the signer (password: METERING_PASSWORD or a hidden prompt). "
-        "Without it, the key is read from METERING_PRIVATE_KEY.",
+        envvar=KEYSTORE_ENVS,
+        help="Keystore file of the signer (password: ETH_PASSWORD or METERING_PASSWORD, else a hidden prompt on "
+        "a terminal, else one line of stdin). Without it, the key is read from METERING_PRIVATE_KEY.",
         show_default=False,
     ),
 ]
@@ -168,21 +166,75 @@ def require_contract(address: str | None) -> str:
     return address
 
 
+def rpc_timeout() -> float:
+    """Seconds one JSON-RPC request may take: METERING_RPC_TIMEOUT, else the profile's rpc_timeout, else 30 s.
+
+    A server that accepts connections and never answers is given up on after this (and the sender's retries).
+    """
+    from metering.chain import DEFAULT_TIMEOUT
+    from metering.cli._profile import find_profile, load_profile
+
+    raw = os.environ.get(RPC_TIMEOUT_ENV)
+    if raw is None:
+        configured = load_profile(find_profile()).get("rpc_timeout")
+        return float(configured) if configured is not None else DEFAULT_TIMEOUT
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= 3600:
+        raise ConfigError(f"{RPC_TIMEOUT_ENV}={raw!r}: give a number of seconds between 0 and 3600")
+    return seconds
+
+
 def connect(rpc_url: str) -> Web3:
     from metering.chain import connect as _connect
 
-    return _connect(rpc_url)
+    return _connect(rpc_url, timeout=rpc_timeout())
+
+
+def env_password() -> str | None:
+    """ETH_PASSWORD (Foundry's name) or METERING_PASSWORD, the first one set."""
+    return next((os.environ[name] for name in PASSWORD_ENVS if name in os.environ), None)
+
+
+def ask_password(prompt: str, *, twice: bool = False) -> str:
+    """A password from the environment, else a hidden prompt on a terminal, else one line of stdin (a pipe).
+
+    Without a terminal, nothing is printed (no prompt, no getpass warning): a script pipes the password in, or
+    gets one clear error (exit 3) when stdin is empty, instead of an abort.
+    """
+    import sys
+
+    from metering.errors import SigningKeyError
+
+    password = env_password()
+    if password is not None:
+        return password
+    if sys.stdin is not None and sys.stdin.isatty():
+        return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=twice))
+    line = sys.stdin.readline(4096) if sys.stdin is not None else ""
+    if not line:
+        raise SigningKeyError(
+            f"no password ({prompt.lower()}): set ETH_PASSWORD or METERING_PASSWORD, or pipe it on stdin "
+            "(there is no terminal to ask on)"
+        )
+    return line.rstrip("\r\n")
 
 
 def signer(keystore: Path | None) -> LocalAccount:
-    """The signing account: a keystore (password from METERING_PASSWORD, else a hidden prompt) or the env key."""
+    """The signing account: a keystore (password from :func:`ask_password`) or METERING_PRIVATE_KEY."""
     from metering.chain.accounts import load_signer
+    from metering.errors import SigningKeyError
 
     password: str | None = None
     if keystore is not None:
-        password = os.environ.get("METERING_PASSWORD")
-        if password is None:
-            password = typer.prompt(f"Password for {keystore}", hide_input=True)
+        if keystore.is_dir():
+            raise SigningKeyError(f"the keystore {keystore} is a folder: name the keystore file in it "
+                                  "(--keystore, ETH_KEYSTORE or METERING_KEYSTORE)")
+        if not keystore.is_file():
+            raise SigningKeyError(f"no keystore file at {keystore} (--keystore, ETH_KEYSTORE or METERING_KEYSTORE)")
+        password = ask_password(f"Password for {keystore}")
     return load_signer(keystore, password)
 
 
@@ -200,6 +252,9 @@ def open_store(w3: Web3, contract: str, db: Path | None) -> Store:
         raise ConfigError(f"cannot open the event database {path}: {exc} (check --db / METERING_DB)") from exc
 
 
+ConfirmationsOpt = Annotated[
+    int, typer.Option(help="Index only blocks this deep (0 on a local chain; more on a public one).", min=0)
+]
 FromBlockOpt = Annotated[
     int | None,
     typer.Option(
@@ -260,3 +315,61 @@ def sync_store(
             bar.update(task, completed=max(done, 0), total=max(total, 1))
 
         return indexer.sync(progress=progress)
+
+
+#: Input files are written by people or by this program: far below these. A bound refuses /dev/zero, a log file
+#: given by mistake or a hostile multi-gigabyte file at once, instead of reading it into memory first.
+MAX_RULES_BYTES = 1024 * 1024
+MAX_INVOICE_BYTES = 64 * 1024 * 1024
+
+
+def input_file(path: Path, max_bytes: int, what: str) -> Path:
+    """``path`` if it is a regular file of at most ``max_bytes``; else :class:`ConfigError` saying what it is."""
+    import stat
+
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"cannot read the {what} {path}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ConfigError(f"{path} is a folder, not a {what}")
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"{path} is not a regular file (a device or a pipe?): give the {what} itself")
+    if info.st_size > max_bytes:
+        raise ConfigError(f"{path} is {info.st_size:,} bytes, over the {max_bytes:,} a {what} may have: is it the "
+                          "right file?")
+    return path
+
+
+def output_file(path: Path) -> Path:
+    """``path`` if a file can be written there: not a folder, in a folder that exists (checked before the work)."""
+    if path.is_dir():
+        raise ConfigError(f"cannot write {path}: it is a folder (give a file name, e.g. {path / 'invoice.json'})")
+    parent = path.parent
+    if parent.exists() and not parent.is_dir():
+        raise ConfigError(f"cannot write {path}: {parent} is a file, not a folder")
+    if not parent.exists():
+        raise ConfigError(f"cannot write {path}: no folder {parent} (create it first)")
+    return path
+
+
+def write_output(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path``, a failure (permissions, a full disk) as one :class:`ConfigError` line."""
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def fitting_table(*headers: str, **options: Any) -> Table:
+    """A Rich table that fits the terminal (80 columns) by wrapping its cells, never by cutting a header
+    (``quanti…``): at its natural width when that fits, else spread over the width by each column's longest word,
+    no column narrower than the longest word of its header."""
+    from metering.cli._table import FittingTable
+
+    table = FittingTable(**options)
+    for header in headers:
+        table.add_column(header, min_width=max(len(word) for word in header.split()), overflow="fold")
+    return table

@@ -15,15 +15,16 @@ from typing import Any
 
 import typer
 
+from metering.cli._exit_codes import ExitCode
 from metering.cli._flags import FlagHelpGroup
 
-__all__ = ["JSON_FLAG", "JsonErrorsGroup", "print_json_error"]
+__all__ = ["JSON_FLAG", "ClickException", "JsonErrorsGroup", "print_json_error"]
 
 JSON_FLAG = "--json"
 
 #: click's ClickException (Typer vendors click in recent versions, so it is found through a public subclass):
 #: every command-line error Typer raises before a command runs, with its exit code and message.
-_ClickException: type[Exception] = next(
+ClickException: type[Exception] = next(
     cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "ClickException"
 )
 
@@ -33,7 +34,8 @@ def print_json_error(message: str, code: int) -> None:
 
 
 class JsonErrorsGroup(FlagHelpGroup):
-    """The root command: when ``--json`` is on the command line, command-line errors are printed as JSON too."""
+    """The root command: a command-line error is one line (``error: ...`` on stderr, or with ``--json`` one JSON
+    object on stdout) with Click's exit code, never Click's usage block or Rich's error panel."""
 
     def main(  # type: ignore[override]
         self,
@@ -44,14 +46,28 @@ class JsonErrorsGroup(FlagHelpGroup):
         **extra: Any,
     ) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
-        if JSON_FLAG not in argv or not standalone_mode:
+        if not standalone_mode:
             return super().main(argv, prog_name, complete_var, standalone_mode, **extra)
+        as_json = JSON_FLAG in argv
         try:
             code = super().main(argv, prog_name, complete_var, False, **extra)
-        except _ClickException as error:
-            print_json_error(error.format_message(), error.exit_code)  # type: ignore[attr-defined]
-            sys.exit(error.exit_code)  # type: ignore[attr-defined]
-        except typer.Abort:
-            print_json_error("aborted", 1)
-            sys.exit(1)
+        except ClickException as error:
+            exit_code: int = error.exit_code  # type: ignore[attr-defined]
+            if type(error).__name__ == "NoArgsIsHelpError":  # bare `metering` or `metering rules`: the help
+                error.show()  # type: ignore[attr-defined]
+                sys.exit(exit_code)
+            message: str = error.format_message()  # type: ignore[attr-defined]
+            if as_json:
+                print_json_error(message, exit_code)
+            else:
+                ctx = getattr(error, "ctx", None)
+                hint = f" (see `{ctx.command_path} --help`)" if ctx is not None and exit_code == ExitCode.USAGE else ""
+                typer.echo(f"error: {message}{hint}", err=True)
+            sys.exit(exit_code)
+        except typer.Abort:  # Ctrl-C (or end of input) at a prompt: the shell's code for an interrupt
+            if as_json:
+                print_json_error("interrupted", ExitCode.INTERRUPTED)
+            else:
+                typer.echo("error: interrupted", err=True)
+            sys.exit(ExitCode.INTERRUPTED)
         sys.exit(code if isinstance(code, int) else 0)

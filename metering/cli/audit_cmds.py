@@ -11,38 +11,33 @@ from rich.table import Table
 from rich.text import Text
 
 from metering.cli._common import (
-    DEFAULT_RPC_URL,
-    ContractOpt,
-    DbOpt,
+    MAX_INVOICE_BYTES,
     ExitCode,
-    FromBlockOpt,
-    JsonOpt,
-    KeystoreOpt,
-    RpcUrlOpt,
-    command,
-    connect,
     console,
     err_console,
+    fitting_table,
+    input_file,
     new_sender,
-    open_store,
+    output_file,
     print_json,
-    require_contract,
     signer,
-    sync_store,
+    write_output,
 )
+from metering.cli._on_chain import OnChain, on_chain
 from metering.cli.commercial_cmds import CommercialOpt, DirectoryOpt, NumbersOpt, SettlementOpt, commercial_plan
 from metering.errors import ConfigError, InvoiceError
 
 if TYPE_CHECKING:
+    from web3 import Web3
+
     from metering.audit.blocktime import BlockClock
+    from metering.audit.indexer import IndexResult
     from metering.audit.invoice import Invoice, Line
+    from metering.audit.store import Store
     from metering.audit.verify import VerificationReport
 
 __all__ = ["anchor", "index", "invoice", "invoice_table", "parse_as_of", "report_table", "verify"]
 
-ConfirmationsOpt = Annotated[
-    int, typer.Option(help="Index only blocks this deep (0 on a local chain; more on a public one).", min=0)
-]
 _UNIT_NAMES = {1: "second", 60: "minute", 3_600: "hour", 86_400: "day"}
 
 
@@ -92,7 +87,7 @@ def invoice_table(inv: Invoice, names: dict[int, str] | None = None, customer: s
     headers = ["type", "charge", "quantity", "included", "billable", "unit price", "amount"]
     if not inv.final:
         headers.append("committed")
-    table = Table(*headers, title=title, caption="\n".join(caption))
+    table = fitting_table(*headers, title=title, caption="\n".join(caption))
     for line in inv.lines:
         if line.charge is Charge.CONTINUATIONS and line.quantity == 0:
             continue
@@ -153,23 +148,12 @@ def _as_of_timestamp(clock: BlockClock, block: int | None, timestamp: int | None
     return clock.timestamp(block)
 
 
-@command
-def index(
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    db: DbOpt = None,
-    confirmations: ConfirmationsOpt = 0,
-    from_block: FromBlockOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
+@on_chain(indexes=True)
+def index(on: OnChain) -> None:
     """Copy the contract's events into the SQLite event database (resumes where it stopped)."""
-    w3 = connect(rpc_url)
-    address = require_contract(contract)
-    with open_store(w3, address, db) as store:
-        result = sync_store(w3, address, store, confirmations, quiet=json_out, from_block=from_block)
-        if json_out:
-            print_json({"database": str(store.path), **{k: getattr(result, k) for k in (
-                "from_block", "to_block", "head", "events", "requests", "refused", "reorgs", "dropped_events")}})
+    with on.indexed(quiet=on.json) as (store, result):
+        if on.answer({"database": str(store.path), **{k: getattr(result, k) for k in (
+                "from_block", "to_block", "head", "events", "requests", "refused", "reorgs", "dropped_events")}}):
             return
         console.print(
             f"indexed blocks {result.from_block}-{result.to_block} (head {result.head}): {result.events} new events "
@@ -177,8 +161,9 @@ def index(
         )
 
 
-@command
+@on_chain(indexes=True)
 def invoice(
+    on: OnChain,
     customer: Annotated[str, typer.Option(help="Customer address.")],
     timeframe: Annotated[int, typer.Option(help="Timeframe id.")],
     fmt: Annotated[
@@ -187,7 +172,6 @@ def invoice(
                      "with --commercial: pdf, facturx, xml or csv."),
     ]
     = None,
-    json_out: JsonOpt = False,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file.")] = None,
     as_of: Annotated[
         str | None,
@@ -202,11 +186,6 @@ def invoice(
     final: Annotated[
         bool, typer.Option("--final", help="Refuse anything but the final invoice.", metavar="")
     ] = False,
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    db: DbOpt = None,
-    confirmations: ConfirmationsOpt = 0,
-    from_block: FromBlockOpt = None,
     commercial: CommercialOpt = False,
     directory: DirectoryOpt = None,
     numbers: NumbersOpt = None,
@@ -218,6 +197,7 @@ def invoice(
     from metering.audit.invoice import to_csv, to_json
     from metering.chain import checksum
 
+    json_out = on.json
     if json_out and fmt not in (None, "json"):
         raise ConfigError(f"--json prints the invoice as JSON: drop --format {fmt}, or drop --json")
     plan = commercial_plan(commercial, directory, numbers, settlement_tx, fmt, output, json_out=json_out, as_of=as_of)
@@ -232,11 +212,10 @@ def invoice(
         raise ConfigError("--final and --as-of exclude each other: a statement as of a point in time is not final")
     point = parse_as_of(as_of) if as_of is not None else None
     customer = checksum(customer, what="customer")
-    w3 = connect(rpc_url)
-    address = require_contract(contract)
-    with open_store(w3, address, db) as store:
-        sync_store(w3, address, store, confirmations, quiet=True, from_block=from_block)
-        clock = NodeClock(w3, store)
+    if output is not None:
+        output_file(output)  # a missing folder, a folder, a file as folder: said now, not after indexing
+    with on.indexed() as (store, indexed):
+        clock = NodeClock(on.w3, store)
         if point is not None:
             inv = statement(store, customer, timeframe, clock, as_of=_as_of_timestamp(clock, *point))
             if inv.final:
@@ -245,6 +224,7 @@ def invoice(
             inv = final_invoice(store, customer, timeframe, clock)
         else:
             inv = invoice_from_store(store, customer, timeframe, clock)
+    _indexed_first(indexed, store, json_out)
     if plan:
         from metering.cli.commercial_cmds import write_commercial
 
@@ -257,24 +237,38 @@ def invoice(
         from metering.audit.invoice_pdf import invoice_pdf
 
         assert output is not None
-        output.write_bytes(invoice_pdf(inv))
+        write_output(output, invoice_pdf(inv))
         kind = "final invoice" if inv.final else f"running statement as of {when(inv.as_of)} (not final)"
         err_console.print(f"{kind} written to {output} (PDF; its canonical JSON is what verifies)")
         return
     text = to_json(inv).decode() if chosen == "json" else to_csv(inv)
     if output:
-        try:
-            output.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
-        except OSError as exc:  # e.g. a missing directory: say which path, not a traceback
-            raise ConfigError(f"cannot write {output}: {exc.strerror or exc}") from exc
+        write_output(output, (text + ("" if text.endswith("\n") else "\n")).encode("utf-8"))
         kind = "final invoice" if inv.final else f"running statement as of {when(inv.as_of)} (not final)"
         err_console.print(f"{kind} written to {output}")
     else:
         typer.echo(text, nl=not text.endswith("\n"))
 
 
-@command
+def _indexed_first(result: IndexResult, store: Store, quiet: bool) -> None:
+    """Say that ``invoice`` brought the event database up to date first, so a later ``metering index`` finding
+    nothing new does not look like a no-op."""
+    if not quiet:
+        err_console.print(f"indexed {result.events} new events first (blocks up to {result.to_block}, database "
+                          f"{store.path})", highlight=False)
+
+
+def _same_chain(w3: Web3, inv: Invoice, invoice_file: Path, rpc_url: str) -> None:
+    """An invoice of one chain checked against a node of another would find nothing it expects: say so."""
+    node_chain = int(w3.eth.chain_id)
+    if inv.evidence.chain_id != node_chain:
+        raise InvoiceError(f"{invoice_file} is an invoice of chain {inv.evidence.chain_id}, but the node at {rpc_url} "
+                           f"is chain {node_chain}: use an RPC URL of chain {inv.evidence.chain_id}")
+
+
+@on_chain(signs=True, indexes=True)
 def anchor(
+    on: OnChain,
     invoice_file: Annotated[Path, typer.Argument(help="Final invoice JSON file (from `metering invoice -o`).")],
     correct: Annotated[
         bool, typer.Option("--correct", help="Supersede an invoice already anchored (kept visible on chain).",
@@ -284,13 +278,6 @@ def anchor(
         bool,
         typer.Option("--skip-verify", help="Anchor without recomputing the invoice from the chain first.", metavar=""),
     ] = False,
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    keystore: KeystoreOpt = None,
-    db: DbOpt = None,
-    confirmations: ConfirmationsOpt = 0,
-    from_block: FromBlockOpt = None,
-    json_out: JsonOpt = False,
 ) -> None:
     """Anchor a final invoice's keccak-256 hash and total on chain (after its timeframe ended).
 
@@ -300,16 +287,17 @@ def anchor(
     from metering.audit.invoice import read_invoice
     from metering.provider.anchoring import anchor_invoice, check_anchorable
 
-    inv = read_invoice(invoice_file)
-    w3 = connect(rpc_url)
-    address = require_contract(contract)
+    as_written = read_invoice(input_file(invoice_file, MAX_INVOICE_BYTES, "invoice file"), check_hash=False)
+    w3, address = on.w3, on.address
+    _same_chain(w3, as_written, invoice_file, on.rpc_url)  # the wrong chain first: it explains any other mismatch
+    inv = read_invoice(invoice_file)  # now with its hash checked: a changed file is never anchored
     check_anchorable(w3, address, inv)
     if not skip_verify:
         from metering.audit.verify import verify_invoice
 
-        with open_store(w3, address, db) as store:
-            sync_store(w3, address, store, confirmations, quiet=True, from_block=from_block)
-            report = verify_invoice(w3, address, store, inv, confirmations=confirmations, require_final=True)
+        with on.indexed() as (store, _):
+            report = verify_invoice(w3, address, store, invoice_file, confirmations=on.confirmations,
+                                    require_final=True)
         wrong = [d for d in report.differences if not d.where.startswith("anchor")]
         if wrong:
             first = wrong[0]
@@ -317,12 +305,13 @@ def anchor(
                 f"{invoice_file} does not match the chain ({len(wrong)} differences; {first.where}: the chain says "
                 f"{_show(first.expected)}, the invoice {_show(first.found)}): see `metering verify {invoice_file}`"
             )
-    account = signer(keystore)
+    account = signer(on.keystore)
     done = anchor_invoice(w3, address, account, inv, correct=correct, sender=new_sender(w3, account))
-    if json_out:
-        print_json({"customer": done.customer, "timeframe": done.timeframe, "invoice_hash": done.invoice_hash,
-                    "total": done.total, "revision": done.revision, "tx_hash": done.tx_hash, "changed": done.changed})
-    elif not done.changed:
+    if on.answer({"customer": done.customer, "timeframe": done.timeframe, "invoice_hash": done.invoice_hash,
+                  "total": done.total, "currency": inv.currency, "revision": done.revision, "tx_hash": done.tx_hash,
+                  "changed": done.changed}):
+        return
+    if not done.changed:
         console.print(f"already anchored: 0x{done.invoice_hash.hex()}")
     else:
         console.print(
@@ -330,8 +319,9 @@ def anchor(
         )
 
 
-@command
+@on_chain(indexes=True)
 def verify(
+    on: OnChain,
     invoice_file: Annotated[Path, typer.Argument(help="Invoice JSON file to check.")],
     require_anchor: Annotated[
         bool, typer.Option("--require-anchor", help="Count a missing on-chain anchor, or a statement, as a difference.",
@@ -340,29 +330,30 @@ def verify(
     require_final: Annotated[
         bool, typer.Option("--require-final", help="Count a running statement as a difference.", metavar="")
     ] = False,
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    db: DbOpt = None,
-    confirmations: ConfirmationsOpt = 0,
-    from_block: FromBlockOpt = None,
-    json_out: JsonOpt = False,
 ) -> None:
     """Recompute an invoice from the chain and compare it field by field, with the counters and the anchor.
 
     A final invoice is compared with the canonical one (block range, evidence, lines), a statement with the
     statement as of its time. Exits 1 when anything differs.
     """
+    from metering.audit.invoice import read_invoice
     from metering.audit.verify import verify_invoice
 
-    w3 = connect(rpc_url)
-    address = require_contract(contract)
-    with open_store(w3, address, db) as store:
-        # a new database starts at the deployment block (or --from-block), not at block 0
-        sync_store(w3, address, store, confirmations, quiet=True, from_block=from_block)
-        report = verify_invoice(w3, address, store, invoice_file, confirmations=confirmations,
+    # read here only for its chain; its hash is not checked: a tampered file is a difference that verify reports
+    # (exit 1), and a malformed one is reported by verify_invoice in its own words
+    try:
+        inv: Invoice | None = read_invoice(input_file(invoice_file, MAX_INVOICE_BYTES, "invoice file"),
+                                           check_hash=False)
+    except InvoiceError:
+        inv = None
+    if inv is not None:
+        _same_chain(on.w3, inv, invoice_file, on.rpc_url)
+    # a new database starts at the deployment block (or --from-block), not at block 0
+    with on.indexed() as (store, _):
+        report = verify_invoice(on.w3, on.address, store, invoice_file, confirmations=on.confirmations,
                                 require_anchor=require_anchor, require_final=require_final)
     kind = "final invoice" if report.recomputed.final else "statement"
-    if json_out:
+    if on.json:
         print_json({
             "ok": report.ok, "customer": report.customer, "timeframe": report.timeframe,
             "invoice_hash": report.invoice_hash, "recomputed_hash": report.recomputed_hash,

@@ -8,20 +8,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from metering.cli._common import (
-    DEFAULT_RPC_URL,
-    ContractOpt,
-    DbOpt,
-    FromBlockOpt,
-    JsonOpt,
-    RpcUrlOpt,
-    command,
-    connect,
     console,
-    open_store,
-    print_json,
-    require_contract,
-    sync_store,
 )
+from metering.cli._on_chain import OnChain, on_chain
 
 if TYPE_CHECKING:
     from web3 import Web3
@@ -29,49 +18,49 @@ if TYPE_CHECKING:
 __all__ = ["customer_list"]
 
 
-@command
+@on_chain(indexes=True)
 def customer_list(
+    on: OnChain,
     status: Annotated[
         str | None, typer.Option(help="Only customers with this status: enrolled or suspended.", show_default=False)
     ] = None,
-    from_block: FromBlockOpt = None,
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    db: DbOpt = None,
-    json_out: JsonOpt = False,
 ) -> None:
     """List the customers ever enrolled (from the events), with status, agent restriction and spending cap."""
-    from metering.audit.events import CustomerEnrolled, CustomerSuspended
+    from metering.audit.events import CustomerEnrolled, CustomerSuspended, TimeframeCreated
     from metering.errors import ConfigError
+    from metering.money import format_minor
     from metering.provider import Provider
 
     wanted = status.strip().upper() if status else None
     if wanted not in (None, "ENROLLED", "SUSPENDED"):
         raise ConfigError(f"--status must be enrolled or suspended, not {status!r}")
-    w3 = connect(rpc_url)
-    address = require_contract(contract)
-    with open_store(w3, address, db) as store:
-        sync_store(w3, address, store, quiet=json_out, from_block=from_block)
+    w3 = on.w3
+    with on.indexed(quiet=on.json) as (store, _):
         changes = store.events(names=[CustomerEnrolled.name, CustomerSuspended.name])
+        created = store.events(names=[TimeframeCreated.name])
+    currencies = {e.currency for e in created if isinstance(e, TimeframeCreated)}
+    # a cap is in minor units of each timeframe's currency: shown in it when every timeframe has the same one
+    currency = next(iter(currencies)) if len(currencies) == 1 else None
     since: dict[str, int] = {}
     for change in changes:  # chain order: the last change of each customer wins
         if isinstance(change, CustomerEnrolled | CustomerSuspended):
             since[change.customer] = change.block_number
-    reader = Provider(w3, address, None)
+    reader = on.build(Provider, read_only=True)
     rows: list[dict[str, Any]] = []
     for customer, block in since.items():
         account = reader.customer_account(customer)
         if wanted is not None and account.status.name != wanted:
             continue
         rows.append({"customer": customer, "status": account.status.name, "since_block": block,
-                     "restricted": account.restricted, "spending_cap_minor": account.spending_cap})
-    if json_out:
-        print_json(rows)
+                     "restricted": account.restricted, "spending_cap_minor": account.spending_cap,
+                     "currency": currency})
+    if on.answer(rows):
         return
     # one line per customer, never folded (an address is copied whole)
     for row in rows:
-        cap = "no spending cap" if row["spending_cap_minor"] == 0 else (
-            f"spending cap {row['spending_cap_minor']} minor units per timeframe")
+        minor = int(row["spending_cap_minor"])
+        amount = f"{format_minor(minor, currency)} {currency}" if currency else f"{minor} minor units"
+        cap = "no spending cap" if minor == 0 else f"spending cap {amount} per timeframe"
         accepts = "approved agents only" if row["restricted"] else "every provider agent"
         console.print(f"{row['customer']}  {str(row['status']).lower()} since block "
                       f"{_block_with_time(w3, int(row['since_block']))}, accepts {accepts}, {cap}", highlight=False)

@@ -6,10 +6,16 @@ from typing import Annotated
 
 import typer
 
-from metering.cli._common import DEFAULT_RPC_URL, JsonOpt, RpcUrlOpt, command, connect, console, print_json
+from metering.cli._common import console, print_json
 from metering.cli._flags import FlagHelpGroup
+from metering.cli._on_chain import OnChain, on_chain
+from metering.errors import ConfigError
 
 __all__ = ["dev_app"]
+
+#: One advance moves a dev chain at most ten years: a typo (10000000w, 190,000 years) cannot be undone but by a restart.
+MAX_ADVANCE_DAYS = 3650
+MAX_ADVANCE_SECONDS = MAX_ADVANCE_DAYS * 86_400
 
 dev_app = typer.Typer(
     help="Move time on a local development chain (anvil, Hardhat, Ganache); refused anywhere else.",
@@ -29,11 +35,11 @@ def _report(before: int, number: int, timestamp: int, json_out: bool, what: str)
 
 
 @dev_app.command("advance")
-@command
+@on_chain(meter=False)
 def dev_advance(
-    duration: Annotated[str, typer.Argument(help="How far to move the clock: 90s, 2m, 1h30m, 30d (or seconds).")],
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    json_out: JsonOpt = False,
+    on: OnChain,
+    duration: Annotated[str, typer.Argument(help="How far to move the clock: 90s, 2m, 1h30m, 30d (or seconds); at most "
+                                            "3650d.")],
 ) -> None:
     """Move the chain's clock forward and mine a block (evm_increaseTime + evm_mine)."""
     from metering.chain import chain_time
@@ -41,24 +47,25 @@ def dev_advance(
     from metering.timeparse import parse_duration
 
     seconds = parse_duration(duration, what="duration")
-    w3 = connect(rpc_url)
+    if seconds > MAX_ADVANCE_SECONDS:
+        raise ConfigError(f"{duration} is more than the {MAX_ADVANCE_DAYS} days (ten years) one advance may move a "
+                          "dev chain: a clock moved that far cannot be moved back (restart the node instead)")
+    w3 = on.w3
     before = chain_time(w3)
     block = advance(w3, seconds)
-    _report(before, block.number, block.timestamp, json_out, f"advanced {duration}")
+    _report(before, block.number, block.timestamp, on.json, f"advanced {duration}")
 
 
 @dev_app.command("mine")
-@command
+@on_chain(meter=False)
 def dev_mine(
-    blocks: Annotated[int, typer.Argument(help="Number of blocks.", min=1, max=10_000)] = 1,
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    json_out: JsonOpt = False,
+    on: OnChain, blocks: Annotated[int, typer.Argument(help="Number of blocks.", min=1, max=10_000)] = 1
 ) -> None:
     """Mine empty blocks (evm_mine), e.g. to give transactions confirmations."""
     from metering.chain import chain_time
     from metering.chain.devchain import mine
 
-    w3 = connect(rpc_url)
+    w3 = on.w3
     before = chain_time(w3)
     block = mine(w3, blocks)
-    _report(before, block.number, block.timestamp, json_out, f"mined {blocks} block(s)")
+    _report(before, block.number, block.timestamp, on.json, f"mined {blocks} block(s)")

@@ -44,6 +44,8 @@ __all__ = ["describe", "event_json", "events"]
 #: Fields shown in their own columns, not among the details.
 _COLUMNS = {"block_number", "block_hash", "tx_hash", "log_index", "timeframe", "customer", "instance_type",
             "instance_id"}
+#: Fields that hold an amount in minor units of the timeframe's currency (a cap has no timeframe: its unit is named).
+_MINOR = {"total", "cap"}
 #: Fields that hold unix seconds: shown with their ISO time.
 _TIMES = {"start", "end", "started_at", "lease_end", "stopped_at"}
 
@@ -60,11 +62,16 @@ def instance_label(instance_id: bytes) -> str:
     return f"{_short(agent)} #{seat << 8 | generation}"
 
 
-def describe(event: MeterEvent) -> str:
-    """The fields of ``event`` that have no column, for people (enums by name, times with ISO, money as minor)."""
+def describe(event: MeterEvent, currency: str | None = None) -> str:
+    """The fields of ``event`` that have no column, for people: enums by name, times with ISO, money with its
+    currency (``currency``: its timeframe's, when known; else the unit is named)."""
     from metering.contract import DenialReason, InstanceStatus, LimitMode
+    from metering.money import format_micro, format_minor
     from metering.timeparse import with_iso
     from metering.types import Rules
+
+    def micro(value: int) -> str:
+        return f"{format_micro(value, currency)} {currency}" if currency else f"{value} micro-units"
 
     parts: list[str] = []
     for f in fields(event):
@@ -74,8 +81,10 @@ def describe(event: MeterEvent) -> str:
         if isinstance(value, DenialReason | InstanceStatus | LimitMode):
             shown = value.name
         elif isinstance(value, Rules):
-            shown = (f"{value.price_per_activation}/start {value.price_per_time_unit}/{value.time_unit_seconds}s "
-                     f"(micro-units) max {value.max_concurrent} running {value.mode.name}")
+            shown = (f"{micro(value.price_per_activation)}/start {micro(value.price_per_time_unit)}/"
+                     f"{value.time_unit_seconds}s max {value.max_concurrent} running {value.mode.name}")
+        elif f.name in _MINOR and isinstance(value, int):
+            shown = f"{format_minor(value, currency)} {currency}" if currency else f"{value} minor units"
         elif isinstance(value, bool):
             shown = "yes" if value else "no"
         elif isinstance(value, bytes):
@@ -88,20 +97,31 @@ def describe(event: MeterEvent) -> str:
     return " ".join(parts)
 
 
-def event_json(event: MeterEvent, block_time: int | None) -> dict[str, Any]:
-    """The JSON of ``event`` (see :func:`metering.audit.events.event_to_dict`), its block time and, for instance events,
-    the agent that holds the instance and its request id."""
+def event_json(event: MeterEvent, block_time: int | None, currency: str | None = None) -> dict[str, Any]:
+    """The JSON of ``event`` (see :func:`metering.audit.events.event_to_dict`), its block time, its timeframe's
+    ``currency`` and, for instance events, the agent that holds the instance and its request id.
+
+    Integers are JSON numbers, as in every other ``--json`` output (the event database keeps them as text).
+    """
     from metering.audit.events import event_to_dict
     from metering.timeparse import format_instant
-    from metering.types import split_instance_id
+    from metering.types import Rules, split_instance_id
 
     out = event_to_dict(event)
-    out["block_time"] = None if block_time is None else str(block_time)
+    for f in fields(event):
+        value = getattr(event, f.name)
+        if isinstance(value, Rules):
+            out.update({name: number for name, number in vars(value).items() if type(number) is int})
+        elif type(value) is int:  # not a bool, not an enum (those stay names)
+            out[f.name] = value
+    out["block_time"] = block_time
     out["block_time_iso"] = None if block_time is None else format_instant(block_time)
+    if hasattr(event, "timeframe"):
+        out["currency"] = currency
     instance = getattr(event, "instance_id", None)
     if isinstance(instance, bytes):
         agent, seat, generation = split_instance_id(instance)
-        out["agent"], out["request_id"] = agent, str(seat << 8 | generation)
+        out["agent"], out["request_id"] = agent, seat << 8 | generation
     return out
 
 
@@ -112,6 +132,20 @@ class _Times:
         from metering.audit.blocktime import NodeClock
 
         self._clock = NodeClock(w3, store)
+        self._store = store
+        self._currencies: dict[int, str] = {}
+
+    def currency(self, event: MeterEvent) -> str | None:
+        """The currency of the event's timeframe, from the indexed TimeframeCreated events (None: no timeframe)."""
+        timeframe = getattr(event, "timeframe", None)
+        if not isinstance(timeframe, int):
+            return None
+        if timeframe not in self._currencies:  # a new timeframe (under --follow): read them again
+            from metering.audit.events import TimeframeCreated
+
+            created = self._store.events(names=["TimeframeCreated"])
+            self._currencies = {e.timeframe: e.currency for e in created if isinstance(e, TimeframeCreated)}
+        return self._currencies.get(timeframe)
 
     def __call__(self, number: int) -> int | None:
         from metering.errors import MeteringError
@@ -122,7 +156,7 @@ class _Times:
             return None
 
 
-def _row(event: MeterEvent, block_time: int | None) -> list[str]:
+def _row(event: MeterEvent, block_time: int | None, currency: str | None) -> list[str]:
     from metering.timeparse import format_instant
 
     instance = getattr(event, "instance_id", None)
@@ -137,12 +171,12 @@ def _row(event: MeterEvent, block_time: int | None) -> list[str]:
         "" if customer is None else _short(str(customer)),
         "" if kind is None else str(kind),
         instance_label(instance) if isinstance(instance, bytes) else "",
-        describe(event),
+        describe(event, currency),
     ]
 
 
-def _line(event: MeterEvent, block_time: int | None) -> str:
-    block, name, frame, customer, kind, instance, details = _row(event, block_time)
+def _line(event: MeterEvent, block_time: int | None, currency: str | None) -> str:
+    block, name, frame, customer, kind, instance, details = _row(event, block_time, currency)
     cells = [f"block {block}", name]
     cells += [f"{label} {value}" for label, value in
               (("timeframe", frame), ("customer", customer), ("type", kind), ("instance", instance)) if value]
@@ -208,6 +242,8 @@ def events(
         raise ConfigError(f"--to-block {to_block} is before --from-block {from_block}")
     if follow and to_block is not None:
         raise ConfigError("--follow watches new blocks: drop --to-block")
+    if follow:  # before anything is printed: a SIGTERM from here on ends the watch quietly (exit 0)
+        _stop_on_sigterm()
     w3 = connect(rpc_url)
     address = require_contract(contract)
     types = list(instance_type or [])
@@ -218,14 +254,17 @@ def events(
                         to_block=to_block)
         shown = found[-limit:] if limit else found
         if follow:
-            _print_lines(shown, times, json_out)
+            try:
+                _print_lines(shown, times, json_out)
+            except KeyboardInterrupt:
+                return
             _follow(w3, address, store, times, json_out, interval, last=store.last_block,
                     select={"customer": who, "types": types, "timeframe": timeframe, "names": names})
             return
         if json_out:
             from metering.cli._common import print_json
 
-            print_json([event_json(e, times(e.block_number)) for e in shown])
+            print_json([event_json(e, times(e.block_number), times.currency(e)) for e in shown])
             return
         # one line per event, never folded: ids and hashes stay whole, and grep finds them
         _print_lines(shown, times, json_out=False)
@@ -238,20 +277,24 @@ def _print_lines(found: list[MeterEvent], times: _Times, json_out: bool) -> None
 
     for item in found:
         if json_out:
-            typer.echo(json.dumps(event_json(item, times(item.block_number)), sort_keys=True))
+            typer.echo(json.dumps(event_json(item, times(item.block_number), times.currency(item)), sort_keys=True))
         else:
-            console.print(_line(item, times(item.block_number)), highlight=False)
+            console.print(_line(item, times(item.block_number), times.currency(item)), highlight=False)
 
 
-def _follow(w3: Web3, address: str, store: Store, times: _Times, json_out: bool, interval: float, *,
-            last: int | None, select: dict[str, Any]) -> None:
-    """Index and print what is new every ``interval`` seconds, until Ctrl-C (or SIGTERM) ends it quietly."""
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a service manager, a test) stops ``--follow`` as Ctrl-C does: quietly, exit 0."""
     import signal
 
     def stop(*_: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+
+
+def _follow(w3: Web3, address: str, store: Store, times: _Times, json_out: bool, interval: float, *,
+            last: int | None, select: dict[str, Any]) -> None:
+    """Index and print what is new every ``interval`` seconds, until Ctrl-C (or SIGTERM) ends it quietly."""
     try:
         while True:
             time.sleep(interval)

@@ -12,26 +12,20 @@ from rich.table import Table
 
 from metering.chain.evm import EvmTarget
 from metering.cli._common import (
-    DEFAULT_RPC_URL,
+    MAX_RULES_BYTES,
     UINT16_MAX,
-    ContractOpt,
-    JsonOpt,
-    KeystoreOpt,
-    RpcUrlOpt,
+    ask_password,
     command,
-    connect,
     console,
+    input_file,
     new_sender,
-    print_json,
-    require_contract,
-    signer,
 )
 from metering.cli._flags import FlagHelpGroup
+from metering.cli._on_chain import OnChain, checked_addresses, for_each, on_chain
 from metering.errors import ConfigError, ContractRevertError
 from metering.provider.deployment import DEPLOYMENTS_ENV
 
 if TYPE_CHECKING:
-    from metering.customer import Customer
     from metering.provider import CustomerChange, Provider, RoleChange
 
 __all__ = ["account_app", "agent_app", "customer_app", "deploy", "instance_app", "rules_app", "timeframe_app"]
@@ -51,31 +45,20 @@ account_app = _group("Create an encrypted keystore for a signing key.")
 
 
 
-def _provider(rpc_url: str, contract: str | None, keystore: Path | None, *, read_only: bool = False) -> Provider:
-    from metering.provider import Provider
-
-    w3 = connect(rpc_url)
-    if read_only:
-        return Provider(w3, require_contract(contract), None)
-    account = signer(keystore)
-    return Provider(w3, require_contract(contract), account, sender=new_sender(w3, account))
-
-
-def _show_customer(change: CustomerChange) -> None:
+def _show_customer(change: CustomerChange) -> str:
     note = "" if change.changed else " (unchanged)"
-    console.print(f"  {change.customer}: {change.status.name.lower()}{note}  tx {change.tx_hash}")
+    return f"{change.customer}: {change.status.name.lower()}{note}  tx {change.tx_hash}"
 
 
-def _show_role(change: RoleChange) -> None:
+def _show_role(change: RoleChange) -> str:
     state = "holds" if change.holds else "does not hold"
     note = "" if change.changed else " (unchanged)"
-    console.print(f"  {change.account} {state} {change.role}{note}  tx {change.tx_hash}", highlight=False)
+    return f"{change.account} {state} {change.role}{note}  tx {change.tx_hash}"
 
 
-@command
+@on_chain(signs=True, meter=False)
 def deploy(
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    keystore: KeystoreOpt = None,
+    on: OnChain,
     admin_delay: Annotated[int, typer.Option(help="Seconds a new admin waits to accept an admin transfer.")] = 0,
     evm_version: Annotated[
         EvmTarget | None,
@@ -96,7 +79,6 @@ def deploy(
             show_default=False,
         ),
     ] = None,
-    json_out: JsonOpt = False,
 ) -> None:
     """Deploy a Meter; the signer becomes its admin and rules manager.
 
@@ -111,8 +93,8 @@ def deploy(
     )
 
     directory = prepare_directory(out or default_deployments_dir())  # fail before anything is sent
-    w3 = connect(rpc_url)
-    account = signer(keystore)
+    w3 = on.w3
+    account = on.signer()
     provider = Provider.deploy(w3, account, admin_transfer_delay=admin_delay, evm_target=evm_version,
                                sender=new_sender(w3, account))
     assert provider.deployment is not None and provider.evm_target is not None  # set by Provider.deploy
@@ -120,19 +102,16 @@ def deploy(
         describe_deployment(w3, provider.address, provider.deployment.tx_hash, provider.evm_target), directory
     )
     record = files.deployment
-    if json_out:
-        print_json(
-            {
-                "address": provider.address,
-                "chain_id": record.chain_id,
-                "tx_hash": record.tx_hash,
-                "block_number": record.block_number,
-                "evm_version": record.evm_version,
-                "constructor_args": record.constructor_args,
-                "deployment_file": files.record,
-                "sourcify_dir": files.sourcify,
-            }
-        )
+    if on.answer({
+        "address": provider.address,
+        "chain_id": record.chain_id,
+        "tx_hash": record.tx_hash,
+        "block_number": record.block_number,
+        "evm_version": record.evm_version,
+        "constructor_args": record.constructor_args,
+        "deployment_file": files.record,
+        "sourcify_dir": files.sourcify,
+    }):
         return
     console.print(
         f"Meter deployed at [bold]{provider.address}[/] on chain {record.chain_id} "
@@ -147,8 +126,9 @@ def deploy(
 
 
 @timeframe_app.command("create")
-@command
+@on_chain(signs=True)
 def timeframe_create(
+    on: OnChain,
     currency: Annotated[str, typer.Option(help="Currency code of the prices, e.g. EUR.")],
     starts_at: Annotated[
         str | None,
@@ -167,15 +147,12 @@ def timeframe_create(
     duration: Annotated[
         str | None, typer.Option(help="Length instead of --ends-at, e.g. 30d, 1h, 90s.", show_default=False)
     ] = None,
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    keystore: KeystoreOpt = None,
-    json_out: JsonOpt = False,
 ) -> None:
     """Create the billing period [start, end); rules must be set before it starts.
 
     Times are written as people write them: --starts-at 2026-12-01T00:00Z, --starts-in 2m, --duration 30d.
     """
+    from metering.provider import Provider
     from metering.timeparse import format_duration, parse_duration, parse_instant, with_iso
 
     if (starts_at is None) == (starts_in is None):
@@ -193,8 +170,9 @@ def timeframe_create(
         if length == 0:
             raise ConfigError("--duration must be longer than 0s")
         finish = begin + length
-    provider = _provider(rpc_url, contract, keystore)
-    _check_start_after_chain_time(begin, provider.chain_time(), relative=starts_in is not None)
+    provider = on.build(Provider)
+    previous_end = _previous_end(provider)
+    _check_start(begin, provider.chain_time(), previous_end, relative=starts_in is not None)
     try:
         timeframe_id = provider.create_timeframe(begin, finish, currency)
     except ContractRevertError as exc:
@@ -202,23 +180,32 @@ def timeframe_create(
             raise
         # The latest block's time can lag the chain's clock: on an idle dev chain whose clock was moved
         # (evm_increaseTime) no block shows it yet. The contract's own time, from the error, is the one that counts.
-        _check_start_after_chain_time(begin, int(exc.args_["currentTime"]), relative=starts_in is not None)
+        _check_start(begin, int(exc.args_["currentTime"]), previous_end, relative=starts_in is not None)
         raise
-    if json_out:
-        print_json({"timeframe": timeframe_id, "start": begin, "end": finish, "currency": currency})
-    else:
+    if not on.answer({"timeframe": timeframe_id, "start": begin, "end": finish, "currency": currency}):
         console.print(f"timeframe {timeframe_id}: [{with_iso(begin)}, {with_iso(finish)}) in {currency}, "
                       f"{format_duration(finish - begin)}", highlight=False)
 
 
-def _check_start_after_chain_time(begin: int, chain_now: int, *, relative: bool) -> None:
-    """Refuse a start the contract would revert (``MeteringTimeframeStartsInPast``), saying why and what to give.
+def _previous_end(provider: Provider) -> int:
+    """When the latest timeframe ends (0 when there is none): a new one may not start before it."""
+    count = provider.timeframe_count()
+    return provider.timeframe(count).end if count else 0
+
+
+def _check_start(begin: int, chain_now: int, previous_end: int, *, relative: bool) -> None:
+    """Refuse a start the contract would revert (``MeteringTimeframeStartsInPast``, ``MeteringTimeframeOverlap``),
+    saying why and suggesting a start that neither is in the chain's past nor overlaps the latest timeframe.
 
     ``--starts-in`` counts from this machine's clock; a dev chain moved forward (``metering dev advance``) or a
     node with a skewed clock can be ahead of it, and then "in 2 minutes" is already the chain's past.
     """
     from metering.timeparse import format_duration, format_instant, with_iso
 
+    suggestion = f"--starts-at {format_instant(max(chain_now + 120, previous_end))}"
+    if begin < previous_end:
+        raise ConfigError(f"the timeframe would start at {with_iso(begin)}, before the latest timeframe ends at "
+                          f"{with_iso(previous_end)}: start it later, e.g. {suggestion}")
     if begin > chain_now:
         return
     why = ""
@@ -226,23 +213,21 @@ def _check_start_after_chain_time(begin: int, chain_now: int, *, relative: bool)
         why = f" (the chain's clock is {format_duration(chain_now - int(time.time()))} ahead of this machine's)"
     raise ConfigError(
         f"the timeframe would start at {with_iso(begin)}, not after the chain's time {with_iso(chain_now)}{why}: "
-        f"start it later, e.g. --starts-at {format_instant(chain_now + 120)}"
+        f"start it later, e.g. {suggestion}"
     )
 
 
 @timeframe_app.command("list")
-@command
-def timeframe_list(
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL, contract: ContractOpt = None, json_out: JsonOpt = False
-) -> None:
+@on_chain()
+def timeframe_list(on: OnChain) -> None:
     """List every timeframe and which one is active."""
+    from metering.provider import Provider
     from metering.timeparse import with_iso
 
-    provider = _provider(rpc_url, contract, None, read_only=True)
+    provider = on.build(Provider, read_only=True)
     active = provider.active_timeframe()
     frames = [provider.timeframe(i) for i in range(1, provider.timeframe_count() + 1)]
-    if json_out:
-        print_json([{**vars(f), "active": f.id == active} for f in frames])
+    if on.answer([{**vars(f), "active": f.id == active} for f in frames]):
         return
     table = Table("id", "start", "end", "currency", "active")
     for f in frames:
@@ -251,21 +236,18 @@ def timeframe_list(
 
 
 @rules_app.command("set")
-@command
+@on_chain(signs=True)
 def rules_set(
+    on: OnChain,
     file: Annotated[Path, typer.Argument(help="YAML or JSON rules file (see examples/rules.yaml).")],
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    keystore: KeystoreOpt = None,
-    json_out: JsonOpt = False,
 ) -> None:
     """Set the rules of a timeframe from a file (validated first; unchanged rules are skipped)."""
+    from metering.provider import Provider
     from metering.provider.rules_file import load_rules_file
 
-    parsed = load_rules_file(file)
-    applied = _provider(rpc_url, contract, keystore).apply_rules_file(parsed)
-    if json_out:
-        print_json([vars(a) for a in applied])
+    parsed = load_rules_file(input_file(file, MAX_RULES_BYTES, "rules file"))
+    applied = on.build(Provider).apply_rules_file(parsed)
+    if on.answer([vars(a) for a in applied]):
         return
     for item in applied:
         state = f"set in {item.tx_hash}" if item.changed else "unchanged"
@@ -275,8 +257,6 @@ def rules_set(
 
 def _currency_of(provider: Provider, timeframe: int) -> str:
     """The currency of ``timeframe``; a timeframe that does not exist is the user's mistake (exit 3)."""
-    from metering.errors import ContractRevertError
-
     try:
         return provider.timeframe(timeframe).currency
     except ContractRevertError as exc:
@@ -286,29 +266,31 @@ def _currency_of(provider: Provider, timeframe: int) -> str:
 
 
 @rules_app.command("show")
-@command
+@on_chain()
 def rules_show(
+    on: OnChain,
     timeframe: Annotated[int, typer.Option(help="Timeframe id.", min=0, max=UINT16_MAX)],
     instance_type: Annotated[
         list[int], typer.Option("--type", help="Instance type id (repeatable).", min=0, max=UINT16_MAX)
     ],
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    json_out: JsonOpt = False,
 ) -> None:
     """Show the rules of instance types in a timeframe, as the chain holds them (prices in its currency)."""
     from metering.money import format_micro
+    from metering.provider import Provider
 
-    provider = _provider(rpc_url, contract, None, read_only=True)
+    provider = on.build(Provider, read_only=True)
     currency = _currency_of(provider, timeframe)
     rows: list[dict[str, Any]] = []
     for kind in instance_type:
         rules = provider.rules(timeframe, kind)
         rows.append({"timeframe": timeframe, "instance_type": kind, "currency": currency,
                      "rules": None if rules is None else vars(rules)})
-    if json_out:
-        print_json(rows)
+    if on.answer(rows):
         return
+
+    def price(micro: int) -> str:
+        return f"{format_micro(micro, currency)} {currency}"
+
     console.print(f"rules of timeframe {timeframe} (prices in {currency}; a limit of 0 is no limit)", highlight=False)
     for row in rows:
         r = row["rules"]
@@ -316,117 +298,87 @@ def rules_show(
             console.print(f"  type {row['instance_type']}: no rules", highlight=False)
             continue
         console.print(
-            f"  type {row['instance_type']}: {format_micro(r['price_per_activation'], currency)} per start, "
-            f"{format_micro(r['price_per_continuation'], currency)} per continuation, "
-            f"{format_micro(r['price_per_time_unit'], currency)} per {r['time_unit_seconds']} s; included "
+            f"  type {row['instance_type']}: {price(r['price_per_activation'])} per start, "
+            f"{price(r['price_per_continuation'])} per continuation, "
+            f"{price(r['price_per_time_unit'])} per {r['time_unit_seconds']} s; included "
             f"{r['included_activations']} starts and {r['included_seconds']} s; at most {r['max_concurrent']} "
             f"running and {r['max_activations']} starts ({r['mode'].name.lower()})",
             highlight=False,
         )
 
 
+CustomersArg = Annotated[list[str], typer.Argument(help="Customer addresses.")]
+AgentsArg = Annotated[list[str], typer.Argument(help="Agent addresses.")]
+
+
 @customer_app.command("enroll")
-@command
-def customer_enroll(
-    customers: Annotated[list[str], typer.Argument(help="Customer addresses.")],
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    keystore: KeystoreOpt = None,
-) -> None:
+@on_chain(signs=True, json=False)
+def customer_enroll(on: OnChain, customers: CustomersArg) -> None:
     """Enroll customers (or reinstate suspended ones); the transactions are sent together."""
-    provider = _provider(rpc_url, contract, keystore)
-    for change in provider.enroll_customers(customers):
-        _show_customer(change)
+    from metering.provider import Provider
+
+    addresses = _addresses(customers, "customer")
+    for_each(on.build(Provider).enroll_customers(addresses), lambda change: change, _show_customer)
 
 
 @customer_app.command("suspend")
-@command
-def customer_suspend(
-    customers: Annotated[list[str], typer.Argument(help="Customer addresses.")],
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    keystore: KeystoreOpt = None,
-) -> None:
+@on_chain(signs=True, json=False)
+def customer_suspend(on: OnChain, customers: CustomersArg) -> None:
     """Suspend customers: their new activations and renewals are denied."""
+    from metering.provider import Provider
+
     addresses = _addresses(customers, "customer")
-    for change in _provider(rpc_url, contract, keystore).suspend_customers(addresses):
-        _show_customer(change)
+    for_each(on.build(Provider).suspend_customers(addresses), lambda change: change, _show_customer)
 
 
 @customer_app.command("status")
-@command
-def customer_status(
-    customer: Annotated[str, typer.Argument(help="Customer address.")],
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
+@on_chain()
+def customer_status(on: OnChain, customer: Annotated[str, typer.Argument(help="Customer address.")]) -> None:
     """Show whether a customer is enrolled, suspended or unknown."""
-    status = _provider(rpc_url, contract, None, read_only=True).customer_status(customer)
-    if json_out:
-        print_json({"customer": customer, "status": status.name})
-    else:
+    from metering.provider import Provider
+
+    status = on.build(Provider, read_only=True).customer_status(customer)
+    if not on.answer({"customer": customer, "status": status.name}):
         console.print(f"{customer}: {status.name.lower()}")
 
 
 def _addresses(values: list[str], what: str) -> list[str]:
-    """Every address checked before anything is sent, so a typo in the last one sends nothing."""
-    from metering.chain import checksum
-
-    return [checksum(v, what=what) for v in values]
-
-
-def _customer(rpc_url: str, contract: str | None, keystore: Path | None) -> Customer:
-    from metering.customer import Customer
-
-    w3 = connect(rpc_url)
-    account = signer(keystore)
-    return Customer(w3, require_contract(contract), account, sender=new_sender(w3, account))
+    return checked_addresses(values, what)
 
 
 @customer_app.command("approve")
-@command
-def customer_approve(
-    agents: Annotated[list[str], typer.Argument(help="Agent addresses the customer accepts.")],
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    keystore: KeystoreOpt = None,
-) -> None:
+@on_chain(signs=True, json=False)
+def customer_approve(on: OnChain, agents: Annotated[list[str], typer.Argument(help="Agent addresses the customer "
+                                                                                   "accepts.")]) -> None:
     """As the customer (its own key): let these agents bill you, and only the agents you approved."""
+    from metering.customer import Customer
+
     addresses = _addresses(agents, "agent")
-    me = _customer(rpc_url, contract, keystore)
-    for agent in addresses:
-        change = me.approve_agent(agent)
-        console.print(f"  {change.customer} approves {change.agent} (only approved agents)  tx {change.tx_hash}")
+    for_each(addresses, on.build(Customer).approve_agent,
+             lambda c: f"{c.customer} approves {c.agent} (only approved agents)  tx {c.tx_hash}")
 
 
 @customer_app.command("revoke")
-@command
-def customer_revoke(
-    agents: Annotated[list[str], typer.Argument(help="Agent addresses.")],
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    keystore: KeystoreOpt = None,
-) -> None:
+@on_chain(signs=True, json=False)
+def customer_revoke(on: OnChain, agents: AgentsArg) -> None:
     """As the customer: stop these agents from activating or renewing for you (their leases run out)."""
+    from metering.customer import Customer
+
     addresses = _addresses(agents, "agent")
-    me = _customer(rpc_url, contract, keystore)
-    for agent in addresses:
-        change = me.revoke_agent(agent)
-        console.print(f"  {change.customer} revoked {change.agent}  tx {change.tx_hash}")
+    for_each(addresses, on.build(Customer).revoke_agent, lambda c: f"{c.customer} revoked {c.agent}  tx {c.tx_hash}")
 
 
 @customer_app.command("restrict")
-@command
+@on_chain(signs=True, json=False)
 def customer_restrict(
+    on: OnChain,
     restricted: Annotated[bool, typer.Argument(help="on: only approved agents may bill you; off: every provider agent.",
                                                parser=lambda v: _on_off(v), metavar="on|off")],
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    keystore: KeystoreOpt = None,
 ) -> None:
     """As the customer: accept only the agents you approved (on), or every agent of the provider (off)."""
-    change = _customer(rpc_url, contract, keystore).set_agent_restriction(restricted)
+    from metering.customer import Customer
+
+    change = on.build(Customer).set_agent_restriction(restricted)
     state = "only approved agents" if change.restricted else "every provider agent"
     console.print(f"  {change.customer} accepts {state}  tx {change.tx_hash}")
 
@@ -441,22 +393,21 @@ def _on_off(value: str) -> bool:
 
 
 @customer_app.command("cap")
-@command
+@on_chain(signs=True, json=False)
 def customer_cap(
+    on: OnChain,
     amount: Annotated[str, typer.Argument(help="Most you commit per timeframe, e.g. 50.00 (0 removes the cap).")],
     currency: Annotated[str | None, typer.Option(help="Currency of the amount (ISO 4217, e.g. EUR).")] = None,
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    keystore: KeystoreOpt = None,
 ) -> None:
     """As the customer: cap what agents may commit for you per timeframe (activation fees and leased time)."""
+    from metering.customer import Customer
     from metering.money import parse_amount
 
     try:
         minor = 0 if amount.strip() in ("0", "0.0", "0.00") else parse_amount(amount, _need_currency(currency))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    change = _customer(rpc_url, contract, keystore).set_spending_cap(minor)
+    change = on.build(Customer).set_spending_cap(minor)
     unit = currency.upper() if currency else ""
     shown = "no cap" if change.cap == 0 else f"{amount} {unit} ({change.cap} minor units)"
     console.print(f"  {change.customer} spending cap per timeframe: {shown}  tx {change.tx_hash}")
@@ -469,32 +420,35 @@ def _need_currency(currency: str | None) -> str:
 
 
 @customer_app.command("account")
-@command
+@on_chain()
 def customer_account(
+    on: OnChain,
     customer: Annotated[str, typer.Argument(help="Customer address.")],
     timeframe: Annotated[
         int | None, typer.Option(help="Show what it committed in this timeframe.", min=1, max=UINT16_MAX)
     ] = None,
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    json_out: JsonOpt = False,
 ) -> None:
     """Show a customer's status, agent restriction, spending cap and committed spending."""
-    from metering.money import format_micro
+    from metering.money import format_micro, format_minor
+    from metering.provider import Provider
 
-    reader = _provider(rpc_url, contract, None, read_only=True)
+    reader = on.build(Provider, read_only=True)
     account = reader.customer_account(customer)
     shown_timeframe = timeframe if timeframe is not None else account.spent_timeframe
     currency = _currency_of(reader, shown_timeframe) if shown_timeframe else None
     committed = reader.spent(customer, timeframe) if timeframe is not None else account.spent
-    data = {
+    if on.answer({
         "customer": account.customer, "status": account.status.name, "restricted": account.restricted,
         "spending_cap_minor": account.spending_cap, "spent_timeframe": shown_timeframe, "spent_micro": committed,
-    }
-    if json_out:
-        print_json(data)
+        "currency": currency,
+    }):
         return
-    cap = "none" if account.spending_cap == 0 else f"{account.spending_cap} minor units per timeframe"
+    if account.spending_cap == 0:
+        cap = "none"
+    elif currency is None:  # the cap is in minor units of whichever timeframe's currency: none known yet
+        cap = f"{account.spending_cap} minor units (of a timeframe's currency) per timeframe"
+    else:
+        cap = f"{format_minor(account.spending_cap, currency)} {currency} per timeframe"
     agents = "only approved agents" if account.restricted else "every provider agent"
     if currency is None:
         spent = "nothing committed yet"
@@ -505,21 +459,16 @@ def customer_account(
 
 
 @instance_app.command("show")
-@command
-def instance_show(
-    instance_id: Annotated[str, typer.Argument(help="Instance id (0x...).")],
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
+@on_chain()
+def instance_show(on: OnChain, instance_id: Annotated[str, typer.Argument(help="Instance id (0x...).")]) -> None:
     """Show an instance's record: agent, customer, type, timeframe, status and lease end."""
+    from metering.provider import Provider
     from metering.timeparse import with_iso
 
-    record = _provider(rpc_url, contract, None, read_only=True).instance(instance_id)
-    if json_out:
-        print_json({"instance_id": "0x" + record.instance_id.hex(), "agent": record.agent, "customer": record.customer,
-                    "instance_type": record.instance_type, "timeframe": record.timeframe,
-                    "status": record.status.name, "reason": record.reason.name, "lease_end": record.lease_end})
+    record = on.build(Provider, read_only=True).instance(instance_id)
+    if on.answer({"instance_id": "0x" + record.instance_id.hex(), "agent": record.agent, "customer": record.customer,
+                  "instance_type": record.instance_type, "timeframe": record.timeframe,
+                  "status": record.status.name, "reason": record.reason.name, "lease_end": record.lease_end}):
         return
     denied = f", denied: {record.reason.name}" if record.reason else ""
     console.print(f"0x{record.instance_id.hex()}: {record.status.name.lower()}, agent {record.agent}, customer "
@@ -528,50 +477,38 @@ def instance_show(
 
 
 @instance_app.command("close")
-@command
-def instance_close(
-    instance_ids: Annotated[list[str], typer.Argument(help="Instance ids (0x...).")],
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    keystore: KeystoreOpt = None,
-) -> None:
+@on_chain(signs=True, json=False)
+def instance_close(on: OnChain, instance_ids: Annotated[list[str], typer.Argument(help="Instance ids (0x...).")]
+                   ) -> None:
     """As the provider: stop instances whose agent cannot (dead agent, lost key); recorded on chain as such."""
     from metering._utils.client import as_instance_id
+    from metering.provider import Provider
+    from metering.timeparse import with_iso
 
     ids = [as_instance_id(i) for i in instance_ids]  # all checked before anything is sent
-    provider = _provider(rpc_url, contract, keystore)
-    for instance_id in ids:
-        closure = provider.close_instance(instance_id)
-        how = "had expired at" if closure.expired else "closed at"
-        console.print(f"  0x{closure.instance_id.hex()} {how} {closure.stopped_at}  tx {closure.tx_hash}")
+    for_each(ids, on.build(Provider).close_instance,
+             lambda c: f"0x{c.instance_id.hex()} {'had expired at' if c.expired else 'closed at'} "
+                       f"{with_iso(c.stopped_at)}  tx {c.tx_hash}")
 
 
 @agent_app.command("grant")
-@command
-def agent_grant(
-    agents: Annotated[list[str], typer.Argument(help="Agent addresses.")],
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    keystore: KeystoreOpt = None,
-) -> None:
+@on_chain(signs=True, json=False)
+def agent_grant(on: OnChain, agents: AgentsArg) -> None:
     """Grant the agent role (admin only); the transactions are sent together."""
+    from metering.provider import Provider
+
     addresses = _addresses(agents, "agent")
-    for change in _provider(rpc_url, contract, keystore).grant_agents(addresses):
-        _show_role(change)
+    for_each(on.build(Provider).grant_agents(addresses), lambda change: change, _show_role)
 
 
 @agent_app.command("revoke")
-@command
-def agent_revoke(
-    agents: Annotated[list[str], typer.Argument(help="Agent addresses.")],
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    keystore: KeystoreOpt = None,
-) -> None:
+@on_chain(signs=True, json=False)
+def agent_revoke(on: OnChain, agents: AgentsArg) -> None:
     """Revoke the agent role (admin only); the transactions are sent together."""
+    from metering.provider import Provider
+
     addresses = _addresses(agents, "agent")
-    for change in _provider(rpc_url, contract, keystore).revoke_agents(addresses):
-        _show_role(change)
+    for_each(on.build(Provider).revoke_agents(addresses), lambda change: change, _show_role)
 
 
 @account_app.command("new")
@@ -581,12 +518,19 @@ def account_new(
 ) -> None:
     """Encrypt a key into a keystore: METERING_PRIVATE_KEY if set, else a new random key.
 
-    The password comes from METERING_PASSWORD or a hidden prompt (asked twice).
+    The password comes from ETH_PASSWORD or METERING_PASSWORD, else a hidden prompt (asked twice), else stdin.
     """
     from metering.chain.accounts import create_keystore
 
-    password = os.environ.get("METERING_PASSWORD")
-    if password is None:
-        password = typer.prompt("New keystore password", hide_input=True, confirmation_prompt=True)
+    password = ask_password("New keystore password", twice=True)
     address = create_keystore(keystore, password, os.environ.get("METERING_PRIVATE_KEY"))
     console.print(f"keystore for {address} written to {keystore}")
+
+
+def _register_customer_list() -> None:
+    from metering.cli.customer_list_cmd import customer_list
+
+    customer_app.command("list")(customer_list)
+
+
+_register_customer_list()

@@ -7,26 +7,16 @@ own key once the admin delay has passed, and until then the admin may cancel it.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from metering.cli._common import (
-    DEFAULT_RPC_URL,
-    ContractOpt,
-    JsonOpt,
-    KeystoreOpt,
-    RpcUrlOpt,
-    command,
-    connect,
     console,
-    new_sender,
     print_json,
-    require_contract,
-    signer,
 )
 from metering.cli._flags import FlagHelpGroup
+from metering.cli._on_chain import OnChain, checked_addresses, on_chain
 
 if TYPE_CHECKING:
     from metering.provider import RoleChange
@@ -43,20 +33,14 @@ role_app = typer.Typer(
 AccountsArg = Annotated[list[str], typer.Argument(help="Addresses.")]
 
 
-def _roles(rpc_url: str, contract: str | None, keystore: Path | None, *, read_only: bool = False) -> Roles:
+def _roles(on: OnChain, *, read_only: bool = False) -> Roles:
     from metering.provider.roles import Roles
 
-    w3 = connect(rpc_url)
-    if read_only:
-        return Roles(w3, require_contract(contract), None)
-    account = signer(keystore)
-    return Roles(w3, require_contract(contract), account, sender=new_sender(w3, account))
+    return on.build(Roles, read_only=read_only)
 
 
 def _addresses(values: list[str]) -> list[str]:
-    from metering.chain import checksum
-
-    return [checksum(v) for v in values]  # every one checked before anything is sent
+    return checked_addresses(values, "account")  # every one checked before anything is sent
 
 
 def _report(changes: list[RoleChange], json_out: bool) -> None:
@@ -87,21 +71,19 @@ def _transfer(done: AdminTransfer, json_out: bool) -> None:
 
 
 @role_app.command("show")
-@command
+@on_chain()
 def role_show(
+    on: OnChain,
     accounts: Annotated[list[str] | None, typer.Argument(help="Also show the roles these addresses hold.")] = None,
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    json_out: JsonOpt = False,
 ) -> None:
     """Show the admin, the admin delay, an admin transfer under way, and the roles of the given addresses."""
     from metering.timeparse import format_duration, with_iso
 
-    roles = _roles(rpc_url, contract, None, read_only=True)
+    roles = _roles(on, read_only=True)
     addresses = _addresses(accounts or [])
     state = roles.admin_state()
     held = {address: roles.roles_of(address) for address in addresses}
-    if json_out:
+    if on.json:
         print_json({"admin": state.admin, "admin_delay": state.delay, "pending_admin": state.pending_admin,
                     "accept_after": state.accept_after, "roles": held})
         return
@@ -117,65 +99,50 @@ def role_show(
 
 
 @role_app.command("grant-manager")
-@command
+@on_chain(signs=True)
 def role_grant_manager(
+    on: OnChain,
     accounts: AccountsArg,
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    keystore: KeystoreOpt = None,
-    json_out: JsonOpt = False,
 ) -> None:
     """Grant RULES_MANAGER_ROLE (timeframes, rules, customers, invoice anchors); admin only; sent together."""
     addresses = _addresses(accounts)
-    _report(_roles(rpc_url, contract, keystore).grant_rules_managers(addresses), json_out)
+    _report(_roles(on).grant_rules_managers(addresses), on.json)
 
 
 @role_app.command("revoke-manager")
-@command
+@on_chain(signs=True)
 def role_revoke_manager(
+    on: OnChain,
     accounts: AccountsArg,
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    keystore: KeystoreOpt = None,
-    json_out: JsonOpt = False,
 ) -> None:
     """Revoke RULES_MANAGER_ROLE; admin only; sent together."""
     addresses = _addresses(accounts)
-    _report(_roles(rpc_url, contract, keystore).revoke_rules_managers(addresses), json_out)
+    _report(_roles(on).revoke_rules_managers(addresses), on.json)
 
 
 @role_app.command("begin-admin-transfer")
-@command
+@on_chain(signs=True)
 def role_begin_admin_transfer(
+    on: OnChain,
     new_admin: Annotated[str, typer.Argument(help="The address that will become the admin.")],
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    keystore: KeystoreOpt = None,
-    json_out: JsonOpt = False,
 ) -> None:
     """As the admin: start handing the admin role to NEW_ADMIN, who accepts after the admin delay."""
-    _transfer(_roles(rpc_url, contract, keystore).begin_admin_transfer(new_admin), json_out)
+    _transfer(_roles(on).begin_admin_transfer(new_admin), on.json)
 
 
 @role_app.command("accept-admin")
-@command
+@on_chain(signs=True)
 def role_accept_admin(
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    keystore: KeystoreOpt = None,
-    json_out: JsonOpt = False,
+    on: OnChain,
 ) -> None:
     """As the pending admin (its own key): take the admin role, once the admin delay has passed."""
-    _transfer(_roles(rpc_url, contract, keystore).accept_admin_transfer(), json_out)
+    _transfer(_roles(on).accept_admin_transfer(), on.json)
 
 
 @role_app.command("cancel-admin-transfer")
-@command
+@on_chain(signs=True)
 def role_cancel_admin_transfer(
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    keystore: KeystoreOpt = None,
-    json_out: JsonOpt = False,
+    on: OnChain,
 ) -> None:
     """As the admin: drop the admin transfer under way."""
-    _transfer(_roles(rpc_url, contract, keystore).cancel_admin_transfer(), json_out)
+    _transfer(_roles(on).cancel_admin_transfer(), on.json)

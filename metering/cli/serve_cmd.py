@@ -18,8 +18,32 @@ from metering.cli._common import (
     require_contract,
 )
 from metering.cli.commercial_cmds import DirectoryOpt
+from metering.errors import ConfigError
 
-__all__ = ["serve"]
+__all__ = ["check_listen", "serve"]
+
+
+def check_listen(host: str, port: int) -> None:
+    """:class:`ConfigError` unless a server could listen on ``host``:``port`` now (the host resolves to an address
+    of this machine, and the port is free there)."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ConfigError(f"cannot listen on --host {host!r}: {getattr(exc, 'strerror', None) or exc}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will: TIME_WAIT is no obstacle
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(f"port {port} on {host} is in use: choose another --port (0: any free one)") from None
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise ConfigError(f"--host {host} is not an address of this machine") from None
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 @command
@@ -45,6 +69,7 @@ def serve(
         from metering.business.directory import load_directory
 
         names = load_directory(directory)
+    check_listen(host, port)  # a busy port or a bad host: one line now, not a server traceback after the sync
     w3 = connect(rpc_url)
     address = require_contract(contract)
     with open_store(w3, address, db) as store:

@@ -8,25 +8,17 @@ import typer
 
 from metering.chain.evm import EvmTarget
 from metering.cli._common import (
-    DEFAULT_RPC_URL,
-    ContractOpt,
     ExitCode,
-    JsonOpt,
-    RpcUrlOpt,
-    command,
-    connect,
     console,
-    print_json,
-    require_contract,
 )
+from metering.cli._on_chain import OnChain, on_chain
 
 __all__ = ["verify_source"]
 
 
-@command
+@on_chain()
 def verify_source(
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
+    on: OnChain,
     evm_version: Annotated[
         EvmTarget | None,
         typer.Option(
@@ -36,7 +28,6 @@ def verify_source(
             show_default=False,
         ),
     ] = None,
-    json_out: JsonOpt = False,
 ) -> None:
     """Check the contract's code on chain against the shipped sources, locally: perfect match or exit 1.
 
@@ -46,23 +37,19 @@ def verify_source(
     """
     from metering.provider.source_verify import verify_source as run
 
-    w3 = connect(rpc_url)
     targets = (evm_version,) if evm_version is not None else tuple(EvmTarget)
-    result = run(w3, require_contract(contract), targets)
-    if json_out:
-        print_json(
-            {
-                "match": result.kind.value,
-                "address": result.address,
-                "chain_id": result.chain_id,
-                "evm_version": result.evm_version,
-                "contract": result.contract,
-                "compiler": result.compiler,
-                "onchain_metadata": result.onchain_metadata,
-                "shipped_metadata": result.shipped_metadata,
-            }
-        )
-    else:
+    result = run(on.w3, on.address, targets)
+    shown = {
+        "match": result.kind.value,
+        "address": result.address,
+        "chain_id": result.chain_id,
+        "evm_version": result.evm_version,
+        "contract": result.contract,
+        "compiler": result.compiler,
+        "onchain_metadata": result.onchain_metadata,
+        "shipped_metadata": result.shipped_metadata,
+    }
+    if not on.answer(shown):
         console.print(result.summary(), soft_wrap=True, highlight=False)
     if not result.ok:
         raise typer.Exit(int(ExitCode.DIFFERENCES))

@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 #: Every variable the CLI reads; each run sets the ones it wants and removes the others.
 ENV_VARS = (
     "ETH_RPC_URL",
+    "ETH_KEYSTORE",
+    "ETH_PASSWORD",
+    "METERING_PROFILE",
+    "METERING_RPC_TIMEOUT",
     "METERING_CONTRACT",
     "METERING_KEYSTORE",
     "METERING_PASSWORD",
@@ -169,6 +173,7 @@ class Cli:
             METERING_DB=str(self.tmp_path / "events.sqlite"),
             METERING_DEPLOYMENTS=str(self.tmp_path / "deployments"),
             METERING_CONTRACT=self.contract,
+            METERING_PROFILE="",  # a developer's own metering.toml must not leak in either
         )
         env.update(overrides)
         return env

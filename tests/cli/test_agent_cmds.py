@@ -22,6 +22,7 @@ from .helpers import (
     key_hex,
     ok,
     plain,
+    sent_hashes,
     setup_market,
 )
 
@@ -246,10 +247,17 @@ def test_expire(cli: Cli, market: Market) -> None:
     cli.chain.advance(120)
     # anyone may expire leases: the outsider holds no role
     outsider = key_hex(cli.actors.outsider)
-    assert plain(ok(cli("expire", short, long, METERING_PRIVATE_KEY=outsider)).stdout).strip() == (
-        "closed 1 of 2 instance(s)")
-    assert as_json(ok(cli("expire", short, long, "--json", METERING_PRIVATE_KEY=outsider))) == {
-        "closed": 0, "given": 2}
+    first = ok(cli("expire", short, long, METERING_PRIVATE_KEY=outsider))
+    lines = plain(first.stdout).strip().splitlines()
+    assert lines[0].startswith(f"skipped {long}: lease runs until ") and lines[1] == "closed 1 of 2 instance(s)"
+    assert len(sent_hashes(first.stderr)) == 1
+    # nothing left to expire: nothing is sent, so no gas is spent (the "expire of a closed instance")
+    again = ok(cli("expire", short, long, "--json", METERING_PRIVATE_KEY=outsider))
+    assert sent_hashes(again.stderr) == []
+    data = as_json(again)
+    assert (data["closed"], data["given"]) == (0, 2)
+    assert data["skipped"][0] == {"instance_id": short, "why": "closed, not open"}
+    assert data["skipped"][1]["why"].startswith("lease runs until ")
     assert _usage(cli, market, DB)[0]["running"] == 1
 
 

@@ -32,9 +32,10 @@ def test_help_lists_every_command_and_the_exit_codes() -> None:
     out = plain(result.stdout)
     for name in {path[0] for path in COMMANDS}:
         assert f" {name} " in out, name
-    epilog = "Exit codes: 0 ok, 1 differences found, 2 usage, 3 bad input, 4 no node, 5 transaction failed, 6 denied."
+    epilog = ("Exit codes: 0 ok, 1 differences found, 2 usage, 3 bad input, 4 no node, 5 transaction failed, "
+              "6 denied, 130 interrupted.")
     assert epilog in flat(result.stdout)  # wrapped to the terminal's width in the output
-    assert [int(code) for code in ExitCode] == [0, 1, 2, 3, 4, 5, 6]
+    assert [int(code) for code in ExitCode] == [0, 1, 2, 3, 4, 5, 6, 130]
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p))

@@ -45,13 +45,13 @@ def test_events_filters_by_customer_type_timeframe_and_blocks(cli: Cli, market: 
     mine = as_json(ok(cli("events", "--json", "--customer", market.customer)))
     assert mine and all(e["customer"] == market.customer for e in mine)
     web = as_json(ok(cli("events", "--json", "--type", str(WEB))))
-    assert web and all(e["instance_type"] == str(WEB) for e in web)
+    assert web and all(e["instance_type"] == WEB for e in web)
     assert {e["event"] for e in web} >= {"RulesSet", "ActivationGranted"}
     in_frame = as_json(ok(cli("events", "--json", "--timeframe", str(market.timeframe))))
-    assert in_frame and all(e["timeframe"] == str(market.timeframe) for e in in_frame)
+    assert in_frame and all(e["timeframe"] == market.timeframe for e in in_frame)
     last = int(in_frame[-1]["block_number"])
     only_last = as_json(ok(cli("events", "--json", "--from-block", str(last), "--to-block", str(last))))
-    assert only_last and {e["block_number"] for e in only_last} == {str(last)}
+    assert only_last and {e["block_number"] for e in only_last} == {last}
     assert as_json(ok(cli("events", "--json", "--limit", "1"))) == [in_frame[-1]]
 
 

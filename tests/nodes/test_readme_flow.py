@@ -22,7 +22,7 @@ pytestmark = pytest.mark.nodes
 REPO = Path(__file__).resolve().parents[2]
 #: Every variable the CLI reads (a developer's own settings must not leak in).
 _CLEARED = ("ETH_RPC_URL", "METERING_CONTRACT", "METERING_KEYSTORE", "METERING_PASSWORD", "METERING_PRIVATE_KEY",
-            "METERING_DB", "METERING_DEPLOYMENTS")
+            "METERING_DB", "METERING_DEPLOYMENTS", "ETH_KEYSTORE", "ETH_PASSWORD", "METERING_RPC_TIMEOUT")
 
 
 def test_the_readme_flow_runs_as_written_on_a_fresh_node(
@@ -34,7 +34,8 @@ def test_the_readme_flow_runs_as_written_on_a_fresh_node(
     (work / "examples").symlink_to(REPO / "examples")  # the README runs from the repository: examples/rules.yaml
     monkeypatch.chdir(work)
     env: dict[str, str | None] = dict.fromkeys(_CLEARED)
-    env.update(METERING_DB=str(tmp_path / "events.sqlite"), METERING_DEPLOYMENTS=str(tmp_path / "deployments"))
+    env.update(METERING_DB=str(tmp_path / "events.sqlite"), METERING_DEPLOYMENTS=str(tmp_path / "deployments"),
+               METERING_PROFILE="")  # nor their profile file
     flow = FlowRun(node.rpc_url, env)
 
     flow.run(flow_lines())
