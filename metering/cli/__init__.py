@@ -68,7 +68,7 @@ COMMANDS: dict[str, LazyCommand] = {
     "index": LazyCommand("metering.cli.audit_cmds:index", AUDIT, "Copy the contract's events into the SQLite event "
                          "database (resumes where it stopped)."),
     "invoice": LazyCommand("metering.cli.audit_cmds:invoice", AUDIT, "Compute a customer's invoice (or a running "
-                           "statement) for a timeframe from the contract's events; --commercial: the business invoice.",
+                           "statement) for a timeframe from the contract's events.",
                            cls="metering.cli.commercial_cmds:InvoiceCommand"),
     "anchor": LazyCommand("metering.cli.audit_cmds:anchor", AUDIT, "Anchor a final invoice's keccak-256 hash and "
                           "total on chain (after its timeframe ended)."),
