@@ -18,6 +18,7 @@ __all__ = [
     "MeteringError",
     "MissingDependencyError",
     "NodeError",
+    "RangeTakenError",
     "RpcUnavailableError",
     "RulesFileError",
     "SigningKeyError",
@@ -98,6 +99,10 @@ class VerificationError(MeteringError):
 
 class StoreError(MeteringError, ValueError):
     """The event database cannot be used: it belongs to another chain or contract, or has an unknown schema."""
+
+
+class RangeTakenError(StoreError):
+    """Another indexer stored this block range (or a reorganised chain under it) first: continue from the cursor."""
 
 
 class IndexingError(MeteringError, RuntimeError):

@@ -8,6 +8,9 @@ Why it is built this way:
   doubles it again after a few successes, so it settles just under whatever cap the node has.
 * **Resumable.** Each range is stored with its block hashes and the cursor in one transaction; a new ``Indexer``
   on the same database continues after the last stored range.
+* **Several at once.** Indexers on several machines may sync one (PostgreSQL) database: a range is stored only if
+  it continues the stored cursor and chain, checked under the store's write lock, so exactly one indexer stores
+  each range and the others skip to the new cursor (:class:`~metering.errors.RangeTakenError`).
 * **Never a wrong count after a reorg.** Only blocks ``confirmations`` deep are read. At the start of each sync
   the stored tip's hash is compared with the chain; on a mismatch the fork point is found by bisecting the stored
   block hashes, the events above it are dropped and the blocks are read again. Each range is also checked to
@@ -34,7 +37,7 @@ from web3.types import RPCEndpoint
 from metering._utils.storerows import RowBuilder
 from metering.audit.events import EVENT_TYPES, topic0
 from metering.audit.store import Store, StoredBlock
-from metering.errors import EventDecodeError, IndexingError, RpcUnavailableError
+from metering.errors import EventDecodeError, IndexingError, RangeTakenError, RpcUnavailableError
 
 __all__ = ["DEFAULT_MAX_RANGE", "IndexResult", "Indexer", "Progress", "find_deployment_block"]
 
@@ -77,7 +80,9 @@ class IndexResult:
     """What one :meth:`Indexer.sync` did.
 
     ``to_block`` is the cursor afterwards: every event up to it is stored. ``dropped_events`` counts events forgotten
-    because a reorg replaced their blocks (they are read again from the new chain if still there).
+    because a reorg replaced their blocks (they are read again from the new chain if still there). ``taken`` counts
+    ranges this indexer read but another indexer on the same database stored first (``blocks`` and ``events`` count
+    only what this one stored).
     """
 
     from_block: int
@@ -90,6 +95,7 @@ class IndexResult:
     reorgs: int
     dropped_events: int
     seconds: float
+    taken: int = 0
 
     @property
     def events_per_second(self) -> float:
@@ -111,6 +117,7 @@ class _Fetched:
     last: int
     tip: _Header
     logs: Sequence[Mapping[str, Any]]
+    parent: bytes | None  # the hash of block first - 1 the range was checked to continue (None: not checked)
 
 
 def _discard(future: Future[_Fetched]) -> None:
@@ -182,7 +189,7 @@ class Indexer:
         reorgs, dropped = self._rewind_if_reorganised()
         next_block = self._next_block()
         start = next_block
-        counts = {"blocks": 0, "events": 0, "requests": 0, "refused": 0}
+        counts = {"blocks": 0, "events": 0, "requests": 0, "refused": 0, "taken": 0}
         successes = moves = 0
         if progress:
             progress(0, max(0, target - start + 1))
@@ -229,6 +236,13 @@ class Indexer:
                         if pending is not None:
                             _discard(pending[2])
                             pending = None
+                    except RangeTakenError:  # another indexer stored it first: go on from its cursor
+                        if pending is not None:
+                            _discard(pending[2])
+                            pending = None
+                        counts["taken"] += 1
+                        next_block = self._next_block()
+                        continue
                 if fetched is None:  # the chain moved under this range: find the fork, then read on from there
                     moves += 1
                     if moves > _MAX_MOVES:
@@ -286,7 +300,7 @@ class Indexer:
         after = self._header(last)
         if after is None or after.hash != tip.hash:
             raise _ChainMovedError()
-        return _Fetched(first, last, tip, logs)
+        return _Fetched(first, last, tip, logs, parent)
 
     def _store_range(self, fetched: _Fetched) -> int:
         """Decode a range read by :meth:`_fetch` into rows, check them and store them; returns the new events."""
@@ -311,7 +325,7 @@ class Indexer:
                 raise _ChainMovedError()  # logs of one block from two different chains: it reorganised mid-call
             rows.append(row)
         blocks = [StoredBlock(n, h, tip.timestamp if n == last else None) for n, h in sorted(hashes.items())]
-        return self.store.append_rows(rows, blocks, last)
+        return self.store.append_rows(rows, blocks, last, first_block=first, parent_hash=fetched.parent)
 
     def _get_logs(self, first: int, last: int) -> Sequence[Mapping[str, Any]]:
         params = [{"address": self.address, "fromBlock": hex(first), "toBlock": hex(last), "topics": self._topics}]
