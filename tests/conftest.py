@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from _postgres import PostgresServer, running_server
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 
-from _postgres import PostgresServer, running_server
 from metering import contract as artifacts
 from metering.chain.node import LocalNode, dev_private_keys
 

@@ -17,6 +17,7 @@ from metering.cli import agent_cmds, audit_cmds, provider_cmds, source_cmds
 from metering.cli._common import ExitCode
 from metering.cli._json_errors import JsonErrorsGroup
 from metering.cli.customer_list_cmd import customer_list
+from metering.cli.db_cmds import db_app
 from metering.cli.demo_cmd import demo
 from metering.cli.dev_cmds import dev_app
 from metering.cli.events_cmd import events
@@ -78,6 +79,7 @@ app.command(rich_help_panel="Customers and auditors")(events)
 app.command(rich_help_panel="Customers and auditors")(audit_cmds.index)
 app.command(rich_help_panel="Customers and auditors")(audit_cmds.invoice)
 app.command(rich_help_panel="Customers and auditors")(audit_cmds.anchor)
+app.add_typer(db_app, name="db", rich_help_panel="Customers and auditors")
 app.command(rich_help_panel="Customers and auditors")(audit_cmds.verify)
 app.command("verify-source", rich_help_panel="Customers and auditors")(source_cmds.verify_source)
 app.command(rich_help_panel="Customers and auditors")(serve)

@@ -50,7 +50,7 @@ SHOWN_CUSTOMERS = 20
 class WebConfig:
     """Where the app reads from: the event database, and the node (for verification and block times)."""
 
-    db: Path
+    db: str | Path
     contract: str
     w3: Web3 | None = None
     type_names: dict[int, str] | None = None

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _postgres import PostgresServer
 from web3 import Web3
 from web3.contract import Contract
 
-from _postgres import PostgresServer
 from metering.audit.store import Store
 from metering.contract import currency_to_bytes
 from metering.types import Rules, Timeframe, Usage

@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 import socket
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -97,7 +96,7 @@ class StoredRange:
     written_at: int
 
 
-class Store(ABC):
+class Store:
     """The event database of one contract on one chain, on SQLite or PostgreSQL.
 
     >>> store = Store("meter.sqlite", chain_id=31337, contract="0x5FbDB2315678afecb367f032d93F642f64180aa3")
@@ -148,6 +147,8 @@ class Store(ABC):
         self.url = parsed.target
         self.path = parsed.shown
         self.writer = default_writer()
+        #: The schema version this store was upgraded from when it was opened (``upgrade=True``), else ``None``.
+        self.upgraded_from: int | None = None
         self._snapshots = 0
         self._connect(parsed, create=chain_id is not None)
         try:
@@ -166,50 +167,51 @@ class Store(ABC):
         self.contract = meta["contract"]
 
     # ------------------------------------------------------------------ what a backend supplies
-
-    @abstractmethod
-    def _connect(self, location: Location, *, create: bool) -> None:
-        """Open the connection (creating the file or checking the server); raise :class:`StoreError` if it cannot."""
-
-    @abstractmethod
-    def _table_exists(self, name: str) -> bool: ...
-
-    @abstractmethod
-    def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """All rows of a query (``?`` placeholders)."""
-
-    @abstractmethod
-    def _run(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """Run a statement; its row count."""
-
-    @abstractmethod
-    def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
-        """Run a statement once per row; the total row count."""
-
-    @abstractmethod
-    def _write(self) -> AbstractContextManager[None]:
-        """A transaction holding the store's write lock (one writer at a time, across processes and machines)."""
-
-    @abstractmethod
-    def _insert_events(self, rows: Sequence[tuple[Any, ...]], new: bool) -> int:
-        """Insert event rows (sorted by position) in the current write transaction, skipping stored ones; ``new``:
-        every row is above the cursor, so none is stored yet. Returns how many were inserted."""
-
-    @abstractmethod
-    def _stream(self, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
-        """The rows of a long query, streamed with bounded memory, from one consistent state."""
-
-    @abstractmethod
-    def _begin_snapshot(self) -> None: ...
-
-    @abstractmethod
-    def _end_snapshot(self) -> None: ...
+    # Store(...) always builds a backend (SqliteStore or PostgresStore), which overrides each of these.
 
     #: ``FROM`` clause of the invoice scan (SQLite is told which index to read; PostgreSQL's planner picks it).
     _BY_CUSTOMER: ClassVar[str] = "events"
 
-    @abstractmethod
-    def close(self) -> None: ...
+    def _connect(self, location: Location, *, create: bool) -> None:
+        """Open the connection (creating the file or checking the server); raise :class:`StoreError` if it cannot."""
+        raise NotImplementedError
+
+    def _table_exists(self, name: str) -> bool:
+        raise NotImplementedError
+
+    def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """All rows of a query (``?`` placeholders)."""
+        raise NotImplementedError
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run a statement; its row count."""
+        raise NotImplementedError
+
+    def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """Run a statement once per row; the total row count."""
+        raise NotImplementedError
+
+    def _write(self) -> AbstractContextManager[None]:
+        """A transaction holding the store's write lock (one writer at a time, across processes and machines)."""
+        raise NotImplementedError
+
+    def _insert_events(self, rows: Sequence[tuple[Any, ...]], new: bool) -> int:
+        """Insert event rows (sorted by position) in the current write transaction, skipping stored ones; ``new``:
+        every row is above the cursor, so none is stored yet. Returns how many were inserted."""
+        raise NotImplementedError
+
+    def _stream(self, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+        """The rows of a long query, streamed with bounded memory, from one consistent state."""
+        raise NotImplementedError
+
+    def _begin_snapshot(self) -> None:
+        raise NotImplementedError
+
+    def _end_snapshot(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
 
     def __enter__(self) -> Store:
         return self
@@ -233,6 +235,7 @@ class Store(ABC):
         if version != SCHEMA_VERSION:
             if BASELINE <= version < SCHEMA_VERSION and upgrade:
                 self._migrate(version)
+                self.upgraded_from = version
             elif BASELINE <= version < SCHEMA_VERSION:
                 raise StoreError(
                     f"{self.path} has schema version {version}, this metering reads {SCHEMA_VERSION}: upgrade it "

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from metering.errors import StoreError
 
-__all__ = ["Location", "parse_location"]
+__all__ = ["Location", "parse_location", "shown_location"]
 
 _POSTGRES_SCHEMES = ("postgresql", "postgres")
 
@@ -67,3 +67,8 @@ def _without_password(url: str) -> str:
     netloc = parts.netloc.rpartition("@")
     user = netloc[0].partition(":")[0]
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
+
+
+def shown_location(location: str | os.PathLike[str]) -> str:
+    """``location`` as messages show it: a URL without its password."""
+    return parse_location(location).shown

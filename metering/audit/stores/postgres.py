@@ -66,17 +66,17 @@ class PostgresStore(Store):
     dialect = "postgres"
 
     def _connect(self, location: Location, *, create: bool) -> None:
-        psycopg = _psycopg()
+        pg = _psycopg()
         self._readers: list[psycopg.Connection[Any]] = []
         try:
-            self._db: psycopg.Connection[Any] = psycopg.connect(location.target, autocommit=True)
-        except psycopg.Error as exc:
+            self._db: psycopg.Connection[Any] = pg.connect(location.target, autocommit=True)
+        except pg.Error as exc:
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise StoreError(
                 f"cannot connect to the event database {location.shown} ({detail}): check the URL, that the "
                 "server runs and that the database exists (createdb NAME)"
             ) from exc
-        self._error: type[Exception] = psycopg.Error
+        self._error: type[Exception] = pg.Error
 
     def close(self) -> None:
         for reader in getattr(self, "_readers", []):
@@ -89,19 +89,20 @@ class PostgresStore(Store):
 
     def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:
-            return self._db.execute(_sql(sql), params).fetchall()
+            rows: list[tuple[Any, ...]] = self._db.execute(_sql(sql), params).fetchall()
+            return rows
         except self._error as exc:
             raise StoreError(f"{self.path} refused a query ({str(exc).strip()})") from exc
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return self._db.execute(_sql(sql), params).rowcount
+        return int(self._db.execute(_sql(sql), params).rowcount)
 
     def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         if not rows:
             return 0
         with self._db.cursor() as cursor:
             cursor.executemany(_sql(sql), rows)
-            return cursor.rowcount
+            return int(cursor.rowcount)
 
     def _write(self) -> AbstractContextManager[None]:
         return self._transaction()
@@ -133,7 +134,7 @@ class PostgresStore(Store):
             if new:
                 return len(rows)
             cursor.execute("INSERT INTO events SELECT * FROM incoming ON CONFLICT (position) DO NOTHING")
-            return cursor.rowcount
+            return int(cursor.rowcount)
 
     def _stream(self, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
         if self._snapshots:  # inside a snapshot: a server-side cursor of its transaction, on this connection
