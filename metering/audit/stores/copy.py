@@ -10,15 +10,15 @@ same clock for both sides; neither database is written while they are compared.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import zip_longest
 
 from metering.audit.billing import iter_invoices
 from metering.audit.blocktime import BlockClock
-from metering.audit.invoice import to_canonical_json
+from metering.audit.invoice import Invoice, to_canonical_json
 from metering.audit.stores.base import Store
-from metering.errors import StoreError
+from metering.errors import InvoiceError, StoreError
 
 __all__ = ["CopyCheck", "compare_invoices", "copy_history"]
 
@@ -73,8 +73,12 @@ def compare_invoices(
         differences.append("the two databases list different timeframes")
     with source.snapshot(), target.snapshot():
         for timeframe in timeframes:
-            ours = iter_invoices(source, timeframe.id, clock)
-            theirs = iter_invoices(target, timeframe.id, clock)
+            ours, theirs = _invoices(source, timeframe.id, clock), _invoices(target, timeframe.id, clock)
+            if isinstance(ours, str) or isinstance(theirs, str):
+                if ours != theirs:  # the same refusal on both sides (e.g. nothing indexed yet) is no difference
+                    differences.append(f"timeframe {timeframe.id}: {source.path}: {_said(ours)}; {target.path}: "
+                                       f"{_said(theirs)}")
+                continue
             for left, right in zip_longest(ours, theirs):
                 compared += 1
                 if left is None or right is None:
@@ -92,3 +96,15 @@ def compare_invoices(
             invoices=compared,
             differences=tuple(differences),
         )
+
+
+def _invoices(store: Store, timeframe_id: int, clock: BlockClock) -> Iterator[Invoice] | str:
+    """The timeframe's invoices, or why there are none (a history that stops before the timeframe began...)."""
+    try:
+        return iter_invoices(store, timeframe_id, clock)
+    except InvoiceError as exc:
+        return str(exc)
+
+
+def _said(outcome: Iterator[Invoice] | str) -> str:
+    return outcome if isinstance(outcome, str) else "invoices"
