@@ -264,7 +264,7 @@ def indexing_rows(sizes: Sizes, judged: bool) -> list[Row]:
 
 def _child(argv: Sequence[str]) -> int:
     """One measurement in this fresh process: ``scan|invoices|one|pages PATH RUNS [CUSTOMER]``; prints JSON."""
-    mode, path, runs = argv[0], Path(argv[1]), int(argv[2])
+    mode, path, runs = argv[0], argv[1], int(argv[2])  # path: a SQLite file or a postgresql:// URL
     from metering.audit.billing import _ROW_NAMES, final_invoice, iter_invoices
     from metering.audit.store import Store
 
@@ -287,6 +287,10 @@ def _child(argv: Sequence[str]) -> int:
                     evidence += len(invoice.evidence.events)
                 out.update(invoices=invoices, evidence=evidence)
                 return total
+        elif mode == "copy":  # PostgreSQL's ceiling: the same rows as COPY ... TO, read and thrown away
+            def work() -> int:
+                out["bytes"] = copy_out(store, _ROW_NAMES)
+                return total
         elif mode == "one":
             def work() -> int:
                 invoice = final_invoice(store, argv[3], synthetic.TIMEFRAME, clock)
@@ -303,6 +307,25 @@ def _child(argv: Sequence[str]) -> int:
     return 0
 
 
+def copy_out(store: Any, names: Sequence[str]) -> int:
+    """``COPY (the invoice scan's query) TO STDOUT`` on a connection of its own: the rows, in the scan's order, as
+    fast as the server sends them; returns the bytes read."""
+    import psycopg
+
+    marks = ", ".join(["%s"] * len(names))
+    query = (
+        "COPY (SELECT customer, event, position >> 24, position & 16777215, tx_hash, instance_id, instance_type, "
+        f"started_at, lease_end, stopped_at, overage FROM events WHERE timeframe = %s AND customer IS NOT NULL "
+        f"AND event IN ({marks}) ORDER BY customer, position) TO STDOUT"
+    )
+    read = 0
+    with psycopg.connect(store.url) as connection, connection.cursor() as cursor:
+        with cursor.copy(query, (synthetic.TIMEFRAME, *names)) as copy:
+            for block in copy:
+                read += len(block)
+    return read
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident memory: ``VmHWM`` of /proc (``ru_maxrss`` would also count the parent's,
     which Linux carries across fork and exec)."""
@@ -312,7 +335,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # pragma: no cover - not Linux
 
 
-def measure(mode: str, path: Path, runs: int, *extra: str) -> tuple[Timing, dict[str, Any]]:
+def measure(mode: str, path: Path | str, runs: int, *extra: str) -> tuple[Timing, dict[str, Any]]:
     """A child measurement in a fresh interpreter, so that its peak resident memory is its own."""
     done = subprocess.run(
         [sys.executable, __file__, "--child", mode, str(path), str(runs), *extra],
