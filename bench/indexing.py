@@ -319,10 +319,13 @@ def copy_out(store: Any, names: Sequence[str]) -> int:
         f"AND event IN ({marks}) ORDER BY customer, position) TO STDOUT"
     )
     read = 0
-    with psycopg.connect(store.url) as connection, connection.cursor() as cursor:
-        with cursor.copy(query, (synthetic.TIMEFRAME, *names)) as copy:
-            for block in copy:
-                read += len(block)
+    with (
+        psycopg.connect(store.url) as connection,
+        connection.cursor() as cursor,
+        cursor.copy(query, (synthetic.TIMEFRAME, *names)) as copy,
+    ):
+        for block in copy:
+            read += len(block)
     return read
 
 

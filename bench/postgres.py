@@ -22,7 +22,7 @@ is printed with every section, since the machine is shared and the numbers are o
   plain ``COPY (the same query) TO STDOUT`` read and thrown away; ours is every invoice of the timeframe from
   ``iter_invoices``. Targets: >= 0.7 of the ceiling, peak RSS < 150 MB.
 * **Web** (``metering serve``'s app under uvicorn in its own process, on the same store): 8 clients request the
-  timeframes, customer, invoice and event pages in a loop; p50 and p99 latency.
+  timeframes, customer and event pages in a loop; p50 and p99 latency.
 """
 
 from __future__ import annotations
@@ -216,7 +216,6 @@ def web_rows(url: str, store: synthetic.SyntheticStore, requests_each: int, judg
         "/timeframes",
         f"/customers?timeframe={synthetic.TIMEFRAME}&page=10",
         f"/customers/{typical}",
-        f"/invoices/{typical}/{synthetic.TIMEFRAME}.json",
         "/events",
         f"/events?customer={typical}&timeframe={synthetic.TIMEFRAME}",
     ]
