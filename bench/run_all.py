@@ -336,11 +336,14 @@ class Runner:
             "gas", batch.per_item / batch.floor_per_item,
             f"its floor ({batch.floor_per_item:,.0f} gas); target <= {gas.BATCH_TARGET:,} gas"))
 
-    def run(self) -> list[Row]:
-        for section in SECTIONS:
-            self.section(section.title(self.sizes), lambda section=section: section.run(self))  # type: ignore[misc]
+    def run(self, only: frozenset[int] | None = None) -> list[Row]:
+        """Every section (or the numbered ones in ``only``, 1-based)."""
+        for number, section in enumerate(SECTIONS, start=1):
+            if only is None or number in only:
+                self.section(section.title(self.sizes),
+                             lambda section=section: section.run(self))  # type: ignore[misc]
         missing = set(ROW_KEYS) - {r.key for r in self.rows}
-        if missing:
+        if missing and only is None:
             raise RuntimeError(f"rows missing: {sorted(missing)}")
         return self.rows
 
@@ -459,15 +462,41 @@ def results_markdown(
     ])
 
 
+def replace_rows(rows: Sequence[Row], command: str) -> None:
+    """Put re-measured rows into RESULTS.md in place of the rows of the same keys, and say so under the table."""
+    text = RESULTS.read_text(encoding="utf-8")
+    fresh = {row.key: "| " + " | ".join(row.cells()) + " |" for row in rows}
+    lines = []
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        lines.append(fresh.get(cells[0], line) if line.startswith("| ") else line)
+    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    note = f"Rows {', '.join(sorted(fresh))} re-measured by `{command}` on {date}."
+    lines = [ln for ln in lines if not (ln.startswith("Rows ") and "re-measured by" in ln)]
+    at = lines.index("## How each number is measured")
+    lines[at:at] = [note, ""]
+    RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"rewrote rows {', '.join(sorted(fresh))} of {RESULTS.relative_to(ROOT)}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small samples (for the test suite)")
     parser.add_argument("--write", action="store_true", help=f"rewrite {RESULTS.relative_to(ROOT)}")
+    parser.add_argument("--only", type=lambda text: frozenset(int(n) for n in text.split(",")), default=None,
+                        help="only these sections (e.g. --only 5: gas); with --write, only their rows are replaced")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     began = time.perf_counter()
     runner = Runner(sizes)
-    rows = runner.run()
+    rows = runner.run(args.only)
+    if args.only is not None:
+        print()
+        print(markdown_table(rows))
+        if args.write:
+            replace_rows(rows, " ".join(["python bench/run_all.py", *(shlex.quote(a) for a in (
+                sys.argv[1:] if argv is None else argv))]))
+        return 0
     seconds = time.perf_counter() - began
     print()
     print(markdown_table(rows))
