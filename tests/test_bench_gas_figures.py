@@ -36,9 +36,9 @@ def test_the_gas_rows_of_the_bench_results_are_those_of_the_gas_report() -> None
     batch = number(report[gas.BATCH_HEADLINE][2])
     assert number(results["5a"][4]) == single, (
         f"bench/RESULTS.md says {results['5a'][4]} gas for 5a, gas-report.md {single:,}: "
-        "python bench/run_all.py --only 5 --write"
+        "python bench/run_all.py --only gas --write"
     )
     assert number(results["5b"][4]) == batch, (
         f"bench/RESULTS.md says {results['5b'][4]} gas for 5b, gas-report.md {batch:,}: "
-        "python bench/run_all.py --only 5 --write"
+        "python bench/run_all.py --only gas --write"
     )
