@@ -479,6 +479,7 @@ def replace_rows(rows: Sequence[Row], command: str) -> None:
     lines = [ln for ln in lines if not (ln.startswith("Rows ") and "re-measured by" in ln)]
     at = lines.index("## How each number is measured")
     lines[at:at] = [note, ""]
+    lines = [ln for k, ln in enumerate(lines) if ln or k == 0 or lines[k - 1]]  # no run of blank lines
     RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"rewrote rows {', '.join(sorted(fresh))} of {RESULTS.relative_to(ROOT)}")
 
