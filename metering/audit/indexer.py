@@ -16,7 +16,8 @@ Why it is built this way:
   block hashes, the events above it are dropped and the blocks are read again. Each range is also checked to
   continue the stored chain (parent side) and not to have moved while it was read (tip side).
 
-Logs are fetched with raw JSON-RPC calls (no web3 formatting) and turned straight into the store's rows by the
+Logs are fetched with raw JSON-RPC calls (no web3 formatting; over a kept-alive connection and parsed by orjson for
+a plain HTTP provider, :mod:`metering._utils.lean_http`) and turned straight into the store's rows by the
 precompiled decoder keyed by ``topics[0]`` (:mod:`metering._utils.storerows`): no ``eth_abi`` for fixed-size events,
 no intermediate objects, and one ``executemany`` in one transaction per range.
 """
@@ -34,6 +35,7 @@ from eth_utils.address import is_address, to_checksum_address
 from web3 import Web3
 from web3.types import RPCEndpoint
 
+from metering._utils.lean_http import LeanHttpError, lean_rpc_for
 from metering._utils.storerows import RowBuilder
 from metering.audit.events import EVENT_TYPES, topic0
 from metering.audit.store import Store, StoredBlock
@@ -165,6 +167,9 @@ class Indexer:
         self._start_block = start_block if start_block is not None else 0
         self._topics = [["0x" + topic0(name).hex() for name in EVENT_TYPES]]
         self._rows = RowBuilder()
+        # eth_getLogs over a kept-alive connection, parsed by orjson, where the provider is a plain HTTPProvider
+        # (used by the reader thread only)
+        self._lean = lean_rpc_for(w3)
 
     # ------------------------------------------------------------------ public
 
@@ -379,7 +384,10 @@ class Indexer:
     def _call(self, method: str, params: list[Any], *, refusable: bool = False) -> Any:
         """A raw JSON-RPC call; raises our exceptions, or :class:`_RangeRefusedError` when a smaller range may work."""
         try:
-            response = self._w3.provider.make_request(RPCEndpoint(method), params)
+            if method == "eth_getLogs" and self._lean is not None:
+                response: Any = self._lean.request(method, params)
+            else:
+                response = self._w3.provider.make_request(RPCEndpoint(method), params)
         except Exception as exc:
             if refusable and _looks_refused(exc):
                 raise _RangeRefusedError() from exc
@@ -407,7 +415,7 @@ class Indexer:
 
 def _looks_refused(exc: BaseException) -> bool:
     """Timeouts and HTTP errors of a big ``eth_getLogs`` (413, 5xx) may go away with a smaller range."""
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, TimeoutError | LeanHttpError):
         return True
     names = {cls.__name__ for cls in type(exc).__mro__}
     if names & {"Timeout", "ReadTimeout", "HTTPError"}:
