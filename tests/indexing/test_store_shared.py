@@ -323,3 +323,27 @@ def test_an_unreachable_postgresql_server_is_one_clear_error_without_the_passwor
                        ) as caught:
         Store("postgresql://u:hunter2@127.0.0.1:9/x?connect_timeout=2")
     assert "hunter2" not in str(caught.value)
+
+
+# ---------------------------------------------------------------------------------------------- the list API
+
+
+def test_invoices_for_timeframe_is_a_sequence_that_holds_no_invoice(
+    driver: Driver, w3: Web3, meter: Contract, store: Store
+) -> None:
+    from metering.audit.billing import invoices_for_timeframe, iter_invoices
+    from metering.audit.invoice import to_canonical_json
+
+    start = w3.eth.block_number + 1
+    tf = busy_timeframe(driver)
+    Indexer(w3, meter.address, store, start_block=start).sync()
+    clock = NodeClock(w3, store)
+    streamed = [to_canonical_json(i) for i in iter_invoices(store, tf.id, clock)]
+    invoices = invoices_for_timeframe(store, tf.id, clock)
+    assert [to_canonical_json(i) for i in invoices] == streamed == [to_canonical_json(i) for i in invoices]
+    assert len(invoices) == len(streamed) == len(store.customers(tf.id)) == 2
+    assert to_canonical_json(invoices[-1]) == streamed[-1]
+    assert [to_canonical_json(i) for i in invoices[::-1]] == streamed[::-1]
+    assert not invoices[5:]
+    with pytest.raises(IndexError):
+        invoices[2]
