@@ -343,10 +343,10 @@ class Store:
         stamped = [(b.number, _hex(b.hash), b.timestamp) for b in blocks]
         with self._write():
             cursor = self.last_block
-            start = cursor + 1 if cursor is not None else self.first_block
             if first_block is not None:
                 self._check_continues(cursor, first_block, parent_hash)
-                start = first_block
+            # the first block of the range, as the ranges table records it
+            start = cursor + 1 if cursor is not None else first_block if first_block is not None else self.first_block
             if start is None:
                 start = min([last_block, *(b[0] for b in stamped)])
             self._run_many(
@@ -371,8 +371,7 @@ class Store:
                     "INSERT INTO ranges (first_block, last_block, writer, written_at) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (first_block) DO UPDATE SET last_block = excluded.last_block, "
                     "writer = excluded.writer, written_at = excluded.written_at",
-                    (max(start, cursor + 1 if cursor is not None else start), last_block, self.writer,
-                     int(time.time())),
+                    (start, last_block, self.writer, int(time.time())),
                 )
         return max(inserted, 0)
 
