@@ -89,7 +89,7 @@ def create_app(config: WebConfig) -> Starlette:
 
     @contextmanager
     def store() -> Iterator[Store]:
-        with Store(config.db) as opened, opened.snapshot():  # one page, one state, whatever the indexer commits
+        with Store(config.db) as opened:
             yield opened
 
     def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
