@@ -25,7 +25,7 @@ from pathlib import Path
 
 INSTALL_HINT = (
     "PostgreSQL is not installed, so the PostgreSQL half of the store tests is skipped: "
-    "apt-get install postgresql (Debian/Ubuntu; `./run setup` does it), then run the tests again"
+    "apt-get install postgresql (Debian/Ubuntu; `./run test` does it when CI=true), then run the tests again"
 )
 _USER = "metering"
 _schemas = count(1)
