@@ -7,8 +7,9 @@ nothing between the bench and the node but the provider's own transport (``w3.pr
 are polled in a tight loop without sleeping. Every run is checked against the contract's usage counters like the
 measured paths.
 
-- sequential: ``eth_sendRawTransaction``, then ``eth_getTransactionReceipt`` until it answers, one transaction at a
-  time;
+- sequential: ``eth_sendRawTransactionSync`` (EIP-7966: the node answers with the receipt, one round trip) where
+  the node has it (anvil 1.7 does), else ``eth_sendRawTransaction`` then ``eth_getTransactionReceipt`` until it
+  answers; one transaction at a time (:data:`sequential_method` says which the last run used);
 - batched: the transactions in JSON-RPC batch requests of 500, then their receipts in batches of 500 until all are
   there;
 - activations: ``requestActivations`` transactions of 100 requests each, sent and confirmed as in "batched".
@@ -90,13 +91,38 @@ def _result(answer: Mapping[str, Any]) -> Any:
     return answer["result"]
 
 
+#: What the last :func:`sequential` ceiling used: ``eth_sendRawTransactionSync``, or send then poll the receipt.
+sequential_method = "eth_sendRawTransactionSync"
+_NO_SUCH_METHOD = (-32601, -32600)
+
+
+def _sync_refused(answer: Mapping[str, Any]) -> bool:
+    """The node does not know ``eth_sendRawTransactionSync`` (and so did nothing with the transaction)."""
+    error = answer.get("error")
+    if not isinstance(error, Mapping):
+        return False
+    message = str(error.get("message", "")).lower()
+    return error.get("code") in _NO_SUCH_METHOD or "not found" in message or "not supported" in message \
+        or "unknown method" in message
+
+
 def sequential(market: tp.Market, n: int) -> tp.Timing:
-    """Presigned ``requestActivation`` transactions: send one, poll its receipt until it is there, next."""
+    """Presigned ``requestActivation`` transactions one at a time: ``eth_sendRawTransactionSync`` where the node
+    answers it, else send one, poll its receipt until it is there, next."""
     signed = presign(market, _single_calls(market, n, "ceiling-seq"))
     provider = market.w3.provider
 
     def run() -> None:
+        global sequential_method
         stall = _Stall(market)
+        first = provider.make_request(RPCEndpoint("eth_sendRawTransactionSync"), [signed[0][0]])
+        if not _sync_refused(first):
+            sequential_method = "eth_sendRawTransactionSync"
+            _ok(_result(first))
+            for raw, _ in signed[1:]:
+                _ok(_result(provider.make_request(RPCEndpoint("eth_sendRawTransactionSync"), [raw])))
+            return
+        sequential_method = "eth_sendRawTransaction, then its receipt"
         for raw, tx_hash in signed:
             _result(provider.make_request(RPCEndpoint("eth_sendRawTransaction"), [raw]))
             while (receipt := _result(provider.make_request(RPCEndpoint("eth_getTransactionReceipt"), [tx_hash]))) \

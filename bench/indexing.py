@@ -264,8 +264,8 @@ def indexing_rows(sizes: Sizes, judged: bool) -> list[Row]:
 
 def _child(argv: Sequence[str]) -> int:
     """One measurement in this fresh process: ``scan|invoices|one|pages PATH RUNS [CUSTOMER]``; prints JSON."""
-    mode, path, runs = argv[0], Path(argv[1]), int(argv[2])
-    from metering.audit.billing import _ROW_NAMES, final_invoice, iter_invoices
+    mode, path, runs = argv[0], argv[1], int(argv[2])  # path: a SQLite file or a postgresql:// URL
+    from metering.audit.billing import _ROW_NAMES, final_invoice, invoices_for_timeframe, iter_invoices
     from metering.audit.store import Store
 
     out: dict[str, Any] = {}
@@ -287,6 +287,18 @@ def _child(argv: Sequence[str]) -> int:
                     evidence += len(invoice.evidence.events)
                 out.update(invoices=invoices, evidence=evidence)
                 return total
+        elif mode == "list":  # the list API: invoices_for_timeframe, iterated as the demo does
+            def work() -> int:
+                invoices = evidence = 0
+                for invoice in invoices_for_timeframe(store, synthetic.TIMEFRAME, clock):
+                    invoices += 1
+                    evidence += len(invoice.evidence.events)
+                out.update(invoices=invoices, evidence=evidence)
+                return total
+        elif mode == "copy":  # PostgreSQL's ceiling: the same rows as COPY ... TO, read and thrown away
+            def work() -> int:
+                out["bytes"] = copy_out(store, _ROW_NAMES)
+                return total
         elif mode == "one":
             def work() -> int:
                 invoice = final_invoice(store, argv[3], synthetic.TIMEFRAME, clock)
@@ -303,6 +315,28 @@ def _child(argv: Sequence[str]) -> int:
     return 0
 
 
+def copy_out(store: Any, names: Sequence[str]) -> int:
+    """``COPY (the invoice scan's query) TO STDOUT`` on a connection of its own: the rows, in the scan's order, as
+    fast as the server sends them; returns the bytes read."""
+    import psycopg
+
+    marks = ", ".join(["%s"] * len(names))
+    query = (
+        "COPY (SELECT customer, event, position >> 24, position & 16777215, tx_hash, instance_id, instance_type, "
+        f"started_at, lease_end, stopped_at, overage FROM events WHERE timeframe = %s AND customer IS NOT NULL "
+        f"AND event IN ({marks}) ORDER BY customer, position) TO STDOUT"
+    )
+    read = 0
+    with (
+        psycopg.connect(store.url) as connection,
+        connection.cursor() as cursor,
+        cursor.copy(query, (synthetic.TIMEFRAME, *names)) as copy,
+    ):
+        for block in copy:
+            read += len(block)
+    return read
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident memory: ``VmHWM`` of /proc (``ru_maxrss`` would also count the parent's,
     which Linux carries across fork and exec)."""
@@ -312,7 +346,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # pragma: no cover - not Linux
 
 
-def measure(mode: str, path: Path, runs: int, *extra: str) -> tuple[Timing, dict[str, Any]]:
+def measure(mode: str, path: Path | str, runs: int, *extra: str) -> tuple[Timing, dict[str, Any]]:
     """A child measurement in a fresh interpreter, so that its peak resident memory is its own."""
     done = subprocess.run(
         [sys.executable, __file__, "--child", mode, str(path), str(runs), *extra],
@@ -361,6 +395,12 @@ def invoice_rows(sizes: Sizes, judged: bool, cache: Path) -> tuple[list[Row], sy
                     sizes.stores[-1], None, " / ".join(f"{r:.0f}" for r in rss) + " MB",
                     f"+{growth_mb:.0f} MB for 10x the events", f"< {RSS_LIMIT_MB} MB, +< {RSS_GROWTH_MB} MB",
                     verdict(max(rss) < RSS_LIMIT_MB and growth_mb < RSS_GROWTH_MB, judged)))
+    listed, info = measure("list", store.path, 1)
+    assert listed.rss_mb is not None
+    rows.append(Row("L", f"invoices_for_timeframe, the list API the demo uses, iterated ({info['invoices']:,} "
+                    f"invoices of {store.events:,} events); peak RSS {listed.rss_mb:.0f} MB", listed.items, listed,
+                    f"{listed.rate:,.0f} events/s", "", f"< {RSS_LIMIT_MB} MB",
+                    verdict(listed.rss_mb < RSS_LIMIT_MB, judged)))
     one, info = measure("one", store.path, sizes.runs, store.heavy_customer)
     rows.append(Row("C", f"one customer's final invoice ({one.items:,} events of {store.events:,})", one.items, one,
                     f"{one.rate:,.0f} events/s", "", f"<= {ONE_INVOICE_SECONDS} s",

@@ -68,8 +68,10 @@ FULL = Sizes(activations=500, pipelined=1_000, batched=10_000, customers=50, eve
 QUICK = Sizes(activations=20, pipelined=40, batched=200, customers=10, events=400, signs=300, signs_native=30,
               runs=1)
 
-#: The issue's targets: each path at least this fraction of the node's ceiling for the same work.
-TARGETS = {"C1": 0.5, "C2": 0.5, "C3": 0.5}
+#: The targets (issue 18): each path at least this fraction of the node's ceiling for the same work (sequential
+#: against eth_sendRawTransactionSync, pipelined against presigned JSON-RPC batches, activate_many against presigned
+#: requestActivations in batches).
+TARGETS = {"C1": 0.5, "C2": 0.75, "C3": 0.7}
 
 #: Every row of the table, by key: the test checks each one is printed with positive numbers.
 ROW_KEYS = ("1a", "1b", "1c", "1d", "2a", "2b", "3a", "3b", "3c", "4a", "4b", "5a", "5b")
@@ -268,7 +270,7 @@ class Runner:
             "activations/s", plain_median, against))
         self.compare(self.comparison(
             "C1", "Agent.activate, sequential", "tx/s", sequential["ours"], sequential["ceiling"],
-            "a presigned eth_sendRawTransaction, then its receipt", plain))
+            f"presigned, {ceilings.sequential_method}", plain))
         self.compare(self.comparison(
             "C2", "TransactionSender.send_many, one tx per activation", "tx/s", pipelined["ours"],
             pipelined["ceiling"], f"presigned transactions in JSON-RPC batch requests of {ceilings.BATCH}", plain))
@@ -336,11 +338,14 @@ class Runner:
             "gas", batch.per_item / batch.floor_per_item,
             f"its floor ({batch.floor_per_item:,.0f} gas); target <= {gas.BATCH_TARGET:,} gas"))
 
-    def run(self) -> list[Row]:
+    def run(self, only: frozenset[str] | None = None) -> list[Row]:
+        """Every section (or those named in ``only``)."""
         for section in SECTIONS:
-            self.section(section.title(self.sizes), lambda section=section: section.run(self))  # type: ignore[misc]
+            if only is None or section.name in only:
+                self.section(section.title(self.sizes),
+                             lambda section=section: section.run(self))  # type: ignore[misc]
         missing = set(ROW_KEYS) - {r.key for r in self.rows}
-        if missing:
+        if missing and only is None:
             raise RuntimeError(f"rows missing: {sorted(missing)}")
         return self.rows
 
@@ -349,6 +354,7 @@ class Runner:
 class Section:
     """One part of the benchmark: a title (from the sizes) and the ``Runner`` method that measures it."""
 
+    name: str
     title: Callable[[Sizes], str]
     run: Callable[[Runner], None]
 
@@ -356,11 +362,12 @@ class Section:
 #: The sections, in order. To add one (e.g. indexing against raw ``eth_getLogs``), write a ``Runner`` method that
 #: calls ``self.add`` for its rows and ``self.compare`` for its ceilings, and list it here.
 SECTIONS: list[Section] = [
-    Section(lambda s: f"1. submitting activations against their ceilings ({s.runs} fresh anvil(s) per comparison)",
+    Section("submitting",
+            lambda s: f"1. submitting activations against their ceilings ({s.runs} fresh anvil(s) per comparison)",
             Runner.submitting),
-    Section(lambda s: "2. signing", Runner.signing),
-    Section(lambda s: f"3./4. indexing about {s.events:,} events, then invoices", Runner.indexing),
-    Section(lambda s: "5. gas (bench/gas.py)", Runner.gas),
+    Section("signing", lambda s: "2. signing", Runner.signing),
+    Section("indexing", lambda s: f"3./4. indexing about {s.events:,} events, then invoices", Runner.indexing),
+    Section("gas", lambda s: "5. gas (bench/gas.py)", Runner.gas),
 ]
 
 
@@ -459,15 +466,45 @@ def results_markdown(
     ])
 
 
+def replace_rows(rows: Sequence[Row], command: str) -> None:
+    """Put re-measured rows into RESULTS.md in place of the rows of the same keys, and say so under the table."""
+    text = RESULTS.read_text(encoding="utf-8")
+    fresh = {row.key: "| " + " | ".join(row.cells()) + " |" for row in rows}
+    lines = []
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        lines.append(fresh.get(cells[0], line) if line.startswith("| ") else line)
+    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    note = f"Rows {', '.join(sorted(fresh))} re-measured by `{command}` on {date}."
+    lines = [ln for ln in lines if not (ln.startswith("Rows ") and "re-measured by" in ln)]
+    at = lines.index("## How each number is measured")
+    lines[at:at] = [note, ""]
+    lines = [ln for k, ln in enumerate(lines) if ln or k == 0 or lines[k - 1]]  # no run of blank lines
+    RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"rewrote rows {', '.join(sorted(fresh))} of {RESULTS.relative_to(ROOT)}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small samples (for the test suite)")
     parser.add_argument("--write", action="store_true", help=f"rewrite {RESULTS.relative_to(ROOT)}")
+    parser.add_argument("--only", type=lambda text: frozenset(text.split(",")), default=None,
+                        help="only these sections (submitting, signing, indexing, gas; comma-separated); with "
+                        "--write, only their rows of RESULTS.md are replaced")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     began = time.perf_counter()
     runner = Runner(sizes)
-    rows = runner.run()
+    if args.only is not None and not args.only <= {section.name for section in SECTIONS}:
+        parser.error(f"--only takes {', '.join(section.name for section in SECTIONS)}")
+    rows = runner.run(args.only)
+    if args.only is not None:
+        print()
+        print(markdown_table(rows))
+        if args.write:
+            replace_rows(rows, " ".join(["python bench/run_all.py", *(shlex.quote(a) for a in (
+                sys.argv[1:] if argv is None else argv))]))
+        return 0
     seconds = time.perf_counter() - began
     print()
     print(markdown_table(rows))

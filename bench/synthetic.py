@@ -34,7 +34,7 @@ from eth_utils.address import to_checksum_address
 from metering._utils.logdecode import meter_event_decoder
 from metering._utils.storerows import event_row, row_of_event
 from metering.audit.events import RulesSet, TimeframeCreated
-from metering.audit.store import Store, StoredBlock
+from metering.audit.store import SCHEMA_VERSION, Store, StoredBlock
 from metering.contract import DenialReason
 from metering.types import Rules, rules_hash
 
@@ -70,7 +70,7 @@ def customer_address(index: int) -> str:
 class SyntheticStore:
     """What :func:`build` wrote: the file, its size in events, the timeframe's blocks, and its customers."""
 
-    path: Path
+    path: Path | str  # a SQLite file or a postgresql:// URL
     events: int
     customers: int
     heavy_customer: str
@@ -181,13 +181,15 @@ def _blocks_of(rows: list[tuple[Any, ...]], tip: int | None) -> list[StoredBlock
     return [StoredBlock(n, h, GENESIS + n if n == tip else None) for n, h in sorted(seen.items())]
 
 
-def build(path: Path, events: int) -> SyntheticStore:
-    """Write a store of ``events`` events (usage events plus the timeframe's setup) at ``path`` (replaced)."""
+def build(path: Path | str, events: int) -> SyntheticStore:
+    """Write a store of ``events`` events (usage events plus the timeframe's setup) at ``path`` (a SQLite file,
+    replaced, or a ``postgresql://`` URL of an empty database or schema)."""
     if events < 100:
         raise ValueError("at least 100 events")
     customers = max(2, events // 100)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    if not str(path).startswith("postgresql://"):
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
     with Store(path, chain_id=CHAIN_ID, contract=CONTRACT) as store:
         store.set_first_block(1)
         chunk: list[tuple[Any, ...]] = []
@@ -204,13 +206,14 @@ def build(path: Path, events: int) -> SyntheticStore:
         setup = _setup_rows(last)
         tip = StoredBlock(head, _digest(f"block-{head}"), GENESIS + head)
         store.append_rows(chunk + setup, [*_blocks_of(chunk + setup, None), tip], head)
-    return SyntheticStore(path, events, customers, customer_address(0), 1, last, head)
+    return SyntheticStore(Path(path) if isinstance(path, Path) else path, events, customers, customer_address(0), 1,
+                          last, head)
 
 
 def cached(directory: Path, events: int) -> SyntheticStore:
     """:func:`build` once per size and generator version: later runs reuse the file."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"synthetic-v{VERSION}-{events}.sqlite"
+    path = directory / f"synthetic-v{VERSION}-s{SCHEMA_VERSION}-{events}.sqlite"
     done = path.with_suffix(".done")
     if not (path.is_file() and done.is_file()):
         done.unlink(missing_ok=True)

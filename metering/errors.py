@@ -20,6 +20,7 @@ __all__ = [
     "MissingDependencyError",
     "NodeError",
     "NumberingError",
+    "RangeTakenError",
     "RpcUnavailableError",
     "RulesFileError",
     "SigningKeyError",
@@ -100,6 +101,10 @@ class VerificationError(MeteringError):
 
 class StoreError(MeteringError, ValueError):
     """The event database cannot be used: it belongs to another chain or contract, or has an unknown schema."""
+
+
+class RangeTakenError(StoreError):
+    """Another indexer stored this block range (or a reorganised chain under it) first: continue from the cursor."""
 
 
 class IndexingError(MeteringError, RuntimeError):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from _postgres import PostgresServer, running_server
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
@@ -65,6 +66,15 @@ class Chain:
 def node() -> Iterator[LocalNode]:
     with LocalNode() as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for the session (tests/_postgres.py); skipped, saying how to install it, without one."""
+    with running_server() as server:
+        if isinstance(server, str):
+            pytest.skip(server)
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -60,10 +60,10 @@ def test_the_quick_benchmark_prints_every_row_with_numbers(tmp_path: Path) -> No
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if line.startswith("| ") and cells[0] not in ("#", "---"):
             table[cells[0]] = cells
-    expected = {"I1", "I2", "P1", "P2", "P3", "Q1", "Q2", "Q3", "G", "M", "C"}
+    expected = {"I1", "I2", "P1", "P2", "P3", "Q1", "Q2", "Q3", "G", "M", "L", "C"}
     assert expected <= set(table), done.stdout
     for key in expected - {"G", "M"}:
         assert float(table[key][2].replace(",", "")) > 0, key
         assert float(table[key][4].split()[0].replace(",", "")) > 0, key
-    for key in ("I2", "Q3", "G", "M", "C"):
+    for key in ("I2", "Q3", "G", "M", "L", "C"):
         assert table[key][7] == "(quick: not judged)", key

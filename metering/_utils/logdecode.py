@@ -193,8 +193,15 @@ class EventSpec:
 
     def decode(self, topics: Sequence[Any], data: Any) -> DecodedEvent:
         """Decodes the topics and data of a log of this event (hex strings or bytes)."""
-        raw_topics = [_as_bytes(t) for t in topics]
-        body = _as_bytes(data) if data else b""
+        return self.decode_raw([_as_bytes(t) for t in topics], _as_bytes(data) if data else b"")
+
+    def decode_blob(self, topic_blob: bytes, body: bytes) -> DecodedEvent:
+        """:meth:`decode` for topics already converted to bytes and concatenated (32 bytes each), as the store keeps
+        them: the indexer converts a log's hex once and decodes from that."""
+        return self.decode_raw([topic_blob[k:k + 32] for k in range(0, len(topic_blob), 32)], body)
+
+    def decode_raw(self, raw_topics: Sequence[bytes], body: bytes) -> DecodedEvent:
+        """:meth:`decode` for topics and data already as bytes."""
         if self.data_types is None:
             if len(body) < 32 * self.data_words:
                 raise EventDecodeError(

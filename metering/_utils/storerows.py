@@ -345,7 +345,17 @@ class RowBuilder:
         if len(topics) != spec.topic_count:
             return None
         data = log["data"] or "0x"
-        args = spec.decode(topics, data).args
+        try:  # the node's hex converted once: these bytes are decoded and stored (logdecode checks each word)
+            raw_topics = bytes.fromhex("".join(topics).replace("0x", ""))
+            raw_data = _raw(data)
+        except (TypeError, ValueError):
+            args = spec.decode(topics, data).args  # raises the decoder's own error for malformed hex
+            raw_topics, raw_data = b"".join(map(_raw, topics)), _raw(data)
+        else:
+            if len(raw_topics) != 32 * len(topics):
+                args = spec.decode(topics, data).args
+            else:
+                args = spec.decode_blob(raw_topics, raw_data).args
         residual = kind.residual
         fields_json = kind.residual_json({f.name: f.from_abi(args[f.abi_name]) for f in residual}) if residual else "{}"
         try:
@@ -360,11 +370,7 @@ class RowBuilder:
             raise EventDecodeError(f"a {kind.name} log has a malformed position: {exc}") from exc
         if not 0 <= log_index < _LOG_INDEX_LIMIT:
             position(block_number, log_index)  # raises
-        try:  # the node's hex in one conversion (logdecode has checked each word)
-            raw_topics = bytes.fromhex("".join(topics).replace("0x", ""))
-        except ValueError:
-            raw_topics = b"".join(map(_raw, topics))
         return (
             block_number << LOG_INDEX_BITS | log_index, block_number, log_index, self._block[1], self._tx[1], kind.name,
-            *map(args.get, kind.typed_abi), fields_json, raw_topics, _raw(data),
+            *map(args.get, kind.typed_abi), fields_json, raw_topics, raw_data,
         )

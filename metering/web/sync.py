@@ -24,7 +24,9 @@ log = logging.getLogger("metering.web.sync")
 class BackgroundSync:
     """Runs ``Indexer.sync`` every ``interval`` seconds on its own database connection until :meth:`stop`."""
 
-    def __init__(self, w3: Web3, contract: str, db: Path, *, confirmations: int = 0, interval: float = 2.0) -> None:
+    def __init__(
+        self, w3: Web3, contract: str, db: str | Path, *, confirmations: int = 0, interval: float = 2.0
+    ) -> None:
         self.w3 = w3
         self.contract = contract
         self.db = db

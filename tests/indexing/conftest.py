@@ -6,11 +6,12 @@ Every transaction is sent from an unlocked anvil account with ``fn.transact``, a
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _postgres import PostgresServer
 from web3 import Web3
 from web3.contract import Contract
 
@@ -121,7 +122,30 @@ def store_path(tmp_path: Path) -> Path:
     return tmp_path / "events.sqlite"
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty event database on each backend: a SQLite file, and a schema of the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "events.sqlite")
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.new_url()
+
+
 @pytest.fixture
-def store(store_path: Path, w3: Web3, meter: Contract) -> Iterator[Store]:
-    with Store(store_path, chain_id=w3.eth.chain_id, contract=meter.address) as opened:
+def new_store_url(store_url: str, request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], str]:
+    """More empty databases on the backend of ``store_url`` (for tests that compare two stores)."""
+    names = iter(range(1, 1_000))
+
+    def make() -> str:
+        if not store_url.startswith("postgresql://"):
+            return str(tmp_path / f"events-{next(names)}.sqlite")
+        server: PostgresServer = request.getfixturevalue("postgres")
+        return server.new_url()
+
+    return make
+
+
+@pytest.fixture
+def store(store_url: str, w3: Web3, meter: Contract) -> Iterator[Store]:
+    with Store(store_url, chain_id=w3.eth.chain_id, contract=meter.address) as opened:
         yield opened

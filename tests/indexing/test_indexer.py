@@ -194,21 +194,21 @@ def test_an_unreachable_node_is_reported_as_unavailable(meter: Contract, tmp_pat
 
 
 def test_a_new_indexer_on_the_same_file_resumes_after_the_cursor(driver: Driver, w3: Web3, meter: Contract,
-                                                                 tmp_path: Path) -> None:
+                                                                 store_url: str,
+                                                                 new_store_url: Callable[[], str]) -> None:
     start = w3.eth.block_number + 1
     tf = busy_timeframe(driver)
     middle = (start + w3.eth.block_number) // 2
-    path = tmp_path / "resume.sqlite"
-    with Store(path, chain_id=31337, contract=meter.address) as store:
+    with Store(store_url, chain_id=31337, contract=meter.address) as store:
         first = Indexer(w3, meter.address, store, max_range=4, start_block=start).sync(to_block=middle)
         assert (first.from_block, first.to_block) == (start, middle)
-    with Store(path, chain_id=31337, contract=meter.address) as store:  # "after a restart"
+    with Store(store_url, chain_id=31337, contract=meter.address) as store:  # "after a restart"
         second = Indexer(w3, meter.address, store, max_range=4, start_block=0).sync()
         assert (second.from_block, second.to_block) == (middle + 1, w3.eth.block_number)
         assert first.events + second.events == store.event_count()
         again = Indexer(w3, meter.address, store).sync()
         assert (again.blocks, again.events) == (0, 0)
-        with Store(tmp_path / "once.sqlite", chain_id=31337, contract=meter.address) as once:
+        with Store(new_store_url(), chain_id=31337, contract=meter.address) as once:
             Indexer(w3, meter.address, once, start_block=start).sync()
             assert store.events() == once.events()
         assert_invoices_match_counters(driver, store, tf)

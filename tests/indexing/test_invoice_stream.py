@@ -3,8 +3,7 @@ out one customer at a time (memory holds one customer's events, not the timefram
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -23,8 +22,8 @@ BILLING_AND_DENIALS = ["ActivationGranted", "LeaseContinued", "LeaseRenewed", "I
                        "InstanceClosedByProvider", "ActivationDenied"]
 
 
-def stored(tmp_path: Path, history: History) -> Store:
-    store = Store(tmp_path / "events.sqlite", chain_id=1, contract=CONTRACT)
+def stored(url: str, history: History) -> Store:
+    store = Store(url, chain_id=1, contract=CONTRACT)
     last = max([e.block_number for e in history.events], default=1)
     store.append_events(history.events, [StoredBlock(last, digest(f"block{last}"), None)], last)
     return store
@@ -39,7 +38,7 @@ def stored(tmp_path: Path, history: History) -> Store:
     statement=st.booleans(),
 )
 def test_streamed_invoices_are_the_bytes_compute_invoices_gives(
-    tmp_path_factory: pytest.TempPathFactory, rules1: Rules, rules2: Rules, ops: list[tuple[str, int, int, int]],
+    new_store_url: Callable[[], str], rules1: Rules, rules2: Rules, ops: list[tuple[str, int, int, int]],
     cut: float, statement: bool,
 ) -> None:
     rules = {1: rules1, 2: rules2}
@@ -47,7 +46,7 @@ def test_streamed_invoices_are_the_bytes_compute_invoices_gives(
     history.grant("next", 1, TF.end + 5, TF.end + 50, timeframe=TF.id + 1)  # another timeframe: not counted
     to_block = 10 + int(cut * (history.block - 10))  # a statement reads up to some block, a final invoice all
     as_of = min(now, TF.end) if statement else None
-    with stored(tmp_path_factory.mktemp("db"), history) as store:
+    with stored(new_store_url(), history) as store:
         expected = compute_invoices(TF, rules, history.events, chain_id=1, contract=CONTRACT, from_block=0,
                                     to_block=to_block, as_of=as_of, customers=store.customers(TF.id))
         streamed = list(invoices_from_rows(TF, rules, store.billing_rows(TF.id, BILLING_AND_DENIALS), chain_id=1,
@@ -56,12 +55,14 @@ def test_streamed_invoices_are_the_bytes_compute_invoices_gives(
     assert [to_canonical_json(i) for i in streamed] == [to_canonical_json(i) for i in expected.values()]
 
 
-def test_a_customer_with_only_denials_gets_an_empty_invoice_and_one_with_nothing_none(tmp_path: Path) -> None:
+def test_a_customer_with_only_denials_gets_an_empty_invoice_and_one_with_nothing_none(
+    new_store_url: Callable[[], str],
+) -> None:
     history = History(timeframe=TF.id)
     history.deny("d", 1)
     history.grant("g", 1, TF.start, TF.start + 10, customer=OTHER)
     history.deny_renewal("g", 1)  # not a decision of its own
-    with stored(tmp_path, history) as store:
+    with stored(new_store_url(), history) as store:
         rows = store.billing_rows(TF.id, BILLING_AND_DENIALS)
         streamed = list(invoices_from_rows(TF, {1: Rules()}, rows, chain_id=1, contract=CONTRACT, from_block=0,
                                            to_block=100))
