@@ -12,7 +12,6 @@ from __future__ import annotations
 import shutil
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 
 from metering.audit.invoice import Charge
 from metering.money import format_minor
+from tests.waiting import wait_for
 
 from .conftest import World
 
@@ -50,9 +50,8 @@ def server(world: World, type_names: dict[int, str]) -> Iterator[str]:
     instance = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=instance.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not instance.started and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: instance.started or not thread.is_alive(), timeout=120, what="uvicorn to listen")
+    assert instance.started, "uvicorn stopped before it listened"
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
