@@ -13,6 +13,7 @@ which builds that fixture once.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,13 @@ from metering import contract as artifacts
 from metering.chain.node import LocalNode, dev_private_keys
 
 TESTS = Path(__file__).resolve().parent
+
+# pytest-xdist's workers start with COLUMNS=80 and LINES=24 in their environment, and rich fixes a console's width
+# for good when COLUMNS is set as it is created (the CLI's console is created on import): a test that asks for a
+# wider table with ``COLUMNS=200`` would then get 80 columns under xdist only. Tests set COLUMNS where they care.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _name in ("COLUMNS", "LINES"):
+        os.environ.pop(_name, None)
 
 #: Test directories (or top-level files) whose tests share an expensive session fixture, and why: each becomes
 #: one xdist group (``--dist loadgroup`` runs a group on a single worker, so the fixture is built once, not once per
