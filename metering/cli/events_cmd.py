@@ -208,36 +208,29 @@ def events(
         raise ConfigError(f"--to-block {to_block} is before --from-block {from_block}")
     if follow and to_block is not None:
         raise ConfigError("--follow watches new blocks: drop --to-block")
-    if follow:
-        _stop_on_sigterm()  # before anything is printed: whoever read a line may stop us at once, and gets exit 0
-    try:
-        w3 = connect(rpc_url)
-        address = require_contract(contract)
-        types = list(instance_type or [])
-        with open_store(w3, address, db) as store:
-            sync_store(w3, address, store, quiet=json_out, from_block=from_block)
-            times = _Times(w3, store)
-            found = _select(store, customer=who, types=types, timeframe=timeframe, names=names, from_block=from_block,
-                            to_block=to_block)
-            shown = found[-limit:] if limit else found
-            if follow:
-                _print_lines(shown, times, json_out)
-                _follow(w3, address, store, times, json_out, interval, last=store.last_block,
-                        select={"customer": who, "types": types, "timeframe": timeframe, "names": names})
-                return
-            if json_out:
-                from metering.cli._common import print_json
+    w3 = connect(rpc_url)
+    address = require_contract(contract)
+    types = list(instance_type or [])
+    with open_store(w3, address, db) as store:
+        sync_store(w3, address, store, quiet=json_out, from_block=from_block)
+        times = _Times(w3, store)
+        found = _select(store, customer=who, types=types, timeframe=timeframe, names=names, from_block=from_block,
+                        to_block=to_block)
+        shown = found[-limit:] if limit else found
+        if follow:
+            _print_lines(shown, times, json_out)
+            _follow(w3, address, store, times, json_out, interval, last=store.last_block,
+                    select={"customer": who, "types": types, "timeframe": timeframe, "names": names})
+            return
+        if json_out:
+            from metering.cli._common import print_json
 
-                print_json([event_json(e, times(e.block_number)) for e in shown])
-                return
-            # one line per event, never folded: ids and hashes stay whole, and grep finds them
-            _print_lines(shown, times, json_out=False)
-            more = f" (the newest {len(shown)} of {len(found)}; --limit 0 shows all)" if len(shown) < len(found) else ""
-            console.print(f"[dim]{len(shown)} event(s){more}[/]", highlight=False)
-    except KeyboardInterrupt:
-        if not follow:
-            raise
-        # Ctrl-C or SIGTERM while following, even during the first indexing pass: a quiet end, exit 0
+            print_json([event_json(e, times(e.block_number)) for e in shown])
+            return
+        # one line per event, never folded: ids and hashes stay whole, and grep finds them
+        _print_lines(shown, times, json_out=False)
+        more = f" (the newest {len(shown)} of {len(found)}; --limit 0 shows all)" if len(shown) < len(found) else ""
+        console.print(f"[dim]{len(shown)} event(s){more}[/]", highlight=False)
 
 
 def _print_lines(found: list[MeterEvent], times: _Times, json_out: bool) -> None:
@@ -250,25 +243,22 @@ def _print_lines(found: list[MeterEvent], times: _Times, json_out: bool) -> None
             console.print(_line(item, times(item.block_number)), highlight=False)
 
 
-def _stop_on_sigterm() -> None:
-    """SIGTERM ends ``--follow`` as Ctrl-C does (exit 0). Installed before the first line is printed: a script
-    (or a test) that stops the follower as soon as it has read a line must never find the default handler still
-    in place, which would end the process with -15."""
+def _follow(w3: Web3, address: str, store: Store, times: _Times, json_out: bool, interval: float, *,
+            last: int | None, select: dict[str, Any]) -> None:
+    """Index and print what is new every ``interval`` seconds, until Ctrl-C (or SIGTERM) ends it quietly."""
     import signal
 
     def stop(*_: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
-
-
-def _follow(w3: Web3, address: str, store: Store, times: _Times, json_out: bool, interval: float, *,
-            last: int | None, select: dict[str, Any]) -> None:
-    """Index and print what is new every ``interval`` seconds, until Ctrl-C (or SIGTERM) raises KeyboardInterrupt
-    (the caller ends quietly)."""
-    while True:
-        time.sleep(interval)
-        sync_store(w3, address, store, quiet=True)
-        found = _select(store, from_block=(last or 0) + 1 if last is not None else None, to_block=None, **select)
-        _print_lines(found, times, json_out)
-        last = store.last_block
+    try:
+        while True:
+            time.sleep(interval)
+            sync_store(w3, address, store, quiet=True)
+            found = _select(store, from_block=(last or 0) + 1 if last is not None else None, to_block=None,
+                            **select)
+            _print_lines(found, times, json_out)
+            last = store.last_block
+    except KeyboardInterrupt:
+        return
