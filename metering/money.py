@@ -20,10 +20,14 @@ through :class:`decimal.Decimal` and must convert exactly, or it is refused.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
+from functools import cache
+from types import MappingProxyType
 
 __all__ = [
     "PRICE_SCALE",
+    "WITHDRAWN_DECIMALS",
     "currency_decimals",
     "format_micro",
     "format_minor",
@@ -35,30 +39,26 @@ __all__ = [
 #: Micro-units per minor unit: the contract's ``PRICE_SCALE``.
 PRICE_SCALE = 1_000_000
 
+#: Codes ISO 4217 withdrew lately, still accepted (with the minor unit they had, 2 each) so that a timeframe created
+#: in one keeps its prices and invoices readable: ANG (replaced by XCG, 2025), BGN (Bulgaria joined the euro, 2026),
+#: CUC (withdrawn 2021), SLL (replaced by SLE, 2024), ZWL (replaced by ZWG, 2024).
+WITHDRAWN_DECIMALS: Mapping[str, int] = MappingProxyType(dict.fromkeys(("ANG", "BGN", "CUC", "SLL", "ZWL"), 2))
 
 
-def _codes(text: str) -> frozenset[str]:
-    return frozenset(text.split())
+@cache
+def _decimals() -> Mapping[str, int]:
+    """ISO 4217's active codes with their minor unit (``iso4217``: ISO's own table), and :data:`WITHDRAWN_DECIMALS`.
 
+    Why ``iso4217`` rather than Babel or pycountry: Babel's digits are CLDR's cash practice, which differ from ISO
+    4217's minor unit for 14 currencies (IQD has 3 decimals in ISO 4217 and 0 in CLDR: an invoice would be off by a
+    factor of 1000), and pycountry carries no minor units at all. Codes without a minor unit (gold, SDR, test and
+    fund codes: "N.A.") cannot price anything and are left out. Loaded on first use: parsing the table costs ~60 ms,
+    which ``metering --help`` should not pay.
+    """
+    from iso4217 import Currency
 
-_ZERO = _codes("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF")
-_THREE = _codes("BHD IQD JOD KWD LYD OMR TND")
-_FOUR = _codes("CLF UYW")
-_TWO = _codes(
-    """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BOV BRL BSD BTN BWP BYN BZD CAD CDF CHE
-    CHF CHW CNY COP COU CRC CUC CUP CVE CZK DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GTQ GYD HKD HNL
-    HTG HUF IDR ILS INR IRR JMD KES KGS KHR KPW KYD KZT LAK LBP LKR LRD LSL MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR
-    MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD PAB PEN PGK PHP PKR PLN QAR RON RSD RUB SAR SBD SCR SDG SEK SGD SHP
-    SLE SLL SOS SRD SSP STN SVC SYP SZL THB TJS TMT TOP TRY TTD TWD TZS UAH USD USN UYU UZS VED VES WST XCD XCG YER
-    ZAR ZMW ZWG ZWL"""
-)
-#: ISO 4217 active currency codes and their number of decimals (the minor unit's exponent).
-DECIMALS: dict[str, int] = {
-    **dict.fromkeys(_ZERO, 0),
-    **dict.fromkeys(_TWO, 2),
-    **dict.fromkeys(_THREE, 3),
-    **dict.fromkeys(_FOUR, 4),
-}
+    active = {c.code: c.exponent for c in Currency if c.exponent is not None}
+    return MappingProxyType({**WITHDRAWN_DECIMALS, **active})
 
 
 def normalize_currency(code: str) -> str:
@@ -69,14 +69,14 @@ def normalize_currency(code: str) -> str:
     if not isinstance(code, str):
         raise ValueError(f"a currency code must be text like 'EUR', got {code!r}")
     normalized = code.strip().upper()
-    if normalized not in DECIMALS:
+    if normalized not in _decimals():
         raise ValueError(f"unknown currency code {code!r}: use an ISO 4217 code such as EUR, USD, JPY or BHD")
     return normalized
 
 
 def currency_decimals(code: str) -> int:
     """How many decimals the currency's minor unit has (EUR 2, JPY 0, BHD 3)."""
-    return DECIMALS[normalize_currency(code)]
+    return _decimals()[normalize_currency(code)]
 
 
 def _decimal(text: str | int | Decimal, what: str) -> Decimal:

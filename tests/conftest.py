@@ -3,12 +3,20 @@
 The node is started on a free 127.0.0.1 port and killed by PID when the session ends, also after a failure.
 Each test that uses the chain runs between ``evm_snapshot`` and ``evm_revert``, so tests stay independent
 without redeploying.
+
+Under pytest-xdist (``./run test`` runs ``-n auto --dist loadgroup``) a "session" is one worker's: each worker has
+its own anvil and its own Meter, so tests built on ``meter`` (or ``cli``, ``driver``...) spread over the workers
+freely. A directory whose tests share a session fixture that is expensive to build (the web view's demo world, a
+compiled harness, Brownie's project) is listed in :data:`SHARED_SESSION_GROUPS`: all its tests run on one worker,
+which builds that fixture once.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +28,35 @@ from web3.contract import Contract
 
 from metering import contract as artifacts
 from metering.chain.node import LocalNode, dev_private_keys
+
+TESTS = Path(__file__).resolve().parent
+
+# pytest-xdist's workers start with COLUMNS=80 and LINES=24 in their environment, and rich fixes a console's width
+# for good when COLUMNS is set as it is created (the CLI's console is created on import): a test that asks for a
+# wider table with ``COLUMNS=200`` would then get 80 columns under xdist only. Tests set COLUMNS where they care.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _name in ("COLUMNS", "LINES"):
+        os.environ.pop(_name, None)
+
+#: Test directories (or top-level files) whose tests share an expensive session fixture, and why: each becomes
+#: one xdist group (``--dist loadgroup`` runs a group on a single worker, so the fixture is built once, not once per
+#: worker). A new directory whose tests only use the per-test ``meter``/``cli``/``driver`` needs no entry.
+SHARED_SESSION_GROUPS: dict[str, str] = {
+    "web": "the demo's whole history on a live anvil (world), a uvicorn server and one headless Chromium",
+    "packing": "the slot libraries' harness, compiled through solc with viaIR (slots)",
+    "test_brownie.py": "Brownie's project build/ folder in the checkout, and its compiler",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests of :data:`SHARED_SESSION_GROUPS` with their ``xdist_group`` (a no-op without xdist)."""
+    for item in items:
+        try:
+            first = item.path.resolve().relative_to(TESTS).parts[0]
+        except ValueError:  # a test outside tests/ (given on the command line)
+            continue
+        if first in SHARED_SESSION_GROUPS:
+            item.add_marker(pytest.mark.xdist_group(first))
 
 
 @dataclass(frozen=True)

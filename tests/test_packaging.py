@@ -4,6 +4,7 @@ and the pinned locks satisfy the bounds in pyproject.toml."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import subprocess
 import sys
 import tomllib
@@ -41,9 +42,16 @@ def _lock(name: str) -> dict[str, str]:
     return pins
 
 
-def test_the_library_depends_on_web3_eth_account_and_coincurve_only_each_with_an_upper_bound() -> None:
+def test_the_library_depends_on_web3_eth_account_coincurve_and_two_small_data_packages_each_with_an_upper_bound(
+) -> None:
+    """rfc8785 (the invoice's canonical JSON) and iso4217 (minor units) replaced hand-written code; both are pure
+    Python without dependencies of their own (pyproject.toml says why each)."""
     requirements = [Requirement(text) for text in PYPROJECT["project"]["dependencies"]]
-    assert sorted(r.name.lower() for r in requirements) == ["coincurve", "eth-account", "web3"]
+    assert sorted(r.name.lower() for r in requirements) == ["coincurve", "eth-account", "iso4217", "rfc8785", "web3"]
+    for small in ("rfc8785", "iso4217"):
+        declared = [Requirement(text) for text in importlib.metadata.requires(small) or []]
+        runtime = [r for r in declared if r.marker is None or r.marker.evaluate({"extra": ""})]
+        assert not runtime, f"{small} now brings dependencies of its own: {runtime}"
     for requirement in requirements:
         assert any(spec.operator == "<" for spec in requirement.specifier), requirement
 

@@ -25,6 +25,7 @@ import {
 } from '@ethereum-sourcify/lib-sourcify';
 
 const require = createRequire(import.meta.url);
+const { compileCached } = require('./solc_cache.js');
 
 // lib-sourcify's ISolidityCompiler over the pinned solcjs. It refuses any other version rather than fetch one.
 class OfflineSolc {
@@ -42,7 +43,12 @@ class OfflineSolc {
       throw new Error(`solc ${version} requested, but only the pinned ${this.version} is available offline`);
     }
     const input = JSON.stringify(solcJsonInput);
-    if (!this.outputs.has(input)) this.outputs.set(input, this.solc.compile(input));
+    if (!this.outputs.has(input)) {
+      // lib-sourcify gives every source inline, so the disk cache (tools/solc_cache.js) may keep the output
+      const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+      this.outputs.set(input, compileCached(root, `solcjs ${this.version}`, input,
+        (text, onImport) => this.solc.compile(text, { import: (p) => { onImport(); return { error: `no file ${p}` }; } })));
+    }
     const output = JSON.parse(this.outputs.get(input));
     const errors = (output.errors || []).filter((e) => e.severity === 'error');
     if (errors.length > 0) {

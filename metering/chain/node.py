@@ -141,7 +141,8 @@ class LocalNode:
             self.chain_id = _DEFAULT_CHAIN_IDS[self.client]
         if self.startup_timeout is None:
             # the Node.js clients load for seconds before they listen, longer on a busy machine
-            self.startup_timeout = 20.0 if self.client == "anvil" else 90.0
+            # (a bound, not a wait: start() returns as soon as the node answers)
+            self.startup_timeout = 60.0 if self.client == "anvil" else 180.0
 
     @property
     def rpc_url(self) -> str:
@@ -205,8 +206,20 @@ class LocalNode:
     def start(self) -> LocalNode:
         if self._process is not None:
             return self
-        if self.port == 0:
+        if self.port != 0:
+            return self._start()
+        # A free port is found by binding to port 0 and letting go, so another program (a parallel test worker)
+        # may take it before the node binds it: then the node exits saying so, and another port is tried.
+        for attempt in range(3):
             self.port = _free_port()
+            try:
+                return self._start()
+            except NodeError as exc:
+                if attempt == 2 or not any(word in str(exc).lower() for word in ("in use", "eaddrinuse")):
+                    raise
+        raise AssertionError("unreachable")
+
+    def _start(self) -> LocalNode:
         command, env, cwd = self._command()
         # stderr into a file, not a pipe: a pipe nobody reads fills up and would stall a chatty node
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop(), with the process)
@@ -224,9 +237,11 @@ class LocalNode:
                 raise NodeError(f"{self.client} exited at start-up: {err.strip()[-2000:] or 'no output'}")
             try:
                 _rpc(self.rpc_url, "eth_chainId", timeout=0.5)
-                return self
             except (urllib.error.URLError, ConnectionError, OSError):
                 time.sleep(0.05)
+                continue
+            if self._process.poll() is None:  # it answered, and it is ours: not a node that exited meanwhile
+                return self
         self.stop()
         raise NodeError(f"{self.client} did not answer on {self.rpc_url} within {timeout:.0f} s")
 

@@ -3,12 +3,15 @@ list`` and ``metering role`` (rules-manager role, two-step admin transfer)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from tests.waiting import wait_for
 
 from .helpers import DB, WEB, Cli, Market, as_json, fails, flat, key_hex, ok, plain
 
@@ -64,16 +67,34 @@ def test_events_bad_input_is_one_line(cli: Cli, market: Market) -> None:
     assert json_error.exit_code == 3 and json.loads(json_error.stdout)["code"] == 3
 
 
+def _indexed_up_to(db: Path) -> int | None:
+    """The last block the follower's event database holds (None before its first pass has committed)."""
+    if not db.exists():
+        return None
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as con:
+        try:
+            row = con.execute("SELECT last_block FROM cursor WHERE id = 1").fetchone()
+        except sqlite3.OperationalError:  # the schema is not there yet
+            return None
+    return None if row is None else int(row[0])
+
+
 def test_events_follow_prints_new_events_as_json_lines(cli: Cli, market: Market) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("METERING_")}
     env.update({k: v for k, v in cli.env().items() if v is not None})
+    head = cli.chain.w3.eth.block_number
     follower = subprocess.Popen(
         [sys.executable, "-c", "from metering.cli import main; main()", "events", "--follow", "--json",
          "--interval", "0.2", "--event", "ActivationGranted"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        time.sleep(3)  # it indexed what there is (no grant yet) and watches
+        # Ready when its first pass has indexed the chain as it is (no grant yet): only then is the grant below
+        # new to it. A condition, not a sleep: an import can take seconds on a loaded machine.
+        db = Path(env["METERING_DB"])
+        wait_for(lambda: (_indexed_up_to(db) or -1) >= head or follower.poll() is not None, timeout=120,
+                 what="the follower's first indexing pass")
+        assert follower.poll() is None, follower.stderr.read() if follower.stderr else ""
         instance = _activate(cli, market, market.customer, DB)
         assert follower.stdout is not None
         line = follower.stdout.readline()  # blocks until the new event is printed
@@ -81,7 +102,7 @@ def test_events_follow_prints_new_events_as_json_lines(cli: Cli, market: Market)
         assert (event["event"], event["instance_id"]) == ("ActivationGranted", instance)
     finally:
         follower.terminate()
-        follower.wait(timeout=10)
+        follower.wait(timeout=30)
     assert follower.returncode == 0, follower.stderr.read() if follower.stderr else ""
 
 

@@ -2,7 +2,8 @@
 
 Each page is loaded from a real server (uvicorn on a free loopback port) over the demo's history; the numbers the
 page shows are checked against the invoice JSON, a tampered invoice dropped on the page is flagged, and every page
-is photographed into ``test-artifacts/screenshots/`` (the README's pictures come from here, ``docs/``).
+is photographed into ``test-artifacts/screenshots/`` (ignored by git: running the tests leaves the tree clean).
+The README's copies in ``docs/`` are refreshed from there only on purpose, by ``./run screenshots``.
 Nothing downloads a browser: without Debian's chromium and chromium-driver the tests skip and say how to install.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 import shutil
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +20,7 @@ import pytest
 
 from metering.audit.invoice import Charge
 from metering.money import format_minor
+from tests.waiting import wait_for
 
 from .conftest import World
 
@@ -27,7 +28,6 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
-DOCS = ROOT / "docs"
 
 pytestmark = pytest.mark.skipif(
     not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
@@ -50,9 +50,8 @@ def server(world: World, type_names: dict[int, str]) -> Iterator[str]:
     instance = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=instance.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not instance.started and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: instance.started or not thread.is_alive(), timeout=120, what="uvicorn to listen")
+    assert instance.started, "uvicorn stopped before it listened"
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -81,13 +80,11 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         driver.quit()
 
 
-def _shot(driver: object, name: str, *, readme: bool = False) -> None:
+def _shot(driver: object, name: str) -> None:
+    """A picture of the page into the ignored ``test-artifacts/screenshots/`` (``./run screenshots`` copies the
+    README's, ``docs/screenshot-NAME.png``, from there)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    driver.save_screenshot(str(path))  # type: ignore[attr-defined]
-    if readme:
-        DOCS.mkdir(exist_ok=True)
-        shutil.copyfile(path, DOCS / f"screenshot-{name}.png")
+    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))  # type: ignore[attr-defined]
 
 
 def _text(driver: object, css: str) -> str:
@@ -128,7 +125,7 @@ def test_the_customer_page_draws_charts_and_shows_the_invoiced_total(
     canvases = browser.find_elements(By.CSS_SELECTOR, ".chart canvas")  # type: ignore[attr-defined]
     assert len(canvases) == 1 + 3 * 2  # the amount, and running/seconds/activations per type
     assert "SPENDING_CAP_REACHED" in _text(browser, "table.denials")
-    _shot(browser, "customer", readme=True)
+    _shot(browser, "customer")
 
 
 def test_the_invoice_page_shows_every_line_of_the_invoice_json(browser: object, server: str, world: World) -> None:
@@ -149,7 +146,7 @@ def test_the_invoice_page_shows_every_line_of_the_invoice_json(browser: object, 
     assert len(checks) == 3
     seconds = next(ln for ln in invoice.lines if ln.charge == Charge.SECONDS and ln.amount)
     assert Decimal(format_minor(seconds.amount, "EUR")) > 0
-    _shot(browser, "invoice", readme=True)
+    _shot(browser, "invoice")
 
 
 def test_a_tampered_invoice_dropped_on_the_page_is_flagged(browser: object, server: str, world: World) -> None:
