@@ -25,6 +25,8 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from types import MappingProxyType
 
+from metering.errors import MissingDependencyError
+
 __all__ = [
     "PRICE_SCALE",
     "WITHDRAWN_DECIMALS",
@@ -55,7 +57,12 @@ def _decimals() -> Mapping[str, int]:
     fund codes: "N.A.") cannot price anything and are left out. Loaded on first use: parsing the table costs ~60 ms,
     which ``metering --help`` should not pay.
     """
-    from iso4217 import Currency
+    try:
+        from iso4217 import Currency
+    except ImportError:
+        raise MissingDependencyError(
+            'currencies need ISO 4217\'s table (the iso4217 package): pip install "metering[audit]" '
+            '(the cli extra includes it)') from None
 
     active = {c.code: c.exponent for c in Currency if c.exponent is not None}
     return MappingProxyType({**WITHDRAWN_DECIMALS, **active})

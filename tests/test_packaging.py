@@ -42,12 +42,19 @@ def _lock(name: str) -> dict[str, str]:
     return pins
 
 
-def test_the_library_depends_on_web3_eth_account_coincurve_and_two_small_data_packages_each_with_an_upper_bound(
-) -> None:
+def test_the_library_depends_on_web3_eth_account_and_coincurve_only_each_with_an_upper_bound() -> None:
+    """What an agent installs: nothing else (the brief's rule for agents)."""
+    requirements = [Requirement(text) for text in PYPROJECT["project"]["dependencies"]]
+    assert sorted(r.name.lower() for r in requirements) == ["coincurve", "eth-account", "web3"]
+    for requirement in requirements:
+        assert any(spec.operator == "<" for spec in requirement.specifier), requirement
+
+
+def test_the_audit_extra_is_two_small_data_packages_without_dependencies_of_their_own() -> None:
     """rfc8785 (the invoice's canonical JSON) and iso4217 (minor units) replaced hand-written code; both are pure
     Python without dependencies of their own (pyproject.toml says why each)."""
-    requirements = [Requirement(text) for text in PYPROJECT["project"]["dependencies"]]
-    assert sorted(r.name.lower() for r in requirements) == ["coincurve", "eth-account", "iso4217", "rfc8785", "web3"]
+    requirements = [Requirement(text) for text in PYPROJECT["project"]["optional-dependencies"]["audit"]]
+    assert sorted(r.name.lower() for r in requirements) == ["iso4217", "rfc8785"]
     for small in ("rfc8785", "iso4217"):
         declared = [Requirement(text) for text in importlib.metadata.requires(small) or []]
         runtime = [r for r in declared if r.marker is None or r.marker.evaluate({"extra": ""})]
@@ -56,18 +63,23 @@ def test_the_library_depends_on_web3_eth_account_coincurve_and_two_small_data_pa
         assert any(spec.operator == "<" for spec in requirement.specifier), requirement
 
 
-def test_the_cli_extra_adds_typer_rich_pyyaml_and_platformdirs_each_with_an_upper_bound() -> None:
+def test_the_cli_extra_adds_typer_rich_pyyaml_and_platformdirs_each_with_an_upper_bound_and_the_audit_extra(
+) -> None:
     requirements = [Requirement(text) for text in PYPROJECT["project"]["optional-dependencies"]["cli"]]
-    assert sorted(r.name.lower() for r in requirements) == ["platformdirs", "pyyaml", "rich", "typer"]
+    assert sorted(r.name.lower() for r in requirements) == ["metering", "platformdirs", "pyyaml", "rich", "typer"]
+    assert [r.extras for r in requirements if r.name == "metering"] == [{"audit"}]
+    requirements = [r for r in requirements if r.name != "metering"]
     for requirement in requirements:
         assert any(spec.operator == "<" for spec in requirement.specifier), requirement
 
 
-@pytest.mark.parametrize("extra", ["", "cli"])
+@pytest.mark.parametrize("extra", ["", "cli", "audit"])
 def test_dev_lock_pins_versions_inside_the_bounds(extra: str) -> None:
     pins = _lock("dev.lock")
     texts = PYPROJECT["project"]["optional-dependencies"][extra] if extra else PYPROJECT["project"]["dependencies"]
     for requirement in map(Requirement, texts):
+        if requirement.name == "metering":
+            continue
         pinned = pins.get(requirement.name.lower())
         assert pinned is not None, f"{requirement.name} is not in requirements/dev.lock"
         assert requirement.specifier.contains(pinned), f"dev.lock pins {requirement.name}=={pinned}: not {requirement}"
@@ -102,3 +114,16 @@ def test_every_name_the_package_exports_resolves_to_its_module() -> None:
 
     for name in metering.__all__:
         assert getattr(metering, name) is not None, name
+
+
+def test_an_agent_imports_neither_audit_package() -> None:
+    """The agent's path (the package, the agent, the sender) needs web3, eth-account and coincurve only: the audit
+    extra's packages load on first use of a currency or a canonical invoice, never on import."""
+    code = (
+        "import sys\n"
+        "import metering, metering.agent, metering.chain.sender, metering.contract, metering.types\n"
+        "loaded = [m for m in ('iso4217', 'rfc8785') if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

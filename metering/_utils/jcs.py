@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import rfc8785
+from metering.errors import MissingDependencyError
 
 __all__ = ["MAX_SAFE_INTEGER", "CanonicalJsonError", "canonical_json"]
 
@@ -64,6 +64,12 @@ def canonical_json(value: Any) -> bytes:
     :raises CanonicalJsonError: a float, an integer beyond 2**53 - 1, a non-string key, a string that is not valid
         Unicode (a lone surrogate), or another type.
     """
+    try:
+        import rfc8785
+    except ImportError:
+        raise MissingDependencyError(
+            'canonical invoices need the rfc8785 package: pip install "metering[audit]" (the cli extra includes it)'
+        ) from None
     refused = _find_refused(value, "")
     if refused:
         raise CanonicalJsonError(refused)
