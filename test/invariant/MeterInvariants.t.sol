@@ -56,7 +56,7 @@ contract MeterInvariants is InvariantBase {
         }
         vm.stopPrank();
         vm.prank(customers[0]);
-        meter.setSpendingCap(FIXED_CAP);
+        meter.setSpendingCap(FIXED_CAP, MeterFixture.EUR);
         vm.prank(customers[1]);
         meter.approveAgent(agents[0]);
 

@@ -49,7 +49,7 @@ contract CustomerHandler is BaseHandler {
         address c = store.customer(customerSeed);
         if (c == store.customer(0)) return; // the fixed-cap customer
         uint64 cap = capSeed % 4 == 0 ? 0 : uint64(1 + (capSeed >> 8) % MAX_CAP);
-        _asCustomer(customerSeed, abi.encodeCall(IMeter.setSpendingCap, (cap)));
+        _asCustomer(customerSeed, abi.encodeCall(IMeter.setSpendingCap, (cap, bytes8("EUR"))));
     }
 
     /// @dev Only an enrolled or suspended customer may call its own functions: anyone else reverts.
