@@ -109,7 +109,7 @@ PAGE_UPDATE = ("seat page read + update (cold)", COLD_READ + SLOT_UPDATE)
 RECORD_NEW = ("agent's seat record read + new slot (cold)", COLD_READ + NEW_SLOT)
 RECORD_UPDATE = ("agent's seat record read + update: reused seat (cold)", COLD_READ + SLOT_UPDATE)
 RECORD_READ = ("agent's seat record read (cold)", COLD_READ)
-TIMEFRAME_READ = ("timeframe end read (cold)", COLD_READ)
+TIMEFRAME_READ = ("lease terms read: timeframe end, lease bound, currency (cold)", COLD_READ)
 
 
 # ---------------------------------------------------------------------------------------------- measurements
@@ -271,7 +271,7 @@ class Bench:
             self._mine(m.enrollCustomer(address), self.admin)
         # Customers act in their own transactions: fund them, then set caps (and one restricts itself).
         for address in [self.customer, self.restricted]:
-            self._mine(m.setSpendingCap(CAP), address)
+            self._mine(m.setSpendingCap(CAP, currency_to_bytes("EUR")), address)
         self._mine(m.approveAgent(self.agent), self.restricted)
         self.warp(start)
         return many

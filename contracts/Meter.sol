@@ -31,7 +31,7 @@ import {Pricing} from "./libraries/Pricing.sol";
 /// - `_customers[customer]`: {AccountSlot}. `_approved[customer][agent]`: the customer's approvals.
 /// - `_rules[timeframe << 16 | type]`: {RulesSlot}, everything a decision reads; `_terms` under the same key holds
 ///   {TermsSlot}: what a renewal, a continuation and `expireLeases` read (continuation price, lease bound, the
-///   timeframe's end and currency).
+///   timeframe's end).
 /// - `_cursor`: {Cursor}, the timeframe count, how far the walk over ended timeframes got, and the cached timeframe.
 ///
 /// A renewal or a stop of an instance whose rules do not price running time (the record's `timePriced` bit) reads
@@ -45,7 +45,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
     /// @inheritdoc IMeter
     /// @dev 15 minutes: a keeper renews a boundary lease within seconds of the boundary; the grace bounds what a late
     /// continuation bills without a lease (at most this, and only on a seat nobody else held meanwhile).
-    uint40 public constant CONTINUATION_GRACE = 15 minutes;
+    uint40 public constant CONTINUATION_GRACE_SECONDS = 15 minutes;
     /// @inheritdoc IMeter
     uint16 public constant MAX_CONCURRENT = 99; // 3 seats in the usage slot + 16 pages of 6
     /// @inheritdoc IMeter
@@ -142,7 +142,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         }
         uint256 key = _rulesKey(timeframe_, instanceType);
         _rules[key] = RulesSlotLibrary.pack(r);
-        _terms[key] = TermsSlotLibrary.pack(r.pricePerContinuation, r.maxLeaseSeconds, t.end, t.currency);
+        _terms[key] = TermsSlotLibrary.pack(r.pricePerContinuation, Leases.bound(r.maxLeaseSeconds), t.end);
         hash = keccak256(abi.encode(timeframe_, instanceType, r));
         emit RulesSet(timeframe_, instanceType, hash, r);
     }
@@ -163,10 +163,10 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
     }
 
     /// @inheritdoc IMeter
-    function setDefaultSpendingCap(uint64 cap, bytes8 currency) external onlyRole(RULES_MANAGER_ROLE) {
+    function setDefaultCustomerCap(uint64 cap, bytes8 currency) external onlyRole(RULES_MANAGER_ROLE) {
         if (!_validCurrency(currency)) revert MeteringInvalidCurrency(currency);
         _defaultCap = DefaultCap(cap, currency);
-        emit DefaultSpendingCapSet(cap, currency);
+        emit DefaultCustomerCapSet(cap, currency);
     }
 
     /// @inheritdoc IMeter
@@ -292,9 +292,8 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         onlyRole(AGENT_ROLE)
         returns (Decision memory)
     {
-        (TimeframeId active, uint40 start, uint40 end) = _activeTimeframe();
-        (bool granted, DenialReason reason) =
-            _activate(customer, instanceType, requestId, leaseSeconds, active, start, end);
+        (TimeframeId active, Cursor c) = _activeTimeframe();
+        (bool granted, DenialReason reason) = _activate(customer, instanceType, requestId, leaseSeconds, active, c);
         return Decision(granted, reason);
     }
 
@@ -306,14 +305,14 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
     {
         uint256 n = requests.length;
         if (n > MAX_BATCH) revert MeteringBatchTooLarge(n, MAX_BATCH);
-        (TimeframeId active, uint40 start, uint40 end) = _activeTimeframe();
+        (TimeframeId active, Cursor c) = _activeTimeframe();
         // Each entry is allocated (zeroed) here and filled in place below.
         decisions = new Decision[](n);
         for (uint256 i; i < n; ++i) {
             ActivationRequest calldata q = requests[i];
             Decision memory d = decisions[i];
             (d.granted, d.reason) =
-                _activate(q.customer, q.instanceType, q.requestId, q.leaseSeconds, active, start, end);
+                _activate(q.customer, q.instanceType, q.requestId, q.leaseSeconds, active, c);
         }
     }
 
@@ -431,7 +430,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
     }
 
     /// @inheritdoc IMeter
-    function defaultSpendingCap() external view returns (uint64 cap, bytes8 currency) {
+    function defaultCustomerCap() external view returns (uint64 cap, bytes8 currency) {
         DefaultCap memory d = _defaultCap;
         return (d.cap, d.currency);
     }
@@ -439,7 +438,8 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
     /// @inheritdoc IMeter
     function mayBill(address customer, address agent) external view returns (bool) {
         AccountSlot account = _customers[customer].account;
-        return account.isEnrolled() && hasRole(AGENT_ROLE, agent) && !_agentBarred(account, customer, agent);
+        return account.isEnrolled() && hasRole(AGENT_ROLE, agent)
+            && !_agentBarred(account, customer, agent);
     }
 
     /// @inheritdoc IMeter
@@ -494,15 +494,14 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
     // ------------------------------------------------------------------ internals: decisions
 
     /// @dev Decides one activation request of `msg.sender` and records the decision. The only place new requests
-    /// are granted or denied. `active` is the active timeframe (0 when none), `start` and `end` its bounds.
+    /// are granted or denied. `active` is the active timeframe (0 when none), `c` the cursor (its bounds, currency).
     function _activate(
         address customer,
         InstanceType instanceType,
         uint64 requestId,
         uint32 leaseSeconds,
         TimeframeId active,
-        uint40 start,
-        uint40 end
+        Cursor c
     ) private returns (bool, DenialReason) {
         bytes32 id = instanceIdOf(msg.sender, requestId);
         if (customer == address(0)) revert MeteringInvalidCustomer(customer);
@@ -547,7 +546,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         Grant memory g;
         g.reason = DenialReason.NoActiveTimeframe;
         if (TimeframeId.unwrap(active) != 0) {
-            g = _decide(msg.sender, customer, instanceType, active, start, end, leaseSeconds, false);
+            g = _decide(msg.sender, customer, instanceType, active, c, leaseSeconds, false);
         }
         if (g.reason != DenialReason.None) {
             seat_.record = InstanceSlotLibrary.pack(
@@ -575,7 +574,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
     }
 
     /// @dev Decides a new activation or a continuation for `customer` by `agent` in the active timeframe `tf`
-    /// (bounds `start`, `end`) and, when granted, commits it to the usage counters, the seats and the customer's
+    /// (the cursor `c` holds its bounds and currency) and, when granted, commits it to the usage counters, the seats and the customer's
     /// spending. A new activation is billed from now. A continuation is billed from the timeframe's start if the
     /// seat it takes was free since then, else from the second that seat became free: billed time never overlaps
     /// another lease's seat-time, so hard limits hold in billed time too. (No seat: no limit, or soft overage.)
@@ -584,8 +583,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         address customer,
         InstanceType instanceType,
         TimeframeId tf,
-        uint40 start,
-        uint40 end,
+        Cursor c,
         uint32 leaseSeconds,
         bool continuation
     ) private returns (Grant memory g) {
@@ -598,15 +596,18 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         }
         AccountCell storage accountCell = _customers[customer];
         AccountSlot account = accountCell.account;
-        if (!account.isEnrolled()) {
-            g.reason = account.status() == CustomerStatus.None
-                ? DenialReason.CustomerNotEnrolled
-                : DenialReason.CustomerSuspended;
-            return g;
-        }
-        if (_agentBarred(account, customer, agent)) {
-            g.reason = DenialReason.AgentNotApproved;
-            return g;
+        // One test for the common case: enrolled, and open to every agent (no restriction, no revoke).
+        if (!account.enrolledOpenToAll()) {
+            if (!account.isEnrolled()) {
+                g.reason = account.status() == CustomerStatus.None
+                    ? DenialReason.CustomerNotEnrolled
+                    : DenialReason.CustomerSuspended;
+                return g;
+            }
+            if (_agentBarred(account, customer, agent)) {
+                g.reason = DenialReason.AgentNotApproved;
+                return g;
+            }
         }
         uint256 usageKey = _usageKey(customer, tf, instanceType);
         UsageCell storage usageCell = _usage[usageKey];
@@ -619,11 +620,12 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         );
         if (g.reason != DenialReason.None) return g;
 
-        uint40 leaseEnd = Leases.expiry(now_, leaseSeconds, r.maxLeaseSeconds(), end, 0);
+        uint40 leaseEnd = Leases.expiry(now_, leaseSeconds, Leases.bound(r.maxLeaseSeconds()), c.end(), 0);
         uint40 billedFrom = now_;
         if (continuation) {
             // A seat's value in this timeframe is 0 (never used) or a second at or after its start.
             uint40 freedAt = k == NO_SEAT ? 0 : _seatEnd(u, usageKey, k);
+            uint40 start = c.start();
             billedFrom = freedAt > start ? freedAt : start;
         }
         uint64 before = u.leasedSeconds();
@@ -647,7 +649,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
             }
             committed = (account.spentTimeframe() == tf ? account.spent() : 0) + cost;
         }
-        g.reason = _capReason(account, committed, account.spendingCap() == 0 ? bytes8(0) : _cursor.currency());
+        g.reason = _capReason(account, committed, c.currency());
         if (g.reason != DenialReason.None) {
             g.overage = false;
             return g;
@@ -661,7 +663,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         u = u.withLeasedSeconds(leased);
         if (k != NO_SEAT) u = _setSeat(u, usageKey, k, leaseEnd);
         usageCell.usage = u;
-        // Cannot truncate: `_capReason` denied anything above type(uint96).max (checked again by SafeCast).
+        // Checked cast: `_overCap` denied anything above type(uint96).max, and SafeCast checks it again.
         accountCell.account = account.withSpent(tf, SafeCast.toUint96(committed));
         (g.seat, g.leaseEnd, g.timePriced, g.billedFrom) = (k, leaseEnd, timePriced, billedFrom);
     }
@@ -675,17 +677,18 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         AccountCell storage accountCell = _customers[customer];
         AccountSlot account = accountCell.account;
         DenialReason reason;
-        if (!account.isEnrolled()) {
-            reason = DenialReason.CustomerSuspended;
-        } else if (_agentBarred(account, customer, msg.sender)) {
-            reason = DenialReason.AgentNotApproved;
-        } else {
+        // One test for the common case: enrolled, and open to every agent (no restriction, no revoke).
+        if (!account.enrolledOpenToAll()) {
+            if (!account.isEnrolled()) reason = DenialReason.CustomerSuspended;
+            else if (_agentBarred(account, customer, msg.sender)) reason = DenialReason.AgentNotApproved;
+        }
+        if (reason == DenialReason.None) {
             TimeframeId tf = inst.timeframe();
             uint256 rulesKey = _rulesKey(tf, inst.instanceType());
             TermsSlot terms = _terms[rulesKey];
             uint40 currentEnd = inst.leaseEnd();
             uint40 leaseEnd = Leases.expiry(
-                uint40(block.timestamp), leaseSeconds, terms.maxLeaseSeconds(), terms.timeframeEnd(), currentEnd
+                uint40(block.timestamp), leaseSeconds, terms.leaseBound(), terms.timeframeEnd(), currentEnd
             );
             uint256 usageKey = _usageKey(customer, tf, inst.instanceType());
             UsageCell storage usageCell = _usage[usageKey];
@@ -707,14 +710,18 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
                     committed += _timeCost(r, leased) - _timeCost(r, before);
                 }
             }
-            reason = _capReason(account, committed, terms.currency());
-            if (reason == DenialReason.None) {
+            // The cap's currency is this timeframe's: no grant in it passed a cap in another one, and a cap set
+            // while it runs was checked against it ({setSpendingCap}).
+            if (_overCap(account, committed)) {
+                reason = DenialReason.SpendingCapReached;
+            } else {
                 u = u.withLeasedSeconds(leased);
                 uint8 k = inst.seat();
                 if (k != NO_SEAT) u = _setSeat(u, usageKey, k, leaseEnd);
                 usageCell.usage = u;
                 if (committed != account.spent()) {
-                    accountCell.account = account.withSpent(account.spentTimeframe(), SafeCast.toUint96(committed));
+                    // Cannot truncate: `_overCap` denied anything above type(uint96).max.
+                    accountCell.account = account.withSpent(account.spentTimeframe(), uint96(committed));
                 }
                 seat_.record = inst.withLeaseEnd(leaseEnd);
                 emit LeaseRenewed(instanceId, customer, inst.instanceType(), tf, leaseEnd);
@@ -726,7 +733,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
     }
 
     /// @dev Closes an open instance whose lease has run out (billing stopped at its end) and, if it ran to the end
-    /// of its timeframe, the active timeframe starts there and the renewal comes within `CONTINUATION_GRACE` of
+    /// of its timeframe, the active timeframe starts there and the renewal comes within `CONTINUATION_GRACE_SECONDS` of
     /// that boundary, continues it as a fresh decision under the rules in force now (see {_decide} for the second
     /// it is billed from). The record is written once: continued, or closed.
     function _continue(bytes32 instanceId, SeatCell storage seat_, InstanceSlot inst, uint32 leaseSeconds)
@@ -737,15 +744,15 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         InstanceType instanceType = inst.instanceType();
         TimeframeId ended = inst.timeframe();
         emit LeaseExpired(instanceId, customer, instanceType, ended, inst.leaseEnd());
-        (TimeframeId active, uint40 start, uint40 end) = _activeTimeframe();
+        (TimeframeId active, Cursor c) = _activeTimeframe();
         Grant memory g;
         if (!_continuable(inst)) {
             g.reason = DenialReason.LeaseExpired;
-        } else if (TimeframeId.unwrap(active) != TimeframeId.unwrap(ended) + 1 || start != inst.leaseEnd()) {
+        } else if (TimeframeId.unwrap(active) != TimeframeId.unwrap(ended) + 1 || c.start() != inst.leaseEnd()) {
             // Only a timeframe that starts where this one ended continues it.
             g.reason = TimeframeId.unwrap(active) == 0 ? DenialReason.NoActiveTimeframe : DenialReason.LeaseExpired;
         } else {
-            g = _decide(msg.sender, customer, instanceType, active, start, end, leaseSeconds, true);
+            g = _decide(msg.sender, customer, instanceType, active, c, leaseSeconds, true);
         }
         if (g.reason != DenialReason.None) {
             seat_.record = inst.closed();
@@ -766,7 +773,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         uint40 leaseEnd = inst.leaseEnd();
         // Cannot overflow: a lease end is a timeframe's end at most, a uint40, plus 15 minutes fits in a uint256.
         unchecked {
-            if (block.timestamp >= uint256(leaseEnd) + CONTINUATION_GRACE) return false;
+            if (block.timestamp >= uint256(leaseEnd) + CONTINUATION_GRACE_SECONDS) return false;
         }
         return leaseEnd == _terms[_rulesKey(inst.timeframe(), inst.instanceType())].timeframeEnd();
     }
@@ -813,7 +820,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
                 AccountCell storage accountCell = _customers[customer];
                 AccountSlot account = accountCell.account;
                 // Checked: the refund was committed by this timeframe's grants and renewals, so it is at most what
-                // was spent (a uint96, never wrapped: see {_capReason}).
+                // was spent (a uint96, never wrapped: see {_overCap}).
                 accountCell.account = account.withSpent(account.spentTimeframe(), uint96(account.spent() - refund));
             }
         }
@@ -827,17 +834,20 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         emit LeaseExpired(instanceId, inst.customer(), inst.instanceType(), inst.timeframe(), inst.leaseEnd());
     }
 
-    /// @dev Why committing `committed` micro-units is refused, or `None`: beyond what spending can hold (2^96 - 1,
-    /// whatever the cap: the checked bound of the `spent` field), a cap in another currency than the timeframe's
-    /// `currency` (which is not read when there is no cap), or beyond the cap (0: no cap).
+    /// @dev Why committing `committed` micro-units is refused, or `None`: a cap in another currency than the
+    /// timeframe's `currency`, or crossing the cap (see {_overCap}).
     function _capReason(AccountSlot account, uint256 committed, bytes8 currency) private pure returns (DenialReason) {
-        if (committed > type(uint96).max) return DenialReason.SpendingCapReached;
+        if (account.spendingCap() != 0 && account.capCurrency() != currency) return DenialReason.CapCurrencyMismatch;
+        return _overCap(account, committed) ? DenialReason.SpendingCapReached : DenialReason.None;
+    }
+
+    /// @dev Whether committing `committed` micro-units crosses the cap, or, without a cap (0), what spending can
+    /// hold: 2^96 - 1 micro-units, the checked bound that makes every `uint96(committed)` cast safe.
+    function _overCap(AccountSlot account, uint256 committed) private pure returns (bool) {
         uint64 cap = account.spendingCap();
-        if (cap == 0) return DenialReason.None;
-        if (account.capCurrency() != currency) return DenialReason.CapCurrencyMismatch;
         // Cannot overflow: a uint64 times 1e6 is below 2^84.
         unchecked {
-            return committed > uint256(cap) * PRICE_SCALE ? DenialReason.SpendingCapReached : DenialReason.None;
+            return committed > (cap == 0 ? type(uint96).max : uint256(cap) * PRICE_SCALE);
         }
     }
 
@@ -958,14 +968,13 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
 
     // ------------------------------------------------------------------ internals: the active timeframe
 
-    /// @dev The active timeframe (0 when none) and the cursor's bounds, moving the cursor forward and storing it
-    /// when needed.
-    function _activeTimeframe() private returns (TimeframeId id, uint40 start, uint40 end) {
-        (Cursor c, bool moved) = _findActive();
+    /// @dev The active timeframe (0 when none) and the cursor (its bounds and currency), moving the cursor forward
+    /// and storing it when needed.
+    function _activeTimeframe() private returns (TimeframeId id, Cursor c) {
+        bool moved;
+        (c, moved) = _findActive();
         if (moved) _cursor = c;
-        start = c.start();
-        end = c.end();
-        if (block.timestamp >= start && block.timestamp < end) id = c.id();
+        if (block.timestamp >= c.start() && block.timestamp < c.end()) id = c.id();
     }
 
     /// @dev The first timeframe that has not ended yet. Timeframes are created in order and never overlap, so their

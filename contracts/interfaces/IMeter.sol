@@ -19,7 +19,7 @@ import {IMeteringTypes} from "./IMeteringTypes.sol";
 ///
 /// v3 ("fair at the edges"): a revoke always takes effect, whatever the customer's restriction; a customer can stop
 /// any instance billed to it; every lease is bounded by the rules' `maxLeaseSeconds`; a lease that ran to its
-/// timeframe's end stays continuable for `CONTINUATION_GRACE` seconds, whoever calls `expireLeases`, and its
+/// timeframe's end stays continuable for `CONTINUATION_GRACE_SECONDS` seconds, whoever calls `expireLeases`, and its
 /// continuation is billed from the second its seat became free in the new timeframe (never over another lease's
 /// seat-time); spending caps carry their currency; a new customer starts with the provider's default cap.
 interface IMeter is IMeteringTypes {
@@ -135,7 +135,7 @@ interface IMeter is IMeteringTypes {
     event SpendingCapSet(address indexed customer, uint64 cap, bytes8 currency);
 
     /// @notice The provider set the cap every customer enrolled from now on starts with (0: none).
-    event DefaultSpendingCapSet(uint64 cap, bytes8 currency);
+    event DefaultCustomerCapSet(uint64 cap, bytes8 currency);
 
     /// @notice An activation was granted: the instance may run until `leaseEnd` unless renewed.
     /// @param overage True when granted beyond a soft limit.
@@ -279,8 +279,8 @@ interface IMeter is IMeteringTypes {
     /// @notice Sets the spending cap that customers enrolled from now on start with, in minor units of `currency`
     /// (0: none). It protects a passive customer, that never sets a cap nor restricts its agents, from an agent
     /// key that leaks: that key bills it at most this much per timeframe. The customer may change it.
-    /// @dev Requires `RULES_MANAGER_ROLE` and a valid currency code. Emits {DefaultSpendingCapSet}.
-    function setDefaultSpendingCap(uint64 cap, bytes8 currency) external;
+    /// @dev Requires `RULES_MANAGER_ROLE` and a valid currency code. Emits {DefaultCustomerCapSet}.
+    function setDefaultCustomerCap(uint64 cap, bytes8 currency) external;
 
     /// @notice Anchors the hash of a customer's final invoice for an ended timeframe.
     /// @dev Requires `RULES_MANAGER_ROLE`, a non-zero hash, an enrolled or suspended customer, an ended timeframe
@@ -353,7 +353,7 @@ interface IMeter is IMeteringTypes {
     /// @notice Extends the caller's open instance's lease to `leaseSeconds` from now, capped at the rules'
     /// `maxLeaseSeconds` and its timeframe's end. If the lease ran to the end of its timeframe, the instance
     /// continues in the next timeframe (when that starts where the other ended) as a fresh decision under its
-    /// rules, if renewed within `CONTINUATION_GRACE` seconds of the boundary: billed from the new timeframe's start,
+    /// rules, if renewed within `CONTINUATION_GRACE_SECONDS` seconds of the boundary: billed from the new timeframe's start,
     /// or from when the seat it takes became free if another lease held it since (see {LeaseContinued}).
     /// @dev Only the agent that holds the instance. A renewal is denied (and recorded) when the customer is
     /// suspended, restricted or revoked the caller, or would cross its cap; a lease that expired before its
@@ -370,7 +370,7 @@ interface IMeter is IMeteringTypes {
     function deactivate(bytes32 instanceId) external;
 
     /// @notice Closes the given leases that have expired; anyone may call it. Others are skipped, and so is a
-    /// lease that ran to its timeframe's end during its `CONTINUATION_GRACE`: its holder may still continue it.
+    /// lease that ran to its timeframe's end during its `CONTINUATION_GRACE_SECONDS`: its holder may still continue it.
     /// @dev Emits {LeaseExpired} for each closed lease. At most `MAX_BATCH` ids.
     /// @return closed How many were closed.
     function expireLeases(bytes32[] calldata instanceIds) external returns (uint256 closed);
@@ -381,7 +381,7 @@ interface IMeter is IMeteringTypes {
     function MAX_BATCH() external view returns (uint256);
 
     /// @notice How long after its timeframe's end a lease that ran to that end may still be continued.
-    function CONTINUATION_GRACE() external view returns (uint40);
+    function CONTINUATION_GRACE_SECONDS() external view returns (uint40);
 
     /// @notice The largest `maxConcurrent` rules may set.
     function MAX_CONCURRENT() external view returns (uint16);
@@ -430,7 +430,7 @@ interface IMeter is IMeteringTypes {
     function agentRevoked(address customer, address agent) external view returns (bool);
 
     /// @notice The cap new customers start with, and its currency.
-    function defaultSpendingCap() external view returns (uint64 cap, bytes8 currency);
+    function defaultCustomerCap() external view returns (uint64 cap, bytes8 currency);
 
     /// @notice Whether `agent` may activate for `customer` now: enrolled, the agent holds `AGENT_ROLE`, was not
     /// revoked, and is approved if the customer restricted itself.

@@ -72,6 +72,13 @@ library AccountSlotLibrary {
         return AccountSlot.unwrap(s) & REVOKED_ANY_BIT != 0;
     }
 
+    /// @dev Whether the customer is enrolled and accepts every agent (not restricted, never revoked one): the
+    /// common case of a decision, in one test.
+    function enrolledOpenToAll(AccountSlot s) internal pure returns (bool) {
+        return AccountSlot.unwrap(s) & (MASK_8 | RESTRICTED_BIT | REVOKED_ANY_BIT)
+            == uint256(IMeteringTypes.CustomerStatus.Enrolled);
+    }
+
     /// @dev Whether a decision for this customer must read its approval of the agent: it restricted itself to
     /// approved agents, or it revoked one (one test for both, on the hot path).
     function screensAgents(AccountSlot s) internal pure returns (bool) {

@@ -2,52 +2,47 @@
 pragma solidity ^0.8.28;
 
 /// @dev What a renewal, a continuation and `expireLeases` read about a (timeframe, instance type), packed into one
-/// storage slot written by `setRules`: the continuation price, the lease bound, and the timeframe's end and
-/// currency (copied from the timeframe, which never changes once created). A renewal reads this word instead of
+/// storage slot written by `setRules`: the continuation price, the lease bound, and the timeframe's end (copied
+/// from the timeframe, which never changes once created). A renewal reads this word instead of
 /// the timeframe's, so bounding its lease costs no extra read.
 ///
 /// Layout, from the lowest bit:
 ///
 ///     bits      field                 meaning
-///     0-47      pricePerContinuation  micro-units
-///     48-79     maxLeaseSeconds       0 = no limit but the timeframe's end (also in {RulesSlot}, for grants)
-///     80-119    timeframeEnd
-///     120-183   currency              the timeframe's ISO 4217 code as bytes8
-///     184-255   (always 0)
+///     0-39      timeframeEnd
+///     40-71     leaseBound            the rules' `maxLeaseSeconds`, or the largest uint32 when it is 0 (no
+///                                     bound): {Leases-bound}, stored ready so a renewal compares once
+///     72-119    pricePerContinuation  micro-units
+///     120-255   (always 0)
 type TermsSlot is uint256;
 
 using TermsSlotLibrary for TermsSlot global;
 
 /// @title Packing and unpacking of {TermsSlot}.
 library TermsSlotLibrary {
-    uint256 internal constant MAX_LEASE_OFFSET = 48;
-    uint256 internal constant END_OFFSET = 80;
-    uint256 internal constant CURRENCY_OFFSET = 120;
+    uint256 internal constant LEASE_BOUND_OFFSET = 40;
+    uint256 internal constant PRICE_OFFSET = 72;
 
-    function pack(uint48 pricePerContinuation_, uint32 maxLeaseSeconds_, uint40 timeframeEnd_, bytes8 currency_)
+    function pack(uint48 pricePerContinuation_, uint32 leaseBound_, uint40 timeframeEnd_)
         internal
         pure
         returns (TermsSlot)
     {
         return TermsSlot.wrap(
-            uint256(pricePerContinuation_) | (uint256(maxLeaseSeconds_) << MAX_LEASE_OFFSET)
-                | (uint256(timeframeEnd_) << END_OFFSET) | (uint256(uint64(currency_)) << CURRENCY_OFFSET)
+            uint256(timeframeEnd_) | (uint256(leaseBound_) << LEASE_BOUND_OFFSET)
+                | (uint256(pricePerContinuation_) << PRICE_OFFSET)
         );
     }
 
     function pricePerContinuation(TermsSlot s) internal pure returns (uint48) {
-        return uint48(TermsSlot.unwrap(s));
+        return uint48(TermsSlot.unwrap(s) >> PRICE_OFFSET);
     }
 
-    function maxLeaseSeconds(TermsSlot s) internal pure returns (uint32) {
-        return uint32(TermsSlot.unwrap(s) >> MAX_LEASE_OFFSET);
+    function leaseBound(TermsSlot s) internal pure returns (uint32) {
+        return uint32(TermsSlot.unwrap(s) >> LEASE_BOUND_OFFSET);
     }
 
     function timeframeEnd(TermsSlot s) internal pure returns (uint40) {
-        return uint40(TermsSlot.unwrap(s) >> END_OFFSET);
-    }
-
-    function currency(TermsSlot s) internal pure returns (bytes8) {
-        return bytes8(uint64(TermsSlot.unwrap(s) >> CURRENCY_OFFSET));
+        return uint40(TermsSlot.unwrap(s));
     }
 }
