@@ -34,6 +34,14 @@ abstract contract BaseHandler {
         _;
     }
 
+    /// @dev As {adjustTimestamp}, by at most `maxJump` seconds: for calls whose point is to come soon after an
+    /// event (a continuation within its grace).
+    modifier adjustTimestampWithin(uint256 seed, uint256 maxJump) {
+        store.beginStep();
+        _warp(((seed >> 8) % maxJump) << 8 | 1);
+        _;
+    }
+
     modifier instrument(string memory name) {
         store.countCall(name);
         _;

@@ -52,6 +52,22 @@ contract CustomerHandler is BaseHandler {
         _asCustomer(customerSeed, abi.encodeCall(IMeter.setSpendingCap, (cap, bytes8("EUR"))));
     }
 
+    /// @dev A customer stops an instance billed to it (e.g. one of an agent it revoked): it goes through exactly when
+    /// the instance is open; a customer stopping another customer's instance reverts.
+    function stopInstance(uint256 customerSeed, uint256 idSeed, uint256 timeSeed)
+        external
+        adjustTimestamp(timeSeed)
+        instrument("customer.stopInstance")
+    {
+        bytes32 id = store.openIdOf(address(0), idSeed);
+        if (id == bytes32(0)) return;
+        GhostStore.Ghost memory g = store.ghost(id);
+        address c = customerSeed % 4 == 0 ? store.customer(customerSeed >> 2) : g.customer;
+        bool open = meter.instance(id).status == IMeteringTypes.InstanceStatus.Open;
+        (bool ok,) = _call(c, abi.encodeCall(IMeter.stopInstance, (id)));
+        if (ok != (open && c == g.customer)) store.flag(ok ? "a customer stopped another's instance" : "a customer could not stop its instance");
+    }
+
     /// @dev Only an enrolled or suspended customer may call its own functions: anyone else reverts.
     function _asCustomer(uint256 customerSeed, bytes memory data) internal {
         address c = store.customer(customerSeed);
