@@ -395,6 +395,16 @@ def test_customer_cap_denies_what_would_cross_it(cli: Cli, market: Market) -> No
     assert _activate(cli, market.customer, "--lease", "6")["result"] == "Granted"
 
 
+def test_customer_cap_in_another_currency_than_the_timeframes_is_refused_before_sending(
+    cli: Cli, market: Market
+) -> None:
+    """Issue 15: ``cap 50 --currency USD`` on an EUR timeframe was sent and succeeded (and JPY 5000 set 50.00 EUR)."""
+    for amount, code in (("50", "USD"), ("5000", "JPY")):
+        fails(cli("customer", "cap", amount, "--currency", code, **_as_customer(cli)), 3,
+              f"the cap is in {code} but the timeframe it would bound is priced in EUR")
+    assert as_json(ok(cli("customer", "account", market.customer, "--json")))["spending_cap_minor"] == 0
+
+
 def test_customer_account_of_a_customer_that_committed_nothing(cli: Cli, market: Market) -> None:
     stranger = cli.actors.customers[3].address
     assert "nothing committed yet" in flat(ok(cli("customer", "account", stranger)).stdout)

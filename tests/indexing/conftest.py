@@ -99,7 +99,7 @@ class Driver:
         return self.send(self.meter.functions.setAgentRestriction(restricted), customer)
 
     def cap(self, customer: str, minor_units: int) -> Any:
-        return self.send(self.meter.functions.setSpendingCap(minor_units), customer)
+        return self.send(self.meter.functions.setSpendingCap(minor_units, b"EUR".ljust(8, b"\0")), customer)
 
     def anchor(self, customer: str, timeframe: int, invoice_hash: bytes, total: int) -> Any:
         return self.send(self.meter.functions.anchorInvoice(customer, timeframe, invoice_hash, total), self.admin)
