@@ -67,13 +67,14 @@ contract MeterInvariants is InvariantBase {
         CustomerHandler customer_ = new CustomerHandler(store);
         ThirdPartyHandler third_ = new ThirdPartyHandler(store);
 
-        bytes4[] memory s = new bytes4[](6);
+        bytes4[] memory s = new bytes4[](7);
         s[0] = AgentHandler.requestActivation.selector;
         s[1] = AgentHandler.replay.selector;
         s[2] = AgentHandler.requestActivations.selector;
         s[3] = AgentHandler.renewLease.selector;
         s[4] = AgentHandler.renewAfterEnd.selector;
         s[5] = AgentHandler.deactivate.selector;
+        s[6] = AgentHandler.continueAtBoundary.selector;
         _target(address(agent_), s);
         s = new bytes4[](5);
         s[0] = CustomerHandler.approveAgent.selector;

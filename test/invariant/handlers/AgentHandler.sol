@@ -148,6 +148,33 @@ contract AgentHandler is BaseHandler {
         if (!ok) store.flag("the holder could not renew its ended lease");
     }
 
+    /// @dev A lease that runs to its timeframe's end, met at the boundary: time moves to up to 20 minutes after its
+    /// end (so sometimes past the 15-minute grace), a third party tries to close it first, then its holder renews.
+    /// Within the grace the third party's call closes nothing (the store flags it otherwise) and the renewal
+    /// continues the lease or is denied for a reason of the new timeframe, never `LeaseExpired` (I7).
+    function continueAtBoundary(uint256 agentSeed, uint256 idSeed, uint256 leaseSeed, uint256 timeSeed)
+        external
+        instrument("agent.continueAtBoundary")
+    {
+        store.beginStep();
+        address agent = store.agent(agentSeed);
+        bytes32 id = store.boundaryIdOf(agent, idSeed);
+        if (id == bytes32(0)) {
+            _warp(timeSeed);
+            return;
+        }
+        uint256 leaseEnd = store.ghost(id).leaseEnd;
+        uint256 target = leaseEnd + (timeSeed >> 8) % 20 minutes;
+        if (target > store.time()) _warpTo(target, timeSeed);
+        bool afterGrace = store.time() >= leaseEnd + 15 minutes;
+        bytes32[] memory ids = new bytes32[](1);
+        ids[0] = id;
+        (bool expired,) = _call(store.outsider(timeSeed), abi.encodeCall(IMeter.expireLeases, (ids)));
+        if (!expired) store.flag("expireLeases reverted");
+        (bool ok,) = _call(agent, abi.encodeCall(IMeter.renewLease, (id, _lease(leaseSeed))));
+        if (!ok && !afterGrace) store.flag("the holder could not renew its boundary lease within the grace");
+    }
+
     function deactivate(uint256 agentSeed, uint256 idSeed, uint256 timeSeed)
         external
         adjustTimestamp(timeSeed)

@@ -55,6 +55,13 @@ abstract contract BaseHandler {
         store.setTime(t);
     }
 
+    /// @dev Moves time forward to `t` (a later second than the store's clock), keeping timeframes ahead.
+    function _warpTo(uint256 t, uint256 seed) internal {
+        _keepTimeframesAhead(t, seed);
+        vm.warp(t);
+        store.setTime(t);
+    }
+
     /// @dev Like a provider's scheduler, creates the next timeframe (adjacent, with rules drawn from `seed`) before
     /// time reaches the end of the last one, so that most of a run has an active timeframe. The provider handler
     /// adds timeframes after gaps, and replaces rules.

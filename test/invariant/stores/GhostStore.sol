@@ -208,6 +208,22 @@ contract GhostStore {
         return bytes32(0);
     }
 
+    /// @dev The newest open lease of `holder` that runs (or ran) to its timeframe's end and is still within its
+    /// grace: what a keeper continues at the boundary, and what a third party would like to close first.
+    function boundaryIdOf(address holder, uint256 seed) external view returns (bytes32) {
+        bytes32[] storage ids = _idsOf[holder];
+        uint256 skip = seed % 2;
+        for (uint256 k = ids.length; k > 0; --k) {
+            Ghost storage g = _ghosts[ids[k - 1]];
+            if (g.status != IMeteringTypes.InstanceStatus.Open) continue;
+            if (g.leaseEnd != meter.timeframe(MeterFixture.tf(g.timeframe)).end) continue;
+            if (block.timestamp >= g.leaseEnd + GRACE) continue;
+            if (skip == 0) return ids[k - 1];
+            --skip;
+        }
+        return bytes32(0);
+    }
+
     function ghost(bytes32 id) external view returns (Ghost memory) {
         return _ghosts[id];
     }
