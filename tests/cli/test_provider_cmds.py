@@ -360,6 +360,7 @@ def test_customer_approve_restricts_billing_to_approved_agents(cli: Cli, market:
 
 def test_customer_revoke_and_restrict(cli: Cli, market: Market) -> None:
     agent = cli.actors.agent.address
+    ok(cli("agent", "grant", cli.actors.agent2.address))
     ok(cli("customer", "approve", agent, **_as_customer(cli)))
     out = flat(ok(cli("customer", "revoke", agent, **_as_customer(cli))).stdout)
     assert f"{market.customer} revoked {agent}" in out
@@ -368,9 +369,13 @@ def test_customer_revoke_and_restrict(cli: Cli, market: Market) -> None:
     out = flat(ok(cli("customer", "restrict", "off", **_as_customer(cli))).stdout)
     assert "accepts every provider agent" in out
     assert as_json(ok(cli("customer", "account", market.customer, "--json")))["restricted"] is False
+    # Contract v3: a revoke stays in force whatever the restriction; other agents bill the open customer again.
+    assert _activate(cli, market.customer)["reason"] == "AGENT_NOT_APPROVED"
+    assert _activate(cli, market.customer, key=key_hex(cli.actors.agent2))["result"] == "Granted"
+    ok(cli("customer", "approve", agent, **_as_customer(cli)))  # approving it again lifts the revoke
     assert _activate(cli, market.customer)["result"] == "Granted"
     assert "only approved agents" in flat(ok(cli("customer", "restrict", "ON", **_as_customer(cli))).stdout)
-    assert _activate(cli, market.customer)["reason"] == "AGENT_NOT_APPROVED"
+    assert _activate(cli, market.customer, key=key_hex(cli.actors.agent2))["reason"] == "AGENT_NOT_APPROVED"
 
 
 def test_customer_cap_denies_what_would_cross_it(cli: Cli, market: Market) -> None:
