@@ -578,3 +578,13 @@ def test_account_new_refuses_to_overwrite_and_a_bad_key(cli: Cli) -> None:
     fails(cli("deploy", "--keystore", str(cli.tmp_path / "missing.json"), METERING_PASSWORD="pw"), 3,
           "keystore not found")
     fails(cli("deploy", "--keystore", str(keystore), METERING_PASSWORD="pw"), 3, "not an Ethereum keystore")
+
+
+def test_customer_stop_ends_billing_of_an_instance_billed_to_it_and_nobody_elses(cli: Cli, market: Market) -> None:
+    """Contract v3: a customer stops an instance billed to it (e.g. an agent it revoked), with its own key."""
+    granted = _activate(cli, market.customer, "--lease", "600")
+    instance = str(granted["instance_id"])
+    fails(cli("customer", "stop", instance), 5, "MeteringNotInstanceCustomer")  # the provider's key
+    out = flat(ok(cli("customer", "stop", instance, **_as_customer(cli))).stdout)
+    assert f"{market.customer} stopped {instance}: billing stopped at" in out
+    fails(cli("customer", "stop", "0x1234", **_as_customer(cli)), 3, "instance id")
