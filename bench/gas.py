@@ -733,7 +733,10 @@ def v3_section(report: Report) -> list[str]:
         ),
         "",
         "No fix adds a storage access to a grant, a renewal or a stop: the floors are v2's. What v3 adds is "
-        "computation, and the layout was changed so that it stays small:",
+        f"computation: {head.gas_used - V2_STEADY_GRANT:+,} on the steady grant (the decision's result carried in "
+        "memory with the continuation's billing start, the cap's currency compared, the lease bound, the checked "
+        "spending cast, more code to jump over), still under its 55,000 target, and the layout was changed so that "
+        "it stays small:",
         "",
         "- *Revocation always takes effect*: the account gains a `revokedAny` bit next to `restricted`, and one "
         "mask test (`enrolledOpenToAll`) replaces v2's two (enrolled, restricted). A customer that never restricted "
