@@ -51,6 +51,7 @@ class Record:
     lease_end: int
     reason: DenialReason
     seat: int  # the concurrency seat, NO_SEAT when none
+    requested: int = 0  # the lease length the request asked for: a replay repeats it (v3)
 
 
 @dataclass
@@ -201,12 +202,13 @@ class Model:
         ids = {"instanceId": iid, "customer": customer, "instanceType": itype, "timeframe": tf[0]}
         if outcome.reason != DenialReason.NONE:
             self.records[(agent, seat)] = Record(
-                generation, customer, itype, tf[0], InstanceStatus.DENIED, 0, outcome.reason, NO_SEAT
+                generation, customer, itype, tf[0], InstanceStatus.DENIED, 0, outcome.reason, NO_SEAT, lease
             )
             events.append(("ActivationDenied", ids | {"reason": outcome.reason}))
             return False, outcome.reason
         self.records[(agent, seat)] = Record(
-            generation, customer, itype, tf[0], InstanceStatus.OPEN, outcome.lease_end, DenialReason.NONE, outcome.seat
+            generation, customer, itype, tf[0], InstanceStatus.OPEN, outcome.lease_end, DenialReason.NONE, outcome.seat,
+            lease,
         )
         events.append(("ActivationGranted", ids | {
             "startedAt": now, "leaseEnd": outcome.lease_end, "overage": outcome.overage,
@@ -487,14 +489,14 @@ def test_random_operation_sequences_match_the_model_and_the_event_sums(
 
         def resolve(agent: str, request: Any) -> tuple[str, int, int, int, int] | None:
             """A valid request for the model's current state: the seat's next generation, or a replay of its
-            current one (with the recorded customer and type); None when the seat is busy (a new request there
-            reverts, which the caller checks or avoids)."""
+            current one (with the recorded customer, type and lease length); None when the seat is busy (a new
+            request there reverts, which the caller checks or avoids)."""
             seat, customer_index, itype, lease, mode = request
             record = model.records.get((agent, seat))
             if record is not None and (mode == "replay" or model.busy(agent, seat, now)):
                 if mode != "replay":
                     return None
-                return record.customer, record.instance_type, seat, record.generation, lease
+                return record.customer, record.instance_type, seat, record.generation, record.requested
             return addresses[customer_index], itype, seat, (record.generation if record else 0) + 1, lease
 
         for op in operations:
