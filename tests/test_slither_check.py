@@ -50,7 +50,7 @@ def test_a_triaged_false_positive_and_low_findings_do_not_fail() -> None:
     report = {
         "results": {
             "detectors": [
-                _result("uninitialized-local", "Medium", "Meter._activate(address,uint16).overage (c) is a local "
+                _result("uninitialized-local", "Medium", "Meter._activate(address,uint16).g (c) is a local "
                         "variable never initialized", "contracts/Meter.sol"),
                 _result("timestamp", "Low", "Meter.deactivate(bytes32) (c) uses timestamp", "contracts/Meter.sol"),
             ]

@@ -36,12 +36,15 @@ FAILING_IMPACTS = ("High", "Medium")
 #: Triaged false positives: (detector, element) -> why the finding is not a bug.
 ACCEPTED: dict[tuple[str, str], str] = {}
 _GRANT_ONLY = (
-    "read only when the request is granted, and a grant comes only from `_decide`, which assigns it; a denial "
-    "records none of them."
+    "the decision's result (`Grant`): zero (reason None) until set; `_activate` sets its reason to "
+    "NoActiveTimeframe before anything reads it, `_continue` sets a reason on every path, and otherwise `_decide` "
+    "returns the whole struct. A grant's fields are read only after `_decide` granted it."
 )
 for _function in ("_activate", "_continue"):
-    for _local in ("overage", "k", "leaseEnd", "timePriced"):
-        ACCEPTED[("uninitialized-local", f"Meter.{_function}.{_local}")] = _GRANT_ONLY
+    ACCEPTED[("uninitialized-local", f"Meter.{_function}.g")] = _GRANT_ONLY
+ACCEPTED[("uninitialized-local", "Meter._renew.reason")] = (
+    "starts as None (granted) on purpose: the checks before the renewal set a denial reason, and only None renews."
+)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,9 @@ interface IMeteringTypes {
     }
 
     /// @dev Why a request was denied. `None` means granted. Codes are stable: indexers and invoices rely on them.
+    /// `AgentNotApproved` also covers an agent the customer revoked (whatever its restriction).
+    /// `CapCurrencyMismatch`: the customer's cap is in another currency than the timeframe's, so it cannot bound
+    /// what the timeframe commits; nothing is granted until the customer sets a cap in that currency (or none).
     enum DenialReason {
         None,
         NoActiveTimeframe,
@@ -23,7 +26,8 @@ interface IMeteringTypes {
         ActivationQuotaReached,
         LeaseExpired,
         AgentNotApproved,
-        SpendingCapReached
+        SpendingCapReached,
+        CapCurrencyMismatch
     }
 
     /// @dev Lifecycle of an instance id: unknown, granted and running (`Open`), granted and stopped (`Closed`),
@@ -56,6 +60,8 @@ interface IMeteringTypes {
     /// A limit of 0 means "no limit"; `maxConcurrent` is at most `MAX_CONCURRENT`.
     /// A continuation (a lease carried over from the previous timeframe) is not an activation: it costs
     /// `pricePerContinuation` (usually 0) and never counts against `maxActivations` or the included activations.
+    /// `maxLeaseSeconds` bounds every lease granted, renewed or continued (0: bounded by the timeframe's end only):
+    /// it is how long an agent's instance may run past the agent's last renewal, so past a revoke too.
     struct Rules {
         uint48 pricePerActivation;
         uint48 pricePerContinuation;
@@ -66,6 +72,7 @@ interface IMeteringTypes {
         uint16 maxConcurrent;
         uint32 maxActivations;
         LimitMode mode;
+        uint32 maxLeaseSeconds;
     }
 
     /// @dev Usage of one customer, for one instance type, in one timeframe: what the next decision reads.
@@ -95,12 +102,15 @@ interface IMeteringTypes {
     /// @dev What a customer chose and what it has committed in its current timeframe.
     /// `spent` is in micro-units of that timeframe's currency: activation fees and every leased second (the whole
     /// lease, from the grant or renewal), beyond the included quotas; a deactivation gives back what was not run.
+    /// `spendingCap` is in minor units of `capCurrency`; `revokedAny` is set once the customer revoked an agent.
     struct CustomerAccount {
         CustomerStatus status;
         bool restricted;
         uint64 spendingCap;
         TimeframeId spentTimeframe;
         uint96 spent;
+        bytes8 capCurrency;
+        bool revokedAny;
     }
 
     /// @dev One activation request in a batch. See {IMeter-requestActivation}.

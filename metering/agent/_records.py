@@ -72,7 +72,7 @@ class Records:
         reused = record.status == InstanceStatus.UNKNOWN and self.seat_moved_on(raw)
         if record.status != InstanceStatus.CLOSED and not reused:
             raise cause
-        for name in ("InstanceDeactivated", "InstanceClosedByProvider", "LeaseExpired"):
+        for name in ("InstanceDeactivated", "InstanceClosedByProvider", "InstanceStoppedByCustomer", "LeaseExpired"):
             found = self.find_event(name, raw)
             if found is None:
                 continue

@@ -59,7 +59,9 @@ def _show_role(change: RoleChange) -> str:
 @on_chain(signs=True, meter=False)
 def deploy(
     on: OnChain,
-    admin_delay: Annotated[int, typer.Option(help="Seconds a new admin waits to accept an admin transfer.")] = 0,
+    admin_delay: Annotated[
+        int, typer.Option(help="Seconds a new admin waits to accept an admin transfer (default 3 days; 0 for tests).")
+    ] = 259_200,
     evm_version: Annotated[
         EvmTarget | None,
         typer.Option(
@@ -361,7 +363,8 @@ def customer_approve(on: OnChain, agents: Annotated[list[str], typer.Argument(he
 @customer_app.command("revoke")
 @on_chain(signs=True, json=False)
 def customer_revoke(on: OnChain, agents: AgentsArg) -> None:
-    """As the customer: stop these agents from activating or renewing for you (their leases run out)."""
+    """As the customer: stop these agents from activating or renewing for you, restricted or not (their leases end
+    at their lease end; `metering customer stop ID` stops one now)."""
     from metering.customer import Customer
 
     addresses = _addresses(agents, "agent")
@@ -399,17 +402,23 @@ def customer_cap(
     amount: Annotated[str, typer.Argument(help="Most you commit per timeframe, e.g. 50.00 (0 removes the cap).")],
     currency: Annotated[str | None, typer.Option(help="Currency of the amount (ISO 4217, e.g. EUR).")] = None,
 ) -> None:
-    """As the customer: cap what agents may commit for you per timeframe (activation fees and leased time)."""
+    """As the customer: cap what agents may commit for you per timeframe (activation fees and leased time).
+
+    The cap's currency must be the one of the timeframe it bounds now (the active one, or the next to start):
+    another is refused before anything is sent, with a message naming both."""
     from metering.customer import Customer
     from metering.money import parse_amount
 
+    removing = amount.strip() in ("0", "0.0", "0.00")
     try:
-        minor = 0 if amount.strip() in ("0", "0.0", "0.00") else parse_amount(amount, _need_currency(currency))
+        minor = 0 if removing else parse_amount(amount, _need_currency(currency))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    change = on.build(Customer).set_spending_cap(minor)
-    unit = currency.upper() if currency else ""
-    shown = "no cap" if change.cap == 0 else f"{amount} {unit} ({change.cap} minor units)"
+    me = on.build(Customer)
+    # Removing the cap needs no currency from the user: any valid code is accepted with a cap of 0.
+    code = currency if currency is not None else (me.cap_timeframe_currency() or "EUR")
+    change = me.set_spending_cap(minor, code)
+    shown = "no cap" if change.cap == 0 else f"{amount} {change.currency} ({change.cap} minor units)"
     console.print(f"  {change.customer} spending cap per timeframe: {shown}  tx {change.tx_hash}")
 
 
@@ -529,8 +538,10 @@ def account_new(
 
 def _register_customer_list() -> None:
     from metering.cli.customer_list_cmd import customer_list
+    from metering.cli.customer_stop_cmd import customer_stop
 
     customer_app.command("list")(customer_list)
+    customer_app.command("stop")(customer_stop)
 
 
 _register_customer_list()

@@ -12,6 +12,7 @@ from web3 import Web3
 
 from metering._utils.bytecode import decode_metadata_trailer, split_metadata
 from metering.chain.evm import load_artifact
+from metering.provider import DEFAULT_ADMIN_TRANSFER_DELAY
 from metering.provider.deployment import find_deployment
 
 from .helpers import Cli, as_json, fails, flat, ok, plain
@@ -54,7 +55,8 @@ def test_deploy_writes_the_deployment_file_with_its_block_and_the_sourcify_files
     for unit in metadata["sources"]:
         assert (folder / "sources" / unit).is_file(), unit
     assert json.loads((folder / "standard-input.json").read_text()) == load_artifact("cancun", "standard-input")
-    args = encode(["address", "uint48"], [cli.actors.admin.address, 0])
+    # `metering deploy` defaults to a 3-day admin transfer delay (contract v3's protective default).
+    args = encode(["address", "uint48"], [cli.actors.admin.address, DEFAULT_ADMIN_TRANSFER_DELAY])
     assert (folder / "constructor-args.txt").read_text().strip() == "0x" + args.hex() == data["constructor_args"]
     request = json.loads((folder / "sourcify-request.json").read_text())
     assert request["stdJsonInput"] == load_artifact("cancun", "standard-input")
@@ -65,7 +67,7 @@ def test_deploy_writes_the_deployment_file_with_its_block_and_the_sourcify_files
 
 def test_deploy_prints_the_constructor_arguments_and_where_the_files_are(cli: Cli) -> None:
     out = flat(ok(cli("deploy")).stdout)
-    args = encode(["address", "uint48"], [cli.actors.admin.address, 0]).hex()
+    args = encode(["address", "uint48"], [cli.actors.admin.address, DEFAULT_ADMIN_TRANSFER_DELAY]).hex()
     assert f"constructor arguments: 0x{args}" in out
     assert "deployment file: " in out and ".sourcify" in out
     assert "cancun build" in out

@@ -124,7 +124,9 @@ def test_an_expired_lease_frees_its_concurrency_seat_without_being_closed(
 def test_the_same_request_id_replays_the_first_grant_without_counting(agent: Agent, market: Market) -> None:
     first = granted(agent.activate(market.customer, WEB, 600))
     second = agent.activate(market.customer, WEB, 600)  # a new request: soft limit reached, overage
-    again = granted(agent.activate(market.customer, WEB, 900, request_id=first.request_id))
+    again = granted(agent.activate(market.customer, WEB, 600, request_id=first.request_id))
+    with pytest.raises(ContractRevertError, match="MeteringReplayLeaseMismatch"):  # v3: the whole request repeats
+        agent.activate(market.customer, WEB, 900, request_id=first.request_id)
 
     assert again.replayed and not first.replayed
     assert (again.instance_id, again.started_at, again.lease_end, again.overage) == (
