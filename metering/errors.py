@@ -102,3 +102,11 @@ class StoreError(MeteringError, ValueError):
 
 class IndexingError(MeteringError, RuntimeError):
     """The indexer could not read the chain's logs (the node refused even a one-block range, or answered nonsense)."""
+
+
+class WatchConfigError(ConfigError):
+    """A watch rules file is wrong: an unknown rule kind or sink, a missing webhook secret, a bad percentage."""
+
+
+class DeliveryError(MeteringError, RuntimeError):
+    """A sink did not accept a notification (HTTP status, timeout, command exit code); the outbox retries it."""

@@ -474,6 +474,29 @@ class Store:
         )
         return True
 
+    # ------------------------------------------------------------------ extensions
+
+    # Features that keep their own rows beside the events (the watch outbox, :mod:`metering.watch.outbox`) add their
+    # tables here, so their writes share this file and its transactions. A second backend mirrors these three calls;
+    # the features' SQL is kept portable (TEXT, INTEGER/BIGINT, ``ON CONFLICT DO NOTHING``, ``?`` placeholders).
+
+    def ensure_tables(self, ddl: str) -> None:
+        """Create a feature's tables (``CREATE TABLE IF NOT EXISTS`` statements separated by ``;``) if missing."""
+        with self._transaction():
+            for statement in ddl.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a feature's read (its own tables, or the events through their indexes)."""
+        return [tuple(row) for row in self._db.execute(sql, params)]
+
+    @contextmanager
+    def writing(self) -> Iterator[sqlite3.Cursor]:
+        """One write transaction for a feature's statements: all of them land, or none (a crash in between)."""
+        with self._transaction():
+            yield self._db.cursor()
+
 
 def _stored_block(row: tuple[Any, ...]) -> StoredBlock:
     return StoredBlock(number=int(row[0]), hash=bytes.fromhex(str(row[1])[2:]), timestamp=row[2])
