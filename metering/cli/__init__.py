@@ -23,6 +23,7 @@ from metering.cli.events_cmd import events
 from metering.cli.node_cmd import node
 from metering.cli.role_cmds import role_app
 from metering.cli.serve_cmd import serve
+from metering.cli.watch_cmd import watch
 
 __all__ = ["ExitCode", "app", "main"]
 
@@ -81,6 +82,7 @@ app.command(rich_help_panel="Customers and auditors")(audit_cmds.anchor)
 app.command(rich_help_panel="Customers and auditors")(audit_cmds.verify)
 app.command("verify-source", rich_help_panel="Customers and auditors")(source_cmds.verify_source)
 app.command(rich_help_panel="Customers and auditors")(serve)
+app.command(rich_help_panel="Customers and auditors")(watch)
 
 
 def main() -> None:

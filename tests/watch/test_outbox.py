@@ -119,7 +119,7 @@ def test_backoff_grows_is_capped_and_jittered() -> None:
 def test_a_sink_out_of_attempts_is_dead_and_can_be_retried(
     denials_store: tuple[Path, set[str]], tmp_path: Path
 ) -> None:
-    path, ids = denials_store
+    path, _ids = denials_store
     db = _copy(path, tmp_path / "s.sqlite")
     receiver = Receiver(SECRET).start()
     receiver.stop()  # down from the start
