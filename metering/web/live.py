@@ -7,8 +7,8 @@ the store's size.
 
 When the connection drops, the page keeps what it shows, its marker turns to "reconnecting", and the browser's
 ``EventSource`` reconnects after ``retry`` milliseconds sending ``Last-Event-ID``; if the head moved meanwhile, the
-first message tells it at once, so nothing is missed. When the server stops, open streams end within the poll
-interval.
+first message tells it at once, so nothing is missed. When the server stops (Ctrl-C), sse-starlette ends the open
+streams, and the pages say "reconnecting" until it is back.
 """
 
 from __future__ import annotations

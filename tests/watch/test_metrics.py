@@ -1,0 +1,73 @@
+"""Metrics parsed by prometheus-client's own parser: the web view's (from the store) and the keeper's."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("prometheus_client", reason="metrics need prometheus-client: pip install 'metering[watch]'")
+pytest.importorskip("starlette", reason="the web view needs the web extra")
+
+from prometheus_client import generate_latest  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+from starlette.testclient import TestClient  # noqa: E402
+
+from metering.audit.store import Store  # noqa: E402
+from metering.contract import DenialReason  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+import synthetic  # noqa: E402 - bench/ is not a package
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def test_serve_metrics_count_events_per_type_and_denials_per_reason_with_bounded_labels(tmp_path: Path) -> None:
+    from metering.web.app import WebConfig, create_app
+
+    made = synthetic.build(tmp_path / "s.sqlite", 3_000)
+    with Store(made.path) as store:
+        grants = store.count_events(names=["ActivationGranted"])
+        denials = store.count_events(names=["ActivationDenied"])
+        last = store.last_block
+    client = TestClient(create_app(WebConfig(db=made.path, contract=synthetic.CONTRACT)))
+    response = client.get("/metrics/")
+    assert response.status_code == 200
+    samples = _samples(response.text)
+    assert samples[("metering_events_total", (("event", "ActivationGranted"),))] == grants
+    by_reason = {dict(k[1])["reason"]: v for k, v in samples.items() if k[0] == "metering_denials_total"}
+    assert sum(by_reason.values()) == denials > 0
+    assert set(by_reason) <= {r.name.lower() for r in DenialReason}
+    assert samples[("metering_indexed_block", ())] == last
+    labels = {name for (_, labels) in samples for name, _ in labels}
+    assert labels <= {"event", "reason", "state"}  # never an instance, customer or transaction
+
+
+def test_keeper_metrics_count_renewals_denials_errors_and_latency() -> None:
+    from metering.agent import RenewalDenied, Renewed
+    from metering.agent.keeper import KeeperError
+    from metering.errors import RpcUnavailableError
+    from metering.watch.metrics import KeeperMetrics
+
+    metrics = KeeperMetrics()
+    iid = bytes(32)
+    who = synthetic.customer_address(0)
+    metrics.on_event(Renewed(iid, who, 1, 1, 10, "0x01"))  # type: ignore[arg-type]
+    metrics.on_event(RenewalDenied(iid, who, 1, 1, DenialReason.CUSTOMER_SUSPENDED, None, "0x02"))  # type: ignore[arg-type]
+    metrics.on_event(KeeperError(iid, RpcUnavailableError("down"), dropped=False))
+    with metrics.timed("renew"):
+        pass
+    samples = _samples(generate_latest(metrics.registry).decode())
+    assert samples[("metering_keeper_renewals_total", (("outcome", "renewed"),))] == 1
+    assert samples[("metering_keeper_renewals_total", (("outcome", "denied"),))] == 1
+    assert samples[("metering_agent_decisions_total", (("decision", "denied"), ("reason", "customer_suspended")))] == 1
+    assert samples[("metering_keeper_errors_total", (("dropped", "no"),))] == 1
+    assert samples[("metering_agent_tx_latency_seconds_count", (("operation", "renew"),))] == 1
