@@ -136,10 +136,18 @@
         .catch(function () { mark("stale", "live (update failed)"); })
         .then(function () { busy = false; if (wanted && wanted !== shown) { var w = wanted; wanted = null; refresh(w); } });
     }
-    var source = new EventSource("/live");
-    source.addEventListener("open", function () { mark("on", "● live"); });
-    source.addEventListener("error", function () { mark("off", "reconnecting…"); });
-    source.addEventListener("head", function (e) { mark("on", "● live"); if (e.lastEventId !== shown) { refresh(e.lastEventId); } });
+    var source = null;
+    function connect() {
+      source = new EventSource("/live");
+      source.addEventListener("open", function () { mark("on", "● live"); });
+      source.addEventListener("error", function () { mark("off", "reconnecting…"); });
+      source.addEventListener("head", function (e) { mark("on", "● live"); if (e.lastEventId !== shown) { refresh(e.lastEventId); } });
+    }
+    // A page left for another is closed, or its stream would hold one of the browser's six connections to this
+    // server while the page sits in the back/forward cache (the seventh page would then never load).
+    window.addEventListener("pagehide", function () { if (source) { source.close(); source = null; } });
+    window.addEventListener("pageshow", function (e) { if (e.persisted && !source) { mark("connecting", "connecting…"); connect(); } });
+    connect();
   }
 
   document.addEventListener("DOMContentLoaded", function () {
