@@ -38,6 +38,7 @@ from metering.errors import MeteringError
 from metering.web import data, views
 from metering.web.live import live_endpoint
 from metering.web.metrics import metrics_endpoint
+from metering.web.pagecache import PageCache
 
 __all__ = ["WebConfig", "create_app"]
 
@@ -60,6 +61,7 @@ class WebConfig:
     contract: str
     w3: Web3 | None = None
     type_names: dict[int, str] | None = None
+    page_cache: int = 256  # pages kept per process until the indexed head moves (0: none)
 
 
 class _Clock:
@@ -188,14 +190,15 @@ def create_app(config: WebConfig) -> Starlette:
         body = await request.body()
         return await _in_thread(lambda: _verify(config, body))
 
+    pages = PageCache(head, size=config.page_cache)
     routes = [
         Route("/", lambda request: RedirectResponse("/timeframes")),
-        Route("/timeframes", timeframes),
-        Route("/customers", customers),
-        Route("/customers/{address}", customer),
+        Route("/timeframes", pages(timeframes)),
+        Route("/customers", pages(customers)),
+        Route("/customers/{address}", pages(customer)),
         Route("/invoices/{address}/{timeframe:int}.json", invoice_json),
         Route("/invoices/{address}/{timeframe:int}", invoice_page),
-        Route("/events", events),
+        Route("/events", pages(events)),
         Route("/api/verify", verify, methods=["POST"]),
         Route("/live", live_endpoint(head)),
         Mount("/metrics", metrics_endpoint(config.db, node_head)),
@@ -203,6 +206,7 @@ def create_app(config: WebConfig) -> Starlette:
     ]
     app = Starlette(routes=routes, exception_handlers={views.BadRequestError: _bad_request})
     app.state.config = config
+    app.state.pages = pages
     return app
 
 

@@ -1,15 +1,30 @@
-"""Run the web view: bind, print the URL, serve until Ctrl-C, with the background sync alongside."""
+"""Run the web view: bind, print the URL, serve until Ctrl-C, with the background sync (and watch) alongside.
+
+Several worker processes share one listening socket (uvicorn's supervisor): pages are CPU-bound Python, so one
+process serves one page at a time however many clients wait. The socket is bound here, in the parent, before the
+workers start; the indexer and the watch run once, in the parent, and the workers only read the store. Workers are
+spawned, so each builds its app from the environment (:func:`worker_app`).
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import json
+import os
 import socket
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from web3 import Web3
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from web3 import Web3
 
-__all__ = ["is_loopback", "serve_until_interrupted"]
+    from metering.watch.config import WatchConfig
+
+__all__ = ["default_workers", "is_loopback", "serve_store", "serve_until_interrupted", "worker_app"]
+
+_ENV = "METERING_SERVE_WORKER"
 
 
 def is_loopback(host: str) -> bool:
@@ -19,6 +34,73 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def default_workers() -> int:
+    """One worker per core, at most 8 (pages are CPU-bound; more processes than cores only queue)."""
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def worker_app() -> Starlette:
+    """The app of one worker process, from what the parent put in the environment (uvicorn factory)."""
+    from metering.web.app import WebConfig, create_app
+
+    spec = json.loads(os.environ[_ENV])
+    w3 = None
+    if spec.get("rpc_url"):
+        from metering.chain import connect
+
+        w3 = connect(spec["rpc_url"])
+    names = {int(k): str(v) for k, v in (spec.get("type_names") or {}).items()}
+    return create_app(WebConfig(db=Path(spec["db"]), contract=spec["contract"], w3=w3, type_names=names or None))
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def serve_store(
+    db: Path,
+    contract: str,
+    *,
+    rpc_url: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    type_names: dict[int, str] | None = None,
+    w3: Web3 | None = None,
+) -> None:
+    """Serve ``db`` with ``workers`` processes (1: in this process) until Ctrl-C; prints the URL first.
+
+    ``rpc_url`` lets each worker reach the node (verification, block times); ``w3`` is used by a single worker."""
+    import uvicorn
+
+    if not is_loopback(host):
+        print(f"warning: serving on {host}: anyone who can reach this machine on port {port} can read every "
+              "customer's usage and invoices", file=sys.stderr, flush=True)
+    sock = _bind(host, port)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"metering web view at http://{shown}:{sock.getsockname()[1]}/  ({workers} worker(s), database {db}; "
+          "Ctrl-C stops)", flush=True)
+    try:
+        if workers <= 1:
+            from metering.web.app import WebConfig, create_app
+
+            app: Any = create_app(WebConfig(db=db, contract=contract, w3=w3, type_names=type_names))
+            uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off")).run(sockets=[sock])
+            return
+        from uvicorn.supervisors import Multiprocess
+
+        os.environ[_ENV] = json.dumps({"db": str(db), "contract": contract, "rpc_url": rpc_url,
+                                       "type_names": type_names or {}})
+        config = uvicorn.Config("metering.web.serve:worker_app", factory=True, workers=workers, log_level="warning",
+                                lifespan="off")
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()
 
 
 def serve_until_interrupted(
@@ -31,28 +113,26 @@ def serve_until_interrupted(
     confirmations: int = 0,
     interval: float = 2.0,
     type_names: dict[int, str] | None = None,
+    workers: int = 1,
+    rpc_url: str | None = None,
+    watch: WatchConfig | None = None,
 ) -> None:
-    """Index once, then serve ``db`` at ``host:port`` and keep indexing in the background; returns on Ctrl-C."""
-    import uvicorn
-
-    from metering.web.app import WebConfig, create_app
+    """Index once, then serve ``db`` at ``host:port`` and keep indexing (and watching, with ``watch``) in the
+    background; returns on Ctrl-C."""
     from metering.web.sync import BackgroundSync
 
-    if not is_loopback(host):
-        print(f"warning: serving on {host}: anyone who can reach this machine on port {port} can read every "
-              "customer's usage and invoices", file=sys.stderr, flush=True)
     sync = BackgroundSync(w3, contract, db, confirmations=confirmations, interval=interval)
     sync.sync_once()
     sync.start()
-    app = create_app(WebConfig(db=db, contract=contract, w3=w3, type_names=type_names))
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    shown = f"[{host}]" if ":" in host else host
-    print(f"metering web view at http://{shown}:{sock.getsockname()[1]}/  (database {db}; Ctrl-C stops)", flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    loop = None
+    if watch is not None:
+        from metering.watch.loop import WatchLoop
+
+        loop = WatchLoop(watch, db, w3=w3, interval=interval).start()
     try:
-        server.run(sockets=[sock])
+        serve_store(db, contract, rpc_url=rpc_url, host=host, port=port, workers=workers, type_names=type_names,
+                    w3=w3)
     finally:
+        if loop is not None:
+            loop.stop()
         sync.stop()
-        sock.close()

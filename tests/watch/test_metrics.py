@@ -10,12 +10,12 @@ import pytest
 pytest.importorskip("prometheus_client", reason="metrics need prometheus-client: pip install 'metering[watch]'")
 pytest.importorskip("starlette", reason="the web view needs the web extra")
 
-from prometheus_client import generate_latest  # noqa: E402
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
-from starlette.testclient import TestClient  # noqa: E402
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from starlette.testclient import TestClient
 
-from metering.audit.store import Store  # noqa: E402
-from metering.contract import DenialReason  # noqa: E402
+from metering.audit.store import Store
+from metering.contract import DenialReason
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
