@@ -8,6 +8,7 @@ outbox states (3); never an instance, customer or transaction.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,19 +26,31 @@ class StoreCollector:
     def __init__(self, db: Path, head: Callable[[], int | None]) -> None:
         self.db = db
         self.head = head
+        self._counted: tuple[Any, ...] | None = None  # (store head, counts): recounted only when the store moved
+        self._lock = threading.Lock()
 
-    def collect(self) -> Iterator[Any]:
-        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-
+    def _counts(self) -> tuple[int | None, list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         with Store(self.db) as store:
+            marker = store.query("SELECT (SELECT last_block FROM cursor WHERE id = 1), (SELECT MAX(position) FROM "
+                                 "events), (SELECT COUNT(*) FROM sqlite_master WHERE name = 'outbox')")[0]
+            outbox = store.query("SELECT state, COUNT(*) FROM outbox GROUP BY state") if marker[2] else []
+            with self._lock:
+                if self._counted is not None and self._counted[0] == marker:
+                    return (self._counted[1], self._counted[2], self._counted[3], outbox)
             last = store.last_block
             by_event = store.query("SELECT event, COUNT(*) FROM events INDEXED BY events_by_name GROUP BY event")
             marks = ", ".join("?" for _ in _DENIALS)
             denials = store.query(
                 "SELECT json_extract(fields, '$.reason'), COUNT(*) FROM events INDEXED BY events_by_name "
                 f"WHERE event IN ({marks}) AND json_extract(fields, '$.reason') IS NOT NULL GROUP BY 1", _DENIALS)
-            outbox = store.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'outbox'")
-            states = store.query("SELECT state, COUNT(*) FROM outbox GROUP BY state") if outbox else []
+        with self._lock:
+            self._counted = (marker, last, by_event, denials)
+        return (last, by_event, denials, outbox)
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        last, by_event, denials, states = self._counts()
         indexed = GaugeMetricFamily("metering_indexed_block", "The last block whose events are all indexed.")
         indexed.add_metric([], -1 if last is None else last)
         yield indexed
