@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import synthetic  # noqa: E402 - bench/ is not a package
+import synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
 BAR_MS = 200.0
@@ -61,7 +61,7 @@ class Result:
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, int(round(q / 100 * len(ordered) + 0.5)) - 1))]
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
 def _get(conn: http.client.HTTPConnection, path: str) -> int:

@@ -37,7 +37,7 @@ class LocalReceiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 from standardwebhooks.webhooks import WebhookVerificationError
 
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
