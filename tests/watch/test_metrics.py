@@ -71,3 +71,47 @@ def test_keeper_metrics_count_renewals_denials_errors_and_latency() -> None:
     assert samples[("metering_agent_decisions_total", (("decision", "denied"), ("reason", "customer_suspended")))] == 1
     assert samples[("metering_keeper_errors_total", (("dropped", "no"),))] == 1
     assert samples[("metering_agent_tx_latency_seconds_count", (("operation", "renew"),))] == 1
+
+
+def test_the_grafana_dashboard_queries_only_metrics_we_expose(tmp_path: Path) -> None:
+    import json
+    import re
+
+    from metering.watch.metrics import DeliveryMetrics, KeeperMetrics
+    from metering.web.app import WebConfig, create_app
+
+    made = synthetic.build(tmp_path / "s.sqlite", 1_000)
+    served = TestClient(create_app(WebConfig(db=made.path, contract=synthetic.CONTRACT))).get("/metrics/").text
+    keeper, delivery = KeeperMetrics(), DeliveryMetrics()
+    from metering.agent import RenewalDenied, Renewed
+    from metering.agent.keeper import KeeperError
+    from metering.errors import RpcUnavailableError
+
+    who, iid = synthetic.customer_address(0), bytes(32)
+    with keeper.timed("renew"):  # one sample of each labelled family, so their series exist
+        keeper.on_event(Renewed(iid, who, 1, 1, 10, "0x01"))  # type: ignore[arg-type]
+    keeper.on_event(RenewalDenied(iid, who, 1, 1, DenialReason.CUSTOMER_SUSPENDED, None, "0x02"))  # type: ignore[arg-type]
+    keeper.on_event(KeeperError(iid, RpcUnavailableError("down"), dropped=True))
+    delivery.observe("ops", "cap.crossed", True)
+    exposed = set()
+    for text in (served, generate_latest(keeper.registry).decode(), generate_latest(delivery.registry).decode()):
+        for family in text_string_to_metric_families(text):
+            exposed |= {s.name for s in family.samples} | {family.name}
+    exposed |= {"metering_indexer_head_lag_blocks"}  # exposed only with a node (the lag needs its head)
+    dashboard = json.loads((ROOT / "examples" / "grafana-dashboard.json").read_text())
+    queried = {m for p in dashboard["panels"] for t in p["targets"] for m in re.findall(r"metering_[a-z_]+", t["expr"])}
+    assert queried, "no queries"
+    unknown = {m for m in queried if m not in exposed and m.removesuffix("_bucket") + "_count" not in exposed}
+    assert not unknown, unknown
+
+
+def test_the_example_watch_rules_file_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+    import os
+
+    from metering.watch.config import load_watch_config
+
+    monkeypatch.setenv("OPS_WEBHOOK_SECRET", "whsec_" + base64.b64encode(os.urandom(32)).decode())
+    config = load_watch_config(ROOT / "examples" / "watch.yaml")
+    assert {type(r).__name__ for r in config.rules} == {
+        "CapRule", "QuotaRule", "DenialRule", "LeaseExpiringRule", "InvoiceFinalRule", "AnchoredRule"}
