@@ -9,6 +9,7 @@ outbox states (3); never an instance, customer or transaction.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,26 +27,36 @@ class StoreCollector:
     def __init__(self, db: Path, head: Callable[[], int | None]) -> None:
         self.db = db
         self.head = head
-        self._counted: tuple[Any, ...] | None = None  # (store head, counts): recounted only when the store moved
+        # Counts up to a position, extended by the events after it on the next scrape: a full count of a million
+        # events takes seconds, the events of one block milliseconds. A reorg (the newest position went back)
+        # counts again from the start.
+        self._position = -1
+        self._by_event: Counter[str] = Counter()
+        self._denials: Counter[str] = Counter()
         self._lock = threading.Lock()
 
-    def _counts(self) -> tuple[int | None, list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        with Store(self.db) as store:
-            marker = store.query("SELECT (SELECT last_block FROM cursor WHERE id = 1), (SELECT MAX(position) FROM "
-                                 "events), (SELECT COUNT(*) FROM sqlite_master WHERE name = 'outbox')")[0]
-            outbox = store.query("SELECT state, COUNT(*) FROM outbox GROUP BY state") if marker[2] else []
-            with self._lock:
-                if self._counted is not None and self._counted[0] == marker:
-                    return (self._counted[1], self._counted[2], self._counted[3], outbox)
+    def _counts(self) -> tuple[int | None, dict[str, int], dict[str, int], list[tuple[Any, ...]]]:
+        marks = ", ".join("?" for _ in _DENIALS)
+        with self._lock, Store(self.db) as store:
             last = store.last_block
-            by_event = store.query("SELECT event, COUNT(*) FROM events INDEXED BY events_by_name GROUP BY event")
-            marks = ", ".join("?" for _ in _DENIALS)
-            denials = store.query(
-                "SELECT json_extract(fields, '$.reason'), COUNT(*) FROM events INDEXED BY events_by_name "
-                f"WHERE event IN ({marks}) AND json_extract(fields, '$.reason') IS NOT NULL GROUP BY 1", _DENIALS)
-        with self._lock:
-            self._counted = (marker, last, by_event, denials)
-        return (last, by_event, denials, outbox)
+            newest = store.query("SELECT MAX(position) FROM events")[0][0]
+            newest = -1 if newest is None else int(newest)
+            if newest < self._position:
+                self._position, self._by_event, self._denials = -1, Counter(), Counter()
+            if newest > self._position:
+                after = (self._position,)
+                for name, count in store.query(
+                        "SELECT event, COUNT(*) FROM events WHERE position > ? GROUP BY event", after):
+                    self._by_event[str(name)] += int(count)
+                for reason, count in store.query(
+                        "SELECT json_extract(fields, '$.reason'), COUNT(*) FROM events "
+                        f"WHERE position > ? AND event IN ({marks}) AND json_extract(fields, '$.reason') IS NOT NULL "
+                        "GROUP BY 1", (*after, *_DENIALS)):
+                    self._denials[str(reason).lower()] += int(count)
+                self._position = newest
+            has_outbox = store.query("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'outbox'")
+            outbox = store.query("SELECT state, COUNT(*) FROM outbox GROUP BY state") if has_outbox[0][0] else []
+            return last, dict(self._by_event), dict(self._denials), outbox
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -61,12 +72,12 @@ class StoreCollector:
             lag.add_metric([], max(0, head - (last if last is not None else -1)))
             yield lag
         events = CounterMetricFamily("metering_events", "Indexed contract events, by event name.", labels=["event"])
-        for name, count in by_event:
-            events.add_metric([str(name)], int(count))
+        for name, count in sorted(by_event.items()):
+            events.add_metric([name], count)
         yield events
         denied = CounterMetricFamily("metering_denials", "Indexed denials, by reason.", labels=["reason"])
-        for reason, count in denials:
-            denied.add_metric([str(reason).lower()], int(count))
+        for reason, count in sorted(denials.items()):
+            denied.add_metric([reason], count)
         yield denied
         queue = GaugeMetricFamily("metering_outbox_notifications", "Watch outbox rows by state.", labels=["state"])
         found = {str(s): int(n) for s, n in states}

@@ -115,3 +115,26 @@ def test_the_example_watch_rules_file_loads(monkeypatch: pytest.MonkeyPatch) -> 
     config = load_watch_config(ROOT / "examples" / "watch.yaml")
     assert {type(r).__name__ for r in config.rules} == {
         "CapRule", "QuotaRule", "DenialRule", "LeaseExpiringRule", "InvoiceFinalRule", "AnchoredRule"}
+
+
+def test_metric_counts_follow_new_events_and_a_reorg_that_drops_some(tmp_path: Path) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from metering.web.metrics import StoreCollector
+
+    made = synthetic.build(tmp_path / "s.sqlite", 3_000)
+    registry = CollectorRegistry()
+    registry.register(StoreCollector(made.path, lambda: None))
+
+    def counted() -> tuple[float, float]:
+        samples = _samples(generate_latest(registry).decode())
+        grants = samples[("metering_events_total", (("event", "ActivationGranted"),))]
+        denied = sum(v for k, v in samples.items() if k[0] == "metering_denials_total")
+        return grants, denied
+
+    with Store(made.path) as store:
+        assert counted() == (store.count_events(names=["ActivationGranted"]),
+                             store.count_events(names=["ActivationDenied"]))
+        store.rollback_after(made.last_event_block // 2)  # a reorg drops the newer half
+        assert counted() == (store.count_events(names=["ActivationGranted"]),
+                             store.count_events(names=["ActivationDenied"]))
