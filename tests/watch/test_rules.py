@@ -37,7 +37,9 @@ def _ids(store: Store, rules: list[dict[str, object]], confirmations: int = 0) -
     return {str(r[0]) for r in store.query("SELECT id FROM outbox")}
 
 
-def test_quota_notifies_each_customer_once_per_threshold_crossed(made: synthetic.SyntheticStore, tmp_path: Path) -> None:
+def test_quota_notifies_each_customer_once_per_threshold_crossed(
+    made: synthetic.SyntheticStore, tmp_path: Path
+) -> None:
     db = tmp_path / "s.sqlite"
     db.write_bytes(made.path.read_bytes())
     with Store(db) as store:
