@@ -62,6 +62,7 @@ class WebConfig:
     w3: Web3 | None = None
     type_names: dict[int, str] | None = None
     page_cache: int = 256  # pages kept per process until the indexed head moves (0: none)
+    shared_pages: Path | None = None  # a directory the worker processes share rendered pages through
 
 
 class _Clock:
@@ -190,7 +191,7 @@ def create_app(config: WebConfig) -> Starlette:
         body = await request.body()
         return await _in_thread(lambda: _verify(config, body))
 
-    pages = PageCache(head, size=config.page_cache)
+    pages = PageCache(head, size=config.page_cache, directory=config.shared_pages)
     routes = [
         Route("/", lambda request: RedirectResponse("/timeframes")),
         Route("/timeframes", pages(timeframes)),

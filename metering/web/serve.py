@@ -52,7 +52,8 @@ def worker_app() -> Starlette:
 
         w3 = connect(spec["rpc_url"])
     names = {int(k): str(v) for k, v in (spec.get("type_names") or {}).items()}
-    return create_app(WebConfig(db=Path(spec["db"]), contract=spec["contract"], w3=w3, type_names=names or None))
+    return create_app(WebConfig(db=Path(spec["db"]), contract=spec["contract"], w3=w3, type_names=names or None,
+                                shared_pages=Path(spec["pages"])))
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -92,13 +93,16 @@ def serve_store(
             app: Any = create_app(WebConfig(db=db, contract=contract, w3=w3, type_names=type_names))
             uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off")).run(sockets=[sock])
             return
+        import tempfile
+
         from uvicorn.supervisors import Multiprocess
 
-        os.environ[_ENV] = json.dumps({"db": str(db), "contract": contract, "rpc_url": rpc_url,
-                                       "type_names": type_names or {}})
-        config = uvicorn.Config("metering.web.serve:worker_app", factory=True, workers=workers, log_level="warning",
-                                lifespan="off")
-        Multiprocess(config, sockets=[sock]).run()
+        with tempfile.TemporaryDirectory(prefix="metering-pages-") as pages:  # removed when the server stops
+            os.environ[_ENV] = json.dumps({"db": str(db), "contract": contract, "rpc_url": rpc_url,
+                                           "type_names": type_names or {}, "pages": pages})
+            config = uvicorn.Config("metering.web.serve:worker_app", factory=True, workers=workers,
+                                    log_level="warning", lifespan="off")
+            Multiprocess(config, sockets=[sock]).run()
     finally:
         sock.close()
 

@@ -50,3 +50,24 @@ def test_two_workers_serve_every_page_and_the_metrics(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) is not None
+
+
+def test_workers_share_a_page_computed_once_per_head_and_drop_older_heads(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from metering.audit.store import Store
+    from metering.web.app import WebConfig, create_app
+
+    made = synthetic.build(tmp_path / "s.sqlite", 2_000)
+    shared = tmp_path / "pages"
+    shared.mkdir()
+    one, two = (create_app(WebConfig(db=made.path, contract=synthetic.CONTRACT, shared_pages=shared))
+                for _ in range(2))
+    first = TestClient(one).get("/events").text
+    assert TestClient(two).get("/events").text == first
+    assert (one.state.pages.misses, two.state.pages.misses, two.state.pages.shared_hits) == (1, 0, 1)
+    with Store(made.path) as store:
+        store.rollback_after(made.last_event_block - 10)  # the head moves (a reorg dropped the newest blocks)
+    after = TestClient(two).get("/events").text
+    assert after != first and two.state.pages.misses == 1
+    assert len(list(shared.glob("*.html"))) == 1  # the older head's page is gone
