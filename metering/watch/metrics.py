@@ -99,6 +99,13 @@ class KeeperMetrics:
         elif isinstance(result, Denied):
             self.decisions.labels("denied", result.reason.name.lower()).inc()
 
+    @classmethod
+    def serve(cls, port: int, host: str = "127.0.0.1") -> tuple[KeeperMetrics, int]:
+        """Metrics of this agent process at ``http://host:port/metrics`` (0: any free port); returns them and the
+        port. Loopback unless told otherwise: an agent's decisions are its customers' business."""
+        metrics = cls()
+        return metrics, serve_registry(metrics.registry, port, host)
+
     def instrument(self, agent: Any) -> Any:
         """Time ``agent``'s sends (activate, renew, deactivate) and count its activation decisions, on this one
         agent object (its class and every other agent are untouched). Returns the agent."""

@@ -138,3 +138,41 @@ def test_metric_counts_follow_new_events_and_a_reorg_that_drops_some(tmp_path: P
         store.rollback_after(made.last_event_block // 2)  # a reorg drops the newer half
         assert counted() == (store.count_events(names=["ActivationGranted"]),
                              store.count_events(names=["ActivationDenied"]))
+
+
+def test_an_agent_process_serves_its_keeper_metrics_on_loopback() -> None:
+    import urllib.request
+
+    from metering.watch.metrics import KeeperMetrics
+
+    metrics, port = KeeperMetrics.serve(0)
+    with metrics.timed("activate"):
+        pass
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        samples = _samples(response.read().decode())
+    assert samples[("metering_agent_tx_latency_seconds_count", (("operation", "activate"),))] == 1
+
+
+def test_instrumenting_an_agent_times_its_sends_and_counts_its_decisions() -> None:
+    from metering.agent import Denied
+    from metering.watch.metrics import KeeperMetrics
+
+    class Sender:  # stands in for an Agent: the same three methods, one denial
+        def activate(self, *args: object) -> Denied:
+            return Denied(bytes(32), 1, synthetic.customer_address(0), 1, 1,  # type: ignore[arg-type]
+                          DenialReason.SPENDING_CAP_REACHED, "0x03")
+
+        def renew(self, *args: object) -> None:
+            return None
+
+        def deactivate(self, *args: object) -> None:
+            return None
+
+    metrics = KeeperMetrics()
+    agent = metrics.instrument(Sender())
+    agent.activate("c", 1, 600)
+    agent.renew(b"")
+    samples = _samples(generate_latest(metrics.registry).decode())
+    assert samples[("metering_agent_decisions_total", (("decision", "denied"), ("reason", "spending_cap_reached")))] == 1
+    assert samples[("metering_agent_tx_latency_seconds_count", (("operation", "activate"),))] == 1
+    assert samples[("metering_agent_tx_latency_seconds_count", (("operation", "renew"),))] == 1
