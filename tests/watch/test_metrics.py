@@ -173,6 +173,7 @@ def test_instrumenting_an_agent_times_its_sends_and_counts_its_decisions() -> No
     agent.activate("c", 1, 600)
     agent.renew(b"")
     samples = _samples(generate_latest(metrics.registry).decode())
-    assert samples[("metering_agent_decisions_total", (("decision", "denied"), ("reason", "spending_cap_reached")))] == 1
+    denied = (("decision", "denied"), ("reason", "spending_cap_reached"))
+    assert samples[("metering_agent_decisions_total", denied)] == 1
     assert samples[("metering_agent_tx_latency_seconds_count", (("operation", "activate"),))] == 1
     assert samples[("metering_agent_tx_latency_seconds_count", (("operation", "renew"),))] == 1
