@@ -184,3 +184,26 @@ def test_crash_and_restart_lose_nothing_and_repeat_nothing_with_a_flaky_slow_and
     for wid, body in receiver.accepted.items():
         assert body["type"] in ("activation.denied", "renewal.denied")
         assert wid.endswith(f"{body['data']['tx_hash']}:{body['data']['log_index']}")
+
+
+def test_a_command_sink_gets_the_body_on_stdin_and_its_exit_status_decides(tmp_path: Path) -> None:
+    from metering.watch.sinks import CommandSink
+
+    out = tmp_path / "got.txt"
+    script = "import os, sys; open(sys.argv[1], 'a').write(os.environ['WEBHOOK_ID'] + ' ' + sys.stdin.read())"
+    CommandSink("cmd", (sys.executable, "-c", script, str(out))).deliver("n-1", '{"type":"x"}')
+    assert out.read_text() == 'n-1 {"type":"x"}'
+    failing = CommandSink("cmd", (sys.executable, "-c", "import sys; sys.exit('receiver says no')"))
+    with pytest.raises(DeliveryError, match="exited 1 receiver says no"):
+        failing.deliver("n-2", "{}")
+    with pytest.raises(DeliveryError, match="did not run"):
+        CommandSink("cmd", (str(tmp_path / "no-such-program"),)).deliver("n-3", "{}")
+
+
+def test_a_stdout_sink_prints_one_json_line_with_the_id(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from metering.watch.sinks import StdoutSink
+
+    StdoutSink("log").deliver("n-1", '{"type":"x","data":{"a":1}}')
+    assert json.loads(capsys.readouterr().out) == {"id": "n-1", "type": "x", "data": {"a": 1}}
