@@ -111,10 +111,11 @@ def load(host: str, port: int, path: str, clients: int, requests: int) -> tuple[
     return latencies, errors, time.perf_counter() - began
 
 
-def start_server(db: Path, workers: int) -> tuple[subprocess.Popen[str], str, int]:
+def start_server(db: Path, workers: int, page_cache: int) -> tuple[subprocess.Popen[str], str, int]:
     code = ("import sys; from pathlib import Path; from metering.web.serve import serve_store; "
-            "serve_store(Path(sys.argv[1]), sys.argv[2], port=0, workers=int(sys.argv[3]))")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(db), synthetic.CONTRACT, str(workers)],
+            "serve_store(Path(sys.argv[1]), sys.argv[2], port=0, workers=int(sys.argv[3]), "
+            "page_cache=int(sys.argv[4]))")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(db), synthetic.CONTRACT, str(workers), str(page_cache)],
                             stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -153,9 +154,9 @@ def pages(store: synthetic.SyntheticStore) -> list[tuple[str, str]]:
     ]
 
 
-def run(events: int, clients: int, requests: int, workers: int, cache: Path) -> list[Result]:
+def run(events: int, clients: int, requests: int, workers: int, cache: Path, page_cache: int) -> list[Result]:
     store = synthetic.cached(cache, events)
-    proc, host, port = start_server(store.path, workers)
+    proc, host, port = start_server(store.path, workers, page_cache)
     results = []
     try:
         for name, path in pages(store):
@@ -177,10 +178,11 @@ def run(events: int, clients: int, requests: int, workers: int, cache: Path) -> 
     return results
 
 
-def table(results: list[Result], events: int, clients: int, workers: int) -> str:
+def table(results: list[Result], events: int, clients: int, workers: int, page_cache: int) -> str:
     ceiling = results[0]
+    cached = f"a page cache of {page_cache} per head" if page_cache else "no page cache (every request computes)"
     lines = [
-        f"{events:,} events, {clients} concurrent clients, {workers} worker process(es), "
+        f"{events:,} events, {clients} concurrent clients, {workers} worker process(es), {cached}, "
         f"{os.cpu_count()} CPU(s); bar: p99 <= {BAR_MS:.0f} ms",
         "",
         "| page | cold (ms) | p50 (ms) | p95 (ms) | p99 (ms) | p99 / ceiling | req/s | errors | verdict |",
@@ -200,12 +202,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=40, help="GETs per client and page (bounds the run)")
     parser.add_argument("--workers", type=int, default=max(1, min(8, os.cpu_count() or 1)))
+    parser.add_argument("--page-cache", type=int, default=256,
+                        help="pages kept per head by the server (0: every request computes its page)")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "metering-bench")
     args = parser.parse_args(argv)
     if not (1 <= args.clients <= 64 and 1 <= args.requests <= 10_000):
         parser.error("clients must be 1-64 and requests 1-10,000: this is a bounded local load")
-    results = run(args.events, args.clients, args.requests, args.workers, args.cache)
-    print(table(results, args.events, args.clients, args.workers))
+    results = run(args.events, args.clients, args.requests, args.workers, args.cache, args.page_cache)
+    print(table(results, args.events, args.clients, args.workers, args.page_cache))
     return 0 if all(r.p99 <= BAR_MS and not r.errors for r in results[1:]) else 1
 
 

@@ -53,7 +53,8 @@ def worker_app() -> Starlette:
         w3 = connect(spec["rpc_url"])
     names = {int(k): str(v) for k, v in (spec.get("type_names") or {}).items()}
     return create_app(WebConfig(db=Path(spec["db"]), contract=spec["contract"], w3=w3, type_names=names or None,
-                                shared_pages=Path(spec["pages"])))
+                                page_cache=int(spec["page_cache"]),
+                                shared_pages=Path(spec["pages"]) if spec["pages"] else None))
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -73,12 +74,12 @@ def serve_store(
     workers: int = 1,
     type_names: dict[int, str] | None = None,
     w3: Web3 | None = None,
+    page_cache: int = 256,
 ) -> None:
     """Serve ``db`` with ``workers`` processes (1: in this process) until Ctrl-C; prints the URL first.
 
-    ``rpc_url`` lets each worker reach the node (verification, block times); ``w3`` is used by a single worker."""
-    import uvicorn
-
+    ``rpc_url`` lets each worker reach the node (verification, block times); ``w3`` is used by a single worker;
+    ``page_cache``: pages kept per head (0: every request computes its page, as the benchmark's baseline)."""
     if not is_loopback(host):
         print(f"warning: serving on {host}: anyone who can reach this machine on port {port} can read every "
               "customer's usage and invoices", file=sys.stderr, flush=True)
@@ -87,24 +88,34 @@ def serve_store(
     print(f"metering web view at http://{shown}:{sock.getsockname()[1]}/  ({workers} worker(s), database {db}; "
           "Ctrl-C stops)", flush=True)
     try:
-        if workers <= 1:
-            from metering.web.app import WebConfig, create_app
-
-            app: Any = create_app(WebConfig(db=db, contract=contract, w3=w3, type_names=type_names))
-            uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off")).run(sockets=[sock])
-            return
-        import tempfile
-
-        from uvicorn.supervisors import Multiprocess
-
-        with tempfile.TemporaryDirectory(prefix="metering-pages-") as pages:  # removed when the server stops
-            os.environ[_ENV] = json.dumps({"db": str(db), "contract": contract, "rpc_url": rpc_url,
-                                           "type_names": type_names or {}, "pages": pages})
-            config = uvicorn.Config("metering.web.serve:worker_app", factory=True, workers=workers,
-                                    log_level="warning", lifespan="off")
-            Multiprocess(config, sockets=[sock]).run()
+        _run(db, contract, rpc_url, workers, type_names, w3, page_cache, sock)
+    except KeyboardInterrupt:  # Ctrl-C: the servers have stopped; nothing to report
+        pass
     finally:
         sock.close()
+
+
+def _run(db: Path, contract: str, rpc_url: str | None, workers: int, type_names: dict[int, str] | None,
+         w3: Web3 | None, page_cache: int, sock: socket.socket) -> None:
+    """Run the server(s) on ``sock`` until they stop."""
+    import tempfile
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    if workers <= 1:
+        from metering.web.app import WebConfig, create_app
+
+        app: Any = create_app(WebConfig(db=db, contract=contract, w3=w3, type_names=type_names, page_cache=page_cache))
+        uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off")).run(sockets=[sock])
+        return
+    with tempfile.TemporaryDirectory(prefix="metering-pages-") as pages:  # removed when the server stops
+        os.environ[_ENV] = json.dumps({"db": str(db), "contract": contract, "rpc_url": rpc_url,
+                                       "type_names": type_names or {}, "pages": pages if page_cache else None,
+                                       "page_cache": page_cache})
+        config = uvicorn.Config("metering.web.serve:worker_app", factory=True, workers=workers, log_level="warning",
+                                lifespan="off")
+        Multiprocess(config, sockets=[sock]).run()
 
 
 def serve_until_interrupted(
