@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from metering._utils.storerows import LOG_INDEX_BITS
 from metering.audit.events import ActivationGranted, SpendingCapSet
@@ -210,13 +210,3 @@ class WatchContext:
                     ))
             self.marks.append(f"{rule}:{tf.id}")
         return out
-
-
-def payload(notification: Any) -> str:
-    """The body every sink gets: ``{"type", "timestamp", "data"}`` in canonical key order, so the same notification
-    is the same bytes on every evaluation (and its signature covers exactly them)."""
-    from metering.watch.rules import iso
-
-    body = {"type": notification.type, "timestamp": iso(notification.time), "data": dict(notification.data),
-            "block_number": notification.block_number}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"))

@@ -112,12 +112,11 @@ class Outbox:
         in one transaction. Returns how many (notification, sink) rows were new."""
         rows = [(q.id, sink, q.type, q.block_number, q.payload, now_ms, PENDING) for q in queued for sink in q.sinks]
         with self.store.writing() as db:
-            before = db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
-            db.executemany(
+            new = db.executemany(
                 "INSERT INTO outbox (id, sink, type, block_number, payload, next_attempt, state) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id, sink) DO NOTHING",
                 rows,
-            )
+            ).rowcount  # an id already there changes nothing, so it is not counted
             db.executemany("INSERT INTO watch_marks (mark) VALUES (?) ON CONFLICT (mark) DO NOTHING",
                            [(m,) for m in marks])
             db.execute(
@@ -125,8 +124,7 @@ class Outbox:
                 "ON CONFLICT (watcher) DO UPDATE SET position = excluded.position",
                 (watcher, position),
             )
-            after = db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
-        return int(after) - int(before)
+        return max(int(new), 0)
 
     def due(self, now_ms: int, limit: int = 200) -> list[OutboxItem]:
         """Pending rows whose next attempt has come, oldest first (by chain block, then id)."""

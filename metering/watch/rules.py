@@ -30,6 +30,7 @@ from metering.audit.events import (
 )
 from metering.contract import DenialReason
 from metering.errors import WatchConfigError
+from metering.money import PRICE_SCALE
 
 if TYPE_CHECKING:
     from metering.watch.context import WatchContext
@@ -54,6 +55,14 @@ class Notification:
     block_number: int
     time: int | None
     data: Mapping[str, Any]
+
+    def body(self) -> str:
+        """What every sink gets: ``{"type", "timestamp", "data", "block_number"}`` in canonical key order, so the
+        same notification is the same bytes on every evaluation (and a signature covers exactly them)."""
+        import json
+
+        return json.dumps({"type": self.type, "timestamp": iso(self.time), "data": dict(self.data),
+                           "block_number": self.block_number}, sort_keys=True, separators=(",", ":"))
 
 
 class Rule(Protocol):
@@ -204,8 +213,6 @@ class CapRule(_EventRule):
             if not cap:
                 continue
             spent = ctx.spent(customer, timeframe, e.block_number)
-            from metering.money import PRICE_SCALE
-
             for percent in self.percents:
                 if spent * 100 >= cap * PRICE_SCALE * percent:
                     out.append(Notification(

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from metering._utils.storerows import LOG_INDEX_BITS, READ_COLUMNS, event_from_row
 from metering.audit.store import Store
 from metering.errors import DeliveryError, WatchConfigError
-from metering.watch.context import WatchContext, payload
+from metering.watch.context import WatchContext
 from metering.watch.outbox import Backoff, Outbox, Queued
 from metering.watch.rules import Notification, Rule
 from metering.watch.sinks import Sink
@@ -103,7 +103,7 @@ class Watcher:
             found += [(rule, n) for n in rule.on_events(events, ctx)]
             if done:  # time-driven rules look at the confirmed head, once the events up to it are evaluated
                 found += [(rule, n) for n in rule.on_tick(ctx)]
-        queued = [Queued(n.id, n.type, n.block_number, payload(n), rule.sinks) for rule, n in found]
+        queued = [Queued(n.id, n.type, n.block_number, n.body(), rule.sinks) for rule, n in found]
         return self.outbox.enqueue(self.name, queued, max(position, cursor), now_ms=_now_ms(), marks=ctx.marks)
 
     def caught_up(self) -> bool:

@@ -207,3 +207,22 @@ def test_a_stdout_sink_prints_one_json_line_with_the_id(capsys: pytest.CaptureFi
 
     StdoutSink("log").deliver("n-1", '{"type":"x","data":{"a":1}}')
     assert json.loads(capsys.readouterr().out) == {"id": "n-1", "type": "x", "data": {"a": 1}}
+
+
+def test_a_receiver_that_hangs_costs_one_timeout_not_the_whole_queue() -> None:
+    receiver = Receiver(SECRET, slow_rate=1.0, slow_seconds=3).start()  # answers after 3 s, every time
+    try:
+        began = time.monotonic()
+        with pytest.raises(DeliveryError, match="unreachable"):
+            WebhookSink("hook", receiver.url, SECRET, timeout=0.5).deliver("n-1", "{}")
+        assert time.monotonic() - began < 2.5  # the sink's timeout bounds it
+    finally:
+        receiver.stop()
+
+
+def test_a_rules_file_is_bounded_in_rules_and_sinks() -> None:
+    from metering.errors import WatchConfigError
+
+    rules = [{"name": f"r{i}", "kind": "denial"} for i in range(101)]
+    with pytest.raises(WatchConfigError, match="at most 50 sinks and 100 rules"):
+        parse_watch_config({"sinks": {"o": {"stdout": True}}, "rules": rules})
