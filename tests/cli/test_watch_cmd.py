@@ -84,3 +84,47 @@ def test_a_denial_is_notified_once_confirmed_and_a_reorg_before_that_sends_nothi
     assert _notes(ok(cli("watch", str(rules), "--once")).stdout) == []  # delivered: not again
     with Store(tmp_path / "events.sqlite") as store:
         assert store.query("SELECT state, COUNT(*) FROM outbox GROUP BY state") == [("delivered", 1)]
+
+
+def test_serve_with_workers_and_the_watch_notifies_and_stops_quietly_on_ctrl_c(
+    cli: Cli, market: Market, tmp_path: Path
+) -> None:
+    import os
+    import select
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    rules = _rules(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("METERING_", "ETH_"))}
+    env.update({k: v for k, v in cli.env().items() if v is not None})
+    metering = str(Path(sys.executable).with_name("metering"))
+    proc = subprocess.Popen([metering, "serve", "--workers", "2", "--port", "0", "--interval", "0.2",
+                             "--watch", str(rules)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None and proc.stderr is not None
+
+    def line(timeout: float) -> str:
+        ready, _, _ = select.select([proc.stdout], [], [], timeout)
+        return proc.stdout.readline() if ready else ""  # type: ignore[union-attr]
+
+    try:
+        first = line(60)
+        assert "2 worker(s)" in first, first + proc.stderr.read() if proc.poll() is not None else first
+        url = first.split()[4].rstrip("/")
+        stranger = cli.actors.customers[2].address
+        denied(cli.as_agent("activate", "--customer", stranger, "--type", "1"), "CUSTOMER_NOT_ENROLLED")
+        cli.chain.mine()
+        cli.chain.mine()
+        deadline, notes = time.monotonic() + 30, []
+        while not notes and time.monotonic() < deadline:
+            notes = _notes(line(1))
+        assert notes and notes[0]["type"] == "activation.denied"
+        with urllib.request.urlopen(url + "/events", timeout=30) as response:
+            assert response.status == 200 and "ActivationDenied" in response.read().decode()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(30)
+    stderr = proc.stderr.read()
+    assert code == 0 and "Traceback" not in stderr, stderr
