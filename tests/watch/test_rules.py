@@ -77,3 +77,34 @@ def test_lease_expiring_finds_the_open_leases_ending_soon_and_no_closed_one(
         assert expected
         found = _ids(store, [{"name": "x", "kind": "lease_expiring", "minutes": 2}], confirmations)
     assert found == expected
+
+
+def test_a_new_rule_kind_is_one_registered_class(made: synthetic.SyntheticStore, tmp_path: Path) -> None:
+    """How the settlement branch adds "invoice settled": a class reacting to its event, registered by name."""
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from metering.audit.events import LeaseExpired, MeterEvent
+    from metering.watch.context import WatchContext
+    from metering.watch.rules import RULE_KINDS, Notification, rule_kind
+
+    @rule_kind("expired_test")
+    class Expired:
+        def __init__(self, name: str, sinks: tuple[str, ...], options: Mapping[str, Any]) -> None:
+            self.name, self.sinks = name, sinks
+
+        def on_events(self, events: Sequence[MeterEvent], ctx: WatchContext) -> list[Notification]:
+            return [Notification(f"{self.name}:0x{e.tx_hash.hex()}:{e.log_index}", "lease.expired", e.block_number,
+                                 None, {"customer": e.customer}) for e in events if isinstance(e, LeaseExpired)]
+
+        def on_tick(self, ctx: WatchContext) -> list[Notification]:
+            return []
+
+    db = tmp_path / "s.sqlite"
+    db.write_bytes(made.path.read_bytes())
+    try:
+        with Store(db) as store:
+            expected = len(store.events(names=[LeaseExpired.name]))
+            assert expected and len(_ids(store, [{"name": "e", "kind": "expired_test"}])) == expected
+    finally:
+        del RULE_KINDS["expired_test"]
