@@ -156,26 +156,35 @@ class WatchContext:
 
     def open_leases(self, now: int, until: int) -> list[OpenLease]:
         """Leases whose latest end (grant, continuation or renewal) is in ``[now, until)`` and that no stop, expiry
-        or provider close ended, in timeframes that contain ``now``."""
+        or provider close ended, in timeframes that contain ``now``.
+
+        Two index reads, never a table scan: the candidates come from the covering ``events_by_customer`` index
+        (which holds ``lease_end``) over the live timeframes only; each candidate is then looked up in its own
+        customer's range of that index for a later renewal or a close."""
         live = [tf.id for tf in self.store.timeframes() if tf.start <= now < tf.end]
-        if not live:
-            return []
-        marks = ", ".join("?" for _ in live)
-        rows = self.store.query(
-            "SELECT hex(instance_id), customer, timeframe, instance_type, MAX(lease_end) AS ends FROM events "
-            f"WHERE timeframe IN ({marks}) AND event IN ('ActivationGranted', 'LeaseContinued', 'LeaseRenewed') "
-            "AND position <= ? GROUP BY instance_id, timeframe HAVING ends >= ? AND ends < ?",
-            (*live, (self.confirmed_block + 1) << LOG_INDEX_BITS, now, until),
-        )
+        ceiling = ((self.confirmed_block + 1) << LOG_INDEX_BITS) - 1
+        latest: dict[bytes, tuple[int, str, int, int, int]] = {}
+        for timeframe in live:
+            for position, instance_id, customer, kind, ends in self.store.query(
+                "SELECT position, instance_id, customer, instance_type, lease_end FROM events "
+                "INDEXED BY events_by_customer WHERE timeframe = ? AND customer IS NOT NULL AND position <= ? "
+                "AND lease_end >= ? AND lease_end < ? AND event IN ('ActivationGranted', 'LeaseContinued', "
+                "'LeaseRenewed')", (timeframe, ceiling, now, until),
+            ):
+                found = latest.get(bytes(instance_id))
+                if found is None or int(position) > found[0]:
+                    latest[bytes(instance_id)] = (int(position), str(customer), timeframe, int(kind), int(ends))
         out = []
-        for hex_id, customer, timeframe, kind, ends in rows:
-            closed = self.store.query(
-                "SELECT 1 FROM events WHERE instance_id = ? AND timeframe = ? AND event IN "
-                "('InstanceDeactivated', 'InstanceClosedByProvider', 'LeaseExpired') AND position <= ? LIMIT 1",
-                (bytes.fromhex(hex_id), timeframe, (self.confirmed_block + 1) << LOG_INDEX_BITS),
+        for instance_id, (position, customer, timeframe, kind, ends) in latest.items():
+            later = self.store.query(
+                "SELECT 1 FROM events INDEXED BY events_by_customer WHERE timeframe = ? AND customer = ? "
+                "AND position > ? AND position <= ? AND instance_id = ? AND (event IN ('InstanceDeactivated', "
+                "'InstanceClosedByProvider', 'LeaseExpired') OR (event IN ('LeaseRenewed', 'LeaseContinued') "
+                "AND lease_end >= ?)) LIMIT 1",
+                (timeframe, customer, position, ceiling, instance_id, until),
             )
-            if not closed:
-                out.append(OpenLease("0x" + str(hex_id).lower(), str(customer), int(timeframe), int(kind), int(ends)))
+            if not later:
+                out.append(OpenLease("0x" + instance_id.hex(), customer, timeframe, kind, ends))
         return out
 
     # ------------------------------------------------------------------ invoices

@@ -101,7 +101,7 @@ class Watcher:
         found: list[tuple[Rule, Notification]] = []
         for rule in self.rules:
             found += [(rule, n) for n in rule.on_events(events, ctx)]
-            if done:  # time-driven rules look at the confirmed head, once the events up to it are evaluated
+            if done and ceiling > cursor:  # time-driven rules: once per new confirmed block (time moves with blocks)
                 found += [(rule, n) for n in rule.on_tick(ctx)]
         queued = [Queued(n.id, n.type, n.block_number, n.body(), rule.sinks) for rule, n in found]
         return self.outbox.enqueue(self.name, queued, max(position, cursor), now_ms=_now_ms(), marks=ctx.marks)
