@@ -1,7 +1,6 @@
 """A watch process for the crash test: evaluates denials into the outbox and delivers them, until killed."""
 
 import sys
-from pathlib import Path
 
 from metering.watch.config import parse_watch_config
 from metering.watch.loop import WatchLoop
@@ -14,5 +13,5 @@ config = parse_watch_config({
     "rules": [{"name": "denials", "kind": "denial", "sinks": ["hook"]}],
 })
 print("ready", flush=True)
-WatchLoop(config, Path(db), start_block=0, interval=0.01, batch=97,
+WatchLoop(config, db, start_block=0, interval=0.01, batch=97,
           backoff=Backoff(base=0.01, cap=0.2, attempts=10_000)).run_forever()

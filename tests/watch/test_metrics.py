@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,15 +31,17 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return out
 
 
-def test_serve_metrics_count_events_per_type_and_denials_per_reason_with_bounded_labels(tmp_path: Path) -> None:
+def test_serve_metrics_count_events_per_type_and_denials_per_reason_with_bounded_labels(
+    tmp_path: Path, copy_store: Callable[[Path], str]
+) -> None:
     from metering.web.app import WebConfig, create_app
 
-    made = synthetic.build(tmp_path / "s.sqlite", 3_000)
-    with Store(made.path) as store:
+    db = copy_store(synthetic.build(tmp_path / "s.sqlite", 3_000).path)
+    with Store(db) as store:
         grants = store.count_events(names=["ActivationGranted"])
         denials = store.count_events(names=["ActivationDenied"])
         last = store.last_block
-    client = TestClient(create_app(WebConfig(db=made.path, contract=synthetic.CONTRACT)))
+    client = TestClient(create_app(WebConfig(db=db, contract=synthetic.CONTRACT)))
     response = client.get("/metrics/")
     assert response.status_code == 200
     samples = _samples(response.text)
@@ -117,14 +120,17 @@ def test_the_example_watch_rules_file_loads(monkeypatch: pytest.MonkeyPatch) -> 
         "CapRule", "QuotaRule", "DenialRule", "LeaseExpiringRule", "InvoiceFinalRule", "AnchoredRule"}
 
 
-def test_metric_counts_follow_new_events_and_a_reorg_that_drops_some(tmp_path: Path) -> None:
+def test_metric_counts_follow_new_events_and_a_reorg_that_drops_some(
+    tmp_path: Path, copy_store: Callable[[Path], str]
+) -> None:
     from prometheus_client import CollectorRegistry
 
     from metering.web.metrics import StoreCollector
 
     made = synthetic.build(tmp_path / "s.sqlite", 3_000)
+    db = copy_store(made.path)
     registry = CollectorRegistry()
-    registry.register(StoreCollector(made.path, lambda: None))
+    registry.register(StoreCollector(db, lambda: None))
 
     def counted() -> tuple[float, float]:
         samples = _samples(generate_latest(registry).decode())
@@ -132,7 +138,7 @@ def test_metric_counts_follow_new_events_and_a_reorg_that_drops_some(tmp_path: P
         denied = sum(v for k, v in samples.items() if k[0] == "metering_denials_total")
         return grants, denied
 
-    with Store(made.path) as store:
+    with Store(db) as store:
         assert counted() == (store.count_events(names=["ActivationGranted"]),
                              store.count_events(names=["ActivationDenied"]))
         store.rollback_after(made.last_event_block // 2)  # a reorg drops the newer half

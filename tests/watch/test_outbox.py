@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -45,13 +46,6 @@ def denials_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, set[s
     return path, ids
 
 
-def _copy(path: Path, to: Path) -> Path:
-    with Store(path) as store:
-        store.query("PRAGMA wal_checkpoint(TRUNCATE)")
-    to.write_bytes(path.read_bytes())
-    return to
-
-
 def _config(url: str) -> object:
     return parse_watch_config({
         "name": "t", "confirmations": 0,
@@ -81,10 +75,10 @@ def test_a_receiver_that_is_down_is_a_delivery_error_not_a_crash() -> None:
 
 
 def test_evaluating_the_same_events_twice_queues_each_notification_once(
-    denials_store: tuple[Path, set[str]], tmp_path: Path
+    denials_store: tuple[Path, set[str]], copy_store: Callable[[Path], str]
 ) -> None:
     path, ids = denials_store
-    db = _copy(path, tmp_path / "s.sqlite")
+    db = copy_store(path)
     config = _config("http://127.0.0.1:9/hook")
     with Store(db) as store:
         watcher = Watcher(store, config.rules, name="t", confirmations=0, start_block=0, batch=500)  # type: ignore[attr-defined]
@@ -95,9 +89,11 @@ def test_evaluating_the_same_events_twice_queues_each_notification_once(
         assert {r[0] for r in store.query("SELECT id FROM outbox")} == ids
 
 
-def test_confirmations_hold_back_the_newest_blocks(denials_store: tuple[Path, set[str]], tmp_path: Path) -> None:
+def test_confirmations_hold_back_the_newest_blocks(
+    denials_store: tuple[Path, set[str]], copy_store: Callable[[Path], str]
+) -> None:
     path, _ = denials_store
-    db = _copy(path, tmp_path / "s.sqlite")
+    db = copy_store(path)
     config = _config("http://127.0.0.1:9/hook")
     with Store(db) as store:
         last = store.last_block
@@ -117,10 +113,10 @@ def test_backoff_grows_is_capped_and_jittered() -> None:
 
 
 def test_a_sink_out_of_attempts_is_dead_and_can_be_retried(
-    denials_store: tuple[Path, set[str]], tmp_path: Path
+    denials_store: tuple[Path, set[str]], copy_store: Callable[[Path], str]
 ) -> None:
     path, _ids = denials_store
-    db = _copy(path, tmp_path / "s.sqlite")
+    db = copy_store(path)
     receiver = Receiver(SECRET).start()
     receiver.stop()  # down from the start
     config = _config(receiver.url)
@@ -138,14 +134,14 @@ def test_a_sink_out_of_attempts_is_dead_and_can_be_retried(
 
 
 def test_crash_and_restart_lose_nothing_and_repeat_nothing_with_a_flaky_slow_and_absent_receiver(
-    denials_store: tuple[Path, set[str]], tmp_path: Path
+    denials_store: tuple[Path, set[str]], copy_store: Callable[[Path], str]
 ) -> None:
     path, ids = denials_store
-    db = _copy(path, tmp_path / "s.sqlite")
+    db = copy_store(path)
     receiver = Receiver(SECRET, fail_rate=0.2, slow_rate=0.05, slow_seconds=0.2).start()
     rng = random.Random(7)
     crashes = 0
-    worker = [sys.executable, str(Path(__file__).with_name("_crashy_worker.py")), str(db), receiver.url, SECRET]
+    worker = [sys.executable, str(Path(__file__).with_name("_crashy_worker.py")), db, receiver.url, SECRET]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
 
     def launch() -> subprocess.Popen[bytes]:
@@ -228,3 +224,27 @@ def test_a_rules_file_is_bounded_in_rules_and_sinks() -> None:
     rules = [{"name": f"r{i}", "kind": "denial"} for i in range(101)]
     with pytest.raises(WatchConfigError, match="at most 50 sinks and 100 rules"):
         parse_watch_config({"sinks": {"o": {"stdout": True}}, "rules": rules})
+
+
+def test_a_copied_history_carries_the_outbox_and_the_watch_resumes_on_it(
+    denials_store: tuple[Path, set[str]], copy_store: Callable[[Path], str], tmp_path: Path
+) -> None:
+    """``metering db copy`` (SQLite to PostgreSQL, or back) moves the watch's state too: a watch pointed at the copy
+    continues from its cursor, so nothing pending is lost and nothing is queued twice."""
+    from metering.audit.stores.copy import copy_history
+
+    path, ids = denials_store
+    db = copy_store(path)
+    config = _config("http://127.0.0.1:9/hook")
+    with Store(db) as store:
+        assert Watcher(store, config.rules, name="t", confirmations=0, start_block=0).drain() == len(ids)  # type: ignore[attr-defined]
+        outbox = Outbox(store)
+        outbox.delivered(outbox.due(2**62, limit=1)[0], 1)
+        before = store.query("SELECT id, sink, state, payload, attempts FROM outbox ORDER BY id, sink")
+        cursor = outbox.cursor("t")
+    origin, moved, _ = copy_history(db, tmp_path / "moved.sqlite")
+    with origin, moved:
+        assert moved.query("SELECT id, sink, state, payload, attempts FROM outbox ORDER BY id, sink") == before
+        assert Outbox(moved).cursor("t") == cursor is not None
+        assert Outbox(moved).counts() == {"pending": len(ids) - 1, "delivered": 1, "dead": 0}
+        assert Watcher(moved, config.rules, name="t", confirmations=0).drain() == 0  # type: ignore[attr-defined]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -38,10 +39,9 @@ def _ids(store: Store, rules: list[dict[str, object]], confirmations: int = 0) -
 
 
 def test_quota_notifies_each_customer_once_per_threshold_crossed(
-    made: synthetic.SyntheticStore, tmp_path: Path
+    made: synthetic.SyntheticStore, copy_store: Callable[[Path], str]
 ) -> None:
-    db = tmp_path / "s.sqlite"
-    db.write_bytes(made.path.read_bytes())
+    db = copy_store(made.path)
     with Store(db) as store:
         grants = Counter((e.customer, e.instance_type) for e in store.events(names=[ActivationGranted.name])
                          if isinstance(e, ActivationGranted))
@@ -54,10 +54,9 @@ def test_quota_notifies_each_customer_once_per_threshold_crossed(
 
 
 def test_lease_expiring_finds_the_open_leases_ending_soon_and_no_closed_one(
-    made: synthetic.SyntheticStore, tmp_path: Path
+    made: synthetic.SyntheticStore, copy_store: Callable[[Path], str]
 ) -> None:
-    db = tmp_path / "s.sqlite"
-    db.write_bytes(made.path.read_bytes())
+    db = copy_store(made.path)
     with Store(db) as store:
         last = store.last_block
         assert last is not None
@@ -79,7 +78,9 @@ def test_lease_expiring_finds_the_open_leases_ending_soon_and_no_closed_one(
     assert found == expected
 
 
-def test_a_new_rule_kind_is_one_registered_class(made: synthetic.SyntheticStore, tmp_path: Path) -> None:
+def test_a_new_rule_kind_is_one_registered_class(
+    made: synthetic.SyntheticStore, copy_store: Callable[[Path], str]
+) -> None:
     """How the settlement branch adds "invoice settled": a class reacting to its event, registered by name."""
     from collections.abc import Mapping, Sequence
     from typing import Any
@@ -100,8 +101,7 @@ def test_a_new_rule_kind_is_one_registered_class(made: synthetic.SyntheticStore,
         def on_tick(self, ctx: WatchContext) -> list[Notification]:
             return []
 
-    db = tmp_path / "s.sqlite"
-    db.write_bytes(made.path.read_bytes())
+    db = copy_store(made.path)
     try:
         with Store(db) as store:
             expected = len(store.events(names=[LeaseExpired.name]))

@@ -590,9 +590,9 @@ class Store:
     # ------------------------------------------------------------------ copying
 
     def copy_into(self, target: Store, *, batch: int = 50_000) -> int:
-        """Copy this history (events, blocks, customers, ranges, start and cursor) into the empty ``target``, in
-        one transaction there (an interrupted copy leaves it empty), streaming with bounded memory. Returns the
-        events copied.
+        """Copy this history (events, blocks, customers, ranges, start and cursor, and the watch's outbox and cursors)
+        into the empty ``target``, in one transaction there (an interrupted copy leaves it empty), streaming with
+        bounded memory. Returns the events copied.
 
         :raises StoreError: ``target`` is for another chain or contract, or already holds events.
         """
@@ -627,7 +627,27 @@ class Store:
             last = self.last_block
             if last is not None:
                 target._run("INSERT INTO cursor (id, last_block) VALUES (1, ?)", (last,))
+            for table, columns in _WATCH_TABLES:  # a watch resumes on the copy where it stopped, nothing lost
+                rows: list[tuple[Any, ...]] = []
+                for row in self._stream(f"SELECT {columns} FROM {table} ORDER BY {columns.split(',')[0]}", ()):
+                    rows.append(row)
+                    if len(rows) >= batch:
+                        target._run_many(_insert(table, columns), rows)
+                        rows = []
+                target._run_many(_insert(table, columns), rows)
         return copied
+
+
+#: The watch's tables (schema version 5) and their columns: copied with the history.
+_WATCH_TABLES = (
+    ("watch_cursor", "watcher, position"),
+    ("watch_marks", "mark"),
+    ("outbox", "id, sink, type, block_number, payload, attempts, next_attempt, state, delivered_at, last_error"),
+)
+
+
+def _insert(table: str, columns: str) -> str:
+    return f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' for _ in columns.split(','))})"
 
 
 def _where(
