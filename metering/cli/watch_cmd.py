@@ -48,8 +48,9 @@ def watch(
                      show_default=False),
     ] = None,
 ) -> None:
-    """Watch the contract's confirmed events and notify: caps crossed, denials, quotas, expiring leases, final and
-    anchored invoices. Each notification is kept in the event database's outbox until its sinks took it."""
+    """Watch confirmed events and notify: caps crossed, denials, quotas, expiring leases, final and anchored invoices.
+
+    Each notification is kept in the event database's outbox until its sinks took it."""
     import time
 
     from metering.watch.config import load_watch_config
