@@ -271,7 +271,7 @@ def test_an_older_database_is_refused_naming_the_command_that_upgrades_it(
 
 @pytest.mark.parametrize(("version", "message"), [
     (2, "upgrades from 3 on: index into a new database"),
-    (99, "newer than this metering's 4: upgrade metering"),
+    (99, f"newer than this metering's {SCHEMA_VERSION}: upgrade metering"),
 ])
 def test_a_database_of_an_unknown_schema_is_refused(store_url: str, version: int, message: str) -> None:
     Store(store_url, chain_id=1, contract="0x5FbDB2315678afecb367f032d93F642f64180aa3").close()
