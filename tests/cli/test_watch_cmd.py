@@ -86,9 +86,11 @@ def test_a_denial_is_notified_once_confirmed_and_a_reorg_before_that_sends_nothi
         assert store.query("SELECT state, COUNT(*) FROM outbox GROUP BY state") == [("delivered", 1)]
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_serve_with_workers_and_the_watch_notifies_and_stops_quietly_on_ctrl_c(
-    cli: Cli, market: Market, tmp_path: Path
+    cli: Cli, market: Market, tmp_path: Path, backend: str, request: pytest.FixtureRequest
 ) -> None:
+    """On PostgreSQL the workers open the database's URL (``store.url``), and the outbox is there too."""
     import os
     import select
     import signal
@@ -101,8 +103,10 @@ def test_serve_with_workers_and_the_watch_notifies_and_stops_quietly_on_ctrl_c(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("METERING_", "ETH_"))}
     env.update({k: v for k, v in cli.env().items() if v is not None})
     metering = str(Path(sys.executable).with_name("metering"))
+    db = ["--db", request.getfixturevalue("postgres").new_url()] if backend == "postgres" else []
     proc = subprocess.Popen([metering, "serve", "--workers", "2", "--port", "0", "--interval", "0.2",
-                             "--watch", str(rules)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                             "--watch", str(rules), *db],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None and proc.stderr is not None
 
     def line(timeout: float) -> str:
@@ -123,6 +127,10 @@ def test_serve_with_workers_and_the_watch_notifies_and_stops_quietly_on_ctrl_c(
         assert notes and notes[0]["type"] == "activation.denied"
         with urllib.request.urlopen(url + "/events", timeout=30) as response:
             assert response.status == 200 and "ActivationDenied" in response.read().decode()
+        with urllib.request.urlopen(url + "/metrics/", timeout=30) as response:  # counted from that database
+            metrics = response.read().decode()
+        assert 'metering_events_total{event="ActivationDenied"} 1.0' in metrics, metrics
+        assert 'metering_denials_total{reason="customer_not_enrolled"} 1.0' in metrics, metrics
     finally:
         proc.send_signal(signal.SIGINT)
         code = proc.wait(30)
