@@ -1,7 +1,7 @@
 """The durable outbox: notifications waiting for (or done with) delivery, in the event store itself.
 
-Why in the event store: a notification is derived from stored events, so it is written in the same file and the same
-transaction as the watcher's cursor. Either both land or neither does: a crash never loses a notification whose
+Why in the event store: a notification is derived from stored events, so it is written in the same database and the
+same transaction as the watcher's cursor. Either both land or neither does: a crash never loses a notification whose
 events were passed over, and a restart that evaluates the same events again writes the same ids, which the primary
 key ignores (nothing twice in the outbox). Delivery is at least once per sink: a crash after a sink accepted a
 notification and before the outbox recorded it sends it again with the same ``webhook-id``, which Standard Webhooks
