@@ -96,6 +96,7 @@ class DemoResult:
     #: acme's commercial invoice (PDF and Factur-X) and the directory it was made with; empty without the
     #: business extra.
     books: dict[str, Path] = field(default_factory=dict)
+    webhooks: tuple[dict[str, Any], ...] = ()  # what the demo's local receiver got from the watch
 
 
 @dataclass
@@ -315,6 +316,7 @@ def _run(story: _Story, started: float) -> DemoResult:
     say(f"auditor: tampered copy {'[red]caught[/]' if not tampered.ok else 'NOT caught'}: "
         f"{len(tampered.differences)} difference(s)")
     books = _books(story, invoices["acme"])
+    webhooks = _watch(story, provider)
     elapsed = time.monotonic() - started
     story.console.print(Rule("done"))
     say(f"invoices (JSON and CSV), rules and event databases are in [bold]{out}/[/]; anvil stopped; {elapsed:.1f} s")
@@ -330,6 +332,7 @@ def _run(story: _Story, started: float) -> DemoResult:
         expired_by_third_party=expired,
         seconds=elapsed,
         books=books,
+        webhooks=webhooks,
     )
 
 
@@ -416,6 +419,59 @@ def _bill(
         path = out / f"statement-acme-tf{running}.json"
         path.write_bytes(to_json(current) + b"\n")
     return invoices, totals
+
+
+def _watch(story: _Story, provider: Provider) -> tuple[dict[str, Any], ...]:
+    """Replay the whole story through `metering watch`'s rules into a small local receiver, and show what it got:
+    the cap crossing 80%, every denial, the final invoices (and their anchors), each a signed webhook."""
+    import base64
+    import os
+
+    try:
+        from metering.watch.receiver import LocalReceiver
+    except ImportError:
+        story.say("(the watch needs the watch extra: pip install 'metering[watch]'; skipped)")
+        return ()
+    from metering.cli._common import sync_store
+    from metering.money import format_minor
+    from metering.watch.config import parse_watch_config
+    from metering.watch.loop import WatchLoop
+
+    story.console.print(Rule("8. the watch: notifications from the chain, as signed webhooks"))
+    secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+    names = {key.address: name for name, key in zip(("acme", "globex", "initech"), story.customer_keys, strict=True)}
+    db = story.out / "provider.sqlite"
+    with Store(db, chain_id=story.w3.eth.chain_id, contract=provider.address) as store:
+        sync_store(story.w3, provider.address, store, quiet=True)
+    with LocalReceiver(secret) as receiver:
+        config = parse_watch_config({
+            "name": "demo", "confirmations": 0,
+            "sinks": {"receiver": {"webhook": receiver.url, "secret": secret}},
+            "rules": [{"name": "cap", "kind": "cap", "percent": [80, 100]}, {"name": "denials", "kind": "denial"},
+                      {"name": "final", "kind": "invoice_final"}, {"name": "anchored", "kind": "invoice_anchored"}],
+        })
+        loop = WatchLoop(config, db, w3=story.w3, start_block=0)
+        loop.run_once()
+        got = tuple(body for _, body in receiver.received)
+        story.say(f"a local receiver at {receiver.url} got {len(got)} webhook(s), each verified with the "
+                  f"standardwebhooks library ({receiver.refused} refused):")
+    for body in got:
+        data = body["data"]
+        who = names.get(data.get("customer", ""), data.get("customer", ""))
+        def money(amount: int, currency: str) -> str:
+            return f"{format_minor(int(amount), currency)} {currency}"
+
+        detail = {
+            "cap.crossed": lambda d: f"committed {d['percent']}% of its cap of {money(d['cap'], d['currency'])}",
+            "activation.denied": lambda d: f"activation denied: {d['reason']}",
+            "renewal.denied": lambda d: f"renewal denied: {d['reason']}",
+            "invoice.final": lambda d: f"final invoice of timeframe {d['timeframe']}: "
+                                       f"{money(d['total'], d['currency'])}, hash {d['invoice_hash'][:18]}…",
+            "invoice.anchored": lambda d: f"invoice of timeframe {d['timeframe']} anchored: "
+                                          f"{money(d['total'], d['currency'])}",
+        }.get(body["type"], lambda d: str(d))(data)
+        story.say(f"  {body['timestamp']}  {body['type']:<18} {who}: {detail}")
+    return got
 
 
 def _tamper(original: Path, out: Path) -> Path:

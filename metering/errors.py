@@ -122,3 +122,11 @@ class DirectoryError(MeteringError, ValueError):
 
 class NumberingError(MeteringError, RuntimeError):
     """An invoice number could not be reserved or read (the numbers file is unusable or belongs to another seller)."""
+
+
+class WatchConfigError(ConfigError):
+    """A watch rules file is wrong: an unknown rule kind or sink, a missing webhook secret, a bad percentage."""
+
+
+class DeliveryError(MeteringError, RuntimeError):
+    """A sink did not accept a notification (HTTP status, timeout, command exit code); the outbox retries it."""

@@ -80,6 +80,8 @@ COMMANDS: dict[str, LazyCommand] = {
                                  "chain against the shipped sources, locally: perfect match or exit 1."),
     "serve": LazyCommand("metering.cli.serve_cmd:serve", AUDIT, "Serve a read-only web view of usage, invoices and "
                          "their proofs; syncs from the node in the background."),
+    "watch": LazyCommand("metering.cli.watch_cmd:watch", AUDIT, "Watch confirmed events and notify: caps crossed, "
+                         "denials, quotas, expiring leases, final and anchored invoices."),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -59,20 +60,36 @@ def serve(
     confirmations: Annotated[int, typer.Option(help="Blocks to wait before indexing a block.", min=0)] = 0,
     interval: Annotated[float, typer.Option(help="Seconds between background syncs.", min=0.1)] = 2.0,
     directory: DirectoryOpt = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Worker processes serving pages (default: one per core, at most 8).", min=1, max=64,
+                     show_default=False),
+    ] = None,
+    watch: Annotated[
+        Path | None,
+        typer.Option("--watch", help="Also run `metering watch` with this rules file in the background.",
+                     show_default=False),
+    ] = None,
 ) -> None:
     """Serve a read-only web view of usage, invoices and their proofs; syncs from the node in the background."""
-    from metering.web.serve import serve_until_interrupted
+    from metering.web.serve import default_workers, serve_until_interrupted
 
     names = None
     if directory is not None:  # names of customers and types from the provider's books, checked before serving
         from metering.business.directory import load_directory
 
         names = load_directory(directory)
+    rules = None
+    if watch is not None:  # a bad rules file: one line now, before the sync and the server
+        from metering.watch.config import load_watch_config
+
+        rules = load_watch_config(watch)
     check_listen(host, port)  # a busy port or a bad host: one line now, not a server traceback after the sync
     w3 = connect(rpc_url)
     address = require_contract(contract)
     with open_store(w3, address, db) as store:
-        location = store.url
+        location = store.url  # what the workers open again (a PostgreSQL URL with its password)
     serve_until_interrupted(w3, address, location, host=host, port=port, confirmations=confirmations, interval=interval,
                             type_names=dict(names.type_names) if names else None,
-                            customer_names={a: p.name for a, p in names.customers.items()} if names else None)
+                            customer_names={a: p.name for a, p in names.customers.items()} if names else None,
+                            workers=workers or default_workers(), rpc_url=rpc_url, watch=rules)

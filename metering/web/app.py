@@ -8,7 +8,9 @@ so pages stay consistent while the background sync writes.
 Pages: ``/timeframes`` (rules at full precision with their hash and block), ``/customers`` and
 ``/customers/{address}`` (usage charts, limits, cap, denials), ``/invoices/{address}/{timeframe}`` (lines, how each
 amount is computed, evidence, verification), ``/events`` (the decoded stream with filters). ``POST /api/verify``
-takes an invoice JSON dropped on the page and answers with the verification report.
+takes an invoice JSON dropped on the page and answers with the verification report. ``/live`` is the Server-Sent
+Events stream that keeps the customer, timeframe and event pages current (:mod:`metering.web.live`); ``/metrics`` is
+Prometheus' view of the store (:mod:`metering.web.metrics`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ from web3 import Web3
 from metering.audit.store import Store
 from metering.errors import MeteringError
 from metering.web import data, views
+from metering.web.live import live_endpoint
+from metering.web.metrics import metrics_endpoint
+from metering.web.pagecache import PageCache
 
 __all__ = ["WebConfig", "create_app"]
 
@@ -44,6 +49,8 @@ PAGE_SIZE = 50
 #: Customers per timeframe and page of /customers, and named on /timeframes (a timeframe may have thousands).
 CUSTOMERS_PAGE_SIZE = 200
 SHOWN_CUSTOMERS = 20
+#: Pages that follow the chain while open (``/live``): the invoice page is a document, not a feed.
+LIVE_PAGES = frozenset({"timeframes", "customers", "customer", "events"})
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,8 @@ class WebConfig:
     type_names: dict[int, str] | None = None
     #: Legal names by checksummed address, from the provider's directory file (``metering serve --directory``).
     customer_names: dict[str, str] | None = None
+    page_cache: int = 256  # pages kept per process until the indexed head moves (0: none)
+    shared_pages: Path | None = None  # a directory the worker processes share rendered pages through
 
 
 class _Clock:
@@ -103,7 +112,9 @@ def create_app(config: WebConfig) -> Starlette:
                 yield opened
 
     def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
-        base = {"contract": config.contract, "type_names": names, "page": name.removesuffix(".html")}
+        page = name.removesuffix(".html")
+        live = ":".join(map(str, head())) if page in LIVE_PAGES else None
+        base = {"contract": config.contract, "type_names": names, "page": page, "live": live}
         return templates.TemplateResponse(request, name, {**base, **context}, status_code=status)
 
     def timeframes(request: Request) -> Response:
@@ -172,23 +183,41 @@ def create_app(config: WebConfig) -> Starlette:
         return render(request, "events.html", {"events": page, "filters": filters, "total": total,
                                                 "page_size": PAGE_SIZE})
 
+    def head() -> tuple[int, int]:
+        with store() as s:
+            rows = s.query("SELECT (SELECT last_block FROM cursor WHERE id = 1), (SELECT MAX(position) FROM events)")
+        block, position = rows[0]
+        return (-1 if block is None else int(block), -1 if position is None else int(position))
+
+    def node_head() -> int | None:
+        if config.w3 is None:
+            return None
+        try:
+            return int(config.w3.eth.block_number)
+        except Exception:  # no node at the moment: the lag is unknown, not zero
+            return None
+
     async def verify(request: Request) -> Response:
         body = await request.body()
         return await _in_thread(lambda: _verify(config, body))
 
+    pages = PageCache(head, size=config.page_cache, directory=config.shared_pages)
     routes = [
         Route("/", lambda request: RedirectResponse("/timeframes")),
-        Route("/timeframes", timeframes),
-        Route("/customers", customers),
-        Route("/customers/{address}", customer),
+        Route("/timeframes", pages(timeframes)),
+        Route("/customers", pages(customers)),
+        Route("/customers/{address}", pages(customer)),
         Route("/invoices/{address}/{timeframe:int}.json", invoice_json),
         Route("/invoices/{address}/{timeframe:int}", invoice_page),
-        Route("/events", events),
+        Route("/events", pages(events)),
         Route("/api/verify", verify, methods=["POST"]),
+        Route("/live", live_endpoint(head)),
+        Mount("/metrics", metrics_endpoint(config.db, node_head)),
         Mount("/static", StaticFiles(packages=[("metering.web", "static")]), name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers={views.BadRequestError: _bad_request})
     app.state.config = config
+    app.state.pages = pages
     return app
 
 

@@ -237,7 +237,7 @@ def event_page(store: Store, filters: EventFilters, size: int) -> tuple[list[dic
             "instance_type": getattr(event, "instance_type", None),
             "instance_id": _instance_hex(event),
             "timeframe": getattr(event, "timeframe", None),
-            "fields": {k: v for k, v in fields.items() if k not in _SHOWN},
+            "fields": {k: iso(v) if k in _TIMES and v is not None else v for k, v in fields.items() if k not in _SHOWN},
         })
     return rows, total
 
@@ -247,6 +247,8 @@ def _instance_hex(event: Any) -> str | None:
     return "0x" + raw.hex() if isinstance(raw, bytes) else None
 
 
+#: Fields that are unix seconds: shown as ISO 8601 UTC like every other time of the view.
+_TIMES = {"started_at", "lease_end", "stopped_at", "start", "end"}
 _SHOWN = {"event", "block_number", "block_hash", "tx_hash", "log_index", "customer", "instance_type", "instance_id",
           "timeframe", "name"}
 

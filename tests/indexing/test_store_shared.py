@@ -215,18 +215,23 @@ def test_a_snapshot_reads_one_state_while_an_indexer_commits(
 # ---------------------------------------------------------------------------------------------- migrations
 
 
+_AFTER_3 = ("ranges", "watch_cursor", "watch_marks", "outbox")  # the tables of versions 4 and 5
+
+
 def downgrade_to_3(url: str) -> None:
-    """Make the database what schema version 3 wrote: no ranges table."""
+    """Make the database what schema version 3 wrote: no ranges table, no watch outbox."""
     location = parse_location(url)
     if location.backend == "sqlite":
         with sqlite3.connect(location.target) as db:
-            db.execute("DROP TABLE ranges")
+            for table in _AFTER_3:
+                db.execute(f"DROP TABLE {table}")
             db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
         return
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as db:
-        db.execute("DROP TABLE ranges")
+        for table in _AFTER_3:
+            db.execute(f"DROP TABLE {table}")
         db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
 
 
@@ -251,8 +256,8 @@ def test_an_older_database_is_refused_naming_the_command_that_upgrades_it(
         Indexer(w3, meter.address, store, start_block=start).sync()
         before = store.events()
     downgrade_to_3(store_url)
-    with pytest.raises(StoreError, match="schema version 3, this metering reads 4: upgrade it with `metering db "
-                                         "migrate"):
+    with pytest.raises(StoreError, match=f"schema version 3, this metering reads {SCHEMA_VERSION}: upgrade it "
+                                         "with `metering db migrate"):
         Store(store_url)
     with Store(store_url, upgrade=True) as upgraded:
         assert (upgraded.upgraded_from, upgraded.schema_version) == (3, SCHEMA_VERSION)
@@ -266,7 +271,7 @@ def test_an_older_database_is_refused_naming_the_command_that_upgrades_it(
 
 @pytest.mark.parametrize(("version", "message"), [
     (2, "upgrades from 3 on: index into a new database"),
-    (99, "newer than this metering's 4: upgrade metering"),
+    (99, f"newer than this metering's {SCHEMA_VERSION}: upgrade metering"),
 ])
 def test_a_database_of_an_unknown_schema_is_refused(store_url: str, version: int, message: str) -> None:
     Store(store_url, chain_id=1, contract="0x5FbDB2315678afecb367f032d93F642f64180aa3").close()

@@ -147,6 +147,15 @@ def test_the_static_chart_library_is_served_from_the_package(client: TestClient)
     assert response.status_code == 200 and "uPlot" in response.text
 
 
+def test_a_page_is_recomputed_only_when_the_indexed_head_moves(client: TestClient) -> None:
+    pages = client.app.state.pages  # type: ignore[attr-defined]
+    pages.clear()
+    first = client.get("/events").text
+    misses = pages.misses
+    assert client.get("/events").text == first
+    assert pages.misses == misses and pages.hits >= 1
+
+
 def test_customer_lists_are_paged_so_thousands_of_customers_stay_one_small_page(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -154,6 +163,7 @@ def test_customer_lists_are_paged_so_thousands_of_customers_stay_one_small_page(
     assert len(everyone) >= 2
     monkeypatch.setattr("metering.web.app.SHOWN_CUSTOMERS", 1)
     monkeypatch.setattr("metering.web.app.CUSTOMERS_PAGE_SIZE", 1)
+    client.app.state.pages.clear()  # type: ignore[attr-defined]  # pages kept from before the sizes changed
 
     listed = client.get("/timeframes").text
     assert everyone[0] in listed and everyone[1] not in listed

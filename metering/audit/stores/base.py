@@ -38,7 +38,7 @@ from metering.audit.stores.migrations import BASELINE, SCHEMA_VERSION, Dialect, 
 from metering.errors import RangeTakenError, StoreError
 from metering.types import Timeframe
 
-__all__ = ["BILLING_COLUMNS", "Store", "StoredBlock"]
+__all__ = ["BILLING_COLUMNS", "Store", "StoreWriter", "StoredBlock"]
 
 #: What :meth:`Store.billing_rows` gives per event, in this order: all of it is in ``events_by_customer`` (the block
 #: number and log index are the two parts of the position).
@@ -84,6 +84,20 @@ class StoredBlock:
     number: int
     hash: bytes
     timestamp: int | None
+
+
+class StoreWriter:
+    """What :meth:`Store.writing` hands a feature: statements in its transaction, each returning its row count."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._store._run(sql, params)
+
+    def run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """One statement per row; the total row count (0 for no rows)."""
+        return max(self._store._run_many(sql, rows), 0) if rows else 0
 
 
 @dataclass(frozen=True)
@@ -289,7 +303,7 @@ class Store:
                     first = self.first_block
                     self._run(
                         "INSERT INTO ranges (first_block, last_block, writer, written_at) VALUES (?, ?, ?, ?)",
-                        (first if first is not None else 0, last, f"before schema {SCHEMA_VERSION}", int(time.time())),
+                        (first if first is not None else 0, last, "before schema 4", int(time.time())),
                     )
 
     @property
@@ -541,12 +555,44 @@ class Store:
         )
         return True
 
+    # ------------------------------------------------------------------ features' own rows
+    # Features that keep rows beside the events (the watch outbox, :mod:`metering.watch.outbox`) get their tables
+    # from a :mod:`.migrations` step, and read and write them here: in this database and its transactions, so their
+    # rows and the events they were derived from can never disagree after a crash.
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """All rows of a feature's read (``?`` placeholders; SQL both engines read, or built with :meth:`scan` and
+        :meth:`json_text` where they differ)."""
+        return self._fetch(sql, params)
+
+    @contextmanager
+    def writing(self) -> Iterator[StoreWriter]:
+        """One write transaction under the store's write lock for a feature's statements: all of them land, or none
+        (a crash in between)."""
+        if self._snapshots:
+            raise StoreError("nothing is written inside a snapshot: write before or after it")
+        with self._write():
+            yield StoreWriter(self)
+
+    def scan(self, index: str) -> str:
+        """The ``FROM`` clause that reads the events through ``index`` (``events_by_customer``, ``events_by_name``):
+        SQLite is told which index to read (its planner sometimes picks the wrong one on a big table);
+        PostgreSQL's planner chooses from its statistics, so it is just ``events``."""
+        return "events"
+
+    def json_text(self, column: str, key: str) -> str:
+        """A SQL expression for the text of the top-level ``key`` of the JSON held in ``column`` (``NULL`` when
+        absent): SQLite's ``json_extract``, PostgreSQL's ``->>``. ``key`` is ours, never user input."""
+        if not key.isidentifier():
+            raise StoreError(f"{key!r} is not a JSON key a query may name")
+        return f"json_extract({column}, '$.{key}')"
+
     # ------------------------------------------------------------------ copying
 
     def copy_into(self, target: Store, *, batch: int = 50_000) -> int:
-        """Copy this history (events, blocks, customers, ranges, start and cursor) into the empty ``target``, in
-        one transaction there (an interrupted copy leaves it empty), streaming with bounded memory. Returns the
-        events copied.
+        """Copy this history (events, blocks, customers, ranges, start and cursor, and the watch's outbox and cursors)
+        into the empty ``target``, in one transaction there (an interrupted copy leaves it empty), streaming with
+        bounded memory. Returns the events copied.
 
         :raises StoreError: ``target`` is for another chain or contract, or already holds events.
         """
@@ -581,7 +627,27 @@ class Store:
             last = self.last_block
             if last is not None:
                 target._run("INSERT INTO cursor (id, last_block) VALUES (1, ?)", (last,))
+            for table, columns in _WATCH_TABLES:  # a watch resumes on the copy where it stopped, nothing lost
+                rows: list[tuple[Any, ...]] = []
+                for row in self._stream(f"SELECT {columns} FROM {table} ORDER BY {columns.split(',')[0]}", ()):
+                    rows.append(row)
+                    if len(rows) >= batch:
+                        target._run_many(_insert(table, columns), rows)
+                        rows = []
+                target._run_many(_insert(table, columns), rows)
         return copied
+
+
+#: The watch's tables (schema version 5) and their columns: copied with the history.
+_WATCH_TABLES = (
+    ("watch_cursor", "watcher, position"),
+    ("watch_marks", "mark"),
+    ("outbox", "id, sink, type, block_number, payload, attempts, next_attempt, state, delivered_at, last_error"),
+)
+
+
+def _insert(table: str, columns: str) -> str:
+    return f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' for _ in columns.split(','))})"
 
 
 def _where(

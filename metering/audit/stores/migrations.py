@@ -74,11 +74,29 @@ _V3_POSTGRES = (
 _V4_RANGES = "CREATE TABLE ranges (first_block {int} PRIMARY KEY, last_block {int} NOT NULL, writer TEXT NOT NULL, " \
     "written_at {int} NOT NULL)"
 
+#: Version 5: the watch's outbox (issue 17, :mod:`metering.watch.outbox`). A notification is derived from stored
+#: events, so it lives in the same database and is written in the same transaction as the watcher's cursor: a crash
+#: never loses one whose events were passed over. ``watch_cursor``: per watcher, the last event position evaluated;
+#: ``watch_marks``: conditions that fire once; ``outbox``: one row per (notification, sink), times in unix ms. Ids
+#: and sinks sort bytewise on PostgreSQL too (COLLATE "C"), so delivery order is the same on both engines.
+_V5_OUTBOX = (
+    "CREATE TABLE watch_cursor (watcher TEXT{c} PRIMARY KEY, position {int} NOT NULL)",
+    "CREATE TABLE watch_marks (mark TEXT{c} PRIMARY KEY)",
+    """CREATE TABLE outbox (id TEXT{c} NOT NULL, sink TEXT{c} NOT NULL, type TEXT NOT NULL,
+        block_number {int} NOT NULL, payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt {int} NOT NULL, state TEXT NOT NULL, delivered_at {int}, last_error TEXT,
+        PRIMARY KEY (id, sink))""",
+    "CREATE INDEX outbox_due ON outbox (state, next_attempt)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "the baseline: events, blocks, cursor, customers and the covering index of invoices",
               _V3_SQLITE, _V3_POSTGRES),
     Migration(4, "ranges: which indexer wrote each block range",
               (_V4_RANGES.format(int="INTEGER"),), (_V4_RANGES.format(int="BIGINT"),)),
+    Migration(5, "the watch outbox: notifications, their delivery state, and each watcher's cursor",
+              tuple(s.format(int="INTEGER", c="") for s in _V5_OUTBOX),
+              tuple(s.format(int="BIGINT", c=' COLLATE "C"') for s in _V5_OUTBOX)),
 )
 
 #: The first version a database can be upgraded from (older files stored hex text: index them again).

@@ -65,6 +65,10 @@ class PostgresStore(Store):
 
     dialect = "postgres"
 
+    def json_text(self, column: str, key: str) -> str:
+        super().json_text(column, key)  # the same check of the key
+        return f"(({column})::jsonb ->> '{key}')"
+
     def _connect(self, location: Location, *, create: bool) -> None:
         pg = _psycopg()
         self._readers: list[psycopg.Connection[Any]] = []

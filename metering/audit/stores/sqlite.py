@@ -52,6 +52,11 @@ class SqliteStore(Store):
     dialect = "sqlite"
     _BY_CUSTOMER: ClassVar[str] = "events INDEXED BY events_by_customer"
 
+    def scan(self, index: str) -> str:
+        if index not in ("events_by_customer", "events_by_name"):
+            raise StoreError(f"{index!r} is not an index of the events")
+        return f"events INDEXED BY {index}"
+
     def _connect(self, location: Location, *, create: bool) -> None:
         path = location.path
         self.path = path

@@ -7,13 +7,25 @@
     return splits.map(function (s) { return new Date(s * 1000).toISOString().slice(5, 16).replace("T", " "); });
   }
 
+  // An axis as wide as its longest label (uPlot's default is a fixed 50 px, which cut "75,000" to "5,000").
+  function fitSize(u, values, axisIdx, cycleNum) {
+    var axis = u.axes[axisIdx];
+    if (cycleNum > 1) { return axis._size; }
+    var size = axis.ticks.size + axis.gap;
+    var longest = (values || []).reduce(function (a, v) { return String(v).length > a.length ? String(v) : a; }, "");
+    if (longest) { u.ctx.font = axis.font[0]; size += u.ctx.measureText(longest).width / (window.devicePixelRatio || 1); }
+    return Math.ceil(size) + 4;
+  }
+
+  function number(u, splits) { return splits.map(function (v) { return v === null ? "" : v.toLocaleString("en"); }); }
+
   function plot(el, title, times, series, extra) {
     if (!el || !window.uPlot) { return; }
     var data = [times];
     var opts = {
-      width: Math.max(320, el.clientWidth || 400), height: 200, title: title,
+      width: Math.max(200, el.clientWidth || 360), height: 200, title: title,
       scales: { x: { time: false } },
-      axes: [{ values: axisTime, space: 80 }, {}],
+      axes: [{ values: axisTime, space: 90, size: 44 }, { values: number, size: fitSize }],
       series: [{}],
       hooks: extra && extra.hooks ? extra.hooks : {},
     };
@@ -22,7 +34,10 @@
       opts.series.push({ label: s.label, stroke: s.color, width: s.width || 2, dash: s.dash, paths: s.step ? uPlot.paths.stepped({ align: 1 }) : undefined });
     });
     el.innerHTML = "";
-    return new uPlot(opts, data, el);
+    var made = new uPlot(opts, data, el);
+    window.meteringPlots = (window.meteringPlots || []).filter(function (u) { return document.body.contains(u.root); });
+    window.meteringPlots.push(made);  // for the browser tests' checks of axes and labels
+    return made;
   }
 
   function flat(times, value) { return times.map(function () { return value; }); }
@@ -36,7 +51,12 @@
           var x = u.valToPos(d.time, "x", true);
           ctx.save(); ctx.strokeStyle = "#b42318"; ctx.setLineDash([3, 3]);
           ctx.beginPath(); ctx.moveTo(x, u.bbox.top); ctx.lineTo(x, u.bbox.top + u.bbox.height); ctx.stroke();
-          ctx.fillStyle = "#b42318"; ctx.font = "10px sans-serif"; ctx.fillText(d.reason, x + 3, u.bbox.top + 10);
+          ctx.fillStyle = "#b42318"; ctx.font = 10 * (window.devicePixelRatio || 1) + "px sans-serif";
+          // the label goes on whichever side of the line has room, so it is never cut at the plot's edge
+          var w = ctx.measureText(d.reason).width, gap = 3 * (window.devicePixelRatio || 1);
+          var right = x + gap + w <= u.bbox.left + u.bbox.width;
+          ctx.textAlign = right ? "left" : "right";
+          ctx.fillText(d.reason, right ? x + gap : x - gap, u.bbox.top + 12 * (window.devicePixelRatio || 1));
           ctx.restore();
         });
       }],
@@ -90,7 +110,48 @@
     reader.readAsText(file);
   }
 
+  // ---- live pages: /live says when the indexed chain moved; the page fetches itself and swaps its content.
+  // On a dropped connection the content stays, the marker says "reconnecting", and EventSource reconnects by itself
+  // (the server's retry), sending Last-Event-ID: a head that moved meanwhile is announced at once.
+  function live() {
+    var body = document.body, marker = document.getElementById("live");
+    if (!body.dataset.live || !window.EventSource || !marker) { return; }
+    var shown = body.dataset.live, busy = false, wanted = null;
+    function mark(state, text) { marker.className = "live " + state; marker.textContent = text; }
+    function refresh(head) {
+      if (busy) { wanted = head; return; }
+      busy = true;
+      fetch(window.location.href, { headers: { "X-Live": "1" }, cache: "no-store" })
+        .then(function (r) { return r.text(); })
+        .then(function (html) {
+          var doc = new DOMParser().parseFromString(html, "text/html");
+          var fresh = doc.getElementById("content"), content = document.getElementById("content");
+          if (fresh && content) { content.innerHTML = fresh.innerHTML; }
+          shown = (doc.body && doc.body.dataset.live) || head;
+          body.dataset.live = shown;
+          var charts = document.getElementById("charts-data");
+          if (charts && window.meteringCharts) { window.meteringCharts(JSON.parse(charts.textContent)); }
+          marker.title = "updated " + new Date().toISOString().slice(0, 19) + "Z";
+        })
+        .catch(function () { mark("stale", "live (update failed)"); })
+        .then(function () { busy = false; if (wanted && wanted !== shown) { var w = wanted; wanted = null; refresh(w); } });
+    }
+    var source = null;
+    function connect() {
+      source = new EventSource("/live");
+      source.addEventListener("open", function () { mark("on", "● live"); });
+      source.addEventListener("error", function () { mark("off", "reconnecting…"); });
+      source.addEventListener("head", function (e) { mark("on", "● live"); if (e.lastEventId !== shown) { refresh(e.lastEventId); } });
+    }
+    // A page left for another is closed, or its stream would hold one of the browser's six connections to this
+    // server while the page sits in the back/forward cache (the seventh page would then never load).
+    window.addEventListener("pagehide", function () { if (source) { source.close(); source = null; } });
+    window.addEventListener("pageshow", function (e) { if (e.persisted && !source) { mark("connecting", "connecting…"); connect(); } });
+    connect();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    live();
     var zone = document.getElementById("drop");
     var input = document.getElementById("drop-file");
     if (!zone) { return; }
