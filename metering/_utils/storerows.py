@@ -322,10 +322,13 @@ class RowBuilder:
         self._decoder = decoder or meter_event_decoder()
         kinds = _kinds()
         self._plans: dict[str, tuple[EventSpec, _Kind]] = {}
+        self._words: dict[str, _WordPlan] = {}
         for spec in self._decoder.specs:
             if spec.name in kinds:
                 kind = kinds[spec.name]
                 self._plans["0x" + spec.topic0.hex()] = (spec, kind)
+                if spec.data_types is None:
+                    self._words[spec.name] = _WordPlan.of(spec, kind)
         # Consecutive logs mostly share their block and transaction: their hashes are converted once.
         self._block: tuple[str, bytes] = ("", b"")
         self._tx: tuple[str, bytes] = ("", b"")
@@ -352,12 +355,22 @@ class RowBuilder:
             args = spec.decode(topics, data).args  # raises the decoder's own error for malformed hex
             raw_topics, raw_data = b"".join(map(_raw, topics)), _raw(data)
         else:
+            words = self._words.get(kind.name)
             if len(raw_topics) != 32 * len(topics):
                 args = spec.decode(topics, data).args
+            elif words is not None:  # every argument one word: read in place, checked as decode_raw checks them
+                tail = words.tail(raw_topics, raw_data)
+                return (*self._position(kind, log), *tail)
             else:
                 args = spec.decode_blob(raw_topics, raw_data).args
         residual = kind.residual
         fields_json = kind.residual_json({f.name: f.from_abi(args[f.abi_name]) for f in residual}) if residual else "{}"
+        place = self._position(kind, log)
+        return (*place, kind.name, *map(args.get, kind.typed_abi), fields_json, raw_topics, raw_data)
+
+    def _position(self, kind: _Kind, log: Mapping[str, Any]) -> tuple[int, int, int, bytes, bytes]:
+        """``position, block_number, log_index, block_hash, tx_hash`` of a raw log (hashes converted once per
+        block and transaction)."""
         try:
             block_number = int(log["blockNumber"], 16)
             log_index = int(log["logIndex"], 16)
@@ -370,7 +383,48 @@ class RowBuilder:
             raise EventDecodeError(f"a {kind.name} log has a malformed position: {exc}") from exc
         if not 0 <= log_index < _LOG_INDEX_LIMIT:
             position(block_number, log_index)  # raises
-        return (
-            block_number << LOG_INDEX_BITS | log_index, block_number, log_index, self._block[1], self._tx[1], kind.name,
-            *map(args.get, kind.typed_abi), fields_json, raw_topics, raw_data,
+        return (block_number << LOG_INDEX_BITS | log_index, block_number, log_index, self._block[1], self._tx[1])
+
+
+@dataclass(frozen=True)
+class _WordPlan:
+    """How to read one event whose arguments are each one 32-byte word (every usage event) straight from its raw
+    topics and data into a row: per argument the offset of its word in ``topics + data`` and its checking reader
+    (the decoder's own), then which arguments fill the typed slots and which the ``fields`` JSON. The same values
+    and errors as :meth:`EventSpec.decode_raw`, without building a dictionary and an event per log."""
+
+    name: str
+    kind: _Kind
+    topic_bytes: int
+    data_bytes: int
+    offsets: tuple[tuple[int, Callable[[bytes], Any]], ...]
+    #: per slot of :data:`TYPED_FIELDS`: the argument's index, or -1 (NULL)
+    typed: tuple[int, ...]
+    residual: tuple[tuple[str, int], ...]
+
+    @classmethod
+    def of(cls, spec: EventSpec, kind: _Kind) -> _WordPlan:
+        topic_bytes = 32 * spec.topic_count
+        offsets = tuple(
+            (32 * source if source > 0 else topic_bytes + 32 * (-1 - source), reader) for source, reader in spec.plan
         )
+        index = {name: n for n, name in enumerate(spec.names)}
+        return cls(
+            spec.name, kind, topic_bytes, 32 * spec.data_words, offsets,
+            tuple(index[abi_name] if abi_name else -1 for abi_name in kind.typed_abi),
+            tuple((f.abi_name, index[f.abi_name]) for f in kind.residual),
+        )
+
+    def tail(self, raw_topics: bytes, raw_data: bytes) -> Row:
+        """The row from its ``event`` column on (the part its position does not give)."""
+        if len(raw_data) < self.data_bytes:
+            raise EventDecodeError(f"{self.name} log has {len(raw_data)} data bytes, expected {self.data_bytes}")
+        blob = raw_topics + raw_data
+        values = [reader(blob[at:at + 32]) for at, reader in self.offsets]
+        typed = [values[n] if n >= 0 else None for n in self.typed]
+        fields_json = "{}"
+        if self.residual:
+            kind = self.kind
+            by_abi = {abi_name: values[n] for abi_name, n in self.residual}
+            fields_json = kind.residual_json({f.name: f.from_abi(by_abi[f.abi_name]) for f in kind.residual})
+        return (self.name, *typed, fields_json, raw_topics, raw_data)

@@ -35,7 +35,7 @@ from eth_utils.address import is_address, to_checksum_address
 from web3 import Web3
 from web3.types import RPCEndpoint
 
-from metering._utils.lean_http import LeanHttpError, lean_rpc_for
+from metering._utils.lean_http import LeanHttpError, LeanRpc, lean_rpc_for
 from metering._utils.storerows import RowBuilder
 from metering.audit.events import EVENT_TYPES, topic0
 from metering.audit.store import Store, StoredBlock
@@ -167,9 +167,11 @@ class Indexer:
         self._start_block = start_block if start_block is not None else 0
         self._topics = [["0x" + topic0(name).hex() for name in EVENT_TYPES]]
         self._rows = RowBuilder()
-        # eth_getLogs over a kept-alive connection, parsed by orjson, where the provider is a plain HTTPProvider
-        # (used by the reader thread only)
+        # Every call over a kept-alive connection, parsed by orjson, where the provider is a plain HTTPProvider: one
+        # connection for the reader thread (logs and the headers that check them), one for this thread. A range
+        # costs four calls; through web3's session and checks their CPU alone was a tenth of a range's time.
         self._lean = lean_rpc_for(w3)
+        self._lean_main = lean_rpc_for(w3)
 
     # ------------------------------------------------------------------ public
 
@@ -294,15 +296,15 @@ class Indexer:
 
         Runs in the reader thread: it makes requests and touches nothing else.
         """
-        tip = self._header(last)
+        tip = self._header(last, self._lean)
         if tip is None:
             raise _ChainMovedError()
         if parent is not None:
-            on_chain = self._header(first - 1)
+            on_chain = self._header(first - 1, self._lean)
             if on_chain is None or on_chain.hash != parent:
                 raise _ChainMovedError()
         logs = self._get_logs(first, last)
-        after = self._header(last)
+        after = self._header(last, self._lean)
         if after is None or after.hash != tip.hash:
             raise _ChainMovedError()
         return _Fetched(first, last, tip, logs, parent)
@@ -334,7 +336,7 @@ class Indexer:
 
     def _get_logs(self, first: int, last: int) -> Sequence[Mapping[str, Any]]:
         params = [{"address": self.address, "fromBlock": hex(first), "toBlock": hex(last), "topics": self._topics}]
-        result = self._call("eth_getLogs", params, refusable=True)
+        result = self._call("eth_getLogs", params, refusable=True, lean=self._lean)
         if not isinstance(result, list):
             raise IndexingError(f"eth_getLogs answered {type(result).__name__}, not a list of logs")
         return result
@@ -373,19 +375,22 @@ class Indexer:
 
     # ------------------------------------------------------------------ JSON-RPC
 
-    def _header(self, number: int) -> _Header | None:
+    def _header(self, number: int, lean: LeanRpc | None = None) -> _Header | None:
+        """The header of block ``number``; ``lean``: the connection of the calling thread (default: this one's)."""
         if number < 0:
             return None
-        block = self._call("eth_getBlockByNumber", [hex(number), False])
+        block = self._call("eth_getBlockByNumber", [hex(number), False], lean=lean)
         if block is None:
             return None
         return _Header(int(block["number"], 16), bytes.fromhex(block["hash"][2:]), int(block["timestamp"], 16))
 
-    def _call(self, method: str, params: list[Any], *, refusable: bool = False) -> Any:
-        """A raw JSON-RPC call; raises our exceptions, or :class:`_RangeRefusedError` when a smaller range may work."""
+    def _call(self, method: str, params: list[Any], *, refusable: bool = False, lean: LeanRpc | None = None) -> Any:
+        """A raw JSON-RPC call; raises our exceptions, or :class:`_RangeRefusedError` when a smaller range may work.
+        ``lean`` is the calling thread's connection (default: the main thread's)."""
+        lean = lean if lean is not None else self._lean_main
         try:
-            if method == "eth_getLogs" and self._lean is not None:
-                response: Any = self._lean.request(method, params)
+            if lean is not None:
+                response: Any = lean.request(method, params)
             else:
                 response = self._w3.provider.make_request(RPCEndpoint(method), params)
         except Exception as exc:

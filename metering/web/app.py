@@ -119,23 +119,25 @@ def create_app(config: WebConfig) -> Starlette:
 
     def timeframes(request: Request) -> Response:
         with store() as s:
-            rows = data.timeframe_rows(s)
+            rows = data.timeframe_rows(s, customers=slice(0, SHOWN_CUSTOMERS))
             head = s.last_block
         return render(request, "timeframes.html", {"timeframes": rows, "indexed_to": head, "shown": SHOWN_CUSTOMERS})
 
     def customers(request: Request) -> Response:
         chosen = views.int_param(request, "timeframe", default=-1)
+        page = views.int_param(request, "page", default=0)
+        window = slice(page * CUSTOMERS_PAGE_SIZE, (page + 1) * CUSTOMERS_PAGE_SIZE)
         with store() as s:
-            rows = [row for row in data.timeframe_rows(s) if chosen in (-1, row.timeframe.id)]
+            rows = [row for row in data.timeframe_rows(s, customers=window) if chosen in (-1, row.timeframe.id)]
         return render(request, "customers.html", {
-            "timeframes": rows, "customer_page": views.int_param(request, "page", default=0),
+            "timeframes": rows, "customer_page": page,
             "page_size": CUSTOMERS_PAGE_SIZE,
         })
 
     def customer(request: Request) -> Response:
         address = views.address(request.path_params["address"])
         with store() as s:
-            rows = {row.timeframe.id: row for row in data.timeframe_rows(s)}
+            rows = {row.timeframe.id: row for row in data.timeframe_rows(s, customers=slice(0, 0))}
             if not rows:
                 return render(request, "error.html", {"message": "nothing indexed yet"}, status=404)
             chosen = views.int_param(request, "timeframe", default=max(rows))

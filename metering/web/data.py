@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 from metering.audit.events import (
     ActivationDenied,
@@ -33,6 +34,7 @@ from metering.types import Rules, Timeframe, rules_hash
 
 __all__ = [
     "CustomerUsage",
+    "CustomerWindow",
     "Denial",
     "RulesRow",
     "TimeframeRow",
@@ -57,15 +59,52 @@ class RulesRow:
 
 
 @dataclass(frozen=True)
+class CustomerWindow(Sequence[str]):
+    """A timeframe's customers as a sequence of all ``total`` of them of which only ``loaded`` (from index
+    ``start``) was read: a page lists 20 or 200 of 100,000 customers, so it reads those and their count, not the
+    whole list. Asking for a customer outside the window is a bug of the page, and raises :class:`IndexError`."""
+
+    total: int
+    start: int
+    loaded: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return self.total
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[str, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> str | tuple[str, ...]:
+        if isinstance(index, slice):
+            begin, stop, step = index.indices(self.total)
+            if begin >= stop:
+                return ()
+            if step != 1 or begin < self.start or stop > self.start + len(self.loaded):
+                raise IndexError(f"customers {begin}..{stop} of {self.total} are not loaded (only from {self.start}, "
+                                 f"{len(self.loaded)} of them): pass that window to timeframe_rows")
+            return self.loaded[begin - self.start:stop - self.start]
+        at = index + self.total if index < 0 else index
+        if not self.start <= at < self.start + len(self.loaded):
+            raise IndexError(f"customer {index} of {self.total} is not loaded")
+        return self.loaded[at - self.start]
+
+
+@dataclass(frozen=True)
 class TimeframeRow:
     timeframe: Timeframe
     created_block: int
     rules: tuple[RulesRow, ...]
-    customers: tuple[str, ...]
+    customers: CustomerWindow
 
 
-def timeframe_rows(store: Store) -> list[TimeframeRow]:
-    """Every timeframe with the rules in force per type (the last set before it started) and its customers."""
+def timeframe_rows(store: Store, customers: slice = slice(0, None)) -> list[TimeframeRow]:
+    """Every timeframe with the rules in force per type (the last set before it started) and its customers: the
+    window ``customers`` of them (``slice(0, 20)``: the first 20; ``slice(0, 0)``: none) and how many there are."""
+    first = max(0, customers.start or 0)
+    limit = None if customers.stop is None else max(0, customers.stop - first)
     created: dict[int, TimeframeCreated] = {}
     rules: dict[int, dict[int, RulesSet]] = {}
     for event in store.events(names=["TimeframeCreated", "RulesSet"]):
@@ -85,7 +124,13 @@ def timeframe_rows(store: Store) -> list[TimeframeRow]:
             )
             for kind, ev in sorted(rules.get(tf_id, {}).items())
         )
-        rows.append(TimeframeRow(event.as_timeframe(), event.block_number, per_type, tuple(store.customers(tf_id))))
+        loaded = tuple(store.customers(tf_id, limit=limit, offset=first)) if limit != 0 else ()
+        if (first == 0 or loaded) and (limit is None or len(loaded) < limit):
+            total = first + len(loaded)  # the window reached the end of the list: no count needed
+        else:
+            total = store.customer_count(tf_id)
+        rows.append(TimeframeRow(event.as_timeframe(), event.block_number, per_type,
+                                 CustomerWindow(total, first, loaded)))
     return rows
 
 

@@ -210,8 +210,32 @@ def event_filters(request: Request) -> EventFilters:
     )
 
 
-def event_page(store: Store, filters: EventFilters, size: int) -> tuple[list[dict[str, Any]], int]:
-    """One page of decoded events, newest first, and how many match (without the type filter)."""
+#: Events counted past the shown page: the stream says "at least N" beyond that, instead of counting a history of
+#: 10M events on every request (seconds on PostgreSQL, whatever page is shown).
+COUNT_AHEAD = 10_000
+
+
+class MatchCount(int):
+    """How many events match a filter: exact when below the counting bound, else a lower bound, shown as
+    "at least N" (it compares as the number counted, so "is there an older page" stays right)."""
+
+    exact: bool
+
+    def __new__(cls, counted: int, *, exact: bool) -> MatchCount:
+        made = super().__new__(cls, counted)
+        made.exact = exact
+        return made
+
+    def __str__(self) -> str:
+        return str(int(self)) if self.exact else f"at least {int(self)}"
+
+    def __html__(self) -> str:
+        return str(self)
+
+
+def event_page(store: Store, filters: EventFilters, size: int) -> tuple[list[dict[str, Any]], MatchCount]:
+    """One page of decoded events, newest first, and how many match (without the type filter; counted up to
+    :data:`COUNT_AHEAD` past the page)."""
     from metering.audit.events import event_to_dict
 
     kwargs: dict[str, Any] = {
@@ -221,7 +245,9 @@ def event_page(store: Store, filters: EventFilters, size: int) -> tuple[list[dic
         "from_block": filters.from_block,
         "to_block": filters.to_block,
     }
-    total = store.count_events(**kwargs)
+    bound = (filters.page + 1) * size + COUNT_AHEAD
+    counted = store.count_events(**kwargs, at_most=bound)
+    total = MatchCount(counted, exact=counted < bound)
     events = store.events(
         **kwargs, instance_type=filters.instance_type, limit=size, offset=filters.page * size, newest_first=True
     )
