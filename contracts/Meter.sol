@@ -10,6 +10,7 @@ import {InstanceSlot, InstanceSlotLibrary} from "./types/InstanceSlot.sol";
 import {RulesSlot, RulesSlotLibrary} from "./types/RulesSlot.sol";
 import {UsageSlot, UsageSlotLibrary} from "./types/UsageSlot.sol";
 import {IMeter} from "./interfaces/IMeter.sol";
+import {IPrepaidMeter} from "./interfaces/IPrepaidMeter.sol";
 import {ActivationPolicy} from "./libraries/ActivationPolicy.sol";
 import {Leases} from "./libraries/Leases.sol";
 import {Pricing} from "./libraries/Pricing.sol";
@@ -36,7 +37,7 @@ import {Pricing} from "./libraries/Pricing.sol";
 ///
 /// No function loops over users' data: batches are bounded by `MAX_BATCH`, the seat search by `MAX_CONCURRENT`
 /// (a rules setting), and the walk over ended timeframes passes each timeframe once in the contract's life.
-contract Meter is IMeter, AccessControlDefaultAdminRules {
+contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
     /// @inheritdoc IMeter
     uint256 public constant MAX_BATCH = 256;
     /// @inheritdoc IMeter
@@ -77,6 +78,9 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
     mapping(uint256 pageKey => uint40[6]) private _seatPages;
     mapping(uint256 seatKey => SeatCell) private _instances;
     mapping(address => mapping(TimeframeId => InvoiceAnchor)) private _invoices;
+    // Settlement (issue 16): see the section "settlement hooks" below.
+    mapping(TimeframeId => InstanceType[]) private _types;
+    mapping(uint256 usageKey => uint32) private _pricedContinuations;
 
     /// @param admin Holder of `DEFAULT_ADMIN_ROLE`, which grants the other roles.
     /// @param adminTransferDelay Seconds a new admin must wait before accepting a two-step admin transfer.
@@ -122,6 +126,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
             revert MeteringInvalidRules(r.timeUnitSeconds, r.maxConcurrent, MAX_CONCURRENT);
         }
         uint256 key = _rulesKey(timeframe_, instanceType);
+        if (!_rules[key].configured()) _addType(timeframe_, instanceType);
         _rules[key] = RulesSlotLibrary.pack(r);
         _continuationPrice[key] = r.pricePerContinuation;
         hash = keccak256(abi.encode(timeframe_, instanceType, r));
@@ -225,6 +230,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
     /// @inheritdoc IMeter
     function setSpendingCap(uint64 cap) external {
         (AccountCell storage cell, AccountSlot account) = _callerAccount();
+        if (account.prepaid()) revert MeteringPrepaidCap(msg.sender);
         cell.account = account.withSpendingCap(cap);
         emit SpendingCapSet(msg.sender, cap);
     }
@@ -426,6 +432,75 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         return _invoices[customer][timeframe_];
     }
 
+    // ------------------------------------------------------------------ settlement hooks (issue 16)
+    // Everything the settlement contract needs, in one place: see {IPrepaidMeter}. Elsewhere, only `setRules`
+    // (records the type), `setSpendingCap` (refused when prepaid), `_decide` (a prepaid account's spending spans
+    // timeframes, priced continuations are counted) and `_overCap`/`_capReason` know about prepaid customers.
+
+    /// @inheritdoc IPrepaidMeter
+    bytes32 public constant SETTLEMENT_ROLE = keccak256("SETTLEMENT_ROLE");
+    /// @inheritdoc IPrepaidMeter
+    uint256 public constant MAX_TYPES = 32;
+
+    /// @inheritdoc IPrepaidMeter
+    function setPrepaid(address customer, uint96 release, uint64 cap) external onlyRole(SETTLEMENT_ROLE) {
+        AccountCell storage cell = _customers[customer];
+        AccountSlot account = cell.account;
+        if (account.status() == CustomerStatus.None) revert MeteringInvalidCustomer(customer);
+        uint96 spent_ = account.spent();
+        if (!account.prepaid()) {
+            (TimeframeId active,,) = _activeTimeframe();
+            if (spent_ != 0 && TimeframeId.unwrap(active) != 0 && account.spentTimeframe() == active) {
+                revert MeteringCommittedBeforePrepaid(customer, spent_);
+            }
+            // What an ended timeframe committed stays postpaid: the deposit covers what comes from now on.
+            spent_ = 0;
+            account = account.withPrepaid();
+        }
+        // Checked: releasing more than is committed is a bug of the caller.
+        spent_ -= release;
+        cell.account = account.withSpent(account.spentTimeframe(), spent_).withSpendingCap(cap);
+        emit SpendingCapSet(customer, cap);
+    }
+
+    /// @inheritdoc IPrepaidMeter
+    function prepaid(address customer) external view returns (bool) {
+        return _customers[customer].account.prepaid();
+    }
+
+    /// @inheritdoc IPrepaidMeter
+    function instanceTypes(TimeframeId timeframe_) external view returns (InstanceType[] memory) {
+        return _types[timeframe_];
+    }
+
+    /// @inheritdoc IPrepaidMeter
+    function billingCounters(address customer, TimeframeId timeframe_, InstanceType instanceType)
+        external
+        view
+        returns (uint32 activations, uint32 pricedContinuations, uint64 leasedSeconds)
+    {
+        uint256 usageKey = _usageKey(customer, timeframe_, instanceType);
+        UsageSlot s = _usage[usageKey].usage;
+        return (s.activations(), _pricedContinuations[usageKey], s.leasedSeconds());
+    }
+
+    /// @dev Records that `timeframe_` has rules for `instanceType` (the first time they are set).
+    function _addType(TimeframeId timeframe_, InstanceType instanceType) private {
+        InstanceType[] storage types = _types[timeframe_];
+        if (types.length == MAX_TYPES) revert MeteringTooManyTypes(timeframe_, MAX_TYPES);
+        types.push(instanceType);
+    }
+
+    /// @dev Counts a granted continuation when it has a price (only then does it change an amount).
+    function _countContinuation(uint256 rulesKey, uint256 usageKey) private {
+        if (_continuationPrice[rulesKey] != 0) ++_pricedContinuations[usageKey];
+    }
+
+    /// @dev Why the cap denied: the customer's own cap, or a prepaid customer's deposit.
+    function _capReason(AccountSlot account) private pure returns (DenialReason) {
+        return account.prepaid() ? DenialReason.DepositExhausted : DenialReason.SpendingCapReached;
+    }
+
     // ------------------------------------------------------------------ internals: decisions
 
     /// @dev Decides one activation request of `msg.sender` and records the decision. The only place new requests
@@ -559,9 +634,11 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
             } else if (u.activations() >= r.includedActivations()) {
                 cost += r.pricePerActivation();
             }
-            committed = (account.spentTimeframe() == tf ? account.spent() : 0) + cost;
+            // A prepaid account's spending spans every unsettled timeframe (see {IPrepaidMeter}).
+            committed = (account.spentTimeframe() == tf || account.prepaid() ? account.spent() : 0) + cost;
         }
-        if (_overCap(account, committed)) return (DenialReason.SpendingCapReached, false, NO_SEAT, 0, false);
+        if (_overCap(account, committed)) return (_capReason(account), false, NO_SEAT, 0, false);
+        if (continuation) _countContinuation(rulesKey, usageKey);
 
         if (!continuation) {
             uint32 overageActivations = u.overageActivations();
@@ -612,7 +689,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
                 }
             }
             if (_overCap(account, committed)) {
-                reason = DenialReason.SpendingCapReached;
+                reason = _capReason(account);
             } else {
                 u = u.withLeasedSeconds(leased);
                 uint8 k = inst.seat();
@@ -718,12 +795,12 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         emit LeaseExpired(instanceId, inst.customer(), inst.instanceType(), inst.timeframe(), inst.leaseEnd());
     }
 
-    /// @dev Whether committing `committed` micro-units would cross the customer's cap (0: no cap).
+    /// @dev Whether committing `committed` micro-units would cross the customer's cap (0: no cap, unless prepaid).
     function _overCap(AccountSlot account, uint256 committed) private pure returns (bool) {
         uint64 cap = account.spendingCap();
         // Cannot overflow: a uint64 times 1e6 is below 2^84.
         unchecked {
-            return cap != 0 && committed > uint256(cap) * PRICE_SCALE;
+            return (cap != 0 || account.prepaid()) && committed > uint256(cap) * PRICE_SCALE;
         }
     }
 

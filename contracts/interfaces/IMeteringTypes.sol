@@ -13,6 +13,8 @@ interface IMeteringTypes {
     }
 
     /// @dev Why a request was denied. `None` means granted. Codes are stable: indexers and invoices rely on them.
+    /// `DepositExhausted` is a prepaid customer's `SpendingCapReached`: its deposit in the settlement contract does
+    /// not cover the request.
     enum DenialReason {
         None,
         NoActiveTimeframe,
@@ -23,7 +25,8 @@ interface IMeteringTypes {
         ActivationQuotaReached,
         LeaseExpired,
         AgentNotApproved,
-        SpendingCapReached
+        SpendingCapReached,
+        DepositExhausted
     }
 
     /// @dev Lifecycle of an instance id: unknown, granted and running (`Open`), granted and stopped (`Closed`),

@@ -14,8 +14,9 @@ import {IMeteringTypes} from "../interfaces/IMeteringTypes.sol";
 ///     8-15      restricted       1 when only approved agents may bill the customer
 ///     16-79     spendingCap      minor units per timeframe, 0 = no cap
 ///     80-95     spentTimeframe   the timeframe `spent` belongs to
-///     96-191    spent            micro-units committed in `spentTimeframe`
-///     192-255   (always 0)
+///     96-191    spent            micro-units committed in `spentTimeframe` (prepaid: in every unsettled timeframe)
+///     192-199   prepaid          1 once the settlement contract holds the customer's deposit and sets its cap
+///     200-255   (always 0)
 type AccountSlot is uint256;
 
 using AccountSlotLibrary for AccountSlot global;
@@ -26,6 +27,7 @@ library AccountSlotLibrary {
     uint256 internal constant SPENDING_CAP_OFFSET = 16;
     uint256 internal constant SPENT_TIMEFRAME_OFFSET = 80;
     uint256 internal constant SPENT_OFFSET = 96;
+    uint256 internal constant PREPAID_OFFSET = 192;
 
     uint256 private constant MASK_8 = 0xFF;
     uint256 private constant MASK_64 = 0xFFFFFFFFFFFFFFFF;
@@ -96,5 +98,18 @@ library AccountSlotLibrary {
                 | (uint256(TimeframeId.unwrap(timeframe_)) << SPENT_TIMEFRAME_OFFSET)
                 | (uint256(spent_) << SPENT_OFFSET)
         );
+    }
+
+    // ---------------------------------------------------------------- settlement (issue 16)
+
+    /// @dev Whether the customer prepays through the settlement contract: its `spent` then sums every unsettled
+    /// timeframe, and its cap (set by the settlement contract alone) is what its deposit covers, 0 included.
+    function prepaid(AccountSlot s) internal pure returns (bool) {
+        return (AccountSlot.unwrap(s) >> PREPAID_OFFSET) & MASK_8 != 0;
+    }
+
+    /// @dev The same account, prepaid.
+    function withPrepaid(AccountSlot s) internal pure returns (AccountSlot) {
+        return AccountSlot.wrap(AccountSlot.unwrap(s) | (uint256(1) << PREPAID_OFFSET));
     }
 }

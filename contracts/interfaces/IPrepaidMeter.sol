@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {TimeframeId, InstanceType} from "../types/Ids.sol";
+import {IMeteringTypes} from "./IMeteringTypes.sol";
+
+/// @title The hooks the settlement contract needs from the meter (issue 16), kept apart from {IMeter}.
+/// @notice A prepaid customer's deposit lives in the settlement contract, which alone sets the customer's spending
+/// cap in the meter: the cap is what the deposit covers, in minor units. For a prepaid customer the meter:
+/// - keeps `spent` across timeframes (it is not reset when a new timeframe starts): it is the sum of what every
+///   unsettled timeframe committed, in micro-units, and the settlement contract lowers it when it settles one;
+/// - denies a grant, renewal or continuation that would take `spent` beyond `cap * PRICE_SCALE`, with
+///   `DenialReason.DepositExhausted` (a cap of 0 then means "nothing", not "no cap");
+/// - refuses `setSpendingCap` from the customer ({MeteringPrepaidCap}).
+/// So a grant costs no extra call: the meter checks the cap it always checked. Postpaid customers keep everything
+/// as before (their own cap, per timeframe, 0 = none).
+interface IPrepaidMeter is IMeteringTypes {
+    /// @dev A prepaid customer's cap is set by the settlement contract only; withdraw from it instead.
+    error MeteringPrepaidCap(address customer);
+
+    /// @dev A customer becomes prepaid only with nothing committed in the active timeframe, so that everything
+    /// `spent` will hold is covered by its deposit.
+    error MeteringCommittedBeforePrepaid(address customer, uint256 spent);
+
+    /// @dev A timeframe has at most `max` instance types, so that settling it reads a bounded list.
+    error MeteringTooManyTypes(TimeframeId timeframe, uint256 max);
+
+    /// @notice The role of the settlement contract: it alone may call {setPrepaid}.
+    function SETTLEMENT_ROLE() external view returns (bytes32);
+
+    /// @notice How many instance types a timeframe may have rules for.
+    function MAX_TYPES() external view returns (uint256);
+
+    /// @notice Makes `customer` prepaid (the first call), gives back `release` micro-units of its committed
+    /// spending (what a settled timeframe committed) and sets its cap to `cap` minor units.
+    /// @dev Settlement role only. Reverts {MeteringCommittedBeforePrepaid} on the first call if the customer has
+    /// committed something in the active timeframe, and on underflow if `release` exceeds what is committed.
+    /// Emits {IMeter-SpendingCapSet}.
+    function setPrepaid(address customer, uint96 release, uint64 cap) external;
+
+    /// @notice Whether `customer` prepays through the settlement contract.
+    function prepaid(address customer) external view returns (bool);
+
+    /// @notice The instance types that have rules in `timeframe`, in the order their rules were first set.
+    function instanceTypes(TimeframeId timeframe) external view returns (InstanceType[] memory);
+
+    /// @notice The counters an invoice prices, for (customer, timeframe, type): activations (overage included),
+    /// continuations into the timeframe that had a price (a free one changes no amount and is not counted), and
+    /// the leased seconds (once the timeframe has ended: the seconds billed).
+    function billingCounters(address customer, TimeframeId timeframe, InstanceType instanceType)
+        external
+        view
+        returns (uint32 activations, uint32 pricedContinuations, uint64 leasedSeconds);
+}
