@@ -51,6 +51,7 @@ class DenialReason(IntEnum):
     LEASE_EXPIRED = 7
     AGENT_NOT_APPROVED = 8
     SPENDING_CAP_REACHED = 9
+    DEPOSIT_EXHAUSTED = 10
 
 
 class InstanceStatus(IntEnum):

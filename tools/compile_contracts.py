@@ -34,7 +34,7 @@ SOLC = ROOT / "tools" / "solc"
 ARTIFACTS = ROOT / "metering" / "artifacts"
 SOLC_VERSION = "0.8.28"
 # The contracts that get an artifact (the others are interfaces and libraries compiled into them).
-DEPLOYABLE = ("Meter", "Settlement")
+DEPLOYABLE = ("Meter", "Settlement", "TestToken")
 
 TARGETS = tuple(EvmTarget)
 

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from metering import __version__
-from metering.cli import agent_cmds, audit_cmds, provider_cmds, source_cmds
+from metering.cli import agent_cmds, audit_cmds, provider_cmds, settlement_cmds, source_cmds
 from metering.cli._common import ExitCode
 from metering.cli._json_errors import JsonErrorsGroup
 from metering.cli.customer_list_cmd import customer_list
@@ -65,6 +65,12 @@ app.add_typer(provider_cmds.timeframe_app, name="timeframe", rich_help_panel="Pr
 app.add_typer(provider_cmds.rules_app, name="rules", rich_help_panel="Provider")
 app.add_typer(provider_cmds.customer_app, name="customer", rich_help_panel="Provider")
 provider_cmds.customer_app.command("list")(customer_list)
+provider_cmds.customer_app.command("deposit")(settlement_cmds.customer_deposit)
+provider_cmds.customer_app.command("withdraw")(settlement_cmds.customer_withdraw)
+provider_cmds.customer_app.command("balance")(settlement_cmds.customer_balance)
+app.add_typer(settlement_cmds.settlement_app, name="settlement", rich_help_panel="Provider")
+app.add_typer(settlement_cmds.provider_app, name="provider", rich_help_panel="Provider")
+app.command(rich_help_panel="Customers and auditors")(settlement_cmds.settle)
 app.add_typer(provider_cmds.agent_app, name="agent", rich_help_panel="Provider")
 app.add_typer(role_app, name="role", rich_help_panel="Provider")
 app.add_typer(provider_cmds.instance_app, name="instance", rich_help_panel="Provider")

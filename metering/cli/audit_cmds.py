@@ -30,6 +30,7 @@ from metering.cli._common import (
     signer,
     sync_store,
 )
+from metering.cli.settlement_cmds import SettlementOpt, settlement_check, show_settlement_check
 from metering.errors import ConfigError, InvoiceError
 
 if TYPE_CHECKING:
@@ -331,6 +332,7 @@ def verify(
     db: DbOpt = None,
     confirmations: ConfirmationsOpt = 0,
     from_block: FromBlockOpt = None,
+    settlement: SettlementOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Recompute an invoice from the chain and compare it field by field, with the counters and the anchor.
@@ -347,6 +349,7 @@ def verify(
         sync_store(w3, address, store, confirmations, quiet=True, from_block=from_block)
         report = verify_invoice(w3, address, store, invoice_file, confirmations=confirmations,
                                 require_anchor=require_anchor, require_final=require_final)
+    settled = settlement_check(rpc_url, settlement, invoice_file)  # with --settlement: against its payment
     kind = "final invoice" if report.recomputed.final else "statement"
     if json_out:
         print_json({
@@ -354,6 +357,9 @@ def verify(
             "invoice_hash": report.invoice_hash, "recomputed_hash": report.recomputed_hash,
             "anchor": report.anchor.name, "anchored_hash": report.anchored_hash,
             "differences": [{"where": d.where, "expected": d.expected, "found": d.found} for d in report.differences],
+            "settlement": None if settled is None else {
+                "settled": settled.event is not None, "differences": list(settled.differences),
+                "tx": settled.event.tx_hash if settled.event else None},
         })
     elif report.ok:
         console.print(
@@ -362,5 +368,7 @@ def verify(
     else:
         console.print(report_table(report))
         console.print(f"[red]NOT verified[/]: {invoice_file} (anchor: {report.anchor.name.lower()})")
-    if not report.ok:
+    if not json_out:
+        show_settlement_check(settled)
+    if not report.ok or (settled is not None and not settled.ok):
         raise typer.Exit(int(ExitCode.DIFFERENCES))
