@@ -9,7 +9,9 @@ and then reaches its cap, an agent acme never approved is refused (every denial 
 so its leases run out and a third party closes them. A lease runs across the end of the first day and continues
 into the second, billed from the second day's start. After the first day ends, the events are indexed, each
 customer's final invoice is computed, written as JSON and CSV, anchored on chain and verified by an auditor with a
-database of its own; finally a tampered copy of an invoice is caught.
+database of its own; a tampered copy of an invoice is caught. Initech prepays EUR 0.50 in a EUR coin: a request
+beyond its deposit is denied (DEPOSIT_EXHAUSTED, recorded), and after the first day a third party settles it on chain
+for exactly its final invoice's total; the provider's payout is listed and initech withdraws the rest.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from metering.customer import Customer
 from metering.errors import MeteringError
 from metering.provider import Provider
 from metering.provider.anchoring import anchor_invoice, check_anchorable
+from metering.settlement.story import SettlementStory, open_escrow, settle_and_withdraw
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -89,6 +92,7 @@ class DemoResult:
     overage_grants: int
     expired_by_third_party: int
     seconds: float
+    settlement: SettlementStory | None = None
 
 
 @dataclass
@@ -222,6 +226,7 @@ def _run(story: _Story, started: float) -> DemoResult:
     say(f"acme approves only its own agent {approval.agent}: no other agent may bill it")
     cap = Customer(w3, provider.address, globex.key).set_spending_cap(2_00)
     say(f"globex caps what it commits per timeframe at EUR {cap.cap / 100:.2f}: the contract denies beyond it")
+    escrow = open_escrow(w3, story.provider_key, provider.address, initech.key, 50, say)
 
     story.console.print(Rule("3. agents run instances over simulated time"))
     story.travel(start - provider.chain_time())
@@ -232,7 +237,8 @@ def _run(story: _Story, started: float) -> DemoResult:
             lambda: story.activate(globex, 2),
             lambda: (story.activate(initech, 1), story.activate(initech, 2))],
         1: [lambda: story.activate(acme, 1),  # a third concurrent db-server: the hard limit denies it
-            lambda: story.activate(globex, 2)],  # a second ml-worker: the soft limit grants it as overage
+            lambda: story.activate(globex, 2),  # a second ml-worker: the soft limit grants it as overage
+            lambda: story.activate(initech, 2)],  # beyond initech's EUR 0.50 deposit: DEPOSIT_EXHAUSTED
         2: [lambda: story.activate(acme, 2, agent=globex.agent)],  # an agent acme never approved
         4: [lambda: story.deactivate(acme, 1), lambda: story.deactivate(globex, 2)],
         5: [lambda: story.activate(acme, 1), lambda: story.activate(globex, 2)],
@@ -300,6 +306,9 @@ def _run(story: _Story, started: float) -> DemoResult:
     story.console.print(report_table(tampered))
     say(f"auditor: tampered copy {'[red]caught[/]' if not tampered.ok else 'NOT caught'}: "
         f"{len(tampered.differences)} difference(s)")
+
+    story.console.print(Rule("7. settlement: the prepaid customer's day is paid on chain, the rest withdrawn"))
+    settled = settle_and_withdraw(escrow, story.third_party, timeframe, invoices["initech"], out, say)
     elapsed = time.monotonic() - started
     story.console.print(Rule("done"))
     say(f"invoices (JSON and CSV), rules and event databases are in [bold]{out}/[/]; anvil stopped; {elapsed:.1f} s")
@@ -314,6 +323,7 @@ def _run(story: _Story, started: float) -> DemoResult:
         overage_grants=story.overage,
         expired_by_third_party=expired,
         seconds=elapsed,
+        settlement=settled,
     )
 
 

@@ -30,7 +30,7 @@ from metering.cli._common import (
     signer,
     sync_store,
 )
-from metering.cli.settlement_cmds import SettlementOpt, settlement_check, show_settlement_check
+from metering.cli.settlement_cmds import SettlementOpt, paid_note, settlement_check, show_settlement_check
 from metering.errors import ConfigError, InvoiceError
 
 if TYPE_CHECKING:
@@ -206,6 +206,7 @@ def invoice(
     db: DbOpt = None,
     confirmations: ConfirmationsOpt = 0,
     from_block: FromBlockOpt = None,
+    settlement: SettlementOpt = None,
 ) -> None:
     """Compute a customer's invoice (or a running statement) for a timeframe from the contract's events."""
     from metering.audit.billing import final_invoice, invoice_from_store, statement
@@ -244,7 +245,8 @@ def invoice(
         from metering.audit.invoice_pdf import invoice_pdf
 
         assert output is not None
-        output.write_bytes(invoice_pdf(inv, rpc_hint=rpc_url))
+        paid = paid_note(rpc_url, settlement, inv)  # with --settlement: "paid" and its transaction
+        output.write_bytes(invoice_pdf(inv, rpc_hint=rpc_url, paid=paid))
         kind = "final invoice" if inv.final else f"running statement as of {when(inv.as_of)} (not final)"
         err_console.print(f"{kind} written to {output} (PDF; its canonical JSON is what verifies)")
         return

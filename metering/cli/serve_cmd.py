@@ -34,6 +34,11 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).", min=0, max=65535)] = 8000,
     confirmations: Annotated[int, typer.Option(help="Blocks to wait before indexing a block.", min=0)] = 0,
     interval: Annotated[float, typer.Option(help="Seconds between background syncs.", min=0.1)] = 2.0,
+    settlement: Annotated[
+        str | None,
+        typer.Option("--settlement", envvar="METERING_SETTLEMENT", help="Settlement contract: show escrows.",
+                     show_default=False),
+    ] = None,
 ) -> None:
     """Serve a read-only web view of usage, invoices and their proofs; syncs from the node in the background."""
     from metering.web.serve import serve_until_interrupted
@@ -42,4 +47,5 @@ def serve(
     address = require_contract(contract)
     with open_store(w3, address, db) as store:
         path = Path(store.path)
-    serve_until_interrupted(w3, address, path, host=host, port=port, confirmations=confirmations, interval=interval)
+    serve_until_interrupted(w3, address, path, host=host, port=port, confirmations=confirmations, interval=interval,
+                           settlement=settlement)

@@ -309,3 +309,23 @@ def show_settlement_check(check: Any) -> None:
                       highlight=False)
     for difference in check.differences:
         console.print(f"[red]{difference}[/]", highlight=False)
+
+
+def paid_note(rpc_url: str, settlement: str | None, invoice: Any) -> str | None:
+    """For ``invoice --format pdf --settlement``: the PDF's "paid" line when the contract settled this final
+    invoice for exactly its total, else None (not settled yet, or not asked)."""
+    if not settlement or not invoice.final:
+        return None
+    from metering.errors import InvoiceError
+    from metering.settlement.check import check_settlement
+
+    client = _client(rpc_url, settlement, None, write=False)
+    check = check_settlement(invoice, client)
+    if check.event is None:
+        return None
+    if not check.ok:
+        raise InvoiceError("the settlement on chain does not match this invoice: " + "; ".join(check.differences))
+    e = check.event
+    paid = client.currency_token(e.currency).amount(e.tokens)
+    return (f"{paid} settled on chain to {e.payee} by the Settlement contract {client.address}, "
+            f"transaction {e.tx_hash} (block {e.block_number})")

@@ -34,6 +34,7 @@ from web3 import Web3
 from metering.audit.store import Store
 from metering.errors import MeteringError
 from metering.web import data, views
+from metering.web.escrow import escrow_card
 
 __all__ = ["WebConfig", "create_app"]
 
@@ -54,6 +55,7 @@ class WebConfig:
     contract: str
     w3: Web3 | None = None
     type_names: dict[int, str] | None = None
+    settlement: str | None = None  # the Settlement contract, for the customer page's escrow card
 
 
 class _Clock:
@@ -131,6 +133,7 @@ def create_app(config: WebConfig) -> Starlette:
         return render(request, "customer.html", {
             "customer": address, "row": row, "timeframes": sorted(rows), "usage": usage, "charts": charts,
             "charts_json": json.dumps(charts), "account": account,
+            "escrow": escrow_card(config.w3, config.settlement, address),
         })
 
     def invoice_page(request: Request) -> Response:

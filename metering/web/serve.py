@@ -31,6 +31,7 @@ def serve_until_interrupted(
     confirmations: int = 0,
     interval: float = 2.0,
     type_names: dict[int, str] | None = None,
+    settlement: str | None = None,
 ) -> None:
     """Index once, then serve ``db`` at ``host:port`` and keep indexing in the background; returns on Ctrl-C."""
     import uvicorn
@@ -44,7 +45,8 @@ def serve_until_interrupted(
     sync = BackgroundSync(w3, contract, db, confirmations=confirmations, interval=interval)
     sync.sync_once()
     sync.start()
-    app = create_app(WebConfig(db=db, contract=contract, w3=w3, type_names=type_names))
+    app = create_app(WebConfig(db=db, contract=contract, w3=w3, type_names=type_names,
+                                     settlement=settlement))
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
