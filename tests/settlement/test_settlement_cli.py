@@ -11,6 +11,7 @@ from web3 import Web3
 from metering.cli import app
 from metering.contract import currency_to_bytes
 from metering.types import Rules
+from metering.web.escrow import escrow_card
 from tests.cli.helpers import ENV_VARS, as_json, fails, key_hex, ok, plain
 
 from .conftest import PAYEE, Escrowed
@@ -67,6 +68,16 @@ def test_deposit_balance_settle_payouts_withdraw(
     assert "withdrew 0.88 EUR (0.88 EURT)" in out
     assert token.functions.balanceOf(customer.address).call() == 5 * 100 * upm - 12 * upm
 
+    # The web view's escrow card shows the same, and the PDF of a settled invoice says paid.
+    card = escrow_card(w3, settlement.address, customer.address)
+    assert card is not None and card.prepaid and card.balance == "0.00 EUR (0 EURT)"
+    assert [(row.timeframe, row.amount, row.paid) for row in card.settlements] == [
+        (tf, "0.12 EUR", "0.12 EUR (0.12 EURT)")
+    ]
+    assert escrow_card(w3, None, customer.address) is None
+    postpaid = escrow_card(w3, settlement.address, actors.customers[4].address)
+    assert postpaid is not None and not postpaid.prepaid
+
 
 def test_bad_input_is_one_line_and_exit_3(node: Any, actors: Any) -> None:
     fails(_cli(node, "customer", "deposit", "1", "--currency", "EUR", key=key_hex(actors.admin)), 3,
@@ -76,3 +87,21 @@ def test_bad_input_is_one_line_and_exit_3(node: Any, actors: Any) -> None:
     fails(_cli(node, "settle", "-t", "1", METERING_SETTLEMENT=actors.admin.address), 3, "or --all")
     fails(_cli(node, "customer", "balance", actors.admin.address, METERING_SETTLEMENT=actors.admin.address), 3,
           "no contract at")
+
+
+def test_the_pdf_of_a_settled_invoice_says_paid_with_its_transaction(tmp_path: Any) -> None:
+    import pypdf
+
+    from metering.audit.invoice import compute_invoices
+    from metering.audit.invoice_pdf import invoice_pdf
+    from metering.types import Timeframe
+
+    inv = compute_invoices(Timeframe(1, 100, 200, "EUR"), {1: Rules()}, (), chain_id=1,
+                           contract="0x" + "11" * 20, from_block=0, to_block=1, customers=["0x" + "22" * 20])
+    invoice = next(iter(inv.values()))
+    path = tmp_path / "paid.pdf"
+    path.write_bytes(invoice_pdf(invoice, paid="0.00 EUR (0 EURT) settled on chain, transaction 0xabc"))
+    text = "\n".join(page.extract_text() for page in pypdf.PdfReader(str(path)).pages)
+    assert "PAID: 0.00 EUR (0 EURT) settled on chain, transaction 0xabc" in text
+    path.write_bytes(invoice_pdf(invoice))
+    assert "PAID" not in "\n".join(page.extract_text() for page in pypdf.PdfReader(str(path)).pages)
