@@ -49,7 +49,7 @@ class SettlementBench:
         self._send(self.meter.functions.grantRole(self.meter.functions.RULES_MANAGER_ROLE().call(), self.admin))
         self._send(self.meter.functions.grantRole(self.meter.functions.AGENT_ROLE().call(), self.agent))
         self.settlement = self._deploy(artifacts.artifact(SETTLEMENT), self.meter.address, self.admin, self.admin)
-        role = self.meter.functions.SETTLEMENT_ROLE().call()
+        role = Web3.keccak(text="SETTLEMENT_ROLE")
         self._send(self.meter.functions.grantRole(role, self.settlement.address))
         self.token = self._deploy(artifacts.artifact(TOKEN), "EURC", 6)
         self._send(self.settlement.functions.setCurrencyToken(currency_to_bytes("EUR"), self.token.address, UPM))

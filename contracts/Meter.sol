@@ -79,7 +79,7 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
     mapping(uint256 seatKey => SeatCell) private _instances;
     mapping(address => mapping(TimeframeId => InvoiceAnchor)) private _invoices;
     // Settlement (issue 16): see the section "settlement hooks" below.
-    mapping(TimeframeId => InstanceType[]) private _types;
+    mapping(TimeframeId => uint256) private _types; // {IPrepaidMeter-instanceTypes}: a count and 15 types
     mapping(uint256 usageKey => uint32) private _pricedContinuations;
 
     /// @param admin Holder of `DEFAULT_ADMIN_ROLE`, which grants the other roles.
@@ -436,40 +436,23 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
     // Everything the settlement contract needs, in one place: see {IPrepaidMeter}. Elsewhere, only `setRules`
     // (records the type), `setSpendingCap` (refused when prepaid), `_decide` (a prepaid account's spending spans
     // timeframes, priced continuations are counted) and `_overCap`/`_capReason` know about prepaid customers.
+    // Kept small for EIP-170: the settlement contract does the checks it can do through the views.
 
-    /// @inheritdoc IPrepaidMeter
-    bytes32 public constant SETTLEMENT_ROLE = keccak256("SETTLEMENT_ROLE");
-    /// @inheritdoc IPrepaidMeter
-    uint256 public constant MAX_TYPES = 32;
+    bytes32 internal constant SETTLEMENT_ROLE = keccak256("SETTLEMENT_ROLE");
+    uint256 internal constant MAX_TYPES = 15;
 
     /// @inheritdoc IPrepaidMeter
     function setPrepaid(address customer, uint96 release, uint64 cap) external onlyRole(SETTLEMENT_ROLE) {
         AccountCell storage cell = _customers[customer];
         AccountSlot account = cell.account;
-        if (account.status() == CustomerStatus.None) revert MeteringInvalidCustomer(customer);
-        uint96 spent_ = account.spent();
-        if (!account.prepaid()) {
-            (TimeframeId active,,) = _activeTimeframe();
-            if (spent_ != 0 && TimeframeId.unwrap(active) != 0 && account.spentTimeframe() == active) {
-                revert MeteringCommittedBeforePrepaid(customer, spent_);
-            }
-            // What an ended timeframe committed stays postpaid: the deposit covers what comes from now on.
-            spent_ = 0;
-            account = account.withPrepaid();
-        }
         // Checked: releasing more than is committed is a bug of the caller.
-        spent_ -= release;
-        cell.account = account.withSpent(account.spentTimeframe(), spent_).withSpendingCap(cap);
+        cell.account =
+            account.withPrepaid().withSpent(account.spentTimeframe(), account.spent() - release).withSpendingCap(cap);
         emit SpendingCapSet(customer, cap);
     }
 
     /// @inheritdoc IPrepaidMeter
-    function prepaid(address customer) external view returns (bool) {
-        return _customers[customer].account.prepaid();
-    }
-
-    /// @inheritdoc IPrepaidMeter
-    function instanceTypes(TimeframeId timeframe_) external view returns (InstanceType[] memory) {
+    function instanceTypes(TimeframeId timeframe_) external view returns (uint256) {
         return _types[timeframe_];
     }
 
@@ -484,11 +467,16 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
         return (s.activations(), _pricedContinuations[usageKey], s.leasedSeconds());
     }
 
-    /// @dev Records that `timeframe_` has rules for `instanceType` (the first time they are set).
+    /// @dev Records that `timeframe_` has rules for `instanceType` (the first time they are set): lane 0 of the word
+    /// counts the types, lane `i` (16 bits each) holds the `i`-th.
     function _addType(TimeframeId timeframe_, InstanceType instanceType) private {
-        InstanceType[] storage types = _types[timeframe_];
-        if (types.length == MAX_TYPES) revert MeteringTooManyTypes(timeframe_, MAX_TYPES);
-        types.push(instanceType);
+        uint256 word = _types[timeframe_];
+        uint256 n = word & 0xFFFF;
+        if (n == MAX_TYPES) revert MeteringTooManyTypes(timeframe_, MAX_TYPES);
+        // Cannot overflow: n < 15, so the lane ends below bit 256.
+        unchecked {
+            _types[timeframe_] = (word + 1) | (uint256(InstanceType.unwrap(instanceType)) << (16 * (n + 1)));
+        }
     }
 
     /// @dev Counts a granted continuation when it has a price (only then does it change an amount).

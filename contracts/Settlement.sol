@@ -101,7 +101,9 @@ contract Settlement is ISettlement, Ownable2Step, ReentrancyGuard {
         CurrencyToken memory ct = _tokens[currency];
         if (address(ct.token) == address(0)) revert SettlementUnknownCurrency(currency);
         Escrow memory e = _escrows[msg.sender];
+        uint96 release;
         if (e.currency == bytes8(0)) {
+            release = _optIn(msg.sender);
             e.currency = currency;
             e.since = uint40(block.timestamp);
         } else if (e.currency != currency) {
@@ -116,8 +118,8 @@ contract Settlement is ISettlement, Ownable2Step, ReentrancyGuard {
         _escrows[msg.sender] = e;
         _held[ct.token] += amount;
         uint64 cap = _cap(e.balance, ct.unitsPerMinor);
-        // The first call makes the customer prepaid (the meter checks it exists and committed nothing yet).
-        _meter.setPrepaid(msg.sender, 0, cap);
+        // The first call makes the customer prepaid.
+        _meter.setPrepaid(msg.sender, release, cap);
         emit Deposited(msg.sender, currency, ct.token, amount, e.balance, cap);
     }
 
@@ -155,7 +157,7 @@ contract Settlement is ISettlement, Ownable2Step, ReentrancyGuard {
         if (e.currency == bytes8(0)) revert SettlementNotPrepaid(customer);
         if (t.end <= e.since) revert SettlementPostpaidTimeframe(customer, timeframe_, e.since);
         if (_settlements[customer][timeframe_].settled) revert SettlementAlreadySettled(customer, timeframe_);
-        InstanceType[] memory types = _meter.instanceTypes(timeframe_);
+        uint256 types = _meter.instanceTypes(timeframe_);
         CurrencyToken memory ct = _tokens[t.currency];
         uint256 tokens;
         (amount, tokens) = _settle(customer, timeframe_, t.currency, e, ct, types);
@@ -175,7 +177,7 @@ contract Settlement is ISettlement, Ownable2Step, ReentrancyGuard {
         if (n > MAX_BATCH) revert SettlementBatchTooLarge(n, MAX_BATCH);
         IMeteringTypes.Timeframe memory t = IMeter(address(_meter)).timeframe(timeframe_);
         if (block.timestamp < t.end) revert SettlementTimeframeNotEnded(timeframe_, t.end);
-        InstanceType[] memory types = _meter.instanceTypes(timeframe_);
+        uint256 types = _meter.instanceTypes(timeframe_);
         CurrencyToken memory ct = _tokens[t.currency];
         for (uint256 i; i < n; ++i) {
             address customer = customers[i];
@@ -256,7 +258,7 @@ contract Settlement is ISettlement, Ownable2Step, ReentrancyGuard {
         bytes8 currency,
         Escrow memory e,
         CurrencyToken memory ct,
-        InstanceType[] memory types
+        uint256 types
     ) private returns (uint256 amount, uint256 tokens) {
         uint256 commitment;
         (amount, commitment) = _due(customer, timeframe_, types);
@@ -282,16 +284,18 @@ contract Settlement is ISettlement, Ownable2Step, ReentrancyGuard {
     /// the meter committed for it (micro-units). Per type and charge: `billable * price`, divided by
     /// `per * PRICE_SCALE` and rounded down (the invoice's line), and, for the commitment, the same micro-units with
     /// time rounded up once per type (as {Pricing-timeCost} commits it). The loop is bounded by `MAX_TYPES`.
-    function _due(address customer, TimeframeId timeframe_, InstanceType[] memory types)
+    function _due(address customer, TimeframeId timeframe_, uint256 types)
         private
         view
         returns (uint256 amount, uint256 commitment)
     {
         IMeter m = IMeter(address(_meter));
-        for (uint256 i; i < types.length; ++i) {
-            (IMeteringTypes.Rules memory r,) = m.rules(timeframe_, types[i]);
+        uint256 n = types & 0xFFFF;
+        for (uint256 i = 1; i <= n; ++i) {
+            InstanceType kind = InstanceType.wrap(uint16(types >> (16 * i)));
+            (IMeteringTypes.Rules memory r,) = m.rules(timeframe_, kind);
             (uint32 activations, uint32 continuations, uint64 leased) =
-                _meter.billingCounters(customer, timeframe_, types[i]);
+                _meter.billingCounters(customer, timeframe_, kind);
             uint256 a = activations > r.includedActivations
                 ? uint256(activations - r.includedActivations) * r.pricePerActivation
                 : 0;
@@ -300,6 +304,21 @@ contract Settlement is ISettlement, Ownable2Step, ReentrancyGuard {
             amount += a / PRICE_SCALE + c / PRICE_SCALE + s / (uint256(r.timeUnitSeconds) * PRICE_SCALE);
             commitment += a + c + Math.ceilDiv(s, r.timeUnitSeconds);
         }
+    }
+
+    /// @dev Checks that `customer` may become prepaid: it exists in the meter, and has committed nothing in the
+    /// active timeframe (so everything its spending will hold is covered by its deposit). Returns what an ended,
+    /// postpaid timeframe left in its spending, to clear: that stays postpaid.
+    function _optIn(address customer) private view returns (uint96 release) {
+        IMeter m = IMeter(address(_meter));
+        IMeteringTypes.CustomerAccount memory a = m.customerAccount(customer);
+        if (a.status == IMeteringTypes.CustomerStatus.None) revert SettlementNotCustomer(customer);
+        TimeframeId active = m.activeTimeframe();
+        uint16 now_ = TimeframeId.unwrap(active);
+        if (a.spent != 0 && now_ != 0 && TimeframeId.unwrap(a.spentTimeframe) == now_) {
+            revert SettlementCommittedBeforePrepaid(customer, a.spent);
+        }
+        return a.spent;
     }
 
     /// @dev Token units of `customer`'s balance that no granted, unsettled usage committed.

@@ -18,31 +18,20 @@ interface IPrepaidMeter is IMeteringTypes {
     /// @dev A prepaid customer's cap is set by the settlement contract only; withdraw from it instead.
     error MeteringPrepaidCap(address customer);
 
-    /// @dev A customer becomes prepaid only with nothing committed in the active timeframe, so that everything
-    /// `spent` will hold is covered by its deposit.
-    error MeteringCommittedBeforePrepaid(address customer, uint256 spent);
-
     /// @dev A timeframe has at most `max` instance types, so that settling it reads a bounded list.
     error MeteringTooManyTypes(TimeframeId timeframe, uint256 max);
 
-    /// @notice The role of the settlement contract: it alone may call {setPrepaid}.
-    function SETTLEMENT_ROLE() external view returns (bytes32);
-
-    /// @notice How many instance types a timeframe may have rules for.
-    function MAX_TYPES() external view returns (uint256);
-
-    /// @notice Makes `customer` prepaid (the first call), gives back `release` micro-units of its committed
-    /// spending (what a settled timeframe committed) and sets its cap to `cap` minor units.
-    /// @dev Settlement role only. Reverts {MeteringCommittedBeforePrepaid} on the first call if the customer has
-    /// committed something in the active timeframe, and on underflow if `release` exceeds what is committed.
-    /// Emits {IMeter-SpendingCapSet}.
+    /// @notice Makes `customer` prepaid (for good), gives back `release` micro-units of its committed spending
+    /// (what a settled timeframe committed, or on the first call what an ended postpaid timeframe left there) and
+    /// sets its cap to `cap` minor units.
+    /// @dev Only the holder of `keccak256("SETTLEMENT_ROLE")`, which checks the rest through the views (the customer
+    /// exists; on the first call, nothing committed in the active timeframe). Reverts on underflow if `release`
+    /// exceeds what is committed. Emits {IMeter-SpendingCapSet}.
     function setPrepaid(address customer, uint96 release, uint64 cap) external;
 
-    /// @notice Whether `customer` prepays through the settlement contract.
-    function prepaid(address customer) external view returns (bool);
-
-    /// @notice The instance types that have rules in `timeframe`, in the order their rules were first set.
-    function instanceTypes(TimeframeId timeframe) external view returns (InstanceType[] memory);
+    /// @notice The instance types that have rules in `timeframe`, packed: bits 0-15 count them (at most 15), and
+    /// bits `16 * i` to `16 * i + 15` hold the `i`-th (from 1), in the order their rules were first set.
+    function instanceTypes(TimeframeId timeframe) external view returns (uint256);
 
     /// @notice The counters an invoice prices, for (customer, timeframe, type): activations (overage included),
     /// continuations into the timeframe that had a price (a free one changes no amount and is not counted), and

@@ -28,6 +28,12 @@ interface ISettlement {
     error SettlementZeroAmount();
     /// @dev The token moved `received` units for a transfer of `expected`: fee-on-transfer tokens are refused.
     error SettlementFeeOnTransfer(IERC20 token, uint256 expected, uint256 received);
+    /// @dev `customer` is not a customer of the meter (never enrolled).
+    error SettlementNotCustomer(address customer);
+    /// @dev A customer becomes prepaid only with nothing committed in the active timeframe (`spent` micro-units
+    /// are), so that everything its spending holds is covered by its deposit: deposit between timeframes, or
+    /// before the first grant of one.
+    error SettlementCommittedBeforePrepaid(address customer, uint256 spent);
     /// @dev `customer` has never deposited: it is postpaid.
     error SettlementNotPrepaid(address customer);
     /// @dev Only `available` token units are not committed by granted usage.

@@ -118,7 +118,7 @@ contract SettlementAttacksTest {
         vm.startPrank(customer);
         eur.approve(address(settlement), 100 * UPM);
         vm.expectRevert(
-            abi.encodeWithSelector(IPrepaidMeter.MeteringCommittedBeforePrepaid.selector, customer, 12_040_000)
+            abi.encodeWithSelector(ISettlement.SettlementCommittedBeforePrepaid.selector, customer, 12_040_000)
         );
         settlement.deposit(MeterFixture.EUR, 100 * UPM);
         vm.stopPrank();

@@ -3,7 +3,6 @@ pragma solidity ^0.8.28;
 
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {IMeter} from "../../contracts/interfaces/IMeter.sol";
-import {IPrepaidMeter} from "../../contracts/interfaces/IPrepaidMeter.sol";
 import {ISettlement} from "../../contracts/interfaces/ISettlement.sol";
 import {vm} from "./Vm.sol";
 
@@ -13,8 +12,7 @@ library SettlementFixture {
     /// settlement role.
     function deploy(IMeter meter, address provider, address payee) internal returns (ISettlement settlement) {
         settlement = ISettlement(vm.deployCode("Settlement.sol:Settlement", abi.encode(meter, provider, payee)));
-        bytes32 role = IPrepaidMeter(address(meter)).SETTLEMENT_ROLE();
         vm.prank(provider);
-        IAccessControl(address(meter)).grantRole(role, address(settlement));
+        IAccessControl(address(meter)).grantRole(keccak256("SETTLEMENT_ROLE"), address(settlement));
     }
 }

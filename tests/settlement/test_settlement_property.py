@@ -165,6 +165,5 @@ def _run(
         owed = sum(settled[(c, tf)] for tf in tf_ids) * upm
         assert mine[3] == deposited[c] - owed, "the escrow keeps what was not settled"
         assert mine[5] == mine[3], "nothing is committed once both timeframes are settled: all withdrawable"
-    assert meter.functions.prepaid(postpaid).call() is False
     assert meter.functions.customerAccount(postpaid).call()[2] == 40, "a postpaid customer keeps its own cap"
     assert settlement.functions.escrow(postpaid).call()[0] == b"\0" * 8
