@@ -435,7 +435,7 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
     // ------------------------------------------------------------------ settlement hooks (issue 16)
     // Everything the settlement contract needs, in one place: see {IPrepaidMeter}. Elsewhere, only `setRules`
     // (records the type), `setSpendingCap` (refused when prepaid), `_decide` (a prepaid account's spending spans
-    // timeframes, priced continuations are counted) and `_overCap`/`_capReason` know about prepaid customers.
+    // timeframes, priced continuations are counted) and `_overCap`/`_capDenial` know about prepaid customers.
     // Kept small for EIP-170: the settlement contract does the checks it can do through the views.
 
     bytes32 internal constant SETTLEMENT_ROLE = keccak256("SETTLEMENT_ROLE");
@@ -485,7 +485,7 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
     }
 
     /// @dev Why the cap denied: the customer's own cap, or a prepaid customer's deposit.
-    function _capReason(AccountSlot account) private pure returns (DenialReason) {
+    function _capDenial(AccountSlot account) private pure returns (DenialReason) {
         return account.prepaid() ? DenialReason.DepositExhausted : DenialReason.SpendingCapReached;
     }
 
@@ -625,7 +625,7 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
             // A prepaid account's spending spans every unsettled timeframe (see {IPrepaidMeter}).
             committed = (account.spentTimeframe() == tf || account.prepaid() ? account.spent() : 0) + cost;
         }
-        if (_overCap(account, committed)) return (_capReason(account), false, NO_SEAT, 0, false);
+        if (_overCap(account, committed)) return (_capDenial(account), false, NO_SEAT, 0, false);
         if (continuation) _countContinuation(rulesKey, usageKey);
 
         if (!continuation) {
@@ -677,7 +677,7 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
                 }
             }
             if (_overCap(account, committed)) {
-                reason = _capReason(account);
+                reason = _capDenial(account);
             } else {
                 u = u.withLeasedSeconds(leased);
                 uint8 k = inst.seat();
