@@ -80,7 +80,8 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
     mapping(address => mapping(TimeframeId => InvoiceAnchor)) private _invoices;
     // Settlement (issue 16): see the section "settlement hooks" below.
     mapping(TimeframeId => uint256) private _types; // {IPrepaidMeter-instanceTypes}: a count and 15 types
-    mapping(uint256 usageKey => uint32) private _pricedContinuations;
+    /// @inheritdoc IPrepaidMeter
+    mapping(uint256 usageKey => uint32) public pricedContinuations;
 
     /// @param admin Holder of `DEFAULT_ADMIN_ROLE`, which grants the other roles.
     /// @param adminTransferDelay Seconds a new admin must wait before accepting a two-step admin transfer.
@@ -448,23 +449,11 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
         // Checked: releasing more than is committed is a bug of the caller.
         cell.account =
             account.withPrepaid().withSpent(account.spentTimeframe(), account.spent() - release).withSpendingCap(cap);
-        emit SpendingCapSet(customer, cap);
     }
 
     /// @inheritdoc IPrepaidMeter
     function instanceTypes(TimeframeId timeframe_) external view returns (uint256) {
         return _types[timeframe_];
-    }
-
-    /// @inheritdoc IPrepaidMeter
-    function billingCounters(address customer, TimeframeId timeframe_, InstanceType instanceType)
-        external
-        view
-        returns (uint32 activations, uint32 pricedContinuations, uint64 leasedSeconds)
-    {
-        uint256 usageKey = _usageKey(customer, timeframe_, instanceType);
-        UsageSlot s = _usage[usageKey].usage;
-        return (s.activations(), _pricedContinuations[usageKey], s.leasedSeconds());
     }
 
     /// @dev Records that `timeframe_` has rules for `instanceType` (the first time they are set): lane 0 of the word
@@ -481,7 +470,7 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
 
     /// @dev Counts a granted continuation when it has a price (only then does it change an amount).
     function _countContinuation(uint256 rulesKey, uint256 usageKey) private {
-        if (_continuationPrice[rulesKey] != 0) ++_pricedContinuations[usageKey];
+        if (_continuationPrice[rulesKey] != 0) ++pricedContinuations[usageKey];
     }
 
     /// @dev Why the cap denied: the customer's own cap, or a prepaid customer's deposit.

@@ -294,8 +294,12 @@ contract Settlement is ISettlement, Ownable2Step, ReentrancyGuard {
         for (uint256 i = 1; i <= n; ++i) {
             InstanceType kind = InstanceType.wrap(uint16(types >> (16 * i)));
             (IMeteringTypes.Rules memory r,) = m.rules(timeframe_, kind);
-            (uint32 activations, uint32 continuations, uint64 leased) =
-                _meter.billingCounters(customer, timeframe_, kind);
+            IMeteringTypes.Usage memory u = m.usage(customer, timeframe_, kind);
+            (uint32 activations, uint64 leased) = (u.activations, u.leasedSeconds);
+            uint32 continuations = _meter.pricedContinuations(
+                (uint256(uint160(customer)) << 32) | (uint256(TimeframeId.unwrap(timeframe_)) << 16)
+                    | InstanceType.unwrap(kind)
+            );
             uint256 a = activations > r.includedActivations
                 ? uint256(activations - r.includedActivations) * r.pricePerActivation
                 : 0;

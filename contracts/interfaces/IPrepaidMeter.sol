@@ -26,18 +26,16 @@ interface IPrepaidMeter is IMeteringTypes {
     /// sets its cap to `cap` minor units.
     /// @dev Only the holder of `keccak256("SETTLEMENT_ROLE")`, which checks the rest through the views (the customer
     /// exists; on the first call, nothing committed in the active timeframe). Reverts on underflow if `release`
-    /// exceeds what is committed. Emits {IMeter-SpendingCapSet}.
+    /// exceeds what is committed. The settlement contract's events carry the cap.
     function setPrepaid(address customer, uint96 release, uint64 cap) external;
 
     /// @notice The instance types that have rules in `timeframe`, packed: bits 0-15 count them (at most 15), and
     /// bits `16 * i` to `16 * i + 15` hold the `i`-th (from 1), in the order their rules were first set.
     function instanceTypes(TimeframeId timeframe) external view returns (uint256);
 
-    /// @notice The counters an invoice prices, for (customer, timeframe, type): activations (overage included),
-    /// continuations into the timeframe that had a price (a free one changes no amount and is not counted), and
-    /// the leased seconds (once the timeframe has ended: the seconds billed).
-    function billingCounters(address customer, TimeframeId timeframe, InstanceType instanceType)
-        external
-        view
-        returns (uint32 activations, uint32 pricedContinuations, uint64 leasedSeconds);
+    /// @notice How many continuations into a timeframe that had a price were granted, per usage key
+    /// `customer << 32 | timeframe << 16 | type` (a free continuation changes no amount and is not counted). With
+    /// {IMeter-usage} (activations, leased seconds: once the timeframe has ended, the seconds billed), the
+    /// counters an invoice prices.
+    function pricedContinuations(uint256 usageKey) external view returns (uint32);
 }

@@ -254,7 +254,9 @@ contract SettlementAttacksTest {
         vm.warp(start1 + 2 * DAY);
         vm.prank(agent);
         meter.renewLease(id, 600); // continues into tf3
-        (, uint32 continuations,) = IPrepaidMeter(address(meter)).billingCounters(customer, TimeframeId.wrap(3), T1);
+        uint32 continuations = IPrepaidMeter(address(meter)).pricedContinuations(
+            (uint256(uint160(customer)) << 32) | (uint256(3) << 16) | InstanceType.unwrap(T1)
+        );
         vm.assertEq(continuations, 1, "counted");
         vm.warp(start1 + 3 * DAY);
         vm.assertEq(settlement.settle(customer, TimeframeId.wrap(3)), 2, "2.5 cents, rounded down");
