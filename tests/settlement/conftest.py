@@ -14,7 +14,7 @@ from metering.contract import currency_to_bytes
 from metering.settlement.artifacts import settlement_abi, token_abi
 from metering.settlement.deploy import deploy_settlement, deploy_test_token
 
-PAYEE = "0x000000000000000000000000000000000000fEE1"
+PAYEE = "0x000000000000000000000000000000000000fee1"
 
 
 @dataclass(frozen=True)
