@@ -83,15 +83,23 @@ contract SettlementInvariants is InvariantBase {
         _target(address(x), s);
     }
 
+    /// @dev One entry point for forge, so a campaign runs once for all four (as the meter's suite does).
+    function invariant_settlement() public view {
+        _noViolation();
+        _tokenBalanceIsDepositsMinusPayoutsMinusWithdrawals();
+        _settledIsTheFinalInvoice_andPaidInFull();
+        _nothingGrantedIsUncovered();
+    }
+
     /// @dev The token held equals deposits - payouts - withdrawals, and what the contract accounts for.
-    function invariant_tokenBalanceIsDepositsMinusPayoutsMinusWithdrawals() public view {
+    function _tokenBalanceIsDepositsMinusPayoutsMinusWithdrawals() internal view {
         uint256 expected = ghost.deposits() - ghost.payouts() - ghost.withdrawals();
         vm.assertEq(token.balanceOf(address(settlement)), expected, "balance");
         vm.assertEq(settlement.held(IERC20(address(token))), expected, "held");
     }
 
     /// @dev Every settlement is exactly the final invoice (so no customer pays more), and the payee got them all.
-    function invariant_settledIsTheFinalInvoice_andPaidInFull() public view {
+    function _settledIsTheFinalInvoice_andPaidInFull() internal view {
         uint256 paid;
         for (uint256 i; i < 2; ++i) {
             address c = ghost.customer(i);
@@ -107,7 +115,7 @@ contract SettlementInvariants is InvariantBase {
     }
 
     /// @dev What the meter holds committed is exactly what unsettled timeframes committed, and the escrow covers it.
-    function invariant_nothingGrantedIsUncovered() public view {
+    function _nothingGrantedIsUncovered() internal view {
         for (uint256 i; i < 2; ++i) {
             address c = ghost.customer(i);
             uint256 committed;
@@ -125,7 +133,7 @@ contract SettlementInvariants is InvariantBase {
         }
     }
 
-    function invariant_noViolation() public view {
+    function _noViolation() internal view {
         vm.assertEq(ghost.violations(), 0, ghost.firstViolation());
     }
 
