@@ -22,8 +22,13 @@ from metering.settlement.client import SettledEvent, SettlementClient
 from metering.settlement.deploy import deploy_settlement, deploy_test_token
 from metering.settlement.payouts import Payout, payouts
 
-__all__ = ["SettlementStory", "open_escrow", "settle_and_withdraw"]
+__all__ = ["SettlementStory", "open_escrow", "settle_and_withdraw", "top_up"]
 
+#: The test coin's ``mint``: anyone may mint it on a local chain.
+_MINT_ABI = [{
+    "type": "function", "name": "mint", "stateMutability": "nonpayable", "outputs": [],
+    "inputs": [{"name": "to", "type": "address"}, {"name": "amount", "type": "uint256"}],
+}]
 #: A 6-decimal EUR coin: 10,000 token units per cent.
 EUR_UNITS_PER_CENT = 10_000
 
@@ -49,10 +54,7 @@ def open_escrow(
     token = deploy_test_token(w3, provider, "EURC", 6)
     SettlementClient(w3, address, provider).set_currency_token("EUR", token, EUR_UNITS_PER_CENT)
     say(f"settlement contract {address} deployed beside the Meter; EUR is paid in EURC {token} (6 decimals)")
-    mint = w3.eth.contract(address=token, abi=[{
-        "type": "function", "name": "mint", "stateMutability": "nonpayable", "outputs": [],
-        "inputs": [{"name": "to", "type": "address"}, {"name": "amount", "type": "uint256"}],
-    }])
+    mint = w3.eth.contract(address=token, abi=_MINT_ABI)
     units = cents * EUR_UNITS_PER_CENT
     tx = mint.functions.mint(customer.address, units).transact({"from": provider.address})
     w3.eth.wait_for_transaction_receipt(tx)
@@ -61,6 +63,18 @@ def open_escrow(
     say(f"initech deposits {deposited} and becomes prepaid: agents are granted only what it covers "
         f"(available {escrow.amount(escrow.available)})")
     return me
+
+
+def top_up(customer: SettlementClient, provider: LocalAccount, cents: int, say: Callable[[str], None]) -> None:
+    """``customer`` gets ``cents`` more of the coin and deposits them: its cap rises at once."""
+    token = customer.currency_token("EUR")
+    mint = customer.w3.eth.contract(address=token.token, abi=_MINT_ABI)
+    units = cents * EUR_UNITS_PER_CENT
+    tx = mint.functions.mint(customer.sender.address, units).transact({"from": provider.address})
+    customer.w3.eth.wait_for_transaction_receipt(tx)
+    deposited, escrow, _ = customer.deposit("EUR", units)
+    say(f"initech tops up its deposit by {deposited}: {escrow.amount(escrow.available)} available, "
+        f"{escrow.amount(escrow.committed)} held for what its agents were granted")
 
 
 def settle_and_withdraw(
