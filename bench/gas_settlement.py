@@ -102,7 +102,7 @@ class SettlementBench:
         self.row("deposit, first (opts the customer in: Meter hook, new escrow)", first)
         self.row("deposit, top-up", self._send(self.settlement.functions.deposit(currency_to_bytes("EUR"),
                                                                                     500 * UPM), prepaid))
-        self._send(self.meter.functions.setSpendingCap(1_000), postpaid)
+        self._send(self.meter.functions.setSpendingCap(1_000, currency_to_bytes("EUR")), postpaid)
         batch = [self._customer(10 + i) for i in range(100)]
         for c in batch:
             self._send(self.settlement.functions.deposit(currency_to_bytes("EUR"), 100 * UPM), c)

@@ -9,6 +9,8 @@ import {Cursor, CursorLibrary} from "./types/Cursor.sol";
 import {InstanceSlot, InstanceSlotLibrary} from "./types/InstanceSlot.sol";
 import {RulesSlot, RulesSlotLibrary} from "./types/RulesSlot.sol";
 import {UsageSlot, UsageSlotLibrary} from "./types/UsageSlot.sol";
+import {TermsSlot, TermsSlotLibrary} from "./types/TermsSlot.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IMeter} from "./interfaces/IMeter.sol";
 import {IPrepaidMeter} from "./interfaces/IPrepaidMeter.sol";
 import {ActivationPolicy} from "./libraries/ActivationPolicy.sol";
@@ -28,8 +30,9 @@ import {Pricing} from "./libraries/Pricing.sol";
 /// - `_usage[customer << 32 | timeframe << 16 | type]`: {UsageSlot}, counters and seats 0-2. Seats 3 to
 ///   `MAX_CONCURRENT - 1` live in `_seatPages[usageKey << 8 | page]`, six lease ends per page.
 /// - `_customers[customer]`: {AccountSlot}. `_approved[customer][agent]`: the customer's approvals.
-/// - `_rules[timeframe << 16 | type]`: {RulesSlot}, everything a decision reads; the continuation price lives in
-///   `_continuationPrice` under the same key.
+/// - `_rules[timeframe << 16 | type]`: {RulesSlot}, everything a decision reads; `_terms` under the same key holds
+///   {TermsSlot}: what a renewal, a continuation and `expireLeases` read (continuation price, lease bound, the
+///   timeframe's end).
 /// - `_cursor`: {Cursor}, the timeframe count, how far the walk over ended timeframes got, and the cached timeframe.
 ///
 /// A renewal or a stop of an instance whose rules do not price running time (the record's `timePriced` bit) reads
@@ -40,6 +43,10 @@ import {Pricing} from "./libraries/Pricing.sol";
 contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
     /// @inheritdoc IMeter
     uint256 public constant MAX_BATCH = 256;
+    /// @inheritdoc IMeter
+    /// @dev 15 minutes: a keeper renews a boundary lease within seconds of the boundary; the grace bounds what a late
+    /// continuation bills without a lease (at most this, and only on a seat nobody else held meanwhile).
+    uint40 public constant CONTINUATION_GRACE_SECONDS = 15 minutes;
     /// @inheritdoc IMeter
     uint16 public constant MAX_CONCURRENT = 99; // 3 seats in the usage slot + 16 pages of 6
     /// @inheritdoc IMeter
@@ -53,6 +60,15 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
     uint8 private constant NO_SEAT = type(uint8).max;
     uint256 private constant INLINE_SEATS = UsageSlotLibrary.INLINE_SEATS;
     uint256 private constant PAGE_SEATS = 6;
+    /// @dev A customer's stance on an agent, in `_approved`.
+    uint8 private constant APPROVED = 1;
+    uint8 private constant REVOKED = 2;
+
+    /// @dev The cap a new customer starts with (one word).
+    struct DefaultCap {
+        uint64 cap;
+        bytes8 currency;
+    }
 
     /// @dev Mapping entries that hold one packed word. A `storage` reference to an entry hashes its key once for both
     /// the read and the write of a transaction (as Uniswap v4 keeps `Slot0` in `Pool.State`).
@@ -71,9 +87,10 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
     Cursor private _cursor;
     mapping(TimeframeId => Timeframe) private _timeframes;
     mapping(uint256 rulesKey => RulesSlot) private _rules;
-    mapping(uint256 rulesKey => uint48) private _continuationPrice;
+    mapping(uint256 rulesKey => TermsSlot) private _terms;
     mapping(address customer => AccountCell) private _customers;
-    mapping(address customer => mapping(address agent => bool)) private _approved;
+    /// @dev 0: never approved nor revoked, `APPROVED`, `REVOKED`.
+    mapping(address customer => mapping(address agent => uint8)) private _approved;
     mapping(uint256 usageKey => UsageCell) private _usage;
     mapping(uint256 pageKey => uint40[6]) private _seatPages;
     mapping(uint256 seatKey => SeatCell) private _instances;
@@ -82,6 +99,7 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
     mapping(TimeframeId => uint256) private _types; // {IPrepaidMeter-instanceTypes}: a count and 15 types
     /// @inheritdoc IPrepaidMeter
     mapping(uint256 usageKey => uint32) public pricedContinuations;
+    DefaultCap private _defaultCap;
 
     /// @param admin Holder of `DEFAULT_ADMIN_ROLE`, which grants the other roles.
     /// @param adminTransferDelay Seconds a new admin must wait before accepting a two-step admin transfer.
@@ -121,7 +139,8 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
         onlyRole(RULES_MANAGER_ROLE)
         returns (bytes32 hash)
     {
-        uint40 start = _existingTimeframe(timeframe_).start;
+        Timeframe storage t = _existingTimeframe(timeframe_);
+        uint40 start = t.start;
         if (block.timestamp >= start) revert MeteringRulesFrozen(timeframe_, start);
         if (r.timeUnitSeconds == 0 || r.maxConcurrent > MAX_CONCURRENT) {
             revert MeteringInvalidRules(r.timeUnitSeconds, r.maxConcurrent, MAX_CONCURRENT);
@@ -129,7 +148,7 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
         uint256 key = _rulesKey(timeframe_, instanceType);
         if (!_rules[key].configured()) _addType(timeframe_, instanceType);
         _rules[key] = RulesSlotLibrary.pack(r);
-        _continuationPrice[key] = r.pricePerContinuation;
+        _terms[key] = TermsSlotLibrary.pack(r.pricePerContinuation, Leases.bound(r.maxLeaseSeconds), t.end);
         hash = keccak256(abi.encode(timeframe_, instanceType, r));
         emit RulesSet(timeframe_, instanceType, hash, r);
     }
@@ -140,8 +159,20 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
         AccountCell storage cell = _customers[customer];
         AccountSlot account = cell.account;
         if (account.isEnrolled()) return;
-        cell.account = account.withStatus(CustomerStatus.Enrolled);
+        bool isNew = account.status() == CustomerStatus.None;
+        account = account.withStatus(CustomerStatus.Enrolled);
+        DefaultCap memory d = _defaultCap;
+        if (isNew && d.cap != 0) account = account.withSpendingCap(d.cap, d.currency);
+        cell.account = account;
         emit CustomerEnrolled(customer);
+        if (isNew && d.cap != 0) emit SpendingCapSet(customer, d.cap, d.currency);
+    }
+
+    /// @inheritdoc IMeter
+    function setDefaultCustomerCap(uint64 cap, bytes8 currency) external onlyRole(RULES_MANAGER_ROLE) {
+        if (!_validCurrency(currency)) revert MeteringInvalidCurrency(currency);
+        _defaultCap = DefaultCap(cap, currency);
+        emit DefaultCustomerCapSet(cap, currency);
     }
 
     /// @inheritdoc IMeter
@@ -206,7 +237,7 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
     /// @inheritdoc IMeter
     function approveAgent(address agent) external {
         (AccountCell storage cell, AccountSlot account) = _callerAccount();
-        _approved[msg.sender][agent] = true;
+        _approved[msg.sender][agent] = APPROVED;
         emit AgentApproved(msg.sender, agent);
         if (!account.restricted()) {
             cell.account = account.withRestricted(true);
@@ -216,8 +247,10 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
 
     /// @inheritdoc IMeter
     function revokeAgent(address agent) external {
-        _callerAccount();
-        _approved[msg.sender][agent] = false;
+        (AccountCell storage cell, AccountSlot account) = _callerAccount();
+        _approved[msg.sender][agent] = REVOKED;
+        // Decisions for this customer now read its approvals even when it is not restricted.
+        if (!account.revokedAny()) cell.account = account.withRevokedAny();
         emit AgentRevoked(msg.sender, agent);
     }
 
@@ -229,11 +262,33 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
     }
 
     /// @inheritdoc IMeter
-    function setSpendingCap(uint64 cap) external {
+    function setSpendingCap(uint64 cap, bytes8 currency) external {
         (AccountCell storage cell, AccountSlot account) = _callerAccount();
         if (account.prepaid()) revert MeteringPrepaidCap(msg.sender);
-        cell.account = account.withSpendingCap(cap);
-        emit SpendingCapSet(msg.sender, cap);
+        if (!_validCurrency(currency)) revert MeteringInvalidCurrency(currency);
+        if (cap != 0) {
+            // The timeframe the cap bounds now: the active one, or the next to start (none when all have ended).
+            (Cursor c,) = _findActive();
+            if (block.timestamp < c.end() && c.currency() != currency) {
+                revert MeteringCapCurrencyMismatch(currency, c.currency());
+            }
+        }
+        cell.account = account.withSpendingCap(cap, currency);
+        emit SpendingCapSet(msg.sender, cap, currency);
+    }
+
+    /// @inheritdoc IMeter
+    function stopInstance(bytes32 instanceId) external {
+        (address agent, uint56 seatIndex, uint8 generation) = _split(instanceId);
+        SeatCell storage seat_ = _instances[_seatKey(agent, seatIndex)];
+        InstanceSlot inst = _openInstance(instanceId, seat_, generation);
+        if (inst.customer() != msg.sender) revert MeteringNotInstanceCustomer(instanceId, msg.sender);
+        if (block.timestamp >= inst.leaseEnd()) {
+            _closeExpired(instanceId, seat_, inst);
+            return;
+        }
+        uint40 now_ = _stop(seat_, inst);
+        emit InstanceStoppedByCustomer(instanceId, msg.sender, inst.instanceType(), inst.timeframe(), now_);
     }
 
     // ------------------------------------------------------------------ agents
@@ -244,9 +299,8 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
         onlyRole(AGENT_ROLE)
         returns (Decision memory)
     {
-        (TimeframeId active, uint40 start, uint40 end) = _activeTimeframe();
-        (bool granted, DenialReason reason) =
-            _activate(customer, instanceType, requestId, leaseSeconds, active, start, end);
+        (TimeframeId active, Cursor c) = _activeTimeframe();
+        (bool granted, DenialReason reason) = _activate(customer, instanceType, requestId, leaseSeconds, active, c);
         return Decision(granted, reason);
     }
 
@@ -258,14 +312,14 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
     {
         uint256 n = requests.length;
         if (n > MAX_BATCH) revert MeteringBatchTooLarge(n, MAX_BATCH);
-        (TimeframeId active, uint40 start, uint40 end) = _activeTimeframe();
+        (TimeframeId active, Cursor c) = _activeTimeframe();
         // Each entry is allocated (zeroed) here and filled in place below.
         decisions = new Decision[](n);
         for (uint256 i; i < n; ++i) {
             ActivationRequest calldata q = requests[i];
             Decision memory d = decisions[i];
             (d.granted, d.reason) =
-                _activate(q.customer, q.instanceType, q.requestId, q.leaseSeconds, active, start, end);
+                _activate(q.customer, q.instanceType, q.requestId, q.leaseSeconds, active, c);
         }
     }
 
@@ -313,7 +367,7 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
             InstanceSlot inst = seat_.record;
             if (
                 inst.generation() == generation && inst.isOpen() && block.timestamp >= inst.leaseEnd()
-                    && _wellFormed(id)
+                    && _wellFormed(id) && !_continuable(inst)
             ) {
                 _closeExpired(id, seat_, inst);
                 ++closed;
@@ -347,7 +401,7 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
     {
         uint256 key = _rulesKey(timeframe_, instanceType);
         RulesSlot s = _rules[key];
-        return (s.unpack(_continuationPrice[key]), s.configured());
+        return (s.unpack(_terms[key].pricePerContinuation()), s.configured());
     }
 
     /// @inheritdoc IMeter
@@ -374,14 +428,25 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
 
     /// @inheritdoc IMeter
     function agentApproved(address customer, address agent) external view returns (bool) {
-        return _approved[customer][agent];
+        return _approved[customer][agent] == APPROVED;
+    }
+
+    /// @inheritdoc IMeter
+    function agentRevoked(address customer, address agent) external view returns (bool) {
+        return _approved[customer][agent] == REVOKED;
+    }
+
+    /// @inheritdoc IMeter
+    function defaultCustomerCap() external view returns (uint64 cap, bytes8 currency) {
+        DefaultCap memory d = _defaultCap;
+        return (d.cap, d.currency);
     }
 
     /// @inheritdoc IMeter
     function mayBill(address customer, address agent) external view returns (bool) {
         AccountSlot account = _customers[customer].account;
         return account.isEnrolled() && hasRole(AGENT_ROLE, agent)
-            && (!account.restricted() || _approved[customer][agent]);
+            && !_agentBarred(account, customer, agent);
     }
 
     /// @inheritdoc IMeter
@@ -443,12 +508,15 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
     uint256 internal constant MAX_TYPES = 15;
 
     /// @inheritdoc IPrepaidMeter
-    function setPrepaid(address customer, uint96 release, uint64 cap) external onlyRole(SETTLEMENT_ROLE) {
+    function setPrepaid(address customer, uint96 release, uint64 cap, bytes8 currency)
+        external
+        onlyRole(SETTLEMENT_ROLE)
+    {
         AccountCell storage cell = _customers[customer];
         AccountSlot account = cell.account;
         // Checked: releasing more than is committed is a bug of the caller.
-        cell.account =
-            account.withPrepaid().withSpent(account.spentTimeframe(), account.spent() - release).withSpendingCap(cap);
+        cell.account = account.withPrepaid().withSpent(account.spentTimeframe(), account.spent() - release)
+            .withSpendingCap(cap, currency);
     }
 
     /// @inheritdoc IPrepaidMeter
@@ -470,7 +538,7 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
 
     /// @dev Counts a granted continuation when it has a price (only then does it change an amount).
     function _countContinuation(uint256 rulesKey, uint256 usageKey) private {
-        if (_continuationPrice[rulesKey] != 0) ++pricedContinuations[usageKey];
+        if (_terms[rulesKey].pricePerContinuation() != 0) ++pricedContinuations[usageKey];
     }
 
     /// @dev Why the cap denied: the customer's own cap, or a prepaid customer's deposit.
@@ -481,15 +549,14 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
     // ------------------------------------------------------------------ internals: decisions
 
     /// @dev Decides one activation request of `msg.sender` and records the decision. The only place new requests
-    /// are granted or denied. `active` is the active timeframe (0 when none), `start` and `end` its bounds.
+    /// are granted or denied. `active` is the active timeframe (0 when none), `c` the cursor (its bounds, currency).
     function _activate(
         address customer,
         InstanceType instanceType,
         uint64 requestId,
         uint32 leaseSeconds,
         TimeframeId active,
-        uint40 start,
-        uint40 end
+        Cursor c
     ) private returns (bool, DenialReason) {
         bytes32 id = instanceIdOf(msg.sender, requestId);
         if (customer == address(0)) revert MeteringInvalidCustomer(customer);
@@ -500,6 +567,7 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
         SeatCell storage seat_ = _instances[_seatKey(msg.sender, seatIndex)];
         InstanceSlot previous = seat_.record;
         uint8 current = previous.generation();
+        uint8 tag = InstanceSlotLibrary.leaseTag(leaseSeconds);
 
         if (generation == current && generation != 0) {
             if (
@@ -509,6 +577,9 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
                 revert MeteringRequestMismatch(id, previous.customer(), previous.instanceType());
             }
             InstanceStatus status = previous.status();
+            if (status != InstanceStatus.Denied && previous.detail() != tag) {
+                revert MeteringReplayLeaseMismatch(id, leaseSeconds);
+            }
             DenialReason first = previous.reason();
             emit ActivationReplayed(id, customer, status, first);
             return (status != InstanceStatus.Denied, first);
@@ -527,105 +598,131 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
             );
         }
 
-        DenialReason reason = DenialReason.NoActiveTimeframe;
-        bool overage;
-        uint8 k;
-        uint40 leaseEnd;
-        bool timePriced;
+        Grant memory g;
+        g.reason = DenialReason.NoActiveTimeframe;
         if (TimeframeId.unwrap(active) != 0) {
-            (reason, overage, k, leaseEnd, timePriced) =
-                _decide(msg.sender, customer, instanceType, active, start, end, leaseSeconds, false);
+            g = _decide(msg.sender, customer, instanceType, active, c, leaseSeconds, false);
         }
-        if (reason != DenialReason.None) {
+        if (g.reason != DenialReason.None) {
             seat_.record = InstanceSlotLibrary.pack(
-                customer, 0, active, instanceType, generation, NO_SEAT, InstanceStatus.Denied, reason, false
+                customer, 0, active, instanceType, generation, NO_SEAT, InstanceStatus.Denied, uint8(g.reason), false
             );
-            emit ActivationDenied(id, customer, instanceType, active, reason);
-            return (false, reason);
+            emit ActivationDenied(id, customer, instanceType, active, g.reason);
+            return (false, g.reason);
         }
         seat_.record = InstanceSlotLibrary.pack(
-            customer, leaseEnd, active, instanceType, generation, k, InstanceStatus.Open, DenialReason.None, timePriced
+            customer, g.leaseEnd, active, instanceType, generation, g.seat, InstanceStatus.Open, tag, g.timePriced
         );
-        emit ActivationGranted(id, customer, instanceType, active, uint40(block.timestamp), leaseEnd, overage);
+        emit ActivationGranted(id, customer, instanceType, active, uint40(block.timestamp), g.leaseEnd, g.overage);
         return (true, DenialReason.None);
     }
 
+    /// @dev The outcome of {_decide}: why denied (`None`: granted), and for a grant its overage flag, seat, lease
+    /// end, whether its time is priced, and the second it is billed from.
+    struct Grant {
+        DenialReason reason;
+        bool overage;
+        uint8 seat;
+        uint40 leaseEnd;
+        bool timePriced;
+        uint40 billedFrom;
+    }
+
     /// @dev Decides a new activation or a continuation for `customer` by `agent` in the active timeframe `tf`
-    /// (bounds `start`, `end`) and, when granted, commits it to the usage counters, the seats and the customer's
-    /// spending.
+    /// (the cursor `c` holds its bounds and currency) and, when granted, commits it to the usage counters, the seats and the customer's
+    /// spending. A new activation is billed from now. A continuation is billed from the timeframe's start if the
+    /// seat it takes was free since then, else from the second that seat became free: billed time never overlaps
+    /// another lease's seat-time, so hard limits hold in billed time too. (No seat: no limit, or soft overage.)
     function _decide(
         address agent,
         address customer,
         InstanceType instanceType,
         TimeframeId tf,
-        uint40 start,
-        uint40 end,
+        Cursor c,
         uint32 leaseSeconds,
         bool continuation
-    )
-        private
-        returns (DenialReason reason, bool overage, uint8 seat_, uint40 leaseEnd, bool timePriced)
-    {
+    ) private returns (Grant memory g) {
+        g.seat = NO_SEAT;
         uint256 rulesKey = _rulesKey(tf, instanceType);
         RulesSlot r = _rules[rulesKey];
-        if (!r.configured()) return (DenialReason.NoRulesForType, false, NO_SEAT, 0, false);
+        if (!r.configured()) {
+            g.reason = DenialReason.NoRulesForType;
+            return g;
+        }
         AccountCell storage accountCell = _customers[customer];
         AccountSlot account = accountCell.account;
-        if (!account.isEnrolled()) {
-            reason = account.status() == CustomerStatus.None
-                ? DenialReason.CustomerNotEnrolled
-                : DenialReason.CustomerSuspended;
-            return (reason, false, NO_SEAT, 0, false);
-        }
-        if (account.restricted() && !_approved[customer][agent]) {
-            return (DenialReason.AgentNotApproved, false, NO_SEAT, 0, false);
+        // One test for the common case: enrolled, and open to every agent (no restriction, no revoke).
+        if (!account.enrolledOpenToAll()) {
+            if (!account.isEnrolled()) {
+                g.reason = account.status() == CustomerStatus.None
+                    ? DenialReason.CustomerNotEnrolled
+                    : DenialReason.CustomerSuspended;
+                return g;
+            }
+            if (_agentBarred(account, customer, agent)) {
+                g.reason = DenialReason.AgentNotApproved;
+                return g;
+            }
         }
         uint256 usageKey = _usageKey(customer, tf, instanceType);
         UsageCell storage usageCell = _usage[usageKey];
         UsageSlot u = usageCell.usage;
         uint40 now_ = uint40(block.timestamp);
         uint16 maxConcurrent = r.maxConcurrent();
-        seat_ = maxConcurrent == 0 ? NO_SEAT : _freeSeat(u, usageKey, maxConcurrent, now_);
-        (reason, overage) = ActivationPolicy.decide(
-            maxConcurrent != 0 && seat_ == NO_SEAT, r.maxActivations(), r.mode(), u.activations(), continuation
+        uint8 k = maxConcurrent == 0 ? NO_SEAT : _freeSeat(u, usageKey, maxConcurrent, now_);
+        (g.reason, g.overage) = ActivationPolicy.decide(
+            maxConcurrent != 0 && k == NO_SEAT, r.maxActivations(), r.mode(), u.activations(), continuation
         );
-        if (reason != DenialReason.None) return (reason, false, NO_SEAT, 0, false);
+        if (g.reason != DenialReason.None) return g;
 
-        leaseEnd = Leases.expiry(now_, leaseSeconds, end, 0);
+        uint40 leaseEnd = Leases.expiry(now_, leaseSeconds, Leases.bound(r.maxLeaseSeconds()), c.end(), 0);
+        uint40 billedFrom = now_;
+        if (continuation) {
+            // A seat's value in this timeframe is 0 (never used) or a second at or after its start.
+            uint40 freedAt = k == NO_SEAT ? 0 : _seatEnd(u, usageKey, k);
+            uint40 start = c.start();
+            billedFrom = freedAt > start ? freedAt : start;
+        }
         uint64 before = u.leasedSeconds();
         uint64 added;
         // Cannot underflow: the lease ends after now (it lasts at least a second, and now is before the
-        // timeframe's end), and now is at or after the timeframe's start.
+        // timeframe's end), and the billing starts at or before now.
         unchecked {
-            added = leaseEnd - (continuation ? start : now_);
+            added = leaseEnd - billedFrom;
         }
         uint64 leased = before + added;
         uint256 committed;
-        timePriced = r.pricePerTimeUnit() != 0;
+        bool timePriced = r.pricePerTimeUnit() != 0;
         // Cannot overflow: a time cost is below 2^113 micro-units, a price below 2^48, spending below 2^96.
         // Cannot underflow: more seconds never cost less.
         unchecked {
             uint256 cost = timePriced ? _timeCost(r, leased) - _timeCost(r, before) : 0;
             if (continuation) {
-                cost += _continuationPrice[rulesKey];
+                cost += _terms[rulesKey].pricePerContinuation();
             } else if (u.activations() >= r.includedActivations()) {
                 cost += r.pricePerActivation();
             }
             // A prepaid account's spending spans every unsettled timeframe (see {IPrepaidMeter}).
             committed = (account.spentTimeframe() == tf || account.prepaid() ? account.spent() : 0) + cost;
         }
-        if (_overCap(account, committed)) return (_capDenial(account), false, NO_SEAT, 0, false);
+        g.reason = _capReason(account, committed, c.currency());
+        if (g.reason != DenialReason.None) {
+            g.overage = false;
+            return g;
+        }
         if (continuation) _countContinuation(rulesKey, usageKey);
 
         if (!continuation) {
             uint32 overageActivations = u.overageActivations();
-            if (overage) overageActivations += 1;
+            if (g.overage) overageActivations += 1;
             u = u.withActivations(u.activations() + 1, overageActivations);
         }
         u = u.withLeasedSeconds(leased);
-        if (seat_ != NO_SEAT) u = _setSeat(u, usageKey, seat_, leaseEnd);
+        if (k != NO_SEAT) u = _setSeat(u, usageKey, k, leaseEnd);
         usageCell.usage = u;
-        accountCell.account = account.withSpent(tf, uint96(committed));
+        // Checked cast: `_overCap` denied anything above type(uint96).max, and SafeCast checks it again.
+        accountCell.account = account.withSpent(tf, SafeCast.toUint96(committed));
+        (g.seat, g.leaseEnd, g.timePriced, g.billedFrom) = (k, leaseEnd, timePriced, billedFrom);
     }
 
     /// @dev Extends an open, unexpired lease, or records why not.
@@ -637,14 +734,19 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
         AccountCell storage accountCell = _customers[customer];
         AccountSlot account = accountCell.account;
         DenialReason reason;
-        if (!account.isEnrolled()) {
-            reason = DenialReason.CustomerSuspended;
-        } else if (account.restricted() && !_approved[customer][msg.sender]) {
-            reason = DenialReason.AgentNotApproved;
-        } else {
+        // One test for the common case: enrolled, and open to every agent (no restriction, no revoke).
+        if (!account.enrolledOpenToAll()) {
+            if (!account.isEnrolled()) reason = DenialReason.CustomerSuspended;
+            else if (_agentBarred(account, customer, msg.sender)) reason = DenialReason.AgentNotApproved;
+        }
+        if (reason == DenialReason.None) {
             TimeframeId tf = inst.timeframe();
+            uint256 rulesKey = _rulesKey(tf, inst.instanceType());
+            TermsSlot terms = _terms[rulesKey];
             uint40 currentEnd = inst.leaseEnd();
-            uint40 leaseEnd = Leases.expiry(uint40(block.timestamp), leaseSeconds, _timeframes[tf].end, currentEnd);
+            uint40 leaseEnd = Leases.expiry(
+                uint40(block.timestamp), leaseSeconds, terms.leaseBound(), terms.timeframeEnd(), currentEnd
+            );
             uint256 usageKey = _usageKey(customer, tf, inst.instanceType());
             UsageCell storage usageCell = _usage[usageKey];
             UsageSlot u = usageCell.usage;
@@ -658,13 +760,15 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
             // The account's spending is this timeframe's: every grant in it wrote it, and it is still running.
             uint256 committed = account.spent();
             if (inst.timePriced()) {
-                RulesSlot r = _rules[_rulesKey(tf, inst.instanceType())];
-                // Cannot underflow: more seconds never cost less. Cannot overflow: spending is below 2^96, a time
-                // cost below 2^113.
+                RulesSlot r = _rules[rulesKey];
+                // Cannot underflow: more seconds never cost less. Cannot overflow: spending is below 2^96 (the
+                // cap check keeps it there), a time cost below 2^113.
                 unchecked {
                     committed += _timeCost(r, leased) - _timeCost(r, before);
                 }
             }
+            // The cap's currency is this timeframe's: no grant in it passed a cap in another one, and a cap set
+            // while it runs was checked against it ({setSpendingCap}).
             if (_overCap(account, committed)) {
                 reason = _capDenial(account);
             } else {
@@ -673,6 +777,7 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
                 if (k != NO_SEAT) u = _setSeat(u, usageKey, k, leaseEnd);
                 usageCell.usage = u;
                 if (committed != account.spent()) {
+                    // Cannot truncate: `_overCap` denied anything above type(uint96).max.
                     accountCell.account = account.withSpent(account.spentTimeframe(), uint96(committed));
                 }
                 seat_.record = inst.withLeaseEnd(leaseEnd);
@@ -685,9 +790,9 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
     }
 
     /// @dev Closes an open instance whose lease has run out (billing stopped at its end) and, if it ran to the end
-    /// of its timeframe and the active timeframe starts there, continues it as a fresh decision under the rules in
-    /// force now, billed from the new timeframe's start so that no second goes unbilled. The record is written
-    /// once: continued, or closed.
+    /// of its timeframe, the active timeframe starts there and the renewal comes within `CONTINUATION_GRACE_SECONDS` of
+    /// that boundary, continues it as a fresh decision under the rules in force now (see {_decide} for the second
+    /// it is billed from). The record is written once: continued, or closed.
     function _continue(bytes32 instanceId, SeatCell storage seat_, InstanceSlot inst, uint32 leaseSeconds)
         private
         returns (bool, DenialReason, uint40)
@@ -696,33 +801,46 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
         InstanceType instanceType = inst.instanceType();
         TimeframeId ended = inst.timeframe();
         emit LeaseExpired(instanceId, customer, instanceType, ended, inst.leaseEnd());
-        uint40 endedAt = _timeframes[ended].end;
-        (TimeframeId active, uint40 start, uint40 end) = _activeTimeframe();
-        DenialReason reason;
-        bool overage;
-        uint8 k;
-        uint40 leaseEnd;
-        bool timePriced;
-        if (inst.leaseEnd() < endedAt) {
-            reason = DenialReason.LeaseExpired;
-        } else if (TimeframeId.unwrap(active) != TimeframeId.unwrap(ended) + 1 || start != endedAt) {
+        (TimeframeId active, Cursor c) = _activeTimeframe();
+        Grant memory g;
+        if (!_continuable(inst)) {
+            g.reason = DenialReason.LeaseExpired;
+        } else if (TimeframeId.unwrap(active) != TimeframeId.unwrap(ended) + 1 || c.start() != inst.leaseEnd()) {
             // Only a timeframe that starts where this one ended continues it.
-            reason = TimeframeId.unwrap(active) == 0 ? DenialReason.NoActiveTimeframe : DenialReason.LeaseExpired;
+            g.reason = TimeframeId.unwrap(active) == 0 ? DenialReason.NoActiveTimeframe : DenialReason.LeaseExpired;
         } else {
-            (reason, overage, k, leaseEnd, timePriced) =
-                _decide(msg.sender, customer, instanceType, active, start, end, leaseSeconds, true);
+            g = _decide(msg.sender, customer, instanceType, active, c, leaseSeconds, true);
         }
-        if (reason != DenialReason.None) {
+        if (g.reason != DenialReason.None) {
             seat_.record = inst.closed();
-            emit LeaseRenewalDenied(instanceId, customer, instanceType, active, reason);
-            return (false, reason, 0);
+            emit LeaseRenewalDenied(instanceId, customer, instanceType, active, g.reason);
+            return (false, g.reason, 0);
         }
         seat_.record = InstanceSlotLibrary.pack(
-            customer, leaseEnd, active, instanceType, inst.generation(), k, InstanceStatus.Open, DenialReason.None,
-            timePriced
+            customer, g.leaseEnd, active, instanceType, inst.generation(), g.seat, InstanceStatus.Open, inst.detail(),
+            g.timePriced
         );
-        emit LeaseContinued(instanceId, customer, instanceType, active, start, leaseEnd, overage);
-        return (true, DenialReason.None, leaseEnd);
+        emit LeaseContinued(instanceId, customer, instanceType, active, g.billedFrom, g.leaseEnd, g.overage);
+        return (true, DenialReason.None, g.leaseEnd);
+    }
+
+    /// @dev Whether an open, expired lease may still be continued: it ran to its timeframe's end, and the grace after
+    /// that end has not passed. Reads the terms only for a lease within the grace of its own end.
+    function _continuable(InstanceSlot inst) private view returns (bool) {
+        uint40 leaseEnd = inst.leaseEnd();
+        // Cannot overflow: a lease end is a timeframe's end at most, a uint40, plus 15 minutes fits in a uint256.
+        unchecked {
+            if (block.timestamp >= uint256(leaseEnd) + CONTINUATION_GRACE_SECONDS) return false;
+        }
+        return leaseEnd == _terms[_rulesKey(inst.timeframe(), inst.instanceType())].timeframeEnd();
+    }
+
+    /// @dev Whether `customer` keeps `agent` from billing it: it restricted itself and did not approve the agent, or
+    /// it revoked the agent (whatever its restriction). Reads the approval only when the account says it matters.
+    function _agentBarred(AccountSlot account, address customer, address agent) private view returns (bool) {
+        if (!account.screensAgents()) return false;
+        uint8 stance = _approved[customer][agent];
+        return account.restricted() ? stance != APPROVED : stance == REVOKED;
     }
 
     /// @dev Stops an open, unexpired instance now: gives back the unexpired remainder of its lease (seconds and
@@ -758,8 +876,9 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
             if (refund != 0) {
                 AccountCell storage accountCell = _customers[customer];
                 AccountSlot account = accountCell.account;
-                // Cannot underflow: the refund was committed by this timeframe's grants and renewals.
-                accountCell.account = account.withSpent(account.spentTimeframe(), account.spent() - uint96(refund));
+                // Checked: the refund was committed by this timeframe's grants and renewals, so it is at most what
+                // was spent (a uint96, never wrapped: see {_overCap}).
+                accountCell.account = account.withSpent(account.spentTimeframe(), uint96(account.spent() - refund));
             }
         }
         seat_.record = inst.closed().withLeaseEnd(now_);
@@ -772,12 +891,23 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
         emit LeaseExpired(instanceId, inst.customer(), inst.instanceType(), inst.timeframe(), inst.leaseEnd());
     }
 
-    /// @dev Whether committing `committed` micro-units would cross the customer's cap (0: no cap, unless prepaid).
+    /// @dev Why committing `committed` micro-units is refused, or `None`: a cap in another currency than the
+    /// timeframe's `currency`, or crossing the cap (see {_overCap}).
+    function _capReason(AccountSlot account, uint256 committed, bytes8 currency) private pure returns (DenialReason) {
+        if ((account.spendingCap() != 0 || account.prepaid()) && account.capCurrency() != currency) {
+            return DenialReason.CapCurrencyMismatch;
+        }
+        return _overCap(account, committed) ? _capDenial(account) : DenialReason.None;
+    }
+
+    /// @dev Whether committing `committed` micro-units crosses the cap, or, without a cap (0), what spending can
+    /// hold: 2^96 - 1 micro-units, the checked bound that makes every `uint96(committed)` cast safe.
     function _overCap(AccountSlot account, uint256 committed) private pure returns (bool) {
         uint64 cap = account.spendingCap();
         // Cannot overflow: a uint64 times 1e6 is below 2^84.
         unchecked {
-            return (cap != 0 || account.prepaid()) && committed > uint256(cap) * PRICE_SCALE;
+            // A prepaid customer's cap of 0 means "nothing covered", not "no cap".
+            return committed > (cap == 0 && !account.prepaid() ? type(uint96).max : uint256(cap) * PRICE_SCALE);
         }
     }
 
@@ -898,14 +1028,13 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
 
     // ------------------------------------------------------------------ internals: the active timeframe
 
-    /// @dev The active timeframe (0 when none) and the cursor's bounds, moving the cursor forward and storing it
-    /// when needed.
-    function _activeTimeframe() private returns (TimeframeId id, uint40 start, uint40 end) {
-        (Cursor c, bool moved) = _findActive();
+    /// @dev The active timeframe (0 when none) and the cursor (its bounds and currency), moving the cursor forward
+    /// and storing it when needed.
+    function _activeTimeframe() private returns (TimeframeId id, Cursor c) {
+        bool moved;
+        (c, moved) = _findActive();
         if (moved) _cursor = c;
-        start = c.start();
-        end = c.end();
-        if (block.timestamp >= start && block.timestamp < end) id = c.id();
+        if (block.timestamp >= c.start() && block.timestamp < c.end()) id = c.id();
     }
 
     /// @dev The first timeframe that has not ended yet. Timeframes are created in order and never overlap, so their
@@ -931,6 +1060,6 @@ contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
         // Cannot truncate: low <= count, a uint16.
         TimeframeId id = TimeframeId.wrap(uint16(low));
         Timeframe memory tf = _timeframes[id];
-        c = CursorLibrary.pack(count, uint16(low), id, tf.start, tf.end);
+        c = CursorLibrary.pack(count, uint16(low), id, tf.start, tf.end, tf.currency);
     }
 }

@@ -119,7 +119,7 @@ contract Settlement is ISettlement, Ownable2Step, ReentrancyGuard {
         _held[ct.token] += amount;
         uint64 cap = _cap(e.balance, ct.unitsPerMinor);
         // The first call makes the customer prepaid.
-        _meter.setPrepaid(msg.sender, release, cap);
+        _meter.setPrepaid(msg.sender, release, cap, e.currency);
         emit Deposited(msg.sender, currency, ct.token, amount, e.balance, cap);
     }
 
@@ -138,7 +138,7 @@ contract Settlement is ISettlement, Ownable2Step, ReentrancyGuard {
         _escrows[msg.sender] = e;
         _held[ct.token] -= amount;
         uint64 cap = _cap(e.balance, ct.unitsPerMinor);
-        _meter.setPrepaid(msg.sender, 0, cap);
+        _meter.setPrepaid(msg.sender, 0, cap, e.currency);
         ct.token.safeTransfer(msg.sender, amount);
         emit Withdrawn(msg.sender, e.currency, ct.token, amount, e.balance, cap);
     }
@@ -273,7 +273,7 @@ contract Settlement is ISettlement, Ownable2Step, ReentrancyGuard {
             _escrows[customer].balance = e.balance;
         }
         uint64 cap = _cap(e.balance, _tokens[e.currency].unitsPerMinor);
-        _meter.setPrepaid(customer, commitment.toUint96(), cap);
+        _meter.setPrepaid(customer, commitment.toUint96(), cap, e.currency);
         bytes32 invoiceHash = IMeter(address(_meter)).invoiceAnchor(customer, timeframe_).invoiceHash;
         emit Settled(
             customer, timeframe_, currency, amount, token, tokens, _payee, invoiceHash, commitment, msg.sender

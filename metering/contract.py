@@ -51,7 +51,8 @@ class DenialReason(IntEnum):
     LEASE_EXPIRED = 7
     AGENT_NOT_APPROVED = 8
     SPENDING_CAP_REACHED = 9
-    DEPOSIT_EXHAUSTED = 10
+    CAP_CURRENCY_MISMATCH = 10
+    DEPOSIT_EXHAUSTED = 11
 
 
 class InstanceStatus(IntEnum):

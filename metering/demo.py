@@ -6,8 +6,11 @@ customers. The customers protect themselves in their own transactions: acme acce
 caps its spending. Three platform agents run concurrently over simulated time (anvil time travel): they activate,
 renew through their lease keepers and deactivate. One customer hits a hard limit, another goes into soft overage
 and then reaches its cap, an agent acme never approved is refused (every denial is recorded), and one agent dies,
-so its leases run out and a third party closes them. A lease runs across the end of the first day and continues
-into the second, billed from the second day's start. After the first day ends, the events are indexed, each
+so its leases run out and a third party closes them. A leaked agent key bills initech, a customer that never chose
+its agents: initech revokes that agent (its renewal and next start are denied) and stops the instance with its own
+key, so billing stops at once. A lease runs across the end of the first day and continues into the second, billed
+from the second day's start; a third party's attempt to close it at the boundary is skipped, so it cannot force a
+restart. After the first day ends, the events are indexed, each
 customer's final invoice is computed, written as JSON and CSV, anchored on chain and verified by an auditor with a
 database of its own; a tampered copy of an invoice is caught. Initech prepays EUR 0.50 in a EUR coin: a request
 beyond its deposit is denied (DEPOSIT_EXHAUSTED, recorded), and after the first day a third party settles it on chain
@@ -42,7 +45,7 @@ from metering.customer import Customer
 from metering.errors import MeteringError
 from metering.provider import Provider
 from metering.provider.anchoring import anchor_invoice, check_anchorable
-from metering.settlement.story import SettlementStory, open_escrow, settle_and_withdraw
+from metering.settlement.story import SettlementStory, open_escrow, settle_and_withdraw, top_up
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -74,6 +77,7 @@ types:
     time_unit: hour
     max_concurrent: 1
     max_activations: 4
+    max_lease_seconds: 3600        # a lease lasts at most an hour, however long an agent asks
     mode: soft                     # grant beyond a limit, marked as overage
 """
 
@@ -224,8 +228,9 @@ def _run(story: _Story, started: float) -> DemoResult:
     story.console.print(Rule("2. customers protect themselves, in their own transactions"))
     approval = Customer(w3, provider.address, acme.key).approve_agent(acme.agent.sender.address)
     say(f"acme approves only its own agent {approval.agent}: no other agent may bill it")
-    cap = Customer(w3, provider.address, globex.key).set_spending_cap(2_00)
-    say(f"globex caps what it commits per timeframe at EUR {cap.cap / 100:.2f}: the contract denies beyond it")
+    cap = Customer(w3, provider.address, globex.key).set_spending_cap(2_00, "EUR")
+    say(f"globex caps what it commits per timeframe at {cap.currency} {cap.cap / 100:.2f}: the contract denies "
+        "beyond it (a cap in another currency than the timeframe's is refused)")
     escrow = open_escrow(w3, story.provider_key, provider.address, initech.key, 50, say)
 
     story.console.print(Rule("3. agents run instances over simulated time"))
@@ -260,27 +265,34 @@ def _run(story: _Story, started: float) -> DemoResult:
         _concurrently([functools.partial(_renew, story, k) for k in keepers])
         now = story.travel(ROUND)
 
-    story.console.print(Rule("4. a lease runs across the end of the day: it continues, billed from the next start"))
+    story.console.print(Rule("4. a revoke stops billing: a leaked agent key bills a passive customer"))
+    top_up(escrow, story.provider_key, 500, say)  # so the leaked key's hour-long start is covered
+    rogue = _revoke_and_stop(story, provider, initech)
+
+    story.console.print(Rule("5. a lease runs across the end of the day: it continues, billed from the next start"))
     end = start + DAY
     for instance_id in acme.running[1]:  # acme keeps its db-server running through the night
         renewed = acme.agent.renew(instance_id, DAY)
         acme.keeper.track(instance_id, renewed.lease_end if isinstance(renewed, Renewed) else end)
         say(f"  acme renews db-server 0x{instance_id.hex()[:10]}… until {end}: a lease never crosses a timeframe")
     now = story.travel(end + 60 - provider.chain_time())
+    closed = rogue.expire(acme.running[1])  # anyone may call it, hoping to force a costly restart
+    say(f"  a third party asks the contract to close acme's boundary lease(s) a minute into the new day: {closed} "
+        "closed; a lease that ran to the boundary stays continuable for its 15-minute grace")
     for event in acme.keeper.tick():
         if isinstance(event, Continued):
             say(f"  acme's db-server 0x{event.instance_id.hex()[:10]}… continued into timeframe {event.timeframe}: "
                 f"timeframe {first} billed it up to {event.ended_at}, timeframe {event.timeframe} from "
-                f"{event.started_at} (its start), not from the renewal at {now}")
+                f"{event.started_at}, not from the renewal at {now}; no new start, no start fee")
         else:
             story.say(f"  keeper: {type(event).__name__} {event}")
     timeframe = first
 
-    story.console.print(Rule("5. the first day has ended; invoices are computed from the events"))
+    story.console.print(Rule("6. the first day has ended; invoices are computed from the events"))
     say(f"chain time {now}: timeframe {timeframe} has ended and every lease in it is past its end")
     invoices, totals = _bill(story, provider, timeframe, second, acme.address)
 
-    story.console.print(Rule("6. anchor, verify, and catch a tampered invoice"))
+    story.console.print(Rule("7. anchor, verify, and catch a tampered invoice"))
     for name, path in invoices.items():
         inv = from_json(path.read_bytes())
         anchored = anchor_invoice(w3, provider.address, story.provider_key, inv, sender=provider.sender)
@@ -307,7 +319,7 @@ def _run(story: _Story, started: float) -> DemoResult:
     say(f"auditor: tampered copy {'[red]caught[/]' if not tampered.ok else 'NOT caught'}: "
         f"{len(tampered.differences)} difference(s)")
 
-    story.console.print(Rule("7. settlement: the prepaid customer's day is paid on chain, the rest withdrawn"))
+    story.console.print(Rule("8. settlement: the prepaid customer's day is paid on chain, the rest withdrawn"))
     settled = settle_and_withdraw(escrow, story.third_party, timeframe, invoices["initech"], out, say)
     elapsed = time.monotonic() - started
     story.console.print(Rule("done"))
@@ -325,6 +337,38 @@ def _run(story: _Story, started: float) -> DemoResult:
         seconds=elapsed,
         settlement=settled,
     )
+
+
+def _revoke_and_stop(story: _Story, provider: Provider, initech: _Customer) -> Agent:
+    """A key the provider granted the agent role leaks: it starts an ml-worker for initech, which never restricted
+    its agents. initech revokes that agent (a revoke always takes effect, restricted or not), and stops the instance
+    itself: billing stops at that second. Returns the rogue agent (it acts as the third party later)."""
+    say, w3 = story.say, story.w3
+    provider.grant_agent(story.third_party.address)
+    rogue = Agent(w3, provider.address, story.third_party)
+    started = rogue.activate(initech.address, 2, 7 * DAY)  # asks a week: the rules give at most an hour
+    if not isinstance(started, Granted):
+        story.denials.append(started)
+        say(f"  the leaked key's start for initech was denied: {started.reason.name}")
+        return rogue
+    say(f"  a leaked agent key {rogue.sender.address} starts an ml-worker for initech, asking a week's lease: "
+        f"granted until {started.lease_end} (the rules' max_lease_seconds: one hour)")
+    story.travel(60)  # a minute, not a round: the other customers' keepers are not ticking meanwhile
+    me = Customer(w3, provider.address, initech.key)
+    me.revoke_agent(rogue.sender.address)
+    say(f"  initech revokes {rogue.sender.address}: from this block it may not start, renew or continue for initech")
+    renewal = rogue.renew(started.instance_id, 3600)
+    if isinstance(renewal, RenewalDenied):
+        say(f"  [red]renewal denied[/] {renewal.reason.name} (recorded on chain)")
+    again = rogue.activate(initech.address, 2, 600)
+    if isinstance(again, Denied):
+        story.denials.append(again)
+        say(f"  [red]denied [/] a new start by the revoked agent: {again.reason.name}")
+    stop = me.stop_instance(started.instance_id)
+    ran = stop.stopped_at - (started.started_at if started.started_at is not None else stop.stopped_at)
+    say(f"  initech stops the instance with its own key: billing stopped at {stop.stopped_at}, {ran} s after its "
+        f"start, not at its lease end {started.lease_end}")
+    return rogue
 
 
 def _renew(story: _Story, keeper: LeaseKeeper) -> None:

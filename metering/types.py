@@ -45,7 +45,7 @@ MAX_CONCURRENT = 99
 #: A seat is used by generations 1 to 255, then the agent moves to another seat.
 MAX_GENERATION = 255
 
-RULES_ABI = "(uint48,uint48,uint48,uint24,uint32,uint32,uint16,uint32,uint8)"
+RULES_ABI = "(uint48,uint48,uint48,uint24,uint32,uint32,uint16,uint32,uint8,uint32)"
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,9 @@ class Rules:
     Prices are micro-units of the timeframe's currency; running time costs ``price_per_time_unit`` per
     ``time_unit_seconds`` (0.12 EUR per hour: ``Rules(price_per_time_unit=12_000_000, time_unit_seconds=3600)``).
     A limit of 0 means "no limit". ``mode`` decides what a request beyond a limit gets. A continuation into the
-    next timeframe costs ``price_per_continuation`` and is not an activation.
+    next timeframe costs ``price_per_continuation`` and is not an activation. ``max_lease_seconds`` bounds every
+    lease granted, renewed or continued (0: the timeframe's end only): how long an instance may run past its agent's
+    last renewal, so past a revoke too.
     """
 
     price_per_activation: int = 0
@@ -67,6 +69,7 @@ class Rules:
     max_activations: int = 0
     mode: LimitMode = LimitMode.HARD
     price_per_continuation: int = 0
+    max_lease_seconds: int = 0
 
     def __post_init__(self) -> None:
         bounds = {
@@ -78,6 +81,7 @@ class Rules:
             "included_seconds": (0, UINT32_MAX),
             "max_concurrent": (0, MAX_CONCURRENT),
             "max_activations": (0, UINT32_MAX),
+            "max_lease_seconds": (0, UINT32_MAX),
         }
         for name, (low, high) in bounds.items():
             value = getattr(self, name)
@@ -87,7 +91,7 @@ class Rules:
                 raise ValueError(f"{name} must be between {low} and {high}, got {value}")
         object.__setattr__(self, "mode", LimitMode(self.mode))
 
-    def as_tuple(self) -> tuple[int, int, int, int, int, int, int, int, int]:
+    def as_tuple(self) -> tuple[int, int, int, int, int, int, int, int, int, int]:
         """The ABI tuple the contract's ``setRules`` takes (field order of ``IMeteringTypes.Rules``)."""
         return (
             self.price_per_activation,
@@ -99,14 +103,14 @@ class Rules:
             self.max_concurrent,
             self.max_activations,
             int(self.mode),
+            self.max_lease_seconds,
         )
 
     @classmethod
     def from_tuple(cls, values: tuple[int, ...] | list[int]) -> Rules:
         """The rules from the contract's ABI tuple (a ``rules()`` view or a ``RulesSet`` event)."""
-        (activation, continuation, time_price, unit, included_act, included_sec, concurrent, activations, mode) = (
-            int(v) for v in values
-        )
+        (activation, continuation, time_price, unit, included_act, included_sec, concurrent, activations, mode,
+         max_lease) = (int(v) for v in values)
         return cls(
             price_per_activation=activation,
             price_per_continuation=continuation,
@@ -117,6 +121,7 @@ class Rules:
             max_concurrent=concurrent,
             max_activations=activations,
             mode=LimitMode(mode),
+            max_lease_seconds=max_lease,
         )
 
 

@@ -16,6 +16,12 @@ import {IMeteringTypes} from "./IMeteringTypes.sol";
 /// and is reused once that instance has ended, with the next generation (1 to 255). So no other agent can take,
 /// replay, renew or stop an agent's instance, a request id is decided once (a retry replays the first decision, a
 /// superseded generation is refused), and a grant writes no new storage slot in the steady state.
+///
+/// v3 ("fair at the edges"): a revoke always takes effect, whatever the customer's restriction; a customer can stop
+/// any instance billed to it; every lease is bounded by the rules' `maxLeaseSeconds`; a lease that ran to its
+/// timeframe's end stays continuable for `CONTINUATION_GRACE_SECONDS` seconds, whoever calls `expireLeases`, and its
+/// continuation is billed from the second its seat became free in the new timeframe (never over another lease's
+/// seat-time); spending caps carry their currency; a new customer starts with the provider's default cap.
 interface IMeter is IMeteringTypes {
     // ------------------------------------------------------------------ errors
 
@@ -49,12 +55,24 @@ interface IMeter is IMeteringTypes {
     /// @dev Rules of a timeframe are frozen from its start.
     error MeteringRulesFrozen(TimeframeId timeframe, uint40 startedAt);
 
-    /// @dev `timeUnitSeconds` must be at least 1 and `maxConcurrent` at most `max`.
+    /// @dev `timeUnitSeconds` must be at least 1 and `maxConcurrent` at most `max`. (`mode` must be Hard or Soft:
+    /// the ABI decoder refuses any other value.)
     error MeteringInvalidRules(uint24 timeUnitSeconds, uint16 maxConcurrent, uint16 max);
 
     /// @dev The request id was decided before for another customer or instance type: a replay must repeat the
     /// whole request.
     error MeteringRequestMismatch(bytes32 instanceId, address recordedCustomer, InstanceType recordedType);
+
+    /// @dev The request id was granted before for another lease length: a replay must repeat the whole request.
+    /// (Detected through the record's 5-bit lease tag: 31 changed lengths in 32.)
+    error MeteringReplayLeaseMismatch(bytes32 instanceId, uint32 leaseSeconds);
+
+    /// @dev A spending cap in `capCurrency` was set while the timeframe it would bound is priced in
+    /// `timeframeCurrency`.
+    error MeteringCapCurrencyMismatch(bytes8 capCurrency, bytes8 timeframeCurrency);
+
+    /// @dev Only the customer an instance is billed to may stop it with {stopInstance}.
+    error MeteringNotInstanceCustomer(bytes32 instanceId, address caller);
 
     /// @dev The request's generation is not the seat's current one (a replay) nor the next (a new request):
     /// it was superseded, or it skips generations, or the seat is exhausted (generation 255 used).
@@ -104,15 +122,20 @@ interface IMeter is IMeteringTypes {
     /// @notice A customer approved an agent to bill it (and thereby accepts only the agents it approved).
     event AgentApproved(address indexed customer, address indexed agent);
 
-    /// @notice A customer revoked an agent: it may no longer activate or renew for it.
+    /// @notice A customer revoked an agent: from this block it may no longer activate, renew or continue for it,
+    /// whatever the customer's restriction. Its open leases end at their lease end (at most the rules'
+    /// `maxLeaseSeconds` after its last renewal) unless the customer stops them ({InstanceStoppedByCustomer}).
     event AgentRevoked(address indexed customer, address indexed agent);
 
     /// @notice A customer chose whether only its approved agents (`true`) or every provider agent may bill it.
     event AgentRestrictionSet(address indexed customer, bool restricted);
 
-    /// @notice A customer set the most it commits per timeframe, in minor units of the timeframe's currency
-    /// (0: no cap).
-    event SpendingCapSet(address indexed customer, uint64 cap);
+    /// @notice A customer's cap was set (by the customer, or the provider's default at its enrollment): the most it
+    /// commits per timeframe, in minor units of `currency` (0: no cap).
+    event SpendingCapSet(address indexed customer, uint64 cap, bytes8 currency);
+
+    /// @notice The provider set the cap every customer enrolled from now on starts with (0: none).
+    event DefaultCustomerCapSet(uint64 cap, bytes8 currency);
 
     /// @notice An activation was granted: the instance may run until `leaseEnd` unless renewed.
     /// @param overage True when granted beyond a soft limit.
@@ -140,8 +163,9 @@ interface IMeter is IMeteringTypes {
         bytes32 indexed instanceId, address indexed customer, InstanceStatus status, DenialReason reason
     );
 
-    /// @notice A lease that ran to the end of its timeframe continues in the next one, billed from that
-    /// timeframe's start (`startedAt`) under its rules. The instance id stays the same.
+    /// @notice A lease that ran to the end of its timeframe continues in the next one under its rules, billed from
+    /// `startedAt`: the timeframe's start, or the second the seat it takes became free when another lease held it
+    /// after that start (so billed time never overlaps another lease's seat-time). The instance id stays the same.
     event LeaseContinued(
         bytes32 indexed instanceId,
         address indexed customer,
@@ -190,6 +214,16 @@ interface IMeter is IMeteringTypes {
         address operator
     );
 
+    /// @notice The customer stopped an instance billed to it (e.g. of an agent it revoked); billing stopped at
+    /// `stoppedAt`.
+    event InstanceStoppedByCustomer(
+        bytes32 indexed instanceId,
+        address indexed customer,
+        InstanceType indexed instanceType,
+        TimeframeId timeframe,
+        uint40 stoppedAt
+    );
+
     /// @notice An expired lease was closed; billing had stopped at `leaseEnd`.
     event LeaseExpired(
         bytes32 indexed instanceId,
@@ -228,8 +262,9 @@ interface IMeter is IMeteringTypes {
         external
         returns (bytes32 rulesHash);
 
-    /// @notice Enrolls a customer, or reinstates a suspended one.
-    /// @dev Requires `RULES_MANAGER_ROLE`. Emits {CustomerEnrolled} unless already enrolled.
+    /// @notice Enrolls a customer, or reinstates a suspended one. A new customer starts with the default cap.
+    /// @dev Requires `RULES_MANAGER_ROLE`. Emits {CustomerEnrolled} unless already enrolled, and {SpendingCapSet}
+    /// when a new customer gets a non-zero default cap.
     function enrollCustomer(address customer) external;
 
     /// @notice Suspends a customer: its activations and renewals are denied (and recorded) until reinstated.
@@ -240,6 +275,12 @@ interface IMeter is IMeteringTypes {
     /// was lost). Billing stops now, or at the lease end if that has passed.
     /// @dev Requires `RULES_MANAGER_ROLE`. Emits {InstanceClosedByProvider}, or {LeaseExpired} when already expired.
     function closeInstance(bytes32 instanceId) external;
+
+    /// @notice Sets the spending cap that customers enrolled from now on start with, in minor units of `currency`
+    /// (0: none). It protects a passive customer, that never sets a cap nor restricts its agents, from an agent
+    /// key that leaks: that key bills it at most this much per timeframe. The customer may change it.
+    /// @dev Requires `RULES_MANAGER_ROLE` and a valid currency code. Emits {DefaultCustomerCapSet}.
+    function setDefaultCustomerCap(uint64 cap, bytes8 currency) external;
 
     /// @notice Anchors the hash of a customer's final invoice for an ended timeframe.
     /// @dev Requires `RULES_MANAGER_ROLE`, a non-zero hash, an enrolled or suspended customer, an ended timeframe
@@ -258,8 +299,9 @@ interface IMeter is IMeteringTypes {
     /// restriction turns on).
     function approveAgent(address agent) external;
 
-    /// @notice Revokes an agent: it may no longer activate or renew for the calling customer. Its open leases run
-    /// to their end. The restriction stays on, so revoking every agent stops all billing.
+    /// @notice Revokes an agent: from this block it may no longer activate, renew or continue for the calling
+    /// customer, whether or not the customer restricted itself (a later {approveAgent} lifts it). Its open leases
+    /// run at most to their lease end, which the rules' `maxLeaseSeconds` bounds; {stopInstance} stops one now.
     /// @dev Requires the caller to be a customer. Emits {AgentRevoked}.
     function revokeAgent(address agent) external;
 
@@ -267,23 +309,34 @@ interface IMeter is IMeteringTypes {
     /// @dev Requires the caller to be a customer. Emits {AgentRestrictionSet}.
     function setAgentRestriction(bool restricted) external;
 
-    /// @notice Sets the most the calling customer commits per timeframe, in minor units of the timeframe's
-    /// currency; 0 removes the cap. It applies from the next decision, also in the running timeframe.
+    /// @notice Sets the most the calling customer commits per timeframe, in minor units of `currency`; 0 removes
+    /// the cap. It applies from the next decision, also in the running timeframe. Refused when `currency` is not
+    /// the currency of the timeframe it would bound now (the active one, or the next to start). A cap whose
+    /// currency is not a later timeframe's denies its decisions with `CapCurrencyMismatch` until the customer
+    /// sets one in that currency.
     /// @dev The cap counts committed amounts: each activation's fee and each lease's seconds in full when granted
     /// or renewed (beyond the included quotas), given back when the instance is deactivated early. A request or
     /// renewal that would commit beyond the cap is denied with `SpendingCapReached`. So the final invoice of a
-    /// timeframe never exceeds the cap. Requires the caller to be a customer. Emits {SpendingCapSet}.
-    function setSpendingCap(uint64 cap) external;
+    /// timeframe never exceeds the cap. Whatever the cap, spending stops at 2^96 - 1 micro-units (a checked bound,
+    /// denied as `SpendingCapReached`). Requires the caller to be a customer and a valid currency code.
+    /// Emits {SpendingCapSet}.
+    function setSpendingCap(uint64 cap, bytes8 currency) external;
+
+    /// @notice Stops an open instance billed to the caller, whichever agent holds it (e.g. one it revoked): billing
+    /// stops now, or at the lease end if that has passed.
+    /// @dev Requires the caller to be the instance's customer. Emits {InstanceStoppedByCustomer} (or {LeaseExpired}).
+    function stopInstance(bytes32 instanceId) external;
 
     // ------------------------------------------------------------------ agents
 
     /// @notice Asks to start an instance of `instanceType` for `customer`, leased for `leaseSeconds` (capped at the
-    /// end of the active timeframe). The decision is recorded either way and never reverts for a business reason.
+    /// rules' `maxLeaseSeconds` and at the end of the active timeframe). The decision is recorded either way and never reverts for a business reason.
     /// @dev Requires `AGENT_ROLE`. `requestId` is `seat << 8 | generation`: the next generation of one of the
-    /// caller's seats whose lease has ended (a new request), or the current one (a replay). The instance id is
+    /// caller's seats whose lease has ended (a new request), or the current one (a replay, which must repeat the
+    /// customer, type and lease length: {MeteringRequestMismatch}, {MeteringReplayLeaseMismatch}). The instance id is
     /// `bytes32(uint256(uint160(msg.sender)) << 96 | requestId)`.
     /// Denied when: no timeframe is active, the type has no rules, the customer is not enrolled or suspended, the
-    /// customer restricted itself to approved agents and did not approve the caller, a hard concurrency or
+    /// customer restricted itself to approved agents and did not approve the caller, or revoked it, a hard concurrency or
     /// activation limit is reached, or the spending cap would be crossed. An expired lease never counts against the
     /// concurrency limit, closed or not. Emits {ActivationGranted}, {ActivationDenied} or {ActivationReplayed}
     /// (and {LeaseExpired} when the seat's previous lease had expired unclosed).
@@ -297,12 +350,15 @@ interface IMeter is IMeteringTypes {
         external
         returns (Decision[] memory decisions);
 
-    /// @notice Extends the caller's open instance's lease to `leaseSeconds` from now, capped at its timeframe's
-    /// end. If the lease ran to the end of its timeframe, the instance continues in the next timeframe (when that
-    /// starts where the other ended) as a fresh decision under its rules, billed from its start.
+    /// @notice Extends the caller's open instance's lease to `leaseSeconds` from now, capped at the rules'
+    /// `maxLeaseSeconds` and its timeframe's end. If the lease ran to the end of its timeframe, the instance
+    /// continues in the next timeframe (when that starts where the other ended) as a fresh decision under its
+    /// rules, if renewed within `CONTINUATION_GRACE_SECONDS` seconds of the boundary: billed from the new timeframe's start,
+    /// or from when the seat it takes became free if another lease held it since (see {LeaseContinued}).
     /// @dev Only the agent that holds the instance. A renewal is denied (and recorded) when the customer is
-    /// suspended, restricted the caller away, or would cross its cap; a lease that expired before its timeframe's
-    /// end is closed and cannot be renewed. Emits {LeaseRenewed}, {LeaseContinued} or {LeaseRenewalDenied}.
+    /// suspended, restricted or revoked the caller, or would cross its cap; a lease that expired before its
+    /// timeframe's end, or a continuation after the grace, is closed and denied `LeaseExpired`.
+    /// Emits {LeaseRenewed}, {LeaseContinued} or {LeaseRenewalDenied}.
     /// @return decision Granted or why not.
     /// @return leaseEnd The new lease end (0 when denied).
     function renewLease(bytes32 instanceId, uint32 leaseSeconds)
@@ -313,7 +369,8 @@ interface IMeter is IMeteringTypes {
     /// @dev Only the agent that holds the instance. Emits {InstanceDeactivated} (or {LeaseExpired}).
     function deactivate(bytes32 instanceId) external;
 
-    /// @notice Closes the given leases that have expired; anyone may call it. Others are skipped.
+    /// @notice Closes the given leases that have expired; anyone may call it. Others are skipped, and so is a
+    /// lease that ran to its timeframe's end during its `CONTINUATION_GRACE_SECONDS`: its holder may still continue it.
     /// @dev Emits {LeaseExpired} for each closed lease. At most `MAX_BATCH` ids.
     /// @return closed How many were closed.
     function expireLeases(bytes32[] calldata instanceIds) external returns (uint256 closed);
@@ -322,6 +379,9 @@ interface IMeter is IMeteringTypes {
 
     /// @notice The most entries in one batch.
     function MAX_BATCH() external view returns (uint256);
+
+    /// @notice How long after its timeframe's end a lease that ran to that end may still be continued.
+    function CONTINUATION_GRACE_SECONDS() external view returns (uint40);
 
     /// @notice The largest `maxConcurrent` rules may set.
     function MAX_CONCURRENT() external view returns (uint16);
@@ -366,7 +426,14 @@ interface IMeter is IMeteringTypes {
     /// or accepts every agent, and the agent holds `AGENT_ROLE`).
     function agentApproved(address customer, address agent) external view returns (bool);
 
-    /// @notice Whether `agent` may activate for `customer` now.
+    /// @notice Whether `customer` revoked `agent` (and did not approve it again since).
+    function agentRevoked(address customer, address agent) external view returns (bool);
+
+    /// @notice The cap new customers start with, and its currency.
+    function defaultCustomerCap() external view returns (uint64 cap, bytes8 currency);
+
+    /// @notice Whether `agent` may activate for `customer` now: enrolled, the agent holds `AGENT_ROLE`, was not
+    /// revoked, and is approved if the customer restricted itself.
     function mayBill(address customer, address agent) external view returns (bool);
 
     /// @notice The on-chain counters of a customer for a timeframe and instance type.

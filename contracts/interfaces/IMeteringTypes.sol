@@ -13,6 +13,9 @@ interface IMeteringTypes {
     }
 
     /// @dev Why a request was denied. `None` means granted. Codes are stable: indexers and invoices rely on them.
+    /// `AgentNotApproved` also covers an agent the customer revoked (whatever its restriction).
+    /// `CapCurrencyMismatch`: the customer's cap is in another currency than the timeframe's, so it cannot bound
+    /// what the timeframe commits; nothing is granted until the customer sets a cap in that currency (or none).
     /// `DepositExhausted` is a prepaid customer's `SpendingCapReached`: its deposit in the settlement contract does
     /// not cover the request.
     enum DenialReason {
@@ -26,6 +29,7 @@ interface IMeteringTypes {
         LeaseExpired,
         AgentNotApproved,
         SpendingCapReached,
+        CapCurrencyMismatch,
         DepositExhausted
     }
 
@@ -59,6 +63,8 @@ interface IMeteringTypes {
     /// A limit of 0 means "no limit"; `maxConcurrent` is at most `MAX_CONCURRENT`.
     /// A continuation (a lease carried over from the previous timeframe) is not an activation: it costs
     /// `pricePerContinuation` (usually 0) and never counts against `maxActivations` or the included activations.
+    /// `maxLeaseSeconds` bounds every lease granted, renewed or continued (0: bounded by the timeframe's end only):
+    /// it is how long an agent's instance may run past the agent's last renewal, so past a revoke too.
     struct Rules {
         uint48 pricePerActivation;
         uint48 pricePerContinuation;
@@ -69,6 +75,7 @@ interface IMeteringTypes {
         uint16 maxConcurrent;
         uint32 maxActivations;
         LimitMode mode;
+        uint32 maxLeaseSeconds;
     }
 
     /// @dev Usage of one customer, for one instance type, in one timeframe: what the next decision reads.
@@ -98,12 +105,15 @@ interface IMeteringTypes {
     /// @dev What a customer chose and what it has committed in its current timeframe.
     /// `spent` is in micro-units of that timeframe's currency: activation fees and every leased second (the whole
     /// lease, from the grant or renewal), beyond the included quotas; a deactivation gives back what was not run.
+    /// `spendingCap` is in minor units of `capCurrency`; `revokedAny` is set once the customer revoked an agent.
     struct CustomerAccount {
         CustomerStatus status;
         bool restricted;
         uint64 spendingCap;
         TimeframeId spentTimeframe;
         uint96 spent;
+        bytes8 capCurrency;
+        bool revokedAny;
     }
 
     /// @dev One activation request in a batch. See {IMeter-requestActivation}.

@@ -23,11 +23,12 @@ interface IPrepaidMeter is IMeteringTypes {
 
     /// @notice Makes `customer` prepaid (for good), gives back `release` micro-units of its committed spending
     /// (what a settled timeframe committed, or on the first call what an ended postpaid timeframe left there) and
-    /// sets its cap to `cap` minor units.
+    /// sets its cap to `cap` minor units of `currency` (the escrow's: a timeframe in another currency is then
+    /// denied `CapCurrencyMismatch`, as for any cap).
     /// @dev Only the holder of `keccak256("SETTLEMENT_ROLE")`, which checks the rest through the views (the customer
     /// exists; on the first call, nothing committed in the active timeframe). Reverts on underflow if `release`
     /// exceeds what is committed. The settlement contract's events carry the cap.
-    function setPrepaid(address customer, uint96 release, uint64 cap) external;
+    function setPrepaid(address customer, uint96 release, uint64 cap, bytes8 currency) external;
 
     /// @notice The instance types that have rules in `timeframe`, packed: bits 0-15 count them (at most 15), and
     /// bits `16 * i` to `16 * i + 15` hold the `i`-th (from 1), in the order their rules were first set.

@@ -11,12 +11,16 @@ import {IMeteringTypes} from "../interfaces/IMeteringTypes.sol";
 ///
 ///     bits      field            meaning
 ///     0-7       status           IMeteringTypes.CustomerStatus
-///     8-15      restricted       1 when only approved agents may bill the customer
-///     16-79     spendingCap      minor units per timeframe, 0 = no cap
+///     8         restricted       1 when only approved agents may bill the customer
+///     9         revokedAny       1 once the customer revoked an agent: decisions then read the approval even
+///                                when the customer is not restricted (a revoke always takes effect)
+///     10        prepaid          1 once the settlement contract holds the customer's deposit and sets its cap;
+///                                `spent` then sums every unsettled timeframe
+///     11-15     (always 0)
+///     16-79     spendingCap      minor units of `capCurrency` per timeframe, 0 = no cap
 ///     80-95     spentTimeframe   the timeframe `spent` belongs to
-///     96-191    spent            micro-units committed in `spentTimeframe` (prepaid: in every unsettled timeframe)
-///     192-199   prepaid          1 once the settlement contract holds the customer's deposit and sets its cap
-///     200-255   (always 0)
+///     96-191    spent            micro-units committed in `spentTimeframe`
+///     192-255   capCurrency      the cap's currency (ISO 4217 code as bytes8), 0 when no cap was ever set
 type AccountSlot is uint256;
 
 using AccountSlotLibrary for AccountSlot global;
@@ -27,7 +31,10 @@ library AccountSlotLibrary {
     uint256 internal constant SPENDING_CAP_OFFSET = 16;
     uint256 internal constant SPENT_TIMEFRAME_OFFSET = 80;
     uint256 internal constant SPENT_OFFSET = 96;
-    uint256 internal constant PREPAID_OFFSET = 192;
+    uint256 internal constant CAP_CURRENCY_OFFSET = 192;
+    uint256 private constant RESTRICTED_BIT = 1 << RESTRICTED_OFFSET;
+    uint256 private constant REVOKED_ANY_BIT = 1 << 9;
+    uint256 private constant PREPAID_BIT = 1 << 10;
 
     uint256 private constant MASK_8 = 0xFF;
     uint256 private constant MASK_64 = 0xFFFFFFFFFFFFFFFF;
@@ -37,16 +44,18 @@ library AccountSlotLibrary {
     /// @dev A whole account.
     function pack(IMeteringTypes.CustomerAccount memory a) internal pure returns (AccountSlot) {
         return AccountSlot.wrap(
-            uint256(a.status) | (uint256(a.restricted ? 1 : 0) << RESTRICTED_OFFSET)
+            uint256(a.status) | (a.restricted ? RESTRICTED_BIT : 0) | (a.revokedAny ? REVOKED_ANY_BIT : 0)
                 | (uint256(a.spendingCap) << SPENDING_CAP_OFFSET)
                 | (uint256(TimeframeId.unwrap(a.spentTimeframe)) << SPENT_TIMEFRAME_OFFSET)
-                | (uint256(a.spent) << SPENT_OFFSET)
+                | (uint256(a.spent) << SPENT_OFFSET) | (uint256(uint64(a.capCurrency)) << CAP_CURRENCY_OFFSET)
         );
     }
 
     /// @dev The whole account, as the views return it.
     function unpack(AccountSlot s) internal pure returns (IMeteringTypes.CustomerAccount memory) {
-        return IMeteringTypes.CustomerAccount(status(s), restricted(s), spendingCap(s), spentTimeframe(s), spent(s));
+        return IMeteringTypes.CustomerAccount(
+            status(s), restricted(s), spendingCap(s), spentTimeframe(s), spent(s), capCurrency(s), revokedAny(s)
+        );
     }
 
     function status(AccountSlot s) internal pure returns (IMeteringTypes.CustomerStatus) {
@@ -59,7 +68,28 @@ library AccountSlotLibrary {
     }
 
     function restricted(AccountSlot s) internal pure returns (bool) {
-        return (AccountSlot.unwrap(s) >> RESTRICTED_OFFSET) & MASK_8 != 0;
+        return AccountSlot.unwrap(s) & RESTRICTED_BIT != 0;
+    }
+
+    function revokedAny(AccountSlot s) internal pure returns (bool) {
+        return AccountSlot.unwrap(s) & REVOKED_ANY_BIT != 0;
+    }
+
+    /// @dev Whether the customer is enrolled and accepts every agent (not restricted, never revoked one): the
+    /// common case of a decision, in one test.
+    function enrolledOpenToAll(AccountSlot s) internal pure returns (bool) {
+        return AccountSlot.unwrap(s) & (MASK_8 | RESTRICTED_BIT | REVOKED_ANY_BIT)
+            == uint256(IMeteringTypes.CustomerStatus.Enrolled);
+    }
+
+    /// @dev Whether a decision for this customer must read its approval of the agent: it restricted itself to
+    /// approved agents, or it revoked one (one test for both, on the hot path).
+    function screensAgents(AccountSlot s) internal pure returns (bool) {
+        return AccountSlot.unwrap(s) & (RESTRICTED_BIT | REVOKED_ANY_BIT) != 0;
+    }
+
+    function capCurrency(AccountSlot s) internal pure returns (bytes8) {
+        return bytes8(uint64(AccountSlot.unwrap(s) >> CAP_CURRENCY_OFFSET));
     }
 
     function spendingCap(AccountSlot s) internal pure returns (uint64) {
@@ -80,14 +110,20 @@ library AccountSlotLibrary {
 
     function withRestricted(AccountSlot s, bool restricted_) internal pure returns (AccountSlot) {
         return AccountSlot.wrap(
-            (AccountSlot.unwrap(s) & ~(MASK_8 << RESTRICTED_OFFSET))
-                | (uint256(restricted_ ? 1 : 0) << RESTRICTED_OFFSET)
+            (AccountSlot.unwrap(s) & ~RESTRICTED_BIT) | (restricted_ ? RESTRICTED_BIT : 0)
         );
     }
 
-    function withSpendingCap(AccountSlot s, uint64 cap) internal pure returns (AccountSlot) {
+    /// @dev The same account, marked as having revoked an agent (never unmarked: a revoke stays in force).
+    function withRevokedAny(AccountSlot s) internal pure returns (AccountSlot) {
+        return AccountSlot.wrap(AccountSlot.unwrap(s) | REVOKED_ANY_BIT);
+    }
+
+    /// @dev The same account with a cap of `cap` minor units of `currency`.
+    function withSpendingCap(AccountSlot s, uint64 cap, bytes8 currency) internal pure returns (AccountSlot) {
         return AccountSlot.wrap(
-            (AccountSlot.unwrap(s) & ~(MASK_64 << SPENDING_CAP_OFFSET)) | (uint256(cap) << SPENDING_CAP_OFFSET)
+            (AccountSlot.unwrap(s) & ~(MASK_64 << SPENDING_CAP_OFFSET) & ~(MASK_64 << CAP_CURRENCY_OFFSET))
+                | (uint256(cap) << SPENDING_CAP_OFFSET) | (uint256(uint64(currency)) << CAP_CURRENCY_OFFSET)
         );
     }
 
@@ -105,11 +141,11 @@ library AccountSlotLibrary {
     /// @dev Whether the customer prepays through the settlement contract: its `spent` then sums every unsettled
     /// timeframe, and its cap (set by the settlement contract alone) is what its deposit covers, 0 included.
     function prepaid(AccountSlot s) internal pure returns (bool) {
-        return (AccountSlot.unwrap(s) >> PREPAID_OFFSET) & MASK_8 != 0;
+        return AccountSlot.unwrap(s) & PREPAID_BIT != 0;
     }
 
     /// @dev The same account, prepaid.
     function withPrepaid(AccountSlot s) internal pure returns (AccountSlot) {
-        return AccountSlot.wrap(AccountSlot.unwrap(s) | (uint256(1) << PREPAID_OFFSET));
+        return AccountSlot.wrap(AccountSlot.unwrap(s) | PREPAID_BIT);
     }
 }

@@ -15,7 +15,8 @@ import {TimeframeId} from "./Ids.sol";
 ///     32-47     id        the first timeframe found not ended, with its bounds (0 before any search)
 ///     48-87     start     its bounds: it is active while start <= now < end
 ///     88-127    end
-///     128-255   (always 0)
+///     128-191   currency  its currency (what a spending cap is compared with, without reading the timeframe)
+///     192-255   (always 0)
 type Cursor is uint256;
 
 using CursorLibrary for Cursor global;
@@ -26,10 +27,11 @@ library CursorLibrary {
     uint256 internal constant ID_OFFSET = 32;
     uint256 internal constant START_OFFSET = 48;
     uint256 internal constant END_OFFSET = 88;
+    uint256 internal constant CURRENCY_OFFSET = 128;
 
     uint256 private constant MASK_16 = 0xFFFF;
 
-    function pack(uint16 count_, uint16 walked_, TimeframeId id_, uint40 start_, uint40 end_)
+    function pack(uint16 count_, uint16 walked_, TimeframeId id_, uint40 start_, uint40 end_, bytes8 currency_)
         internal
         pure
         returns (Cursor)
@@ -37,6 +39,7 @@ library CursorLibrary {
         return Cursor.wrap(
             uint256(count_) | (uint256(walked_) << WALKED_OFFSET) | (uint256(TimeframeId.unwrap(id_)) << ID_OFFSET)
                 | (uint256(start_) << START_OFFSET) | (uint256(end_) << END_OFFSET)
+                | (uint256(uint64(currency_)) << CURRENCY_OFFSET)
         );
     }
 
@@ -58,6 +61,10 @@ library CursorLibrary {
 
     function end(Cursor c) internal pure returns (uint40) {
         return uint40(Cursor.unwrap(c) >> END_OFFSET);
+    }
+
+    function currency(Cursor c) internal pure returns (bytes8) {
+        return bytes8(uint64(Cursor.unwrap(c) >> CURRENCY_OFFSET));
     }
 
     function withCount(Cursor c, uint16 count_) internal pure returns (Cursor) {

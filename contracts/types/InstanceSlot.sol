@@ -17,10 +17,11 @@ import {IMeteringTypes} from "../interfaces/IMeteringTypes.sol";
 ///     232-239   generation     1-255 once the seat was used, 0 before
 ///     240-247   seat           the concurrency seat it holds, NO_SEAT (255) when none
 ///     248-249   status         IMeteringTypes.InstanceStatus
-///     250-253   reason         IMeteringTypes.DenialReason of a denied request, None otherwise
-///     254       timePriced     its rules price running time, so a renewal or a stop changes the customer's
+///     250-254   detail         a denied request: its IMeteringTypes.DenialReason; a granted one: the lease tag,
+///                              a 5-bit fingerprint of the lease length requested, so a replay that asks for
+///                              another length is refused (31 changed lengths in 32; see {leaseTag})
+///     255       timePriced     its rules price running time, so a renewal or a stop changes the customer's
 ///                              spending (when clear, neither reads the rules: nothing to charge or give back)
-///     255       (always 0)
 type InstanceSlot is uint256;
 
 using InstanceSlotLibrary for InstanceSlot global;
@@ -33,14 +34,14 @@ library InstanceSlotLibrary {
     uint256 internal constant GENERATION_OFFSET = 232;
     uint256 internal constant SEAT_OFFSET = 240;
     uint256 internal constant STATUS_OFFSET = 248;
-    uint256 internal constant REASON_OFFSET = 250;
-    uint256 internal constant TIME_PRICED_OFFSET = 254;
+    uint256 internal constant DETAIL_OFFSET = 250;
+    uint256 internal constant TIME_PRICED_OFFSET = 255;
 
     uint256 private constant MASK_40 = 0xFFFFFFFFFF;
     uint256 private constant MASK_STATUS = 3;
-    uint256 private constant MASK_REASON = 15;
+    uint256 private constant MASK_DETAIL = 31;
 
-    /// @dev A whole record. `reason` is `None` for open records.
+    /// @dev A whole record. `detail` is the denial reason of a denied record, the lease tag of a granted one.
     function pack(
         address customer_,
         uint40 leaseEnd_,
@@ -49,7 +50,7 @@ library InstanceSlotLibrary {
         uint8 generation_,
         uint8 seat_,
         IMeteringTypes.InstanceStatus status_,
-        IMeteringTypes.DenialReason reason_,
+        uint8 detail_,
         bool timePriced_
     ) internal pure returns (InstanceSlot) {
         return InstanceSlot.wrap(
@@ -57,7 +58,7 @@ library InstanceSlotLibrary {
                 | (uint256(TimeframeId.unwrap(timeframe_)) << TIMEFRAME_OFFSET)
                 | (uint256(InstanceType.unwrap(instanceType_)) << TYPE_OFFSET)
                 | (uint256(generation_) << GENERATION_OFFSET) | (uint256(seat_) << SEAT_OFFSET)
-                | (uint256(status_) << STATUS_OFFSET) | (uint256(reason_) << REASON_OFFSET)
+                | (uint256(status_) << STATUS_OFFSET) | (uint256(detail_) << DETAIL_OFFSET)
                 | (uint256(timePriced_ ? 1 : 0) << TIME_PRICED_OFFSET)
         );
     }
@@ -95,8 +96,25 @@ library InstanceSlotLibrary {
         return (InstanceSlot.unwrap(s) >> STATUS_OFFSET) & MASK_STATUS == uint256(IMeteringTypes.InstanceStatus.Open);
     }
 
+    /// @dev Why the request was denied; `None` for a granted one.
     function reason(InstanceSlot s) internal pure returns (IMeteringTypes.DenialReason) {
-        return IMeteringTypes.DenialReason((InstanceSlot.unwrap(s) >> REASON_OFFSET) & MASK_REASON);
+        if (status(s) != IMeteringTypes.InstanceStatus.Denied) return IMeteringTypes.DenialReason.None;
+        return IMeteringTypes.DenialReason(detail(s));
+    }
+
+    /// @dev The detail field: a denial's reason, or a grant's lease tag.
+    function detail(InstanceSlot s) internal pure returns (uint8) {
+        return uint8((InstanceSlot.unwrap(s) >> DETAIL_OFFSET) & MASK_DETAIL);
+    }
+
+    /// @dev The lease tag of a request for `leaseSeconds`: 5 bits of a multiplicative hash (Knuth's), so lengths
+    /// that differ in any bit, not only in the low ones, usually get different tags. The record has 5 bits to
+    /// spare; an exact copy of the length would need a second word per grant (about +5,000 gas).
+    function leaseTag(uint32 leaseSeconds) internal pure returns (uint8) {
+        // Cannot overflow: a uint32 times a uint32 fits in 64 bits.
+        unchecked {
+            return uint8((uint256(leaseSeconds) * 2654435761 >> 27) & MASK_DETAIL);
+        }
     }
 
     function timePriced(InstanceSlot s) internal pure returns (bool) {

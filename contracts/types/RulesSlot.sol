@@ -4,7 +4,7 @@ pragma solidity ^0.8.28;
 import {IMeteringTypes} from "../interfaces/IMeteringTypes.sol";
 
 /// @dev The rules of one (timeframe, instance type) that a decision reads, packed into one storage slot. Only
-/// `pricePerContinuation` lives apart: continuations are rare, and the slot has no room for it.
+/// `pricePerContinuation` lives apart (in {TermsSlot}): continuations are rare, and the slot has no room for it.
 ///
 /// Layout, from the lowest bit:
 ///
@@ -15,9 +15,9 @@ import {IMeteringTypes} from "../interfaces/IMeteringTypes.sol";
 ///     104-151   pricePerActivation    micro-units
 ///     152-183   includedActivations
 ///     184-215   maxActivations        0 = no limit
-///     216-231   maxConcurrent         0 = no limit, at most MAX_CONCURRENT
-///     232-239   mode                  IMeteringTypes.LimitMode
-///     240-255   (always 0)
+///     216-222   maxConcurrent         0 = no limit, at most MAX_CONCURRENT (99, so 7 bits hold it)
+///     223       mode                  IMeteringTypes.LimitMode (Soft = 1)
+///     224-255   maxLeaseSeconds       0 = no limit but the timeframe's end
 type RulesSlot is uint256;
 
 using RulesSlotLibrary for RulesSlot global;
@@ -30,11 +30,13 @@ library RulesSlotLibrary {
     uint256 internal constant INCLUDED_ACTIVATIONS_OFFSET = 152;
     uint256 internal constant MAX_ACTIVATIONS_OFFSET = 184;
     uint256 internal constant MAX_CONCURRENT_OFFSET = 216;
-    uint256 internal constant MODE_OFFSET = 232;
+    uint256 internal constant MODE_OFFSET = 223;
+    uint256 internal constant MAX_LEASE_OFFSET = 224;
 
     uint256 private constant MASK_24 = 0xFFFFFF;
+    uint256 private constant MASK_7 = 0x7F;
 
-    /// @dev The slot of `r` (whose `timeUnitSeconds` must be at least 1).
+    /// @dev The slot of `r` (whose `timeUnitSeconds` must be at least 1 and `maxConcurrent` at most 127).
     function pack(IMeteringTypes.Rules calldata r) internal pure returns (RulesSlot) {
         return RulesSlot.wrap(
             uint256(r.timeUnitSeconds) | (uint256(r.pricePerTimeUnit) << PRICE_PER_TIME_UNIT_OFFSET)
@@ -43,6 +45,7 @@ library RulesSlotLibrary {
                 | (uint256(r.includedActivations) << INCLUDED_ACTIVATIONS_OFFSET)
                 | (uint256(r.maxActivations) << MAX_ACTIVATIONS_OFFSET)
                 | (uint256(r.maxConcurrent) << MAX_CONCURRENT_OFFSET) | (uint256(r.mode) << MODE_OFFSET)
+                | (uint256(r.maxLeaseSeconds) << MAX_LEASE_OFFSET)
         );
     }
 
@@ -57,7 +60,8 @@ library RulesSlotLibrary {
             includedSeconds: includedSeconds(s),
             maxConcurrent: maxConcurrent(s),
             maxActivations: maxActivations(s),
-            mode: mode(s)
+            mode: mode(s),
+            maxLeaseSeconds: maxLeaseSeconds(s)
         });
     }
 
@@ -91,15 +95,19 @@ library RulesSlotLibrary {
     }
 
     function maxConcurrent(RulesSlot s) internal pure returns (uint16) {
-        return uint16(RulesSlot.unwrap(s) >> MAX_CONCURRENT_OFFSET);
+        return uint16((RulesSlot.unwrap(s) >> MAX_CONCURRENT_OFFSET) & MASK_7);
     }
 
     function mode(RulesSlot s) internal pure returns (IMeteringTypes.LimitMode) {
-        return IMeteringTypes.LimitMode(uint8(RulesSlot.unwrap(s) >> MODE_OFFSET));
+        return IMeteringTypes.LimitMode((RulesSlot.unwrap(s) >> MODE_OFFSET) & 1);
     }
 
     /// @dev Whether a soft limit applies (cheaper than comparing `mode()`: no enum conversion).
     function soft(RulesSlot s) internal pure returns (bool) {
-        return uint8(RulesSlot.unwrap(s) >> MODE_OFFSET) == uint8(IMeteringTypes.LimitMode.Soft);
+        return (RulesSlot.unwrap(s) >> MODE_OFFSET) & 1 != 0;
+    }
+
+    function maxLeaseSeconds(RulesSlot s) internal pure returns (uint32) {
+        return uint32(RulesSlot.unwrap(s) >> MAX_LEASE_OFFSET);
     }
 }

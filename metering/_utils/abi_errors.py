@@ -102,6 +102,12 @@ def _unauthorized(a: Mapping[str, Any]) -> str:
     return f"{a['account']} lacks {role}: {todo}"
 
 
+def _currency(raw: Any) -> str:
+    """A bytes8 currency code as its letters (``EUR``), or its hex when it is not one."""
+    data = bytes(raw).rstrip(b"\0")
+    return data.decode("ascii") if data.isalpha() and data.isascii() else _render(raw)
+
+
 #: Per error, the sentence that says what happened and what to do; errors without one are rendered generically.
 _HINTS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "AccessControlUnauthorizedAccount": _unauthorized,
@@ -125,6 +131,13 @@ _HINTS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "(ids count up from 1)",
     "MeteringRulesFrozen": lambda a: f"the rules of timeframe {a['timeframe']} are frozen since it started at "
     f"{a['startedAt']}: set rules for a later timeframe",
+    "MeteringReplayLeaseMismatch": lambda a: f"request {_render(a['instanceId'])} was decided with another lease "
+    f"length than {a['leaseSeconds']} s: a retry must repeat the whole request, or use the seat's next generation",
+    "MeteringCapCurrencyMismatch": lambda a: f"the cap is in {_currency(a['capCurrency'])} but the timeframe it "
+    f"would bound is priced in {_currency(a['timeframeCurrency'])}: give the cap in "
+    f"{_currency(a['timeframeCurrency'])}",
+    "MeteringNotInstanceCustomer": lambda a: f"{a['caller']} is not the customer instance "
+    f"{_render(a['instanceId'])} is billed to: only that customer may stop it",
     "MeteringRequestMismatch": lambda a: f"request {_render(a['instanceId'])} was decided for customer "
     f"{a['recordedCustomer']} and type {a['recordedType']}: a retry must repeat the same request, a new request "
     "takes a new request id",

@@ -83,8 +83,9 @@ class SeatRecord:
 
 @dataclass(frozen=True)
 class CustomerAccount:
-    """What a customer chose (agent restriction, spending cap in minor units, 0 = none) and what it committed in
-    its latest timeframe (``spent``, micro-units of that timeframe's currency)."""
+    """What a customer chose (agent restriction, spending cap in minor units of ``cap_currency``, 0 = none) and what
+    it committed in its latest timeframe (``spent``, micro-units of that timeframe's currency). ``revoked_any``: it
+    revoked an agent once (decisions then read its approvals even when it is not restricted)."""
 
     customer: ChecksumAddress
     status: CustomerStatus
@@ -92,6 +93,8 @@ class CustomerAccount:
     spending_cap: int
     spent_timeframe: int
     spent: int
+    cap_currency: str = ""
+    revoked_any: bool = False
 
 
 def canonical_type(param: dict[str, Any]) -> str:
@@ -259,10 +262,30 @@ class MeterClient:
     def customer_account(self, customer: str) -> CustomerAccount:
         """A customer's status, agent restriction, spending cap and what it committed in its latest timeframe."""
         address = checksum(customer, what="customer")
-        status, restricted, cap, spent_timeframe, spent = self._view("customerAccount", address)
-        return CustomerAccount(
-            address, CustomerStatus(int(status)), bool(restricted), int(cap), int(spent_timeframe), int(spent)
+        status, restricted, cap, spent_timeframe, spent, cap_currency, revoked_any = self._view(
+            "customerAccount", address
         )
+        currency = currency_from_bytes(bytes(cap_currency)) if any(bytes(cap_currency)) else ""
+        return CustomerAccount(
+            address, CustomerStatus(int(status)), bool(restricted), int(cap), int(spent_timeframe), int(spent),
+            currency, bool(revoked_any),
+        )
+
+    def cap_timeframe_currency(self) -> str | None:
+        """The currency of the timeframe a spending cap set now would bound: the active one, else the next to
+        start; ``None`` when every timeframe has ended (the contract then accepts any currency)."""
+        active = self.active_timeframe()
+        if active:
+            return self.timeframe(active).currency
+        now = self.chain_time()
+        upcoming = None
+        # Timeframes are created in order and never overlap: walk back from the newest to the first not ended.
+        for timeframe in range(self.timeframe_count(), 0, -1):
+            frame = self.timeframe(timeframe)
+            if frame.end <= now:
+                break
+            upcoming = frame.currency
+        return upcoming
 
     def spent(self, customer: str, timeframe: int) -> int:
         """What ``customer`` committed in ``timeframe``, in micro-units (see ``IMeter.setSpendingCap``)."""

@@ -730,7 +730,7 @@ class Agent(MeterClient):
         if record.status != InstanceStatus.CLOSED:
             raise exc.cause
         self.seats.released(_request_of(raw))
-        for name in ("InstanceDeactivated", "InstanceClosedByProvider", "LeaseExpired"):
+        for name in ("InstanceDeactivated", "InstanceClosedByProvider", "InstanceStoppedByCustomer", "LeaseExpired"):
             found = self._find_event(name, raw)
             if found is None:
                 continue

@@ -4,7 +4,7 @@
 block after it exists, byte for byte:
 
 * *Evidence*: the events that change what is billed (:data:`metering.audit.invoice.BILLING_EVENTS`: grants,
-  continuations into the timeframe, renewals, stops by the agent or the provider) of that customer in that
+  continuations into the timeframe, renewals, stops by the agent, the provider or the customer) of that customer in that
   timeframe, in chain order. A ``LeaseExpired`` is not evidence: billing had already stopped at the lease end, and
   anyone may close an expired lease at any time later, so a late expiry must not change the invoice.
 * *Block range*: from the block of the timeframe's ``TimeframeCreated`` event (nothing can bill into a timeframe

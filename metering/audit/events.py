@@ -34,8 +34,10 @@ __all__ = [
     "AgentRevoked",
     "CustomerEnrolled",
     "CustomerSuspended",
+    "DefaultCustomerCapSet",
     "InstanceClosedByProvider",
     "InstanceDeactivated",
+    "InstanceStoppedByCustomer",
     "InvoiceAnchored",
     "InvoiceCorrected",
     "LeaseContinued",
@@ -144,12 +146,24 @@ class AgentRestrictionSet(LogEvent):
 
 @dataclass(frozen=True)
 class SpendingCapSet(LogEvent):
-    """The most the customer commits per timeframe, in minor units of the timeframe's currency (0: no cap)."""
+    """The most the customer commits per timeframe, in minor units of ``currency`` (0: no cap): set by the
+    customer, or the provider's default cap at its enrollment (contract v3)."""
 
     name: ClassVar[str] = "SpendingCapSet"
 
     customer: str
     cap: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class DefaultCustomerCapSet(LogEvent):
+    """The cap every customer enrolled from then on starts with, in minor units of ``currency`` (0: none)."""
+
+    name: ClassVar[str] = "DefaultCustomerCapSet"
+
+    cap: int
+    currency: str
 
 
 class _HeldByAgent:
@@ -273,6 +287,20 @@ class InstanceClosedByProvider(_HeldByAgent, LogEvent):
 
 
 @dataclass(frozen=True)
+class InstanceStoppedByCustomer(_HeldByAgent, LogEvent):
+    """The customer stopped a running instance billed to it (e.g. of an agent it revoked); billing stops at
+    ``stopped_at``, like a deactivation."""
+
+    name: ClassVar[str] = "InstanceStoppedByCustomer"
+
+    instance_id: bytes
+    customer: str
+    instance_type: int
+    timeframe: int
+    stopped_at: int
+
+
+@dataclass(frozen=True)
 class LeaseExpired(_HeldByAgent, LogEvent):
     """An instance whose lease ran out was closed; billing stopped at ``lease_end``, not when it was closed."""
 
@@ -316,6 +344,7 @@ MeterEvent = (
     | AgentRevoked
     | AgentRestrictionSet
     | SpendingCapSet
+    | DefaultCustomerCapSet
     | ActivationGranted
     | ActivationDenied
     | ActivationReplayed
@@ -324,6 +353,7 @@ MeterEvent = (
     | LeaseRenewalDenied
     | InstanceDeactivated
     | InstanceClosedByProvider
+    | InstanceStoppedByCustomer
     | LeaseExpired
     | InvoiceAnchored
     | InvoiceCorrected
@@ -341,6 +371,7 @@ EVENT_TYPES: Mapping[str, type[MeterEvent]] = {
         AgentRevoked,
         AgentRestrictionSet,
         SpendingCapSet,
+        DefaultCustomerCapSet,
         ActivationGranted,
         ActivationDenied,
         ActivationReplayed,
@@ -349,6 +380,7 @@ EVENT_TYPES: Mapping[str, type[MeterEvent]] = {
         LeaseRenewalDenied,
         InstanceDeactivated,
         InstanceClosedByProvider,
+        InstanceStoppedByCustomer,
         LeaseExpired,
         InvoiceAnchored,
         InvoiceCorrected,

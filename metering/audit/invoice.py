@@ -10,12 +10,14 @@ What is billed, per (customer, timeframe, instance type), mirroring the contract
 line can be cross-checked on chain:
 
 * **the evidence** is every event that changes what is billed: ``ActivationGranted`` and ``LeaseContinued`` (a lease
-  starts), ``LeaseRenewed`` (it is extended), ``InstanceDeactivated`` and ``InstanceClosedByProvider`` (it stops
-  before its end). ``LeaseExpired`` is never evidence: billing had already stopped at the lease end, and anyone may
-  close an expired lease at any later time, so it must not change the invoice. Denials and replays count nothing.
+  starts), ``LeaseRenewed`` (it is extended), ``InstanceDeactivated``, ``InstanceClosedByProvider`` and
+  ``InstanceStoppedByCustomer`` (it stops before its end: by its agent, the provider or, contract v3, the
+  customer). ``LeaseExpired`` is never evidence: billing had already stopped at the lease end, and anyone may close
+  an expired lease at any later time, so it must not change the invoice. Denials and replays count nothing.
 * **activations**: each grant; **continuations**: each lease carried over from the previous timeframe (not an
   activation, priced apart); either may be *overage* (granted beyond a soft limit), shown apart.
-* **seconds**: each lease from its ``started_at`` (a continuation: the timeframe's start) to where billing stopped:
+* **seconds**: each lease from its ``started_at`` (a continuation: the timeframe's start, or the second its seat
+  became free when another lease held it since, contract v3) to where billing stopped:
   the stop, else its last lease end. A running *statement* at time ``as_of`` counts only the seconds up to
   ``as_of`` and shows the rest of the open leases as *committed*.
 * **amounts**: each line is ``billable x unit_price / per`` with ``billable = max(0, quantity - included)``, prices
@@ -48,6 +50,7 @@ from metering.audit.events import (
     ActivationGranted,
     InstanceClosedByProvider,
     InstanceDeactivated,
+    InstanceStoppedByCustomer,
     LeaseContinued,
     LeaseRenewed,
     MeterEvent,
@@ -97,6 +100,7 @@ BILLING_EVENTS: tuple[type[MeterEvent], ...] = (
     LeaseRenewed,
     InstanceDeactivated,
     InstanceClosedByProvider,
+    InstanceStoppedByCustomer,
 )
 _BILLING_NAMES = frozenset(cls.name for cls in BILLING_EVENTS)
 
@@ -252,7 +256,9 @@ class _Bill:
 
     def feed(self, event: MeterEvent) -> None:
         if not isinstance(
-            event, ActivationGranted | LeaseContinued | LeaseRenewed | InstanceDeactivated | InstanceClosedByProvider
+            event,
+            ActivationGranted | LeaseContinued | LeaseRenewed | InstanceDeactivated | InstanceClosedByProvider
+            | InstanceStoppedByCustomer,
         ):  # pragma: no cover - callers feed BILLING_EVENTS only
             return
         self.add(
@@ -334,7 +340,9 @@ _GRANTED = ActivationGranted.name
 _CONTINUED = LeaseContinued.name
 _RENEWED = LeaseRenewed.name
 _STARTS = frozenset({_GRANTED, _CONTINUED})
-_LEASE_CHANGES = frozenset({LeaseRenewed.name, InstanceDeactivated.name, InstanceClosedByProvider.name})
+_LEASE_CHANGES = frozenset(
+    {LeaseRenewed.name, InstanceDeactivated.name, InstanceClosedByProvider.name, InstanceStoppedByCustomer.name}
+)
 
 
 @lru_cache(maxsize=1024)

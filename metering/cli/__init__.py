@@ -17,6 +17,7 @@ from metering.cli import agent_cmds, audit_cmds, provider_cmds, settlement_cmds,
 from metering.cli._common import ExitCode
 from metering.cli._json_errors import JsonErrorsGroup
 from metering.cli.customer_list_cmd import customer_list
+from metering.cli.customer_stop_cmd import customer_stop
 from metering.cli.demo_cmd import demo
 from metering.cli.dev_cmds import dev_app
 from metering.cli.events_cmd import events
@@ -65,6 +66,7 @@ app.add_typer(provider_cmds.timeframe_app, name="timeframe", rich_help_panel="Pr
 app.add_typer(provider_cmds.rules_app, name="rules", rich_help_panel="Provider")
 app.add_typer(provider_cmds.customer_app, name="customer", rich_help_panel="Provider")
 provider_cmds.customer_app.command("list")(customer_list)
+provider_cmds.customer_app.command("stop")(customer_stop)
 provider_cmds.customer_app.command("deposit")(settlement_cmds.customer_deposit)
 provider_cmds.customer_app.command("withdraw")(settlement_cmds.customer_withdraw)
 provider_cmds.customer_app.command("balance")(settlement_cmds.customer_balance)

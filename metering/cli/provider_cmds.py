@@ -76,7 +76,9 @@ def _show_role(change: RoleChange) -> None:
 def deploy(
     rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     keystore: KeystoreOpt = None,
-    admin_delay: Annotated[int, typer.Option(help="Seconds a new admin waits to accept an admin transfer.")] = 0,
+    admin_delay: Annotated[
+        int, typer.Option(help="Seconds a new admin waits to accept an admin transfer (default 3 days; 0 for tests).")
+    ] = 259_200,
     evm_version: Annotated[
         EvmTarget | None,
         typer.Option(
@@ -408,7 +410,8 @@ def customer_revoke(
     contract: ContractOpt = None,
     keystore: KeystoreOpt = None,
 ) -> None:
-    """As the customer: stop these agents from activating or renewing for you (their leases run out)."""
+    """As the customer: stop these agents from activating or renewing for you, restricted or not (their leases end
+    at their lease end; `metering customer stop ID` stops one now)."""
     addresses = _addresses(agents, "agent")
     me = _customer(rpc_url, contract, keystore)
     for agent in addresses:
@@ -449,16 +452,22 @@ def customer_cap(
     contract: ContractOpt = None,
     keystore: KeystoreOpt = None,
 ) -> None:
-    """As the customer: cap what agents may commit for you per timeframe (activation fees and leased time)."""
+    """As the customer: cap what agents may commit for you per timeframe (activation fees and leased time).
+
+    The cap's currency must be the one of the timeframe it bounds now (the active one, or the next to start):
+    another is refused before anything is sent, with a message naming both."""
     from metering.money import parse_amount
 
+    removing = amount.strip() in ("0", "0.0", "0.00")
     try:
-        minor = 0 if amount.strip() in ("0", "0.0", "0.00") else parse_amount(amount, _need_currency(currency))
+        minor = 0 if removing else parse_amount(amount, _need_currency(currency))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    change = _customer(rpc_url, contract, keystore).set_spending_cap(minor)
-    unit = currency.upper() if currency else ""
-    shown = "no cap" if change.cap == 0 else f"{amount} {unit} ({change.cap} minor units)"
+    me = _customer(rpc_url, contract, keystore)
+    # Removing the cap needs no currency from the user: any valid code is accepted with a cap of 0.
+    code = currency if currency is not None else (me.cap_timeframe_currency() or "EUR")
+    change = me.set_spending_cap(minor, code)
+    shown = "no cap" if change.cap == 0 else f"{amount} {change.currency} ({change.cap} minor units)"
     console.print(f"  {change.customer} spending cap per timeframe: {shown}  tx {change.tx_hash}")
 
 

@@ -39,14 +39,15 @@ from metering._utils.client import (
 from metering.chain import checksum
 from metering.chain.evm import EvmTarget, choose_target, load_artifact
 from metering.chain.sender import Call, SentTransaction, TransactionSender
-from metering.contract import CustomerStatus, currency_to_bytes
+from metering.contract import CustomerStatus, currency_from_bytes, currency_to_bytes
 from metering.errors import ConfigError, MeteringError
 from metering.provider.rules_file import RulesFile, load_rules_file
-from metering.types import Rules, rules_hash
+from metering.types import UINT64_MAX, Rules, rules_hash
 
 __all__ = [
     "AGENT_ROLE",
     "DEFAULT_ADMIN_ROLE",
+    "DEFAULT_ADMIN_TRANSFER_DELAY",
     "RULES_MANAGER_ROLE",
     "AnchoredInvoice",
     "CustomerChange",
@@ -136,6 +137,12 @@ class InvoiceAnchorRecord:
     revision: int
 
 
+#: The admin transfer delay a deployment gets unless told otherwise: 3 days, as OpenZeppelin's
+#: ``AccessControlDefaultAdminRules`` suggests ("a few days"): the window in which the admin can cancel a transfer it
+#: did not begin (adversary: whoever holds a copy of the admin key).
+DEFAULT_ADMIN_TRANSFER_DELAY = 3 * 24 * 3600
+
+
 class Provider(MeterClient):
     """The provider's operations on a deployed Meter; ``signer`` needs ``RULES_MANAGER_ROLE`` (and the admin role
     to grant or revoke roles). Pass ``signer=None`` for a read-only view."""
@@ -162,14 +169,16 @@ class Provider(MeterClient):
         w3: Web3,
         signer: LocalAccount,
         *,
-        admin_transfer_delay: int = 0,
+        admin_transfer_delay: int = DEFAULT_ADMIN_TRANSFER_DELAY,
         sender: TransactionSender | None = None,
         evm_target: EvmTarget | str | None = None,
     ) -> Provider:
         """Deploys a Meter from the artifacts shipped in the package, with ``signer`` as admin, and grants ``signer``
         ``RULES_MANAGER_ROLE`` too, so one key can run a provider end to end.
 
-        :param admin_transfer_delay: seconds a new admin must wait to accept a two-step admin transfer.
+        :param admin_transfer_delay: seconds a new admin must wait to accept a two-step admin transfer; by default
+            :data:`DEFAULT_ADMIN_TRANSFER_DELAY` (3 days), so a stolen admin key cannot hand the contract over
+            before the current admin sees the transfer begun and cancels it. 0 is accepted (tests, local chains).
         :param evm_target: the build to deploy ("paris", "shanghai", "cancun"); by default the newest the node runs
             (see :func:`metering.chain.evm.choose_target`, which also refuses a build the node is too old for).
         """
@@ -250,6 +259,23 @@ class Provider(MeterClient):
         sent = self._transact("enrollCustomer", address)
         changed = self._has_event(sent, "CustomerEnrolled")
         return CustomerChange(address, CustomerStatus.ENROLLED, changed, sent.tx_hash)
+
+    def set_default_customer_cap(self, cap: int, currency: str) -> str:
+        """Sets the spending cap (minor units of ``currency``, 0: none) that customers enrolled from now on start
+        with: it bounds what a leaked agent key can bill a passive customer per timeframe (one that never sets a
+        cap nor restricts its agents). The customer may change it. Returns the transaction hash."""
+        if isinstance(cap, bool) or not isinstance(cap, int) or not 0 <= cap <= UINT64_MAX:
+            raise ConfigError(f"default cap must be 0..{UINT64_MAX} minor units, got {cap!r}")
+        try:
+            raw = currency_to_bytes(currency)
+        except ValueError as exc:
+            raise ConfigError(f"default cap currency {currency!r} is not an ISO 4217 code such as EUR: {exc}") from exc
+        return self._transact("setDefaultCustomerCap", cap, raw).tx_hash
+
+    def default_customer_cap(self) -> tuple[int, str]:
+        """The cap new customers start with, and its currency (``(0, "")`` when none was ever set)."""
+        cap, raw = self._view("defaultCustomerCap")
+        return int(cap), currency_from_bytes(bytes(raw)) if any(bytes(raw)) else ""
 
     def suspend_customer(self, customer: str) -> CustomerChange:
         """Suspends ``customer``: new activations and renewals are denied; running leases run out."""

@@ -17,6 +17,9 @@ converted exactly into the contract's micro-units (:func:`metering.money.parse_p
         included_seconds: 36000       # optional, default 0
         max_concurrent: 3             # optional, 0 = no limit, at most 99
         max_activations: 100          # optional, 0 = no limit
+        max_lease_seconds: 3600       # optional, 0 = no limit but the timeframe's end: the longest lease an agent
+                                      # gets on a grant, renewal or continuation, so how long an instance runs
+                                      # past its agent's last renewal (and past a revoke)
         mode: hard                    # optional: hard (deny beyond a limit, default) | soft (grant as overage)
 
 So ``0.12 EUR per hour`` is ``price_per_time_unit: "0.12"`` with ``time_unit: hour``, and ``0.0004 USD per
@@ -62,6 +65,7 @@ _COUNTS: dict[str, tuple[int, bool]] = {
     "included_seconds": (UINT32_MAX, False),
     "max_concurrent": (MAX_CONCURRENT, False),
     "max_activations": (UINT32_MAX, False),
+    "max_lease_seconds": (UINT32_MAX, False),
 }
 #: Price fields (decimal text in the currency): whether they are required.
 _PRICES: dict[str, bool] = {

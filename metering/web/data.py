@@ -19,6 +19,7 @@ from metering.audit.events import (
     ActivationGranted,
     InstanceClosedByProvider,
     InstanceDeactivated,
+    InstanceStoppedByCustomer,
     LeaseContinued,
     LeaseRenewalDenied,
     LeaseRenewed,
@@ -132,7 +133,7 @@ class CustomerUsage:
 
 
 _STARTS = frozenset({ActivationGranted.name, LeaseContinued.name})
-_STOPS = frozenset({InstanceDeactivated.name, InstanceClosedByProvider.name})
+_STOPS = frozenset({InstanceDeactivated.name, InstanceClosedByProvider.name, InstanceStoppedByCustomer.name})
 _DENIALS = (ActivationDenied.name, LeaseRenewalDenied.name)
 
 

@@ -228,7 +228,7 @@ contract AttacksTest {
         meter.setRules(tf3, FREE, r);
         vm.warp(start1 + 3 * DAY);
         vm.prank(customer);
-        meter.setSpendingCap(12);
+        meter.setSpendingCap(12, MeterFixture.EUR);
         _activate(a, customer, FREE, 0, 1, 3600);
         vm.assertEq(meter.spent(customer, tf3), 12 * MeterFixture.PRICE_SCALE, "12 cents exactly");
         IMeteringTypes.Decision memory more = _request(a, customer, FREE, 1, 1, 1);

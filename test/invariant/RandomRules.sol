@@ -18,5 +18,13 @@ library RandomRules {
         r.maxConcurrent = uint16((x >> 144) % 6); // 0 = no limit; 4 and 5 use a seat page
         r.maxActivations = uint32((x >> 152) % 3 == 0 ? 1 + (x >> 160) % 12 : 0);
         r.mode = (x >> 176) % 3 == 0 ? IMeteringTypes.LimitMode.Soft : IMeteringTypes.LimitMode.Hard;
+        // Leases bounded one time in three (10 minutes to 4 hours).
+        r.maxLeaseSeconds = uint32((x >> 184) % 3 == 0 ? 10 minutes + (x >> 192) % 4 hours : 0);
+        // Extreme prices one time in 16: the largest a rule can hold, per second (the spending bound must hold).
+        if ((x >> 220) % 16 == 0) {
+            r.pricePerActivation = type(uint48).max;
+            r.pricePerTimeUnit = type(uint48).max;
+            r.timeUnitSeconds = 1;
+        }
     }
 }

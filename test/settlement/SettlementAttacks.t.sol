@@ -99,12 +99,12 @@ contract SettlementAttacksTest {
         _deposit(customer, 100);
         vm.expectRevert(abi.encodeWithSelector(IPrepaidMeter.MeteringPrepaidCap.selector, customer));
         vm.prank(customer);
-        meter.setSpendingCap(1_000_000);
+        meter.setSpendingCap(1_000_000, MeterFixture.EUR);
     }
 
     function test_postpaidCustomer_keepsItsCapAndIsNotSettled() public {
         vm.prank(other);
-        meter.setSpendingCap(5);
+        meter.setSpendingCap(5, MeterFixture.EUR);
         (, IMeteringTypes.Decision memory d) = _activate(other, 3600);
         vm.assertTrue(d.reason == IMeteringTypes.DenialReason.SpendingCapReached, "own cap, own reason");
         vm.warp(start1 + DAY);
@@ -356,5 +356,22 @@ contract SettlementAttacksTest {
         s.setCurrencyToken("USD", token, upm);
         vm.stopPrank();
         vm.warp(start1);
+    }
+
+    /// @dev The escrow's currency is the cap's: a prepaid EUR customer is granted nothing in a USD timeframe (the
+    /// deposit holds no USD), so no commitment in another currency ever counts against it.
+    function test_prepaidCustomer_isDeniedInATimeframeOfAnotherCurrency() public {
+        _deposit(customer, 100);
+        vm.warp(1_000_000);
+        vm.startPrank(provider);
+        TimeframeId usd = meter.createTimeframe(start1 + 2 * DAY, start1 + 3 * DAY, "USD");
+        meter.setRules(usd, T1, MeterFixture.rules(40_000, 12_000_000, 3600, 0));
+        vm.stopPrank();
+        vm.warp(start1 + 2 * DAY);
+        (, IMeteringTypes.Decision memory d) = _activate(customer, 60);
+        vm.assertTrue(d.reason == IMeteringTypes.DenialReason.CapCurrencyMismatch, "another currency: denied");
+        vm.warp(start1 + 3 * DAY);
+        vm.assertEq(settlement.settle(customer, usd), 0, "nothing to settle");
+        vm.assertEq(settlement.escrow(customer).available, 100 * UPM, "the deposit is untouched");
     }
 }

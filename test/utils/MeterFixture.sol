@@ -9,7 +9,7 @@ import {vm} from "./Vm.sol";
 
 /// @title What every Foundry test of the meter starts from, through its ABI only.
 /// @dev The meter is deployed from forge's own build of `contracts/Meter.sol` (same settings as the shipped
-/// artifact: via IR, 400 runs, cancun) with `vm.deployCode`, so the tests import no implementation: they keep
+/// artifact: via IR, 2000 runs, cancun; tests/test_foundry_settings.py checks it) with `vm.deployCode`, so the tests import no implementation: they keep
 /// passing while the contract's internals change, and they test what `./run compile` ships.
 library MeterFixture {
     bytes8 internal constant EUR = "EUR";

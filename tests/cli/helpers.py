@@ -181,8 +181,9 @@ class Cli:
         return self(*args, METERING_PRIVATE_KEY=key_hex(self.actors.agent), **env)
 
     def deploy(self) -> str:
-        """``metering deploy --json``; the new Meter becomes the default contract of later runs."""
-        data = as_json(ok(self("deploy", "--json")))
+        """``metering deploy --json --admin-delay 0`` (the default is 3 days; tests move the admin role at once); the
+        new Meter becomes the default contract of later runs."""
+        data = as_json(ok(self("deploy", "--json", "--admin-delay", "0")))
         self.contract = str(data["address"])
         return self.contract
 

@@ -360,6 +360,7 @@ def test_customer_approve_restricts_billing_to_approved_agents(cli: Cli, market:
 
 def test_customer_revoke_and_restrict(cli: Cli, market: Market) -> None:
     agent = cli.actors.agent.address
+    ok(cli("agent", "grant", cli.actors.agent2.address))
     ok(cli("customer", "approve", agent, **_as_customer(cli)))
     out = flat(ok(cli("customer", "revoke", agent, **_as_customer(cli))).stdout)
     assert f"{market.customer} revoked {agent}" in out
@@ -368,9 +369,13 @@ def test_customer_revoke_and_restrict(cli: Cli, market: Market) -> None:
     out = flat(ok(cli("customer", "restrict", "off", **_as_customer(cli))).stdout)
     assert "accepts every provider agent" in out
     assert as_json(ok(cli("customer", "account", market.customer, "--json")))["restricted"] is False
+    # Contract v3: a revoke stays in force whatever the restriction; other agents bill the open customer again.
+    assert _activate(cli, market.customer)["reason"] == "AGENT_NOT_APPROVED"
+    assert _activate(cli, market.customer, key=key_hex(cli.actors.agent2))["result"] == "Granted"
+    ok(cli("customer", "approve", agent, **_as_customer(cli)))  # approving it again lifts the revoke
     assert _activate(cli, market.customer)["result"] == "Granted"
     assert "only approved agents" in flat(ok(cli("customer", "restrict", "ON", **_as_customer(cli))).stdout)
-    assert _activate(cli, market.customer)["reason"] == "AGENT_NOT_APPROVED"
+    assert _activate(cli, market.customer, key=key_hex(cli.actors.agent2))["reason"] == "AGENT_NOT_APPROVED"
 
 
 def test_customer_cap_denies_what_would_cross_it(cli: Cli, market: Market) -> None:
@@ -393,6 +398,16 @@ def test_customer_cap_denies_what_would_cross_it(cli: Cli, market: Market) -> No
 
     assert "no cap" in flat(ok(cli("customer", "cap", "0", **_as_customer(cli))).stdout)
     assert _activate(cli, market.customer, "--lease", "6")["result"] == "Granted"
+
+
+def test_customer_cap_in_another_currency_than_the_timeframes_is_refused_before_sending(
+    cli: Cli, market: Market
+) -> None:
+    """Issue 15: ``cap 50 --currency USD`` on an EUR timeframe was sent and succeeded (and JPY 5000 set 50.00 EUR)."""
+    for amount, code in (("50", "USD"), ("5000", "JPY")):
+        fails(cli("customer", "cap", amount, "--currency", code, **_as_customer(cli)), 3,
+              f"the cap is in {code} but the timeframe it would bound is priced in EUR")
+    assert as_json(ok(cli("customer", "account", market.customer, "--json")))["spending_cap_minor"] == 0
 
 
 def test_customer_account_of_a_customer_that_committed_nothing(cli: Cli, market: Market) -> None:
@@ -563,3 +578,13 @@ def test_account_new_refuses_to_overwrite_and_a_bad_key(cli: Cli) -> None:
     fails(cli("deploy", "--keystore", str(cli.tmp_path / "missing.json"), METERING_PASSWORD="pw"), 3,
           "keystore not found")
     fails(cli("deploy", "--keystore", str(keystore), METERING_PASSWORD="pw"), 3, "not an Ethereum keystore")
+
+
+def test_customer_stop_ends_billing_of_an_instance_billed_to_it_and_nobody_elses(cli: Cli, market: Market) -> None:
+    """Contract v3: a customer stops an instance billed to it (e.g. an agent it revoked), with its own key."""
+    granted = _activate(cli, market.customer, "--lease", "600")
+    instance = str(granted["instance_id"])
+    fails(cli("customer", "stop", instance), 5, "MeteringNotInstanceCustomer")  # the provider's key
+    out = flat(ok(cli("customer", "stop", instance, **_as_customer(cli))).stdout)
+    assert f"{market.customer} stopped {instance}: billing stopped at" in out
+    fails(cli("customer", "stop", "0x1234", **_as_customer(cli)), 3, "instance id")

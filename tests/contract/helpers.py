@@ -80,6 +80,8 @@ class AccountView:
     spending_cap: int
     spent_timeframe: int
     spent: int
+    cap_currency: bytes
+    revoked_any: bool
 
 
 @dataclass(frozen=True)
@@ -256,8 +258,13 @@ class Harness:
     def restrict(self, customer: Any, restricted: bool, at: int | None = None) -> Any:
         return self.send(self.fn.setAgentRestriction(restricted), customer, at)
 
-    def set_cap(self, customer: Any, cap: int, at: int | None = None) -> Any:
-        return self.send(self.fn.setSpendingCap(cap), customer, at)
+    def set_cap(self, customer: Any, cap: int, at: int | None = None, currency: bytes = b"EUR") -> Any:
+        """``setSpendingCap`` in ``currency`` (EUR unless said: the timeframes of these tests are in EUR)."""
+        return self.send(self.fn.setSpendingCap(cap, currency.ljust(8, b"\0")), customer, at)
+
+    def stop(self, customer: Any, instance: bytes, at: int | None = None) -> Any:
+        """``stopInstance`` by the customer an instance is billed to."""
+        return self.send(self.fn.stopInstance(instance), customer, at)
 
     # ------------------------------------------------------------------ agent
 

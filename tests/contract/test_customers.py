@@ -11,7 +11,7 @@ from metering.contract import DenialReason, InstanceStatus
 from metering.types import Rules
 
 from .conftest import SetupTimeframe
-from .helpers import HARD, NO_SEAT, USD, Harness, UsageView, rid
+from .helpers import EUR, HARD, NO_SEAT, USD, Harness, UsageView, rid
 
 LEASE = 100
 CENT = 1_000_000
@@ -128,7 +128,7 @@ def test_set_spending_cap_is_announced_and_shown_in_the_account(h: Harness, cust
     c = customers[0]
     h.enroll(c)
     receipt = h.set_cap(c, 10)
-    assert h.only_event(receipt, "SpendingCapSet") == {"customer": c.address, "cap": 10}
+    assert h.only_event(receipt, "SpendingCapSet") == {"customer": c.address, "cap": 10, "currency": EUR}
     assert h.account(c).spending_cap == 10
     assert h.only_event(h.set_cap(c, 0), "SpendingCapSet")["cap"] == 0
 
@@ -208,7 +208,7 @@ def test_the_cap_counts_micro_units_so_a_one_cent_cap_allows_25_activations_at_0
 ) -> None:
     tf = setup_timeframe(rules={HARD: Rules(price_per_activation=40_000)}, currency=USD)
     c = customers[0]
-    h.set_cap(c, 1)
+    h.set_cap(c, 1, currency=b"USD")
     decisions, _ = h.activate_many([(c, HARD, rid(s), LEASE) for s in range(26)])
     assert decisions == [(True, DenialReason.NONE)] * 25 + [(False, DenialReason.SPENDING_CAP_REACHED)]
     assert h.spent(c, tf.id) == 25 * 40_000 == 1 * CENT

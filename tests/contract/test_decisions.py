@@ -343,7 +343,10 @@ def test_same_request_id_twice_grants_once_and_replays_the_first_decision(
     before = h.usage(c, tf.id, HARD)
     committed = h.spent(c, tf.id)
     assert committed == (LEASE - 60) * 2  # HARD_RULES: the first activation and 60 seconds are included
-    decision, receipt = h.activate(c, HARD, rid(1), 5 * LEASE, at=tf.start + 2)  # another lease: still a replay
+    # v3: a replay must repeat the lease length too (checked through the record's 5-bit lease tag).
+    h.assert_reverts(h.fn.requestActivation(c.address, HARD, rid(1), 5 * LEASE), h.agent,
+                     "MeteringReplayLeaseMismatch", iid, 5 * LEASE, at=tf.start + 2)
+    decision, receipt = h.activate(c, HARD, rid(1), LEASE, at=tf.start + 2)  # the same request: a replay
     assert decision == (True, DenialReason.NONE)
     assert h.only_event(receipt, "ActivationReplayed") == {
         "instanceId": iid,

@@ -25,7 +25,7 @@ from metering.contract import CustomerStatus, DenialReason, InstanceStatus, Limi
 from metering.types import Rules, instance_id, split_instance_id
 
 from .conftest import SetupTimeframe
-from .helpers import HARD, NO_SEAT, SOFT, AccountView, Harness, InstanceView, SeatView, UsageView
+from .helpers import EUR, HARD, NO_SEAT, SOFT, AccountView, Harness, InstanceView, SeatView, UsageView
 
 PRICE_SCALE = 1_000_000
 ZERO = "0x0000000000000000000000000000000000000000"
@@ -60,6 +60,8 @@ class Account:
     cap: int = 0
     spent_timeframe: int = 0
     spent: int = 0
+    cap_currency: bytes = b"\0" * 8
+    revoked_any: bool = False
 
     def spent_in(self, tf: int) -> int:
         return self.spent if self.spent_timeframe == tf else 0
@@ -71,7 +73,11 @@ class Outcome:
     overage: bool = False
     seat: int = NO_SEAT
     lease_end: int = 0
+    billed_from: int = 0
 
+
+#: IMeter.CONTINUATION_GRACE_SECONDS: how long after its timeframe's end a boundary lease may still be continued.
+GRACE = 15 * 60
 
 Events = list[tuple[str, dict[str, Any]]]
 
@@ -85,6 +91,7 @@ class Model:
     accounts: dict[str, Account]
     operator: str
     approved: set[tuple[str, str]] = field(default_factory=set)
+    revoked: set[tuple[str, str]] = field(default_factory=set)
     usage: dict[tuple[str, int, int], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0]))
     seats: dict[tuple[str, int, int], list[int]] = field(default_factory=dict)  # lease end held by each seat
     records: dict[tuple[str, int], Record] = field(default_factory=dict)  # (agent, seat index) -> record
@@ -103,6 +110,12 @@ class Model:
 
     # -------------------------------------------------------------- decisions
 
+    def barred(self, customer: str, agent: str) -> bool:
+        """v3: restricted customers accept their approved agents; any customer refuses the agents it revoked."""
+        if self.accounts[customer].restricted:
+            return (customer, agent) not in self.approved
+        return (customer, agent) in self.revoked
+
     def _seats(self, key: tuple[str, int, int], rules: Rules) -> list[int]:
         return self.seats.setdefault(key, [0] * rules.max_concurrent)
 
@@ -119,7 +132,7 @@ class Model:
             return Outcome(DenialReason.CUSTOMER_NOT_ENROLLED)
         if account.status == CustomerStatus.SUSPENDED:
             return Outcome(DenialReason.CUSTOMER_SUSPENDED)
-        if account.restricted and (customer, agent) not in self.approved:
+        if self.barred(customer, agent):
             return Outcome(DenialReason.AGENT_NOT_APPROVED)
         key = (customer, tf_id, itype)
         u = self.usage[key]
@@ -134,8 +147,12 @@ class Model:
             reason, overage = DenialReason.NONE, True
         if reason != DenialReason.NONE:
             return Outcome(reason)
+        if rules.max_lease_seconds:
+            lease = min(lease, rules.max_lease_seconds)
         lease_end = min(now + lease, end)
-        leased = u[2] + lease_end - (start if continuation else now)
+        # A continuation is billed from the timeframe's start, or from when its seat became free if a lease held it.
+        billed_from = max(start, seats[seat]) if continuation and seat != NO_SEAT else (start if continuation else now)
+        leased = u[2] + lease_end - billed_from
         cost = time_cost(leased, rules) - time_cost(u[2], rules)
         if continuation:
             cost += rules.price_per_continuation
@@ -151,7 +168,7 @@ class Model:
         if seat != NO_SEAT:
             seats[seat] = lease_end
         account.spent_timeframe, account.spent = tf_id, committed
-        return Outcome(DenialReason.NONE, overage, seat, lease_end)
+        return Outcome(DenialReason.NONE, overage, seat, lease_end, billed_from)
 
     def busy(self, agent: str, seat: int, now: int) -> Record | None:
         """The record that makes a new request on this seat revert ``MeteringSeatBusy``, if any."""
@@ -218,11 +235,13 @@ class Model:
             reason = DenialReason.NONE
             if account.status != CustomerStatus.ENROLLED:
                 reason = DenialReason.CUSTOMER_SUSPENDED
-            elif account.restricted and (record.customer, agent) not in self.approved:
+            elif self.barred(record.customer, agent):
                 reason = DenialReason.AGENT_NOT_APPROVED
             else:
                 key = (record.customer, record.timeframe, record.instance_type)
                 rules, u = self.rules[(record.timeframe, record.instance_type)], self.usage[key]
+                if rules.max_lease_seconds:
+                    lease = min(lease, rules.max_lease_seconds)
                 new_end = max(min(now + lease, self.bounds(record.timeframe)[1]), record.lease_end)
                 leased = u[2] + new_end - record.lease_end
                 committed = account.spent_in(record.timeframe) + time_cost(leased, rules) - time_cost(u[2], rules)
@@ -241,7 +260,7 @@ class Model:
         self._close_expired(iid, record, events)
         tf_end = self.bounds(record.timeframe)[1]
         active = self.active(now)
-        if record.lease_end < tf_end:
+        if record.lease_end < tf_end or now >= tf_end + GRACE:
             outcome = Outcome(DenialReason.LEASE_EXPIRED)
         elif active[0] != record.timeframe + 1 or active[1] != tf_end:
             outcome = Outcome(DenialReason.NO_ACTIVE_TIMEFRAME if active[0] == 0 else DenialReason.LEASE_EXPIRED)
@@ -254,7 +273,7 @@ class Model:
         record.timeframe, record.status = active[0], InstanceStatus.OPEN
         record.lease_end, record.seat = outcome.lease_end, outcome.seat
         events.append(("LeaseContinued", ids | {
-            "startedAt": active[1], "leaseEnd": outcome.lease_end, "overage": outcome.overage,
+            "startedAt": outcome.billed_from, "leaseEnd": outcome.lease_end, "overage": outcome.overage,
         }))
         return True, DenialReason.NONE, outcome.lease_end
 
@@ -287,11 +306,15 @@ class Model:
             record = self.records.get((agent, seat))
             if (
                 record is not None and record.generation == generation and record.status == InstanceStatus.OPEN
-                and now >= record.lease_end
+                and now >= record.lease_end and not self.continuable(record, now)
             ):
                 self._close_expired(iid, record, events)
                 closed += 1
         return closed
+
+    def continuable(self, record: Record, now: int) -> bool:
+        """v3: a lease that ran to its timeframe's end stays open for its holder during the grace."""
+        return record.lease_end == self.bounds(record.timeframe)[1] and now < record.lease_end + GRACE
 
     def open_ids(self, to_the_end: bool = False) -> list[bytes]:
         """Open instances; with ``to_the_end``, only those whose lease runs to their timeframe's end."""
@@ -558,6 +581,7 @@ def test_random_operation_sequences_match_the_model_and_the_event_sums(
                 pair = {"customer": customer.address, "agent": agent_address}
                 if verb == "approve":
                     model.approved.add((customer.address, agent_address))
+                    model.revoked.discard((customer.address, agent_address))
                     receipt = h.approve(customer, agent_address, at=now)
                     expected.append(("AgentApproved", pair))
                     if not account.restricted:
@@ -565,6 +589,8 @@ def test_random_operation_sequences_match_the_model_and_the_event_sums(
                         expected.append(("AgentRestrictionSet", {"customer": customer.address, "restricted": True}))
                 elif verb == "revoke":
                     model.approved.discard((customer.address, agent_address))
+                    model.revoked.add((customer.address, agent_address))
+                    account.revoked_any = True
                     receipt = h.revoke(customer, agent_address, at=now)
                     expected.append(("AgentRevoked", pair))
                 else:
@@ -573,8 +599,9 @@ def test_random_operation_sequences_match_the_model_and_the_event_sums(
                     expected.append(("AgentRestrictionSet", {"customer": customer.address, "restricted": False}))
             else:  # cap
                 model.accounts[addresses[0]].cap = op[1]
+                model.accounts[addresses[0]].cap_currency = EUR
                 receipt = h.set_cap(customers[0], op[1], at=now)
-                expected.append(("SpendingCapSet", {"customer": addresses[0], "cap": op[1]}))
+                expected.append(("SpendingCapSet", {"customer": addresses[0], "cap": op[1], "currency": EUR}))
             assert _chain_events(h, receipt) == expected, f"after {op}"
             _note(kind, expected)
 
@@ -593,7 +620,8 @@ def test_random_operation_sequences_match_the_model_and_the_event_sums(
                     ), key
             account = model.accounts[customer]
             assert h.account(customer) == AccountView(
-                account.status, account.restricted, account.cap, account.spent_timeframe, account.spent
+                account.status, account.restricted, account.cap, account.spent_timeframe, account.spent,
+                account.cap_currency, account.revoked_any,
             ), customer
             if account.spent_timeframe:
                 assert h.spent(customer, account.spent_timeframe) == spending[(customer, account.spent_timeframe)]

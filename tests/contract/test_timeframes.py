@@ -131,7 +131,7 @@ def test_set_rules_works_the_second_before_start_and_reverts_rules_frozen_from_s
         "timeframe": tf.id,
         "instanceType": HARD,
         "rulesHash": expected_hash,
-        "rules": (7, 5, 3, 60, 0, 0, 4, 0, LimitMode.SOFT),
+        "rules": (7, 5, 3, 60, 0, 0, 4, 0, LimitMode.SOFT, 0),
     }
     frozen = h.fn.setRules(tf.id, HARD, HARD_RULES.as_tuple())
     h.assert_reverts(frozen, h.admin, "MeteringRulesFrozen", tf.id, tf.start, at=tf.start)
@@ -142,7 +142,7 @@ def test_set_rules_works_the_second_before_start_and_reverts_rules_frozen_from_s
     )
     assert tuple(h.fn.rules(tf.id, HARD).call()) == (rules.as_tuple(), True)
     assert h.fn.rulesHash(tf.id, HARD).call() == expected_hash
-    assert tuple(h.fn.rules(tf.id, SOFT).call()) == ((0,) * 9, False)
+    assert tuple(h.fn.rules(tf.id, SOFT).call()) == ((0,) * 10, False)
     assert h.fn.rulesHash(tf.id, SOFT).call() == b"\x00" * 32
 
 
@@ -207,9 +207,9 @@ def test_set_rules_reverts_invalid_rules_for_a_zero_time_unit_or_more_than_max_c
 ) -> None:
     tf = setup_timeframe(rules={}, enter=False)
     assert h.fn.MAX_CONCURRENT().call() == 99
-    zero_unit = (0, 0, 1, 0, 0, 0, 2, 0, 0)
+    zero_unit = (0, 0, 1, 0, 0, 0, 2, 0, 0, 0)
     h.assert_reverts(h.fn.setRules(tf.id, HARD, zero_unit), h.admin, "MeteringInvalidRules", 0, 2, 99)
-    too_many = (0, 0, 0, 1, 0, 0, 100, 0, 0)
+    too_many = (0, 0, 0, 1, 0, 0, 100, 0, 0, 0)
     h.assert_reverts(h.fn.setRules(tf.id, HARD, too_many), h.admin, "MeteringInvalidRules", 1, 100, 99)
     h.set_rules(tf.id, HARD, Rules(max_concurrent=99))  # the maximum itself is accepted
     assert h.fn.rules(tf.id, HARD).call()[0][6] == 99

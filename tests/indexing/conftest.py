@@ -86,6 +86,14 @@ class Driver:
         """The provider's ``closeInstance``."""
         return self.send(self.meter.functions.closeInstance(ident(name)), self.admin, at)
 
+    def stop(self, customer: str, name: str, at: int | None = None) -> Any:
+        """The customer's ``stopInstance`` (contract v3)."""
+        return self.send(self.meter.functions.stopInstance(ident(name)), customer, at)
+
+    def default_cap(self, minor_units: int) -> Any:
+        """The provider's ``setDefaultCustomerCap`` in EUR (contract v3)."""
+        return self.send(self.meter.functions.setDefaultCustomerCap(minor_units, b"EUR".ljust(8, b"\0")), self.admin)
+
     def suspend(self, customer: str) -> Any:
         return self.send(self.meter.functions.suspendCustomer(customer), self.admin)
 
@@ -99,7 +107,7 @@ class Driver:
         return self.send(self.meter.functions.setAgentRestriction(restricted), customer)
 
     def cap(self, customer: str, minor_units: int) -> Any:
-        return self.send(self.meter.functions.setSpendingCap(minor_units), customer)
+        return self.send(self.meter.functions.setSpendingCap(minor_units, b"EUR".ljust(8, b"\0")), customer)
 
     def anchor(self, customer: str, timeframe: int, invoice_hash: bytes, total: int) -> Any:
         return self.send(self.meter.functions.anchorInvoice(customer, timeframe, invoice_hash, total), self.admin)

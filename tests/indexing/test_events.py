@@ -15,7 +15,9 @@ from metering.audit.events import (
     ActivationGranted,
     ActivationReplayed,
     AgentRestrictionSet,
+    DefaultCustomerCapSet,
     InstanceClosedByProvider,
+    InstanceStoppedByCustomer,
     LeaseContinued,
     LeaseRenewalDenied,
     RulesSet,
@@ -38,7 +40,7 @@ SOFT = Rules(price_per_activation=5, price_per_time_unit=2**47, time_unit_second
 
 
 def every_event(driver: Driver) -> int:
-    """Emit each of the 19 Meter events at least once; returns the first block."""
+    """Emit each of the 21 Meter events at least once; returns the first block."""
     first = driver.w3.eth.block_number + 1
     c0, c1 = driver.customers[:2]
     tf = driver.timeframe({1: HARD, 2: SOFT}, length=1_000)
@@ -53,6 +55,9 @@ def every_event(driver: Driver) -> int:
     driver.expire(["y"], at=t + 60)
     driver.activate(c1, 1, "s", 100, at=t + 61)
     driver.close("s", at=t + 62)  # by the provider
+    driver.activate(c0, 2, "w", 100, at=t + 62)
+    driver.stop(c0, "w", at=t + 62)  # by its customer (v3)
+    driver.default_cap(500)  # v3
     driver.activate(c1, 2, "z", 100, at=t + 63)
     driver.suspend(c1)
     driver.renew("z", 100, at=t + 65)  # refused: suspended
@@ -107,17 +112,23 @@ def test_values_have_python_types(driver: Driver, meter: Contract, w3: Web3) -> 
     assert [r.rules for r in rules] == [HARD, SOFT, SOFT]
     assert all(r.rules_hash == rules_hash(r.timeframe, r.instance_type, r.rules) for r in rules)
     granted = [e for e in events if isinstance(e, ActivationGranted)]
-    assert [g.instance_id for g in granted] == [ident(n) for n in ("a", "x", "y", "s", "z", "long")]
-    assert [g.overage for g in granted] == [False, False, True, False, False, True]
+    assert [g.instance_id for g in granted] == [ident(n) for n in ("a", "x", "y", "s", "w", "z", "long")]
+    assert [g.overage for g in granted] == [False, False, True, False, True, False, True]
     assert granted[0].customer == driver.customers[0]
     assert granted[0].agent == driver.agent
     assert granted[0].lease_end - granted[0].started_at == 100
     continued = next(e for e in events if isinstance(e, LeaseContinued))
     assert (continued.instance_id, continued.timeframe) == (ident("long"), 2)
-    assert continued.started_at == granted[5].lease_end  # billed from the next timeframe's start: no gap
+    assert continued.started_at == granted[6].lease_end  # billed from the next timeframe's start: no gap
     closed = next(e for e in events if isinstance(e, InstanceClosedByProvider))
     assert (closed.instance_id, closed.operator) == (ident("s"), driver.admin)
-    assert next(e for e in events if isinstance(e, SpendingCapSet)).cap == 10**9
+    capped = next(e for e in events if isinstance(e, SpendingCapSet))
+    assert (capped.cap, capped.currency) == (10**9, "EUR")
+    stopped = next(e for e in events if isinstance(e, InstanceStoppedByCustomer))
+    assert (stopped.instance_id, stopped.customer, stopped.stopped_at) == (ident("w"), driver.customers[0],
+                                                                           granted[4].started_at)
+    default = next(e for e in events if isinstance(e, DefaultCustomerCapSet))
+    assert (default.cap, default.currency) == (500, "EUR")
     assert [e.restricted for e in events if isinstance(e, AgentRestrictionSet)] == [True, False]
     denied = next(e for e in events if isinstance(e, ActivationDenied))
     assert denied.reason is DenialReason.CONCURRENCY_LIMIT_REACHED

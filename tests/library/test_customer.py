@@ -102,7 +102,7 @@ def test_the_keeper_reports_a_revoked_agent_and_stops_renewing(
 
 def test_only_a_customer_makes_its_own_choices(w3: Web3, meter: Contract, actors: Actors, market: Market) -> None:
     stranger = Customer(w3, meter.address, actors.customers[2])  # never enrolled
-    for call in (lambda: stranger.approve_agent(actors.agent.address), lambda: stranger.set_spending_cap(100),
+    for call in (lambda: stranger.approve_agent(actors.agent.address), lambda: stranger.set_spending_cap(100, "EUR"),
                  lambda: stranger.set_agent_restriction(True), lambda: stranger.revoke_agent(actors.agent.address)):
         with pytest.raises(ContractRevertError) as caught:
             call()
@@ -130,7 +130,7 @@ def test_agent_addresses_are_checked_before_sending(me: Customer, bad: str) -> N
 
 
 def test_an_activation_beyond_the_cap_is_denied(me: Customer, agent: Agent, market: Market) -> None:
-    change = me.set_spending_cap(10)  # 10 cents per timeframe
+    change = me.set_spending_cap(10, "EUR")  # 10 cents per timeframe
 
     results = [agent.activate(market.customer, WEB, 5) for _ in range(3)]  # 5 cents each
 
@@ -145,7 +145,7 @@ def test_an_activation_beyond_the_cap_is_denied(me: Customer, agent: Agent, mark
 
 
 def test_activation_fees_count_toward_the_cap(me: Customer, agent: Agent, market: Market) -> None:
-    me.set_spending_cap(52)  # EUR 0.52
+    me.set_spending_cap(52, "EUR")  # EUR 0.52
     # DB: the first activation is included, the second costs EUR 0.50; time: 0.12 EUR/h beyond 60 s.
     first = granted(agent.activate(market.customer, DB, 60))  # free: included activation and seconds
     second = denied(agent.activate(market.customer, DB, 3600))  # 50 cents + 12 cents for the hour > 52 cents
@@ -160,7 +160,7 @@ def test_activation_fees_count_toward_the_cap(me: Customer, agent: Agent, market
 def test_a_renewal_beyond_the_cap_is_denied_and_the_lease_keeps_its_end(
     me: Customer, agent: Agent, market: Market
 ) -> None:
-    me.set_spending_cap(10)
+    me.set_spending_cap(10, "EUR")
     first = granted(agent.activate(market.customer, WEB, 5))
 
     allowed = agent.renew(first.instance_id, 10)  # from now: about 5 more seconds, within 10 cents
@@ -174,7 +174,7 @@ def test_a_renewal_beyond_the_cap_is_denied_and_the_lease_keeps_its_end(
 def test_stopping_early_gives_back_what_the_rest_of_the_lease_committed(
     me: Customer, agent: Agent, market: Market, chain: Chain
 ) -> None:
-    me.set_spending_cap(100)
+    me.set_spending_cap(100, "EUR")
     first = granted(agent.activate(market.customer, WEB, 90))
     assert denied(agent.activate(market.customer, WEB, 20)).reason == DenialReason.SPENDING_CAP_REACHED
     assert first.started_at is not None
@@ -188,10 +188,10 @@ def test_stopping_early_gives_back_what_the_rest_of_the_lease_committed(
 
 
 def test_removing_the_cap_lifts_the_limit(me: Customer, agent: Agent, market: Market) -> None:
-    me.set_spending_cap(1)
+    me.set_spending_cap(1, "EUR")
     assert denied(agent.activate(market.customer, WEB, 5)).reason == DenialReason.SPENDING_CAP_REACHED
 
-    assert me.set_spending_cap(0).cap == 0
+    assert me.set_spending_cap(0, "EUR").cap == 0
 
     assert agent.activate(market.customer, WEB, 5).granted
     assert me.account().spending_cap == 0
@@ -200,7 +200,7 @@ def test_removing_the_cap_lifts_the_limit(me: Customer, agent: Agent, market: Ma
 @pytest.mark.parametrize("bad", [-1, 2**64, 1.5, True, "10"])
 def test_a_cap_that_is_not_a_whole_number_of_minor_units_is_refused(me: Customer, bad: object) -> None:
     with pytest.raises(ConfigError, match="spending cap must be"):
-        me.set_spending_cap(bad)  # type: ignore[arg-type]
+        me.set_spending_cap(bad, "EUR")  # type: ignore[arg-type]
     assert me.account().spending_cap == 0
 
 
@@ -208,4 +208,4 @@ def test_a_read_only_customer_reads_but_cannot_choose(w3: Web3, meter: Contract,
     viewer = Customer(w3, meter.address, None)
     assert viewer.customer_account(market.customer).status == CustomerStatus.ENROLLED
     with pytest.raises(Exception, match="read-only"):
-        viewer.set_spending_cap(5)
+        viewer.set_spending_cap(5, "EUR")

@@ -8,6 +8,7 @@ import {Cursor, CursorLibrary} from "contracts/types/Cursor.sol";
 import {InstanceSlot, InstanceSlotLibrary} from "contracts/types/InstanceSlot.sol";
 import {RulesSlot, RulesSlotLibrary} from "contracts/types/RulesSlot.sol";
 import {UsageSlot, UsageSlotLibrary} from "contracts/types/UsageSlot.sol";
+import {TermsSlot, TermsSlotLibrary} from "contracts/types/TermsSlot.sol";
 
 /// @dev Exposes the packed-slot libraries of Meter to the fuzzed packing tests (tests/packing/), one call per
 /// library function. Test-only: never deployed outside a test node.
@@ -22,7 +23,7 @@ contract SlotsHarness {
         uint8 generation,
         uint8 seat,
         IMeteringTypes.InstanceStatus status,
-        IMeteringTypes.DenialReason reason,
+        uint8 detail,
         bool timePriced
     ) external pure returns (uint256) {
         return InstanceSlot.unwrap(
@@ -34,7 +35,7 @@ contract SlotsHarness {
                 generation,
                 seat,
                 status,
-                reason,
+                detail,
                 timePriced
             )
         );
@@ -58,9 +59,13 @@ contract SlotsHarness {
         );
     }
 
-    function instanceFlags(uint256 word) external pure returns (IMeteringTypes.DenialReason, bool) {
+    function instanceFlags(uint256 word) external pure returns (IMeteringTypes.DenialReason, uint8, bool) {
         InstanceSlot s = InstanceSlot.wrap(word);
-        return (s.reason(), s.timePriced());
+        return (s.reason(), s.detail(), s.timePriced());
+    }
+
+    function leaseTag(uint32 leaseSeconds) external pure returns (uint8) {
+        return InstanceSlotLibrary.leaseTag(leaseSeconds);
     }
 
     function instanceWithLeaseEnd(uint256 word, uint40 leaseEnd) external pure returns (uint256) {
@@ -104,9 +109,17 @@ contract SlotsHarness {
         return AccountSlot.unwrap(AccountSlotLibrary.pack(a));
     }
 
-    function accountUnpack(uint256 word) external pure returns (IMeteringTypes.CustomerAccount memory, bool) {
+    function accountUnpack(uint256 word)
+        external
+        pure
+        returns (IMeteringTypes.CustomerAccount memory, bool enrolled, bool screens, bool openToAll)
+    {
         AccountSlot s = AccountSlot.wrap(word);
-        return (s.unpack(), s.isEnrolled());
+        return (s.unpack(), s.isEnrolled(), s.screensAgents(), s.enrolledOpenToAll());
+    }
+
+    function accountWithRevokedAny(uint256 word) external pure returns (uint256) {
+        return AccountSlot.unwrap(AccountSlot.wrap(word).withRevokedAny());
     }
 
     function accountWithStatus(uint256 word, IMeteringTypes.CustomerStatus status) external pure returns (uint256) {
@@ -117,8 +130,8 @@ contract SlotsHarness {
         return AccountSlot.unwrap(AccountSlot.wrap(word).withRestricted(restricted));
     }
 
-    function accountWithSpendingCap(uint256 word, uint64 cap) external pure returns (uint256) {
-        return AccountSlot.unwrap(AccountSlot.wrap(word).withSpendingCap(cap));
+    function accountWithSpendingCap(uint256 word, uint64 cap, bytes8 currency) external pure returns (uint256) {
+        return AccountSlot.unwrap(AccountSlot.wrap(word).withSpendingCap(cap, currency));
     }
 
     function accountWithSpent(uint256 word, uint16 timeframe, uint96 spent) external pure returns (uint256) {
@@ -142,17 +155,17 @@ contract SlotsHarness {
 
     // ------------------------------------------------------------------ Cursor
 
-    function cursorPack(uint16 count, uint16 walked, uint16 id, uint40 start, uint40 end)
+    function cursorPack(uint16 count, uint16 walked, uint16 id, uint40 start, uint40 end, bytes8 currency)
         external
         pure
         returns (uint256)
     {
-        return Cursor.unwrap(CursorLibrary.pack(count, walked, TimeframeId.wrap(id), start, end));
+        return Cursor.unwrap(CursorLibrary.pack(count, walked, TimeframeId.wrap(id), start, end, currency));
     }
 
-    function cursorUnpack(uint256 word) external pure returns (uint16, uint16, uint16, uint40, uint40) {
+    function cursorUnpack(uint256 word) external pure returns (uint16, uint16, uint16, uint40, uint40, bytes8) {
         Cursor c = Cursor.wrap(word);
-        return (c.count(), c.walked(), TimeframeId.unwrap(c.id()), c.start(), c.end());
+        return (c.count(), c.walked(), TimeframeId.unwrap(c.id()), c.start(), c.end(), c.currency());
     }
 
     function cursorWithCount(uint256 word, uint16 count) external pure returns (uint256) {
@@ -161,5 +174,20 @@ contract SlotsHarness {
 
     function cursorWithWalked(uint256 word, uint16 walked) external pure returns (uint256) {
         return Cursor.unwrap(Cursor.wrap(word).withWalked(walked));
+    }
+
+    // ------------------------------------------------------------------ TermsSlot
+
+    function termsPack(uint48 pricePerContinuation, uint32 leaseBound, uint40 timeframeEnd)
+        external
+        pure
+        returns (uint256)
+    {
+        return TermsSlot.unwrap(TermsSlotLibrary.pack(pricePerContinuation, leaseBound, timeframeEnd));
+    }
+
+    function termsUnpack(uint256 word) external pure returns (uint48, uint32, uint40) {
+        TermsSlot t = TermsSlot.wrap(word);
+        return (t.pricePerContinuation(), t.leaseBound(), t.timeframeEnd());
     }
 }

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from web3 import Web3
 from web3.contract import Contract
@@ -46,26 +46,30 @@ class Layout:
 
 INSTANCE = Layout((
     ("customer", 0, 160), ("lease_end", 160, 40), ("timeframe", 200, 16), ("instance_type", 216, 16),
-    ("generation", 232, 8), ("seat", 240, 8), ("status", 248, 2), ("reason", 250, 4), ("time_priced", 254, 1),
+    ("generation", 232, 8), ("seat", 240, 8), ("status", 248, 2), ("detail", 250, 5), ("time_priced", 255, 1),
 ))
 USAGE = Layout((
     ("activations", 0, 32), ("overage", 32, 32), ("leased", 64, 64),
     ("seat0", 128, 40), ("seat1", 168, 40), ("seat2", 208, 40),
 ))
 ACCOUNT = Layout((
-    ("status", 0, 8), ("restricted", 8, 8), ("cap", 16, 64), ("spent_timeframe", 80, 16), ("spent", 96, 96),
+    ("status", 0, 8), ("restricted", 8, 1), ("revoked_any", 9, 1), ("cap", 16, 64), ("spent_timeframe", 80, 16),
+    ("spent", 96, 96), ("cap_currency", 192, 64),
 ))
 RULES = Layout((
     ("time_unit_seconds", 0, 24), ("price_per_time_unit", 24, 48), ("included_seconds", 72, 32),
     ("price_per_activation", 104, 48), ("included_activations", 152, 32), ("max_activations", 184, 32),
-    ("max_concurrent", 216, 16), ("mode", 232, 8),
+    ("max_concurrent", 216, 7), ("mode", 223, 1), ("max_lease_seconds", 224, 32),
 ))
-CURSOR = Layout((("count", 0, 16), ("walked", 16, 16), ("id", 32, 16), ("start", 48, 40), ("end", 88, 40)))
+CURSOR = Layout((
+    ("count", 0, 16), ("walked", 16, 16), ("id", 32, 16), ("start", 48, 40), ("end", 88, 40), ("currency", 128, 64),
+))
+TERMS = Layout((("timeframe_end", 0, 40), ("lease_bound", 40, 32), ("price_per_continuation", 72, 48)))
 
 EXAMPLES = settings(max_examples=40, deadline=None)
 BOOL = st.integers(0, 1)
-INSTANCES = INSTANCE.strategy(status=st.integers(0, 3), reason=st.integers(0, 9), time_priced=BOOL)
-ACCOUNTS = ACCOUNT.strategy(status=st.integers(0, 2), restricted=BOOL)
+INSTANCES = INSTANCE.strategy(status=st.integers(0, 3), time_priced=BOOL)
+ACCOUNTS = ACCOUNT.strategy(status=st.integers(0, 2), restricted=BOOL, revoked_any=BOOL)
 RULESETS = RULES.strategy(max_concurrent=st.integers(0, 99), mode=BOOL)
 UINT40 = st.integers(0, (1 << 40) - 1)
 
@@ -76,7 +80,7 @@ def address(value: int) -> str:
 
 def instance_args(f: Mapping[str, int]) -> list[Any]:
     return [address(f["customer"]), f["lease_end"], f["timeframe"], f["instance_type"], f["generation"], f["seat"],
-            f["status"], f["reason"], bool(f["time_priced"])]
+            f["status"], f["detail"], bool(f["time_priced"])]
 
 
 @EXAMPLES
@@ -84,6 +88,8 @@ def instance_args(f: Mapping[str, int]) -> list[Any]:
 def test_instance_record_packs_every_field_at_its_documented_offset_and_reads_it_back(
     slots: Contract, fields: dict[str, int]
 ) -> None:
+    # A denied record's detail is a DenialReason (0-10): the contract never writes another there.
+    assume(fields["status"] != 3 or fields["detail"] <= 10)
     word = slots.functions.instancePack(*instance_args(fields)).call()
     assert word == INSTANCE.pack(fields)
     customer, lease_end, timeframe, instance_type, generation, seat, status, is_open = (
@@ -95,8 +101,16 @@ def test_instance_record_packs_every_field_at_its_documented_offset_and_reads_it
         fields["status"],
     )
     assert is_open == (fields["status"] == 1)
-    reason, time_priced = slots.functions.instanceFlags(word).call()
-    assert (reason, time_priced) == (fields["reason"], bool(fields["time_priced"]))
+    reason, detail, time_priced = slots.functions.instanceFlags(word).call()
+    # The detail is a denied record's reason, a granted one's lease tag: reason() reads it only when denied.
+    assert (detail, time_priced) == (fields["detail"], bool(fields["time_priced"]))
+    assert reason == (fields["detail"] if fields["status"] == 3 else 0)
+
+
+@EXAMPLES
+@given(lease=st.integers(1, (1 << 32) - 1))
+def test_lease_tag_is_the_documented_5_bit_hash(slots: Contract, lease: int) -> None:
+    assert slots.functions.leaseTag(lease).call() == (lease * 2654435761 >> 27) & 31
 
 
 @EXAMPLES
@@ -131,18 +145,25 @@ def test_usage_slot_round_trips_and_its_setters_touch_only_their_fields(
 def test_customer_account_round_trips_and_its_setters_touch_only_their_fields(
     slots: Contract, fields: dict[str, int], other: dict[str, int]
 ) -> None:
-    account = (fields["status"], bool(fields["restricted"]), fields["cap"], fields["spent_timeframe"], fields["spent"])
+    currency = fields["cap_currency"].to_bytes(8, "big")
+    account = (fields["status"], bool(fields["restricted"]), fields["cap"], fields["spent_timeframe"], fields["spent"],
+               currency, bool(fields["revoked_any"]))
     word = slots.functions.accountPack(account).call()
     assert word == ACCOUNT.pack(fields)
-    unpacked, enrolled = slots.functions.accountUnpack(word).call()
+    unpacked, enrolled, screens, open_to_all = slots.functions.accountUnpack(word).call()
     assert tuple(unpacked) == account
     assert enrolled == (fields["status"] == 1)
+    assert screens == bool(fields["restricted"] or fields["revoked_any"])
+    assert open_to_all == (enrolled and not screens)
     f = slots.functions
     assert f.accountWithStatus(word, other["status"]).call() == ACCOUNT.replace(word, status=other["status"])
     assert f.accountWithRestricted(word, bool(other["restricted"])).call() == ACCOUNT.replace(
         word, restricted=other["restricted"]
     )
-    assert f.accountWithSpendingCap(word, other["cap"]).call() == ACCOUNT.replace(word, cap=other["cap"])
+    assert f.accountWithSpendingCap(word, other["cap"], other["cap_currency"].to_bytes(8, "big")).call() == (
+        ACCOUNT.replace(word, cap=other["cap"], cap_currency=other["cap_currency"])
+    )
+    assert f.accountWithRevokedAny(word).call() == ACCOUNT.replace(word, revoked_any=1)
     assert f.accountWithSpent(word, other["spent_timeframe"], other["spent"]).call() == ACCOUNT.replace(
         word, spent_timeframe=other["spent_timeframe"], spent=other["spent"]
     )
@@ -156,7 +177,7 @@ def test_rules_slot_round_trips_the_rules_and_says_whether_they_are_set(
     # IMeteringTypes.Rules in ABI order; the continuation price lives outside the slot.
     rules = (fields["price_per_activation"], continuation, fields["price_per_time_unit"], fields["time_unit_seconds"],
              fields["included_activations"], fields["included_seconds"], fields["max_concurrent"],
-             fields["max_activations"], fields["mode"])
+             fields["max_activations"], fields["mode"], fields["max_lease_seconds"])
     word = slots.functions.rulesPack(rules).call()
     assert word == RULES.pack(fields)
     unpacked, configured, soft = slots.functions.rulesUnpack(word, continuation).call()
@@ -171,13 +192,23 @@ def test_cursor_round_trips_and_its_setters_touch_only_their_fields(
     slots: Contract, fields: dict[str, int], count: int, walked: int
 ) -> None:
     names = ("count", "walked", "id", "start", "end")
-    word = slots.functions.cursorPack(*(fields[n] for n in names)).call()
+    currency = fields["currency"].to_bytes(8, "big")
+    word = slots.functions.cursorPack(*(fields[n] for n in names), currency).call()
     assert word == CURSOR.pack(fields)
-    assert slots.functions.cursorUnpack(word).call() == [fields[n] for n in names]
+    assert slots.functions.cursorUnpack(word).call() == [*(fields[n] for n in names), currency]
     assert slots.functions.cursorWithCount(word, count).call() == CURSOR.replace(word, count=count)
     assert slots.functions.cursorWithWalked(word, walked).call() == CURSOR.replace(word, walked=walked)
 
 
+@EXAMPLES
+@given(fields=TERMS.strategy())
+def test_terms_slot_round_trips(slots: Contract, fields: dict[str, int]) -> None:
+    names = ("price_per_continuation", "lease_bound", "timeframe_end")
+    word = slots.functions.termsPack(*(fields[n] for n in names)).call()
+    assert word == TERMS.pack(fields)
+    assert slots.functions.termsUnpack(word).call() == [fields[n] for n in names]
+
+
 def test_an_unset_rules_slot_reads_as_not_configured(slots: Contract) -> None:
     unpacked, configured, soft = slots.functions.rulesUnpack(0, 0).call()
-    assert (tuple(unpacked), configured, soft) == ((0,) * 9, False, False)
+    assert (tuple(unpacked), configured, soft) == ((0,) * 10, False, False)

@@ -100,7 +100,7 @@ def _run(
             _send(w3, meter.functions.setRules(tf, kind, rules[2 * i + k].as_tuple()), admin, None, chain)
     for c in (*prepaid, postpaid):
         _send(w3, meter.functions.enrollCustomer(c), admin, None, chain)
-    _send(w3, meter.functions.setSpendingCap(40), postpaid, None, chain)
+    _send(w3, meter.functions.setSpendingCap(40, currency_to_bytes(currency)), postpaid, None, chain)
     for c, minor in zip(prepaid, deposits, strict=True):
         units = minor * upm + 7  # a remainder below one minor unit: covered by nothing, withdrawable
         _send(w3, token.functions.mint(c, 10**30), c, None, chain)

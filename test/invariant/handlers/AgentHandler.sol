@@ -34,21 +34,19 @@ contract AgentHandler is BaseHandler {
         (uint8 generation, IMeteringTypes.InstanceStatus status, uint40 leaseEnd) = meter.seat(agent, seatIndex);
         if (generation == type(uint8).max) return;
         bool busy = status == IMeteringTypes.InstanceStatus.Open && block.timestamp < leaseEnd;
+        uint64 requestId = MeterFixture.requestId(seatIndex, generation + 1);
+        if (!busy) store.noteLease(MeterFixture.instanceId(agent, requestId), _lease(leaseSeed));
         bytes memory data = abi.encodeCall(
             IMeter.requestActivation,
-            (
-                store.billedCustomer(customerSeed),
-                _type(seatSeed >> 8),
-                MeterFixture.requestId(seatIndex, generation + 1),
-                _lease(leaseSeed)
-            )
+            (store.billedCustomer(customerSeed), _type(seatSeed >> 8), requestId, _lease(leaseSeed))
         );
         (bool ok,) = _call(agent, data);
         if (busy && ok) store.flag("a new request took a busy seat");
         if (!busy && !ok) store.flag("a valid request reverted");
     }
 
-    /// @dev Replays a decided request: as it was (the first decision stands, nothing counted), or changed (reverts).
+    /// @dev Replays a decided request: as it was (the first decision stands, nothing counted), or changed (reverts:
+    /// another customer or type, or, for a granted one, a lease length whose 5-bit tag differs).
     function replay(uint256 agentSeed, uint256 idSeed, uint256 changeSeed, uint256 timeSeed)
         external
         adjustTimestamp(timeSeed)
@@ -66,16 +64,19 @@ contract AgentHandler is BaseHandler {
         if (generation != uint8(uint256(id))) return; // superseded by a later generation of its seat
         address c = g.customer;
         uint16 t = g.instanceType;
-        uint256 change = changeSeed % 3;
+        uint32 lease = store.requestedLease(id);
+        uint256 change = changeSeed % 4;
         if (change == 1) c = store.billedCustomer(changeSeed >> 8);
         if (change == 2) t = InstanceType.unwrap(_type(changeSeed >> 8));
-        bool same = c == g.customer && t == g.instanceType;
+        if (change == 3) lease = _lease(changeSeed >> 8);
+        bool same = c == g.customer && t == g.instanceType
+            && (g.status == IMeteringTypes.InstanceStatus.Denied || _tag(lease) == _tag(store.requestedLease(id)));
         IMeteringTypes.Usage memory before = meter.usage(g.customer, MeterFixture.tf(g.timeframe), MeterFixture.itype(g.instanceType));
         (bool ok, bytes memory ret) = _call(
             agent,
-            abi.encodeCall(IMeter.requestActivation, (c, MeterFixture.itype(t), uint64(uint256(id)), 1 hours))
+            abi.encodeCall(IMeter.requestActivation, (c, MeterFixture.itype(t), uint64(uint256(id)), lease))
         );
-        if (ok != same) store.flag(same ? "a replay reverted" : "a replay with another customer or type went through");
+        if (ok != same) store.flag(same ? "a replay reverted" : "a replay with another request went through");
         if (ok) _checkReplay(g, ret, before);
     }
 
@@ -110,6 +111,7 @@ contract AgentHandler is BaseHandler {
             batch[n++] = IMeteringTypes.ActivationRequest(
                 store.billedCustomer(seed), _type(seed >> 8), MeterFixture.requestId(s, generation + 1), _lease(leaseSeed >> s)
             );
+            store.noteLease(MeterFixture.instanceId(agent, batch[n - 1].requestId), batch[n - 1].leaseSeconds);
         }
         if (n == 0) return;
         assembly ("memory-safe") {
@@ -136,7 +138,7 @@ contract AgentHandler is BaseHandler {
     /// the next timeframe (billed from its start); one that ended earlier is closed and the renewal denied.
     function renewAfterEnd(uint256 agentSeed, uint256 idSeed, uint256 leaseSeed, uint256 timeSeed)
         external
-        adjustTimestamp(timeSeed)
+        adjustTimestampWithin(timeSeed, timeSeed % 4 == 0 ? 30 minutes : 5 minutes)
         instrument("agent.renewAfterEnd")
     {
         address agent = store.agent(agentSeed);
@@ -144,6 +146,33 @@ contract AgentHandler is BaseHandler {
         if (id == bytes32(0)) return;
         (bool ok,) = _call(agent, abi.encodeCall(IMeter.renewLease, (id, _lease(leaseSeed))));
         if (!ok) store.flag("the holder could not renew its ended lease");
+    }
+
+    /// @dev A lease that runs to its timeframe's end, met at the boundary: time moves to up to 20 minutes after its
+    /// end (so sometimes past the 15-minute grace), a third party tries to close it first, then its holder renews.
+    /// Within the grace the third party's call closes nothing (the store flags it otherwise) and the renewal
+    /// continues the lease or is denied for a reason of the new timeframe, never `LeaseExpired` (I7).
+    function continueAtBoundary(uint256 agentSeed, uint256 idSeed, uint256 leaseSeed, uint256 timeSeed)
+        external
+        instrument("agent.continueAtBoundary")
+    {
+        store.beginStep();
+        address agent = store.agent(agentSeed);
+        bytes32 id = store.boundaryIdOf(agent, idSeed);
+        if (id == bytes32(0)) {
+            _warp(timeSeed);
+            return;
+        }
+        uint256 leaseEnd = store.ghost(id).leaseEnd;
+        uint256 target = leaseEnd + (timeSeed >> 8) % 20 minutes;
+        if (target > store.time()) _warpTo(target, timeSeed);
+        bool afterGrace = store.time() >= leaseEnd + 15 minutes;
+        bytes32[] memory ids = new bytes32[](1);
+        ids[0] = id;
+        (bool expired,) = _call(store.outsider(timeSeed), abi.encodeCall(IMeter.expireLeases, (ids)));
+        if (!expired) store.flag("expireLeases reverted");
+        (bool ok,) = _call(agent, abi.encodeCall(IMeter.renewLease, (id, _lease(leaseSeed))));
+        if (!ok && !afterGrace) store.flag("the holder could not renew its boundary lease within the grace");
     }
 
     function deactivate(uint256 agentSeed, uint256 idSeed, uint256 timeSeed)
@@ -164,6 +193,11 @@ contract AgentHandler is BaseHandler {
     }
 
     /// @dev Leases from a minute to 12 hours, or (1 time in 4) two days: to the end of the timeframe.
+    /// @dev The meter's lease tag (InstanceSlot.leaseTag), written again here.
+    function _tag(uint32 leaseSeconds) internal pure returns (uint256) {
+        return (uint256(leaseSeconds) * 2654435761 >> 27) & 31;
+    }
+
     function _lease(uint256 seed) internal pure returns (uint32) {
         return seed % 4 == 0 ? 2 days : uint32(60 + (seed >> 2) % MAX_LEASE);
     }

@@ -34,6 +34,14 @@ abstract contract BaseHandler {
         _;
     }
 
+    /// @dev As {adjustTimestamp}, by at most `maxJump` seconds: for calls whose point is to come soon after an
+    /// event (a continuation within its grace).
+    modifier adjustTimestampWithin(uint256 seed, uint256 maxJump) {
+        store.beginStep();
+        _warp(((seed >> 8) % maxJump) << 8 | 1);
+        _;
+    }
+
     modifier instrument(string memory name) {
         store.countCall(name);
         _;
@@ -42,6 +50,13 @@ abstract contract BaseHandler {
     function _warp(uint256 seed) internal {
         uint256 jump = seed % 32 == 0 ? (seed >> 8) % LARGE_JUMP : (seed >> 8) % SMALL_JUMP;
         uint256 t = store.time() + jump;
+        _keepTimeframesAhead(t, seed);
+        vm.warp(t);
+        store.setTime(t);
+    }
+
+    /// @dev Moves time forward to `t` (a later second than the store's clock), keeping timeframes ahead.
+    function _warpTo(uint256 t, uint256 seed) internal {
         _keepTimeframesAhead(t, seed);
         vm.warp(t);
         store.setTime(t);

@@ -23,11 +23,14 @@ contract CustomerHandler is BaseHandler {
         _asCustomer(customerSeed, abi.encodeCall(IMeter.approveAgent, (store.agent(agentSeed))));
     }
 
+    /// @dev One call in four revokes: a v3 revoke bars the agent whatever the customer's restriction, and with three
+    /// agents and four customers, revoking as often as approving would leave most runs with barred pairs only.
     function revokeAgent(uint256 customerSeed, uint256 agentSeed, uint256 timeSeed)
         external
         adjustTimestamp(timeSeed)
         instrument("customer.revokeAgent")
     {
+        if (uint256(keccak256(abi.encode(agentSeed, timeSeed))) % 4 != 0) return;
         _asCustomer(customerSeed, abi.encodeCall(IMeter.revokeAgent, (store.agent(agentSeed))));
     }
 
@@ -49,7 +52,23 @@ contract CustomerHandler is BaseHandler {
         address c = store.customer(customerSeed);
         if (c == store.customer(0)) return; // the fixed-cap customer
         uint64 cap = capSeed % 4 == 0 ? 0 : uint64(1 + (capSeed >> 8) % MAX_CAP);
-        _asCustomer(customerSeed, abi.encodeCall(IMeter.setSpendingCap, (cap)));
+        _asCustomer(customerSeed, abi.encodeCall(IMeter.setSpendingCap, (cap, bytes8("EUR"))));
+    }
+
+    /// @dev A customer stops an instance billed to it (e.g. one of an agent it revoked): it goes through exactly when
+    /// the instance is open; a customer stopping another customer's instance reverts.
+    function stopInstance(uint256 customerSeed, uint256 idSeed, uint256 timeSeed)
+        external
+        adjustTimestamp(timeSeed)
+        instrument("customer.stopInstance")
+    {
+        bytes32 id = store.openIdOf(address(0), idSeed);
+        if (id == bytes32(0)) return;
+        GhostStore.Ghost memory g = store.ghost(id);
+        address c = customerSeed % 4 == 0 ? store.customer(customerSeed >> 2) : g.customer;
+        bool open = meter.instance(id).status == IMeteringTypes.InstanceStatus.Open;
+        (bool ok,) = _call(c, abi.encodeCall(IMeter.stopInstance, (id)));
+        if (ok != (open && c == g.customer)) store.flag(ok ? "a customer stopped another's instance" : "a customer could not stop its instance");
     }
 
     /// @dev Only an enrolled or suspended customer may call its own functions: anyone else reverts.

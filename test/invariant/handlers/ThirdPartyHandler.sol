@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {IMeter} from "../../../contracts/interfaces/IMeter.sol";
+import {IMeteringTypes} from "../../../contracts/interfaces/IMeteringTypes.sol";
 import {MeterFixture} from "../../utils/MeterFixture.sol";
 import {GhostStore} from "../stores/GhostStore.sol";
 import {BaseHandler} from "./BaseHandler.sol";
@@ -49,6 +50,8 @@ contract ThirdPartyHandler is BaseHandler {
         GhostStore.Ghost memory g = store.ghost(id);
         address squatter = store.agent(actorSeed);
         if (squatter == g.holder) return;
+        bytes32 mine = MeterFixture.instanceId(squatter, uint64(uint256(id)));
+        if (meter.instance(mine).status == IMeteringTypes.InstanceStatus.Unknown) store.noteLease(mine, 1 hours);
         _call(
             squatter,
             abi.encodeCall(IMeter.requestActivation, (g.customer, MeterFixture.itype(g.instanceType), uint64(uint256(id)), 1 hours))
@@ -67,7 +70,8 @@ contract ThirdPartyHandler is BaseHandler {
         if (ok) store.flag("an outsider activated");
     }
 
-    /// @dev Anyone may close expired leases; unexpired or closed ones are skipped.
+    /// @dev Anyone may close expired leases; unexpired or closed ones are skipped, and so are boundary leases within
+    /// their grace (the store flags closing one). The first id is an ended lease of some agent, often a boundary one.
     function expireLeases(uint256 idSeed, uint256 actorSeed, uint256 timeSeed)
         external
         adjustTimestamp(timeSeed)
@@ -77,6 +81,7 @@ contract ThirdPartyHandler is BaseHandler {
         for (uint256 i; i < ids.length; ++i) {
             ids[i] = store.idAt(uint256(keccak256(abi.encode(idSeed, i))));
         }
+        ids[0] = store.endedIdOf(store.agent(idSeed), idSeed >> 8);
         (bool ok,) = _call(store.outsider(actorSeed), abi.encodeCall(IMeter.expireLeases, (ids)));
         if (!ok) store.flag("expireLeases reverted");
     }

@@ -34,7 +34,6 @@ contract GhostStore {
         uint64 overage;
         uint64 continuations;
         uint64 leasedSeconds;
-        uint64 backBilledSeconds; // continuations: from the timeframe's start to the renewal that continued them
     }
 
     /// @dev A (customer, timeframe, type) whose counters an event changed.
@@ -57,6 +56,12 @@ contract GhostStore {
     mapping(bytes32 key => Sums) internal _sums;
     mapping(bytes32 key => bytes32[]) internal _leasesIn; // ids granted or continued into (customer, timeframe, type)
     mapping(address customer => mapping(uint16 timeframe => uint256)) internal _lastSpent;
+    /// @dev The customers' choices, from their events: 1 approved, 2 revoked (0 neither), and the restriction.
+    mapping(address customer => mapping(address agent => uint8)) internal _stance;
+    mapping(address customer => bool) internal _restricted;
+
+    /// @dev The meter's continuation grace (IMeter.CONTINUATION_GRACE_SECONDS).
+    uint40 internal constant GRACE = 15 minutes;
 
     Key[] internal _dirty; // keys changed by the current handler call
 
@@ -124,6 +129,13 @@ contract GhostStore {
 
     // ------------------------------------------------------------------ time and bookkeeping
 
+    /// @dev The lease length each request id was submitted with (a replay must repeat it).
+    mapping(bytes32 id => uint32) public requestedLease;
+
+    function noteLease(bytes32 id, uint32 leaseSeconds) external {
+        requestedLease[id] = leaseSeconds;
+    }
+
     function setTime(uint256 t) external {
         time = t;
     }
@@ -190,6 +202,22 @@ contract GhostStore {
         for (uint256 k = ids.length; k > 0; --k) {
             Ghost storage g = _ghosts[ids[k - 1]];
             if (g.status != IMeteringTypes.InstanceStatus.Open || g.leaseEnd > block.timestamp) continue;
+            if (skip == 0) return ids[k - 1];
+            --skip;
+        }
+        return bytes32(0);
+    }
+
+    /// @dev The newest open lease of `holder` that runs (or ran) to its timeframe's end and is still within its
+    /// grace: what a keeper continues at the boundary, and what a third party would like to close first.
+    function boundaryIdOf(address holder, uint256 seed) external view returns (bytes32) {
+        bytes32[] storage ids = _idsOf[holder];
+        uint256 skip = seed % 2;
+        for (uint256 k = ids.length; k > 0; --k) {
+            Ghost storage g = _ghosts[ids[k - 1]];
+            if (g.status != IMeteringTypes.InstanceStatus.Open) continue;
+            if (g.leaseEnd != meter.timeframe(MeterFixture.tf(g.timeframe)).end) continue;
+            if (block.timestamp >= g.leaseEnd + GRACE) continue;
             if (skip == 0) return ids[k - 1];
             --skip;
         }
@@ -267,9 +295,16 @@ contract GhostStore {
             (uint16 tf, uint40 leaseEnd) = abi.decode(entry.data, (uint16, uint40));
             _renewed(entry.topics[1], tf, leaseEnd, caller);
         } else if (sig == IMeter.LeaseRenewalDenied.selector) {
-            (, uint8 reason) = abi.decode(entry.data, (uint16, uint8));
+            (uint16 tf, uint8 reason) = abi.decode(entry.data, (uint16, uint8));
             denials[reason] += 1;
             _requireHolder(entry.topics[1], caller, "renewal decided for a non-holder");
+            Ghost storage g = _ghosts[entry.topics[1]];
+            if (
+                reason == uint8(IMeteringTypes.DenialReason.LeaseExpired) && tf == g.timeframe + 1 && _continuable(g)
+                    && meter.timeframe(MeterFixture.tf(tf)).start == g.leaseEnd
+            ) {
+                flag("I7: a continuable boundary lease was denied as expired");
+            }
         } else if (sig == IMeter.InstanceDeactivated.selector) {
             (, uint40 stoppedAt) = abi.decode(entry.data, (uint16, uint40));
             _requireHolder(entry.topics[1], caller, "deactivated by a non-holder");
@@ -278,12 +313,27 @@ contract GhostStore {
             (, uint40 stoppedAt, address operator) = abi.decode(entry.data, (uint16, uint40, address));
             if (caller != provider || operator != provider) flag("closed by provider, but not by the provider");
             _stopped(entry.topics[1], stoppedAt);
+        } else if (sig == IMeter.InstanceStoppedByCustomer.selector) {
+            (, uint40 stoppedAt) = abi.decode(entry.data, (uint16, uint40));
+            if (caller != _addr(entry.topics[2]) || _ghosts[entry.topics[1]].customer != caller) {
+                flag("stopped by someone else than its customer");
+            }
+            _stopped(entry.topics[1], stoppedAt);
         } else if (sig == IMeter.LeaseExpired.selector) {
             (, uint40 leaseEnd) = abi.decode(entry.data, (uint16, uint40));
             Ghost storage g = _ghosts[entry.topics[1]];
             if (g.status != IMeteringTypes.InstanceStatus.Open) flag("expired an instance that was not open");
             if (g.leaseEnd != leaseEnd || block.timestamp < leaseEnd) flag("expired a lease before its end");
+            if (caller != g.holder && caller != provider && caller != g.customer && _continuable(g)) {
+                flag("I7: a third party closed a continuable boundary lease");
+            }
             g.status = IMeteringTypes.InstanceStatus.Closed;
+        } else if (sig == IMeter.AgentApproved.selector) {
+            _stance[_addr(entry.topics[1])][_addr(entry.topics[2])] = 1;
+        } else if (sig == IMeter.AgentRevoked.selector) {
+            _stance[_addr(entry.topics[1])][_addr(entry.topics[2])] = 2;
+        } else if (sig == IMeter.AgentRestrictionSet.selector) {
+            _restricted[_addr(entry.topics[1])] = abi.decode(entry.data, (bool));
         }
     }
 
@@ -299,6 +349,8 @@ contract GhostStore {
     ) internal {
         _requireOwnId(id, caller, "granted under another agent's id");
         _checkLease(tf, startedAt, leaseEnd);
+        _checkBillable(c, caller);
+        _checkLeaseBound(tf, instanceType, leaseEnd);
         if (startedAt != block.timestamp) flag("grant not billed from now");
         bool seated = _takesSeat(c, tf, instanceType, overage);
         _record(id, caller);
@@ -318,22 +370,28 @@ contract GhostStore {
         Ghost storage g = _ghosts[id];
         IMeteringTypes.Timeframe memory previous = meter.timeframe(MeterFixture.tf(g.timeframe));
         IMeteringTypes.Timeframe memory next = meter.timeframe(MeterFixture.tf(tf));
-        // No billing gap: the lease ran to its timeframe's end, and the next timeframe, starting right there, bills
-        // it from its start.
-        if (tf != g.timeframe + 1 || g.leaseEnd != previous.end || next.start != previous.end || startedAt != next.start) {
-            flag("continuation with a billing gap");
+        // The lease ran to its timeframe's end, the next timeframe starts right there, and the renewal came within
+        // the grace. It is billed from the next timeframe's start (no billing gap) unless a lease of the customer
+        // held a seat since: then from a second between that start and now (the seat's freeing; I5 bounds the sum).
+        if (tf != g.timeframe + 1 || g.leaseEnd != previous.end || next.start != previous.end) {
+            flag("continuation of a lease that did not reach a boundary");
         }
+        if (block.timestamp >= previous.end + GRACE) flag("continuation after the grace");
+        bytes32 key = _key(g.customer, tf, g.instanceType);
+        if (startedAt < next.start || startedAt > block.timestamp) flag("continuation billed outside the grace");
+        if (startedAt != next.start && !_anySeated(key)) flag("continuation with a billing gap");
         _checkLease(tf, startedAt, leaseEnd);
+        _checkBillable(g.customer, caller);
+        _checkLeaseBound(tf, g.instanceType, leaseEnd);
         g.seated = _takesSeat(g.customer, tf, g.instanceType, overage); // before it counts in the new timeframe
         g.timeframe = tf;
         g.status = IMeteringTypes.InstanceStatus.Open;
         g.startedAt = startedAt;
         g.leaseEnd = leaseEnd;
-        bytes32 key = _touch(g.customer, tf, g.instanceType);
+        _touch(g.customer, tf, g.instanceType);
         Sums storage s = _sums[key];
         s.continuations += 1;
         s.leasedSeconds += leaseEnd - startedAt;
-        s.backBilledSeconds += uint40(block.timestamp) - startedAt;
         _leasesIn[key].push(id);
     }
 
@@ -343,6 +401,8 @@ contract GhostStore {
         if (g.status != IMeteringTypes.InstanceStatus.Open || tf != g.timeframe) flag("renewed a closed instance");
         if (leaseEnd < g.leaseEnd || g.leaseEnd <= block.timestamp) flag("renewal shortened or revived a lease");
         _checkLease(tf, g.startedAt, leaseEnd);
+        _checkBillable(g.customer, caller);
+        if (leaseEnd > g.leaseEnd) _checkLeaseBound(tf, g.instanceType, leaseEnd);
         _sums[_touch(g.customer, tf, g.instanceType)].leasedSeconds += leaseEnd - g.leaseEnd;
         g.leaseEnd = leaseEnd;
     }
@@ -366,6 +426,36 @@ contract GhostStore {
         if (seated < r.maxConcurrent) return true;
         if (r.mode == IMeteringTypes.LimitMode.Hard) flag("granted beyond a hard concurrency limit");
         if (!overage) flag("granted beyond the seats without overage");
+        return false;
+    }
+
+    /// @dev I6: the customer accepts `agent` (the events' view): approved if it restricted itself, never revoked
+    /// since its last approval otherwise. A revoke takes effect from its own call on.
+    function _checkBillable(address c, address agent_) internal {
+        uint8 stance = _stance[c][agent_];
+        if (_restricted[c] ? stance != 1 : stance == 2) flag("I6: an unapproved or revoked agent billed a customer");
+    }
+
+    /// @dev A lease granted, renewed or continued now ends at most `maxLeaseSeconds` from now.
+    function _checkLeaseBound(uint16 tf, uint16 instanceType, uint40 leaseEnd) internal {
+        (IMeteringTypes.Rules memory r,) = meter.rules(MeterFixture.tf(tf), MeterFixture.itype(instanceType));
+        if (r.maxLeaseSeconds != 0 && leaseEnd > block.timestamp + r.maxLeaseSeconds) {
+            flag("a lease longer than maxLeaseSeconds");
+        }
+    }
+
+    /// @dev Whether an open lease is still continuable: it ran to its timeframe's end, and the grace has not passed.
+    function _continuable(Ghost storage g) internal view returns (bool) {
+        if (g.status != IMeteringTypes.InstanceStatus.Open || g.timeframe == 0) return false;
+        return g.leaseEnd == meter.timeframe(MeterFixture.tf(g.timeframe)).end && block.timestamp < g.leaseEnd + GRACE;
+    }
+
+    /// @dev Whether any lease of the key held a seat (the continuation may then start at that seat's freeing).
+    function _anySeated(bytes32 key) internal view returns (bool) {
+        bytes32[] storage ids = _leasesIn[key];
+        for (uint256 i; i < ids.length; ++i) {
+            if (_ghosts[ids[i]].seated) return true;
+        }
         return false;
     }
 
