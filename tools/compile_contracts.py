@@ -7,8 +7,9 @@ bytecode (or verify it on an explorer) without this repository's layout.
 
 Every target of :class:`metering.chain.evm.EvmTarget` (paris, shanghai, cancun) gets its own build, because a node on
 an older hardfork cannot run a newer one's opcodes (PUSH0 since Shanghai). The settings differ only in
-``evmVersion`` (and the optimizer runs of paris: see ``RUNS_BY_TARGET``). The default target's files stay at the top of ``metering/artifacts/``; the others go to
-``metering/artifacts/<target>/`` (see :func:`metering.chain.evm.artifact_dir`).
+``evmVersion``, and in paris's optimizer runs (``RUNS_BY_TARGET``). The default target's files stay at the top of
+``metering/artifacts/``; the others go to ``metering/artifacts/<target>/``
+(see :func:`metering.chain.evm.artifact_dir`).
 
 Usage: ``python tools/compile_contracts.py`` writes the artifacts; ``--check`` exits 1 if any is stale or stray.
 """
