@@ -6,7 +6,7 @@ import {IMeteringTypes} from "../../contracts/interfaces/IMeteringTypes.sol";
 import {ISettlement} from "../../contracts/interfaces/ISettlement.sol";
 import {TimeframeId, InstanceType} from "../../contracts/types/Ids.sol";
 import {MeterFixture} from "../utils/MeterFixture.sol";
-import {vm} from "../utils/Vm.sol";
+import {Vm, vm} from "../utils/Vm.sol";
 import {SettlementGhost} from "./SettlementGhost.sol";
 
 /// @dev What every settlement handler shares: the ghost, the contracts, and a settle step anyone may take.
@@ -144,6 +144,7 @@ contract AgentHandler is SettlementHandlerBase {
             return;
         }
         bool continuing = block.timestamp >= l.end;
+        vm.recordLogs();
         vm.prank(MeterFixture.agentOf(id));
         try meter.renewLease(id, uint32(1 + leaseSeed % 3 hours)) returns (
             IMeteringTypes.Decision memory d, uint40 leaseEnd
@@ -157,11 +158,26 @@ contract AgentHandler is SettlementHandlerBase {
                 return;
             }
             IMeteringTypes.Instance memory inst = meter.instance(id);
-            uint40 start = meter.timeframe(inst.timeframe).start;
-            ghost.onGrant(id, l.customer, TimeframeId.unwrap(inst.timeframe), l.instanceType, start, leaseEnd, true);
+            ghost.onGrant(
+                id, l.customer, TimeframeId.unwrap(inst.timeframe), l.instanceType, _continuedFrom(), leaseEnd, true
+            );
         } catch {
             ghost.fail("a renewal reverted");
         }
+    }
+
+    /// @dev The second a continuation is billed from, as its `LeaseContinued` event says (the invoice reads the
+    /// same event): the new timeframe's start, or later when its seat was freed later (v3's grace).
+    function _continuedFrom() internal returns (uint40) {
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        for (uint256 i; i < logs.length; ++i) {
+            if (logs[i].topics[0] == IMeter.LeaseContinued.selector) {
+                (, uint40 startedAt,,) = abi.decode(logs[i].data, (uint16, uint40, uint40, bool));
+                return startedAt;
+            }
+        }
+        ghost.fail("a granted continuation without its LeaseContinued event");
+        return 0;
     }
 
     function deactivate(uint256 instanceSeed) external {
