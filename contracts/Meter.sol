@@ -12,6 +12,7 @@ import {UsageSlot, UsageSlotLibrary} from "./types/UsageSlot.sol";
 import {TermsSlot, TermsSlotLibrary} from "./types/TermsSlot.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IMeter} from "./interfaces/IMeter.sol";
+import {IPrepaidMeter} from "./interfaces/IPrepaidMeter.sol";
 import {ActivationPolicy} from "./libraries/ActivationPolicy.sol";
 import {Leases} from "./libraries/Leases.sol";
 import {Pricing} from "./libraries/Pricing.sol";
@@ -39,7 +40,7 @@ import {Pricing} from "./libraries/Pricing.sol";
 ///
 /// No function loops over users' data: batches are bounded by `MAX_BATCH`, the seat search by `MAX_CONCURRENT`
 /// (a rules setting), and the walk over ended timeframes passes each timeframe once in the contract's life.
-contract Meter is IMeter, AccessControlDefaultAdminRules {
+contract Meter is IMeter, IPrepaidMeter, AccessControlDefaultAdminRules {
     /// @inheritdoc IMeter
     uint256 public constant MAX_BATCH = 256;
     /// @inheritdoc IMeter
@@ -94,6 +95,10 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
     mapping(uint256 pageKey => uint40[6]) private _seatPages;
     mapping(uint256 seatKey => SeatCell) private _instances;
     mapping(address => mapping(TimeframeId => InvoiceAnchor)) private _invoices;
+    // Settlement (issue 16): see the section "settlement hooks" below.
+    mapping(TimeframeId => uint256) private _types; // {IPrepaidMeter-instanceTypes}: a count and 15 types
+    /// @inheritdoc IPrepaidMeter
+    mapping(uint256 usageKey => uint32) public pricedContinuations;
     DefaultCap private _defaultCap;
 
     /// @param admin Holder of `DEFAULT_ADMIN_ROLE`, which grants the other roles.
@@ -141,6 +146,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
             revert MeteringInvalidRules(r.timeUnitSeconds, r.maxConcurrent, MAX_CONCURRENT);
         }
         uint256 key = _rulesKey(timeframe_, instanceType);
+        if (!_rules[key].configured()) _addType(timeframe_, instanceType);
         _rules[key] = RulesSlotLibrary.pack(r);
         _terms[key] = TermsSlotLibrary.pack(r.pricePerContinuation, Leases.bound(r.maxLeaseSeconds), t.end);
         hash = keccak256(abi.encode(timeframe_, instanceType, r));
@@ -258,6 +264,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
     /// @inheritdoc IMeter
     function setSpendingCap(uint64 cap, bytes8 currency) external {
         (AccountCell storage cell, AccountSlot account) = _callerAccount();
+        if (account.prepaid()) revert MeteringPrepaidCap(msg.sender);
         if (!_validCurrency(currency)) revert MeteringInvalidCurrency(currency);
         if (cap != 0) {
             // The timeframe the cap bounds now: the active one, or the next to start (none when all have ended).
@@ -491,6 +498,54 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         return _invoices[customer][timeframe_];
     }
 
+    // ------------------------------------------------------------------ settlement hooks (issue 16)
+    // Everything the settlement contract needs, in one place: see {IPrepaidMeter}. Elsewhere, only `setRules`
+    // (records the type), `setSpendingCap` (refused when prepaid), `_decide` (a prepaid account's spending spans
+    // timeframes, priced continuations are counted) and `_overCap`/`_capDenial` know about prepaid customers.
+    // Kept small for EIP-170: the settlement contract does the checks it can do through the views.
+
+    bytes32 internal constant SETTLEMENT_ROLE = keccak256("SETTLEMENT_ROLE");
+    uint256 internal constant MAX_TYPES = 15;
+
+    /// @inheritdoc IPrepaidMeter
+    function setPrepaid(address customer, uint96 release, uint64 cap, bytes8 currency)
+        external
+        onlyRole(SETTLEMENT_ROLE)
+    {
+        AccountCell storage cell = _customers[customer];
+        AccountSlot account = cell.account;
+        // Checked: releasing more than is committed is a bug of the caller.
+        cell.account = account.withPrepaid().withSpent(account.spentTimeframe(), account.spent() - release)
+            .withSpendingCap(cap, currency);
+    }
+
+    /// @inheritdoc IPrepaidMeter
+    function instanceTypes(TimeframeId timeframe_) external view returns (uint256) {
+        return _types[timeframe_];
+    }
+
+    /// @dev Records that `timeframe_` has rules for `instanceType` (the first time they are set): lane 0 of the word
+    /// counts the types, lane `i` (16 bits each) holds the `i`-th.
+    function _addType(TimeframeId timeframe_, InstanceType instanceType) private {
+        uint256 word = _types[timeframe_];
+        uint256 n = word & 0xFFFF;
+        if (n == MAX_TYPES) revert MeteringTooManyTypes(timeframe_, MAX_TYPES);
+        // Cannot overflow: n < 15, so the lane ends below bit 256.
+        unchecked {
+            _types[timeframe_] = (word + 1) | (uint256(InstanceType.unwrap(instanceType)) << (16 * (n + 1)));
+        }
+    }
+
+    /// @dev Counts a granted continuation when it has a price (only then does it change an amount).
+    function _countContinuation(uint256 rulesKey, uint256 usageKey) private {
+        if (_terms[rulesKey].pricePerContinuation() != 0) ++pricedContinuations[usageKey];
+    }
+
+    /// @dev Why the cap denied: the customer's own cap, or a prepaid customer's deposit.
+    function _capDenial(AccountSlot account) private pure returns (DenialReason) {
+        return account.prepaid() ? DenialReason.DepositExhausted : DenialReason.SpendingCapReached;
+    }
+
     // ------------------------------------------------------------------ internals: decisions
 
     /// @dev Decides one activation request of `msg.sender` and records the decision. The only place new requests
@@ -647,13 +702,15 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
             } else if (u.activations() >= r.includedActivations()) {
                 cost += r.pricePerActivation();
             }
-            committed = (account.spentTimeframe() == tf ? account.spent() : 0) + cost;
+            // A prepaid account's spending spans every unsettled timeframe (see {IPrepaidMeter}).
+            committed = (account.spentTimeframe() == tf || account.prepaid() ? account.spent() : 0) + cost;
         }
         g.reason = _capReason(account, committed, c.currency());
         if (g.reason != DenialReason.None) {
             g.overage = false;
             return g;
         }
+        if (continuation) _countContinuation(rulesKey, usageKey);
 
         if (!continuation) {
             uint32 overageActivations = u.overageActivations();
@@ -713,7 +770,7 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
             // The cap's currency is this timeframe's: no grant in it passed a cap in another one, and a cap set
             // while it runs was checked against it ({setSpendingCap}).
             if (_overCap(account, committed)) {
-                reason = DenialReason.SpendingCapReached;
+                reason = _capDenial(account);
             } else {
                 u = u.withLeasedSeconds(leased);
                 uint8 k = inst.seat();
@@ -837,8 +894,10 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
     /// @dev Why committing `committed` micro-units is refused, or `None`: a cap in another currency than the
     /// timeframe's `currency`, or crossing the cap (see {_overCap}).
     function _capReason(AccountSlot account, uint256 committed, bytes8 currency) private pure returns (DenialReason) {
-        if (account.spendingCap() != 0 && account.capCurrency() != currency) return DenialReason.CapCurrencyMismatch;
-        return _overCap(account, committed) ? DenialReason.SpendingCapReached : DenialReason.None;
+        if ((account.spendingCap() != 0 || account.prepaid()) && account.capCurrency() != currency) {
+            return DenialReason.CapCurrencyMismatch;
+        }
+        return _overCap(account, committed) ? _capDenial(account) : DenialReason.None;
     }
 
     /// @dev Whether committing `committed` micro-units crosses the cap, or, without a cap (0), what spending can
@@ -847,7 +906,8 @@ contract Meter is IMeter, AccessControlDefaultAdminRules {
         uint64 cap = account.spendingCap();
         // Cannot overflow: a uint64 times 1e6 is below 2^84.
         unchecked {
-            return committed > (cap == 0 ? type(uint96).max : uint256(cap) * PRICE_SCALE);
+            // A prepaid customer's cap of 0 means "nothing covered", not "no cap".
+            return committed > (cap == 0 && !account.prepaid() ? type(uint96).max : uint256(cap) * PRICE_SCALE);
         }
     }
 

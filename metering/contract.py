@@ -52,6 +52,7 @@ class DenialReason(IntEnum):
     AGENT_NOT_APPROVED = 8
     SPENDING_CAP_REACHED = 9
     CAP_CURRENCY_MISMATCH = 10
+    DEPOSIT_EXHAUSTED = 11
 
 
 class InstanceStatus(IntEnum):

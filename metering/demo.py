@@ -12,7 +12,9 @@ key, so billing stops at once. A lease runs across the end of the first day and 
 from the second day's start; a third party's attempt to close it at the boundary is skipped, so it cannot force a
 restart. After the first day ends, the events are indexed, each
 customer's final invoice is computed, written as JSON and CSV, anchored on chain and verified by an auditor with a
-database of its own; finally a tampered copy of an invoice is caught.
+database of its own; a tampered copy of an invoice is caught. Initech prepays EUR 0.50 in a EUR coin: a request
+beyond its deposit is denied (DEPOSIT_EXHAUSTED, recorded), and after the first day a third party settles it on chain
+for exactly its final invoice's total; the provider's payout is listed and initech withdraws the rest.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from metering.customer import Customer
 from metering.errors import MeteringError
 from metering.provider import Provider
 from metering.provider.anchoring import anchor_invoice, check_anchorable
+from metering.settlement.story import SettlementStory, open_escrow, settle_and_withdraw, top_up
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -97,6 +100,7 @@ class DemoResult:
     #: business extra.
     books: dict[str, Path] = field(default_factory=dict)
     webhooks: tuple[dict[str, Any], ...] = ()  # what the demo's local receiver got from the watch
+    settlement: SettlementStory | None = None
 
 
 @dataclass
@@ -231,6 +235,7 @@ def _run(story: _Story, started: float) -> DemoResult:
     cap = Customer(w3, provider.address, globex.key).set_spending_cap(2_00, "EUR")
     say(f"globex caps what it commits per timeframe at {cap.currency} {cap.cap / 100:.2f}: the contract denies "
         "beyond it (a cap in another currency than the timeframe's is refused)")
+    escrow = open_escrow(w3, story.provider_key, provider.address, initech.key, 50, say)
 
     story.console.print(Rule("3. agents run instances over simulated time"))
     story.travel(start - provider.chain_time())
@@ -241,7 +246,8 @@ def _run(story: _Story, started: float) -> DemoResult:
             lambda: story.activate(globex, 2),
             lambda: (story.activate(initech, 1), story.activate(initech, 2))],
         1: [lambda: story.activate(acme, 1),  # a third concurrent db-server: the hard limit denies it
-            lambda: story.activate(globex, 2)],  # a second ml-worker: the soft limit grants it as overage
+            lambda: story.activate(globex, 2),  # a second ml-worker: the soft limit grants it as overage
+            lambda: story.activate(initech, 2)],  # beyond initech's EUR 0.50 deposit: DEPOSIT_EXHAUSTED
         2: [lambda: story.activate(acme, 2, agent=globex.agent)],  # an agent acme never approved
         4: [lambda: story.deactivate(acme, 1), lambda: story.deactivate(globex, 2)],
         5: [lambda: story.activate(acme, 1), lambda: story.activate(globex, 2)],
@@ -264,6 +270,7 @@ def _run(story: _Story, started: float) -> DemoResult:
         now = story.travel(ROUND)
 
     story.console.print(Rule("4. a revoke stops billing: a leaked agent key bills a passive customer"))
+    top_up(escrow, story.provider_key, 500, say)  # so the leaked key's hour-long start is covered
     rogue = _revoke_and_stop(story, provider, initech)
 
     story.console.print(Rule("5. a lease runs across the end of the day: it continues, billed from the next start"))
@@ -317,6 +324,9 @@ def _run(story: _Story, started: float) -> DemoResult:
         f"{len(tampered.differences)} difference(s)")
     books = _books(story, invoices["acme"])
     webhooks = _watch(story, provider)
+
+    story.console.print(Rule("10. settlement: the prepaid customer's day is paid on chain, the rest withdrawn"))
+    settled = settle_and_withdraw(escrow, story.third_party, timeframe, invoices["initech"], out, say)
     elapsed = time.monotonic() - started
     story.console.print(Rule("done"))
     say(f"invoices (JSON and CSV), rules and event databases are in [bold]{out}/[/]; anvil stopped; {elapsed:.1f} s")
@@ -333,12 +343,13 @@ def _run(story: _Story, started: float) -> DemoResult:
         seconds=elapsed,
         books=books,
         webhooks=webhooks,
+        settlement=settled,
     )
 
 
 def _books(story: _Story, acme_invoice: Path) -> dict[str, Path]:
     """acme's commercial invoice from the provider's directory (needs the business extra; skipped without it)."""
-    story.console.print(Rule("7. the provider's books: a commercial invoice and a Factur-X for acme"))
+    story.console.print(Rule("8. the provider's books: a commercial invoice and a Factur-X for acme"))
     try:
         from metering.business.demo_books import write_books
 
@@ -437,7 +448,7 @@ def _watch(story: _Story, provider: Provider) -> tuple[dict[str, Any], ...]:
     from metering.watch.config import parse_watch_config
     from metering.watch.loop import WatchLoop
 
-    story.console.print(Rule("8. the watch: notifications from the chain, as signed webhooks"))
+    story.console.print(Rule("9. the watch: notifications from the chain, as signed webhooks"))
     secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
     names = {key.address: name for name, key in zip(("acme", "globex", "initech"), story.customer_keys, strict=True)}
     db = story.out / "provider.sqlite"

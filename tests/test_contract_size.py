@@ -20,12 +20,13 @@ PACKAGE = Path(__file__).resolve().parent.parent / "metering"
 EIP170_LIMIT = 24_576
 
 
+@pytest.mark.parametrize("name", ["Meter", "Settlement"])
 @pytest.mark.parametrize("target", list(EvmTarget), ids=str)
-def test_meter_runtime_code_is_under_the_eip170_limit(target: EvmTarget) -> None:
-    artifact = json.loads((PACKAGE / artifact_dir(target) / "Meter.json").read_text(encoding="utf-8"))
+def test_meter_runtime_code_is_under_the_eip170_limit(target: EvmTarget, name: str) -> None:
+    artifact = json.loads((PACKAGE / artifact_dir(target) / f"{name}.json").read_text(encoding="utf-8"))
     assert artifact["evmVersion"] == target.value
     size = len(bytes.fromhex(artifact["deployedBytecode"].removeprefix("0x")))
     assert size < EIP170_LIMIT, (
-        f"Meter's {target} runtime code is {size:,} bytes, over EIP-170's {EIP170_LIMIT:,}: lower the optimizer "
+        f"{name}'s {target} runtime code is {size:,} bytes, over EIP-170's {EIP170_LIMIT:,}: lower the optimizer "
         "runs in tools/compile_contracts.py or move cold code out of the contract"
     )

@@ -16,6 +16,8 @@ interface IMeteringTypes {
     /// `AgentNotApproved` also covers an agent the customer revoked (whatever its restriction).
     /// `CapCurrencyMismatch`: the customer's cap is in another currency than the timeframe's, so it cannot bound
     /// what the timeframe commits; nothing is granted until the customer sets a cap in that currency (or none).
+    /// `DepositExhausted` is a prepaid customer's `SpendingCapReached`: its deposit in the settlement contract does
+    /// not cover the request.
     enum DenialReason {
         None,
         NoActiveTimeframe,
@@ -27,7 +29,8 @@ interface IMeteringTypes {
         LeaseExpired,
         AgentNotApproved,
         SpendingCapReached,
-        CapCurrencyMismatch
+        CapCurrencyMismatch,
+        DepositExhausted
     }
 
     /// @dev Lifecycle of an instance id: unknown, granted and running (`Open`), granted and stopped (`Closed`),

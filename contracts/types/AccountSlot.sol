@@ -14,7 +14,9 @@ import {IMeteringTypes} from "../interfaces/IMeteringTypes.sol";
 ///     8         restricted       1 when only approved agents may bill the customer
 ///     9         revokedAny       1 once the customer revoked an agent: decisions then read the approval even
 ///                                when the customer is not restricted (a revoke always takes effect)
-///     10-15     (always 0)
+///     10        prepaid          1 once the settlement contract holds the customer's deposit and sets its cap;
+///                                `spent` then sums every unsettled timeframe
+///     11-15     (always 0)
 ///     16-79     spendingCap      minor units of `capCurrency` per timeframe, 0 = no cap
 ///     80-95     spentTimeframe   the timeframe `spent` belongs to
 ///     96-191    spent            micro-units committed in `spentTimeframe`
@@ -32,6 +34,7 @@ library AccountSlotLibrary {
     uint256 internal constant CAP_CURRENCY_OFFSET = 192;
     uint256 private constant RESTRICTED_BIT = 1 << RESTRICTED_OFFSET;
     uint256 private constant REVOKED_ANY_BIT = 1 << 9;
+    uint256 private constant PREPAID_BIT = 1 << 10;
 
     uint256 private constant MASK_8 = 0xFF;
     uint256 private constant MASK_64 = 0xFFFFFFFFFFFFFFFF;
@@ -131,5 +134,18 @@ library AccountSlotLibrary {
                 | (uint256(TimeframeId.unwrap(timeframe_)) << SPENT_TIMEFRAME_OFFSET)
                 | (uint256(spent_) << SPENT_OFFSET)
         );
+    }
+
+    // ---------------------------------------------------------------- settlement (issue 16)
+
+    /// @dev Whether the customer prepays through the settlement contract: its `spent` then sums every unsettled
+    /// timeframe, and its cap (set by the settlement contract alone) is what its deposit covers, 0 included.
+    function prepaid(AccountSlot s) internal pure returns (bool) {
+        return AccountSlot.unwrap(s) & PREPAID_BIT != 0;
+    }
+
+    /// @dev The same account, prepaid.
+    function withPrepaid(AccountSlot s) internal pure returns (AccountSlot) {
+        return AccountSlot.wrap(AccountSlot.unwrap(s) | PREPAID_BIT);
     }
 }

@@ -44,8 +44,10 @@ def invoice_pdf(
     inv: Invoice,
     *,
     type_names: Mapping[int, str] | None = None,
+    paid: str | None = None,
 ) -> bytes:
-    """The PDF bytes of ``inv`` (a final invoice or a running statement, which says so on its face).
+    """The PDF bytes of ``inv`` (a final invoice or a running statement, which says so on its face). ``paid``
+    says how it was paid (the settlement's amount, token and transaction) when the contract settled it.
 
     Its "verify it yourself" command names the contract and the chain id with a placeholder for the node
     (:func:`rpc_placeholder`), never the RPC URL the document was made with: provider URLs carry API keys in their
@@ -117,6 +119,11 @@ def invoice_pdf(
         pdf.cell(sum(widths[:6]), 5, "Committed by open leases beyond this point", align="R")
         pdf.cell(widths[6], 5, f"{format_minor(inv.committed_total, currency)} {currency}", align="R")
         pdf.ln()
+    if paid is not None:
+        pdf.set_font("Helvetica", "B", 11)
+        pdf.set_text_color(15, 123, 61)
+        pdf.multi_cell(0, 6, "PAID: " + paid, new_x="LMARGIN", new_y="NEXT", align="L")
+        pdf.set_text_color(0, 0, 0)
     pdf.ln(4)
 
     _composition_chart(pdf, inv, names)

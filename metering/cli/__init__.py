@@ -53,6 +53,10 @@ COMMANDS: dict[str, LazyCommand] = {
                             "Show an instance, or close one whose agent cannot."),
     "account": LazyCommand("metering.cli.provider_cmds:account_app", PROVIDER,
                            "Create an encrypted keystore for a signing key."),
+    "settlement": LazyCommand("metering.cli.settlement_cmds:settlement_app", PROVIDER, "Deploy the Settlement "
+                              "contract and name a token per currency (provider)."),
+    "provider": LazyCommand("metering.cli.settlement_cmds:provider_app", PROVIDER,
+                            "The provider's view of settlements."),
     "activate": LazyCommand("metering.cli.agent_cmds:activate", AGENT, "Ask the contract to authorize one instance; "
                             "exits 6 when denied (the denial is recorded on chain)."),
     "renew": LazyCommand("metering.cli.agent_cmds:renew", AGENT, "Extend a running instance's lease; exits 6 when "
@@ -72,6 +76,8 @@ COMMANDS: dict[str, LazyCommand] = {
                            cls="metering.cli.commercial_cmds:InvoiceCommand"),
     "anchor": LazyCommand("metering.cli.audit_cmds:anchor", AUDIT, "Anchor a final invoice's keccak-256 hash and "
                           "total on chain (after its timeframe ended)."),
+    "settle": LazyCommand("metering.cli.settlement_cmds:settle", AUDIT, "Settle ended timeframes from escrow (anyone "
+                          "may): the contract pays each final invoice's total."),
     "db": LazyCommand("metering.cli.db_cmds:db_app", AUDIT, "The event database: status, schema upgrades, copying a "
                       "history to another database."),
     "verify": LazyCommand("metering.cli.audit_cmds:verify", AUDIT, "Recompute an invoice from the chain and compare "

@@ -25,6 +25,8 @@ from metering.cli._common import (
 )
 from metering.cli._on_chain import OnChain, on_chain
 from metering.cli.commercial_cmds import CommercialOpt, DirectoryOpt, NumbersOpt, SettlementOpt, commercial_plan
+from metering.cli.settlement_cmds import SettlementOpt as SettlementContractOpt
+from metering.cli.settlement_cmds import paid_note, settlement_check, show_settlement_check
 from metering.errors import ConfigError, InvoiceError
 
 if TYPE_CHECKING:
@@ -190,6 +192,7 @@ def invoice(
     directory: DirectoryOpt = None,
     numbers: NumbersOpt = None,
     settlement_tx: SettlementOpt = None,
+    settlement: SettlementContractOpt = None,
 ) -> None:
     """Compute a customer's invoice (or a running statement) for a timeframe from the contract's events."""
     from metering.audit.billing import final_invoice, invoice_from_store, statement
@@ -237,7 +240,8 @@ def invoice(
         from metering.audit.invoice_pdf import invoice_pdf
 
         assert output is not None
-        write_output(output, invoice_pdf(inv))
+        paid = paid_note(on.rpc_url, settlement, inv)  # with --settlement: "paid" and its transaction
+        write_output(output, invoice_pdf(inv, paid=paid))
         kind = "final invoice" if inv.final else f"running statement as of {when(inv.as_of)} (not final)"
         err_console.print(f"{kind} written to {output} (PDF; its canonical JSON is what verifies)")
         return
@@ -330,6 +334,7 @@ def verify(
     require_final: Annotated[
         bool, typer.Option("--require-final", help="Count a running statement as a difference.", metavar="")
     ] = False,
+    settlement: SettlementContractOpt = None,
 ) -> None:
     """Recompute an invoice from the chain and compare it field by field, with the counters and the anchor.
 
@@ -352,6 +357,7 @@ def verify(
     with on.indexed() as (store, _):
         report = verify_invoice(on.w3, on.address, store, invoice_file, confirmations=on.confirmations,
                                 require_anchor=require_anchor, require_final=require_final)
+    settled = settlement_check(on.rpc_url, settlement, invoice_file)  # with --settlement: against its payment
     kind = "final invoice" if report.recomputed.final else "statement"
     if on.json:
         print_json({
@@ -359,6 +365,9 @@ def verify(
             "invoice_hash": report.invoice_hash, "recomputed_hash": report.recomputed_hash,
             "anchor": report.anchor.name, "anchored_hash": report.anchored_hash,
             "differences": [{"where": d.where, "expected": d.expected, "found": d.found} for d in report.differences],
+            "settlement": None if settled is None else {
+                "settled": settled.event is not None, "differences": list(settled.differences),
+                "tx": settled.event.tx_hash if settled.event else None},
         })
     elif report.ok:
         console.print(
@@ -367,5 +376,7 @@ def verify(
     else:
         console.print(report_table(report))
         console.print(f"[red]NOT verified[/]: {invoice_file} (anchor: {report.anchor.name.lower()})")
-    if not report.ok:
+    if not on.json:
+        show_settlement_check(settled)
+    if not report.ok or (settled is not None and not settled.ok):
         raise typer.Exit(int(ExitCode.DIFFERENCES))

@@ -542,6 +542,11 @@ def _register_customer_list() -> None:
 
     customer_app.command("list")(customer_list)
     customer_app.command("stop")(customer_stop)
+    from metering.cli import settlement_cmds
+
+    customer_app.command("deposit")(settlement_cmds.customer_deposit)
+    customer_app.command("withdraw")(settlement_cmds.customer_withdraw)
+    customer_app.command("balance")(settlement_cmds.customer_balance)
 
 
 _register_customer_list()

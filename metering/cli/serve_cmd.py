@@ -59,6 +59,11 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).", min=0, max=65535)] = 8000,
     confirmations: Annotated[int, typer.Option(help="Blocks to wait before indexing a block.", min=0)] = 0,
     interval: Annotated[float, typer.Option(help="Seconds between background syncs.", min=0.1)] = 2.0,
+    settlement: Annotated[
+        str | None,
+        typer.Option("--settlement", envvar="METERING_SETTLEMENT", help="Settlement contract: show escrows.",
+                     show_default=False),
+    ] = None,
     directory: DirectoryOpt = None,
     workers: Annotated[
         int | None,
@@ -92,4 +97,4 @@ def serve(
     serve_until_interrupted(w3, address, location, host=host, port=port, confirmations=confirmations, interval=interval,
                             type_names=dict(names.type_names) if names else None,
                             customer_names={a: p.name for a, p in names.customers.items()} if names else None,
-                            workers=workers or default_workers(), rpc_url=rpc_url, watch=rules)
+                            workers=workers or default_workers(), rpc_url=rpc_url, watch=rules, settlement=settlement)

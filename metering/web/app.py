@@ -36,6 +36,7 @@ from web3 import Web3
 from metering.audit.store import Store
 from metering.errors import MeteringError
 from metering.web import data, views
+from metering.web.escrow import escrow_card
 from metering.web.live import live_endpoint
 from metering.web.metrics import metrics_endpoint
 from metering.web.pagecache import PageCache
@@ -65,6 +66,7 @@ class WebConfig:
     customer_names: dict[str, str] | None = None
     page_cache: int = 256  # pages kept per process until the indexed head moves (0: none)
     shared_pages: Path | None = None  # a directory the worker processes share rendered pages through
+    settlement: str | None = None  # the Settlement contract, for the customer page's escrow card
 
 
 class _Clock:
@@ -154,6 +156,7 @@ def create_app(config: WebConfig) -> Starlette:
         return render(request, "customer.html", {
             "customer": address, "row": row, "timeframes": sorted(rows), "usage": usage, "charts": charts,
             "charts_json": json.dumps(charts), "account": account,
+            "escrow": escrow_card(config.w3, config.settlement, address),
         })
 
     def invoice_page(request: Request) -> Response:

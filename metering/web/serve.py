@@ -57,6 +57,7 @@ def worker_app() -> Starlette:
     customers = {str(k): str(v) for k, v in (spec.get("customer_names") or {}).items()}
     return create_app(WebConfig(db=spec["db"], contract=spec["contract"], w3=w3, type_names=names or None,
                                 customer_names=customers or None, page_cache=int(spec["page_cache"]),
+                                settlement=spec.get("settlement"),
                                 shared_pages=Path(spec["pages"]) if spec["pages"] else None))
 
 
@@ -80,12 +81,14 @@ def serve_store(
     customer_names: dict[str, str] | None = None,
     w3: Web3 | None = None,
     page_cache: int = 256,
+    settlement: str | None = None,
 ) -> None:
     """Serve ``db`` (a SQLite path or a PostgreSQL URL, which the workers open again) with ``workers`` processes
     (1: in this process) until Ctrl-C; prints the URL first (without a URL's password).
 
     ``rpc_url`` lets each worker reach the node (verification, block times); ``w3`` is used by a single worker;
-    ``page_cache``: pages kept per head (0: every request computes its page, as the benchmark's baseline)."""
+    ``page_cache``: pages kept per head (0: every request computes its page, as the benchmark's baseline);
+    ``settlement``: the Settlement contract, for the customer page's escrow card."""
     if not is_loopback(host):
         print(f"warning: serving on {host}: anyone who can reach this machine on port {port} can read every "
               "customer's usage and invoices", file=sys.stderr, flush=True)
@@ -95,7 +98,7 @@ def serve_store(
     print(f"metering web view at http://{shown}:{sock.getsockname()[1]}/  ({workers} worker(s), database {where}; "
           "Ctrl-C stops)", flush=True)
     try:
-        _run(db, contract, rpc_url, workers, (type_names, customer_names), w3, page_cache, sock)
+        _run(db, contract, rpc_url, workers, (type_names, customer_names), w3, page_cache, sock, settlement)
     except KeyboardInterrupt:  # Ctrl-C: the servers have stopped; nothing to report
         pass
     finally:
@@ -104,7 +107,7 @@ def serve_store(
 
 def _run(db: str | Path, contract: str, rpc_url: str | None, workers: int,
          names: tuple[dict[int, str] | None, dict[str, str] | None], w3: Web3 | None, page_cache: int,
-         sock: socket.socket) -> None:
+         sock: socket.socket, settlement: str | None = None) -> None:
     """Run the server(s) on ``sock`` until they stop; ``names``: the directory's type and customer names."""
     import tempfile
 
@@ -115,13 +118,13 @@ def _run(db: str | Path, contract: str, rpc_url: str | None, workers: int,
         from metering.web.app import WebConfig, create_app
 
         app: Any = create_app(WebConfig(db=db, contract=contract, w3=w3, type_names=names[0],
-                                        customer_names=names[1], page_cache=page_cache))
+                                        customer_names=names[1], page_cache=page_cache, settlement=settlement))
         uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off")).run(sockets=[sock])
         return
     with tempfile.TemporaryDirectory(prefix="metering-pages-") as pages:  # removed when the server stops
         os.environ[_ENV] = json.dumps({"db": str(db), "contract": contract, "rpc_url": rpc_url,
                                        "type_names": names[0] or {}, "customer_names": names[1] or {},
-                                       "pages": pages if page_cache else None,
+                                       "pages": pages if page_cache else None, "settlement": settlement,
                                        "page_cache": page_cache})
         config = uvicorn.Config("metering.web.serve:worker_app", factory=True, workers=workers, log_level="warning",
                                 lifespan="off")
@@ -142,6 +145,7 @@ def serve_until_interrupted(
     workers: int = 1,
     rpc_url: str | None = None,
     watch: WatchConfig | None = None,
+    settlement: str | None = None,
 ) -> None:
     """Index once, then serve ``db`` at ``host:port`` and keep indexing (and watching, with ``watch``) in the
     background; returns on Ctrl-C."""
@@ -157,7 +161,7 @@ def serve_until_interrupted(
         loop = WatchLoop(watch, db, w3=w3, interval=interval).start()
     try:
         serve_store(db, contract, rpc_url=rpc_url, host=host, port=port, workers=workers, type_names=type_names,
-                    customer_names=customer_names, w3=w3)
+                    customer_names=customer_names, w3=w3, settlement=settlement)
     finally:
         if loop is not None:
             loop.stop()

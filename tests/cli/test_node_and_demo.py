@@ -164,6 +164,12 @@ def test_run_demo_result(tmp_path: Path) -> None:
     reasons = {d.reason for d in result.denials}
     assert {DenialReason.CONCURRENCY_LIMIT_REACHED, DenialReason.AGENT_NOT_APPROVED} <= reasons
     assert DenialReason.SPENDING_CAP_REACHED in reasons  # globex's cap: a new start refused near the end
+    assert DenialReason.DEPOSIT_EXHAUSTED in reasons  # initech's second ml-worker: beyond its deposit
+    assert result.settlement is not None
+    assert result.settlement.settled.amount == result.totals["initech"] == result.settlement.invoice_total
+    assert result.settlement.payouts[0].paid is not None
+    assert result.settlement.payouts[0].paid.units == result.settlement.settled.tokens
+    assert result.settlement.withdrawn.units == (50 + 500) * 10_000 - result.settlement.settled.tokens
     assert (out / "statement-acme-tf2.json").is_file()
     assert result.overage_grants > 0
     assert result.expired_by_third_party > 0

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from eth_utils.crypto import keccak
 
 from metering.contract import DenialReason, InstanceStatus, abi
 
@@ -15,6 +16,7 @@ from .helpers import EUR, HARD, Harness, rid
 ADMIN = b"\x00" * 32
 MANAGER = "RULES_MANAGER_ROLE"
 AGENT = "AGENT_ROLE"
+SETTLEMENT = "SETTLEMENT_ROLE"  # no public getter (EIP-170): keccak256 of its name
 RID = rid(1)
 HASH = b"\x11" * 32
 
@@ -37,6 +39,7 @@ CALLS: list[tuple[str, Callable[[Harness, str], list[Any]], str]] = [
     ("changeDefaultAdminDelay", lambda h, a: [10], "DEFAULT_ADMIN_ROLE"),
     ("rollbackDefaultAdminDelay", lambda h, a: [], "DEFAULT_ADMIN_ROLE"),
     ("setDefaultCustomerCap", lambda h, a: [100, EUR], MANAGER),
+    ("setPrepaid", lambda h, a: [a, 0, 100, EUR], SETTLEMENT),  # the settlement contract's hook (issue 16)
 ]
 #: Functions only the agent that holds the instance may call.
 HOLDER_ONLY = ["renewLease", "deactivate"]
@@ -54,6 +57,8 @@ SPECIAL = ["acceptDefaultAdminTransfer", "renounceRole", "expireLeases"]
 
 
 def _role(h: Harness, name: str) -> bytes:
+    if name == SETTLEMENT:
+        return keccak(text=name)
     return ADMIN if name == "DEFAULT_ADMIN_ROLE" else bytes(getattr(h.fn, name)().call())
 
 
