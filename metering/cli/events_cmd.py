@@ -44,7 +44,8 @@ __all__ = ["describe", "event_json", "events"]
 #: Fields shown in their own columns, not among the details.
 _COLUMNS = {"block_number", "block_hash", "tx_hash", "log_index", "timeframe", "customer", "instance_type",
             "instance_id"}
-#: Fields that hold an amount in minor units of the timeframe's currency (a cap has no timeframe: its unit is named).
+#: Fields that hold an amount in minor units: of the event's own currency where it names one (a cap, contract v3),
+#: else of its timeframe's (when unknown, the unit is named).
 _MINOR = {"total", "cap"}
 #: Fields that hold unix seconds: shown with their ISO time.
 _TIMES = {"start", "end", "started_at", "lease_end", "stopped_at"}
@@ -69,6 +70,10 @@ def describe(event: MeterEvent, currency: str | None = None) -> str:
     from metering.money import format_micro, format_minor
     from metering.timeparse import with_iso
     from metering.types import Rules
+
+    own = getattr(event, "currency", None)
+    if isinstance(own, str) and own:
+        currency = own  # a cap carries its currency (v3): it is the one its amount is in
 
     def micro(value: int) -> str:
         return f"{format_micro(value, currency)} {currency}" if currency else f"{value} micro-units"

@@ -100,9 +100,9 @@ def test_events_json_integers_are_numbers_and_money_has_its_currency(cli: Cli, m
     rules = next(e for e in data if e["event"] == "RulesSet")
     assert isinstance(rules["price_per_activation"], int) and rules["mode"] in ("HARD", "SOFT")
     cap = next(e for e in data if e["event"] == "SpendingCapSet")
-    assert cap["cap"] == 250 and "currency" not in cap  # a cap has no timeframe: its JSON says minor units only
+    assert (cap["cap"], cap["currency"]) == (250, "EUR")  # a cap carries its currency (contract v3)
     text = flat(ok(cli("events")).stdout)
-    assert "cap=250 minor units" in text
+    assert "cap=2.50 EUR" in text
     assert "0.50 EUR/start" in text  # the rules' prices with their currency
     # every timeframe is in EUR: the cap is shown in it by `customer list`, and named in its JSON
     assert "spending cap 2.50 EUR per timeframe" in flat(ok(cli("customer", "list")).stdout)
