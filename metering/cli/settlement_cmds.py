@@ -1,5 +1,8 @@
 """Settlement commands (issue 16): ``customer deposit/withdraw/balance``, ``settle``, ``provider payouts`` and the
-provider's ``settlement deploy/token``. Heavy imports wait until a command runs."""
+provider's ``settlement deploy/token``. Heavy imports wait until a command runs.
+
+Each command takes its node, Meter, signer and ``--json`` from :func:`~metering.cli._on_chain.on_chain` and declares
+only its own options, among them ``--settlement`` (the Settlement contract, METERING_SETTLEMENT)."""
 
 from __future__ import annotations
 
@@ -8,21 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from metering.cli._common import (
-    DEFAULT_RPC_URL,
-    ContractOpt,
-    DbOpt,
-    FromBlockOpt,
-    JsonOpt,
-    KeystoreOpt,
-    RpcUrlOpt,
-    command,
-    connect,
-    console,
-    print_json,
-    require_contract,
-    signer,
-)
+from metering.cli._common import DbOpt, FromBlockOpt, console, open_store, sync_store
+from metering.cli._on_chain import OnChain, on_chain
 
 if TYPE_CHECKING:
     from metering.settlement import SettlementClient
@@ -52,14 +42,15 @@ settlement_app = typer.Typer(help="Deploy the Settlement contract and name a tok
                              no_args_is_help=True)
 
 
-def _client(rpc_url: str, settlement: str | None, keystore: Path | None, *, write: bool) -> SettlementClient:
+def _client(on: OnChain, settlement: str | None, *, write: bool) -> SettlementClient:
+    """The Settlement contract at ``settlement`` on ``on``'s node, signing with the command's key when ``write``."""
     from metering.errors import ConfigError
     from metering.settlement import SettlementClient
 
     if not settlement:
         raise ConfigError("no Settlement contract: give --settlement or set METERING_SETTLEMENT")
-    w3 = connect(rpc_url)
-    return SettlementClient(w3, settlement, signer(keystore) if write else None)
+    w3 = on.w3
+    return SettlementClient(w3, settlement, on.signer() if write else None)
 
 
 def _units(client: SettlementClient, amount: str, currency: str, raw_units: bool) -> int:
@@ -88,38 +79,39 @@ def _show_escrow(e: Escrow) -> None:
                   f"available {e.amount(e.available)}", highlight=False)
 
 
-@command
-def customer_deposit(
-    amount: Annotated[str, typer.Argument(help="How much, in the currency (e.g. 25.00), or in token units.")],
-    currency: CurrencyOpt,
-    units: UnitsOpt = False,
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    settlement: SettlementOpt = None,
-    keystore: KeystoreOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """As the customer: deposit into your escrow. The first deposit makes you prepaid: from then on agents are
-    granted only what your deposit covers, and each ended timeframe is settled from it."""
-    client = _client(rpc_url, settlement, keystore, write=True)
-    paid, escrow, tx = client.deposit(currency, _units(client, amount, currency, units))
-    if json_out:
-        print_json({"deposited": paid.as_dict(), "escrow": _escrow_dict(escrow), "tx": tx})
+def _answer_escrow(on: OnChain, moved: Any, escrow: Escrow, tx: str, *, key: str, verb: str) -> None:
+    """The ending of ``deposit`` and ``withdraw``: what moved (JSON ``key``, text ``verb``), the escrow after it,
+    and the transaction."""
+    if on.answer({key: moved.as_dict(), "escrow": _escrow_dict(escrow), "tx": tx}):
         return
-    console.print(f"deposited {paid}  tx {tx}", highlight=False)
+    console.print(f"{verb} {moved}  tx {tx}", highlight=False)
     _show_escrow(escrow)
 
 
-@command
+@on_chain(signs=True, meter=False)
+def customer_deposit(
+    on: OnChain,
+    amount: Annotated[str, typer.Argument(help="How much, in the currency (e.g. 25.00), or in token units.")],
+    currency: CurrencyOpt,
+    units: UnitsOpt = False,
+    settlement: SettlementOpt = None,
+) -> None:
+    """As the customer: deposit into your escrow. The first deposit makes you prepaid: from then on agents are
+    granted only what your deposit covers, and each ended timeframe is settled from it."""
+    client = _client(on, settlement, write=True)
+    paid, escrow, tx = client.deposit(currency, _units(client, amount, currency, units))
+    _answer_escrow(on, paid, escrow, tx, key="deposited", verb="deposited")
+
+
+@on_chain(signs=True, meter=False)
 def customer_withdraw(
+    on: OnChain,
     amount: Annotated[str | None, typer.Argument(help="How much (default: everything available).")] = None,
     units: UnitsOpt = False,
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     settlement: SettlementOpt = None,
-    keystore: KeystoreOpt = None,
-    json_out: JsonOpt = False,
 ) -> None:
     """As the customer: withdraw what no granted, unsettled usage holds."""
-    client = _client(rpc_url, settlement, keystore, write=True)
+    client = _client(on, settlement, write=True)
     wanted = None
     if amount is not None:
         mine = client.escrow(client.sender.address)
@@ -129,43 +121,34 @@ def customer_withdraw(
             raise ConfigError(f"{mine.customer} never deposited: there is nothing to withdraw")
         wanted = _units(client, amount, mine.token.currency, units)
     taken, escrow, tx = client.withdraw(wanted)
-    if json_out:
-        print_json({"withdrawn": taken.as_dict(), "escrow": _escrow_dict(escrow), "tx": tx})
-        return
-    console.print(f"withdrew {taken}  tx {tx}", highlight=False)
-    _show_escrow(escrow)
+    _answer_escrow(on, taken, escrow, tx, key="withdrawn", verb="withdrew")
 
 
-@command
+@on_chain(meter=False)
 def customer_balance(
+    on: OnChain,
     customer: Annotated[str, typer.Argument(help="Customer address.")],
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     settlement: SettlementOpt = None,
-    json_out: JsonOpt = False,
 ) -> None:
     """Show a customer's escrow: balance, what granted usage holds, what it may withdraw."""
-    escrow = _client(rpc_url, settlement, None, write=False).escrow(customer)
-    if json_out:
-        print_json(_escrow_dict(escrow))
+    escrow = _client(on, settlement, write=False).escrow(customer)
+    if on.answer(_escrow_dict(escrow)):
         return
     _show_escrow(escrow)
 
 
-@command
+@on_chain(signs=True)
 def settle(
+    on: OnChain,
     customers: Annotated[list[str] | None, typer.Argument(help="Customers to settle (default: with --all).")] = None,
     timeframe: Annotated[int, typer.Option("--timeframe", "-t", help="The ended timeframe to settle.")] = 0,
     all_customers: Annotated[
         bool, typer.Option("--all", help="Every enrolled customer (the postpaid ones are skipped).", metavar="")
     ] = False,
     batch: Annotated[int, typer.Option(help="Customers per transaction.")] = 100,
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
     settlement: SettlementOpt = None,
-    keystore: KeystoreOpt = None,
     db: DbOpt = None,
     from_block: FromBlockOpt = None,
-    json_out: JsonOpt = False,
 ) -> None:
     """Settle ended timeframes from escrow (anyone may): the contract pays each final invoice's total.
 
@@ -177,17 +160,16 @@ def settle(
         raise ConfigError("give the ended timeframe to settle: --timeframe N")
     if bool(customers) == all_customers:
         raise ConfigError("give customer addresses, or --all (not both)")
-    client = _client(rpc_url, settlement, keystore, write=True)
+    client = _client(on, settlement, write=True)
     if all_customers:
-        targets = _enrolled(rpc_url, contract, db, from_block, json_out)
+        targets = _enrolled(on, db, from_block)
         events = client.settle_many(targets, timeframe, batch=batch)
     elif customers and len(customers) == 1:
         events = [client.settle(customers[0], timeframe)]
     else:
         events = client.settle_many(customers or [], timeframe, batch=batch)
     rows = [_settled_dict(client, e) for e in events]
-    if json_out:
-        print_json(rows)
+    if on.answer(rows):
         return
     for row in rows:
         console.print(f"{row['customer']} timeframe {row['timeframe']}: paid {row['paid_text']} to {row['payee']}"
@@ -195,14 +177,17 @@ def settle(
     console.print(f"[dim]{len(rows)} settlement(s)[/]", highlight=False)
 
 
-def _enrolled(rpc_url: str, contract: str | None, db: str | None, from_block: int | None, quiet: bool) -> list[str]:
-    from metering.audit.events import CustomerEnrolled
-    from metering.cli._common import open_store, sync_store
+def _enrolled(on: OnChain, db: str | None, from_block: int | None) -> list[str]:
+    """Every customer the Meter enrolled, from the event database brought up to date (quiet with ``--json``).
 
-    w3 = connect(rpc_url)
-    address = require_contract(contract)
+    ``settle`` has ``--db`` and ``--from-block`` but no ``--confirmations``, so it reads the database itself
+    rather than through :meth:`OnChain.indexed`."""
+    from metering.audit.events import CustomerEnrolled
+
+    w3 = on.w3
+    address = on.address
     with open_store(w3, address, db) as store:
-        sync_store(w3, address, store, quiet=quiet, from_block=from_block)
+        sync_store(w3, address, store, quiet=on.json, from_block=from_block)
         return sorted({e.customer for e in store.events(names=[CustomerEnrolled.name])
                        if isinstance(e, CustomerEnrolled)})
 
@@ -222,24 +207,22 @@ def _settled_dict(client: SettlementClient, e: Any) -> dict[str, Any]:
 
 
 @provider_app.command("payouts")
-@command
+@on_chain(meter=False)
 def provider_payouts(
+    on: OnChain,
     timeframe: Annotated[int | None, typer.Option("--timeframe", "-t", help="Only this timeframe.")] = None,
     customer: Annotated[str | None, typer.Option(help="Only this customer.", show_default=False)] = None,
     from_block: FromBlockOpt = None,
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     settlement: SettlementOpt = None,
-    json_out: JsonOpt = False,
 ) -> None:
     """What settlements paid the provider, per customer and timeframe, with the totals per currency and token."""
     from metering.settlement.payouts import payouts, totals
 
-    client = _client(rpc_url, settlement, None, write=False)
+    client = _client(on, settlement, write=False)
     items = payouts(client, from_block=from_block or 0, timeframe=timeframe, customer=customer)
     rows = [_settled_dict(client, p.event) for p in items]
     sums = totals(items)
-    if json_out:
-        print_json({"payouts": rows, "totals": {c: t.as_dict() for c, t in sums.items()}})
+    if on.answer({"payouts": rows, "totals": {c: t.as_dict() for c, t in sums.items()}}):
         return
     for row in rows:
         console.print(f"timeframe {row['timeframe']}  {row['customer']}  {row['paid_text']}  tx {row['tx']}",
@@ -251,39 +234,34 @@ def provider_payouts(
 
 
 @settlement_app.command("deploy")
-@command
+@on_chain(signs=True)
 def settlement_deploy(
+    on: OnChain,
     payee: Annotated[str | None, typer.Option(help="Where payouts go (default: the signer).", show_default=False)]
     = None,
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
-    contract: ContractOpt = None,
-    keystore: KeystoreOpt = None,
-    json_out: JsonOpt = False,
 ) -> None:
     """As the Meter's admin: deploy the Settlement contract beside the Meter and grant it the settlement role."""
     from metering.settlement.deploy import deploy_settlement
 
-    w3 = connect(rpc_url)
-    admin = signer(keystore)
-    address = deploy_settlement(w3, admin, require_contract(contract), payee or admin.address)
-    if json_out:
-        print_json({"settlement": address})
+    w3 = on.w3
+    admin = on.signer()
+    address = deploy_settlement(w3, admin, on.address, payee or admin.address)
+    if on.answer({"settlement": address}):
         return
     console.print(f"settlement {address} (export METERING_SETTLEMENT={address})", highlight=False)
 
 
 @settlement_app.command("token")
-@command
+@on_chain(signs=True, json=False, meter=False)
 def settlement_token(
+    on: OnChain,
     currency: Annotated[str, typer.Argument(help="ISO 4217 currency, e.g. EUR.")],
     token: Annotated[str, typer.Argument(help="The ERC-20 token's address.")],
     units_per_minor: Annotated[int, typer.Argument(help="Token units per minor unit (6-decimal token, EUR: 10000).")],
-    rpc_url: RpcUrlOpt = DEFAULT_RPC_URL,
     settlement: SettlementOpt = None,
-    keystore: KeystoreOpt = None,
 ) -> None:
     """As the provider: name the token of a currency (once; it never changes, balances are held in it)."""
-    client = _client(rpc_url, settlement, keystore, write=True)
+    client = _client(on, settlement, write=True)
     tx = client.set_currency_token(currency, token, units_per_minor)
     console.print(f"{currency.upper()}: {client.currency_token(currency).symbol} at {token}, {units_per_minor} "
                   f"units per minor unit  tx {tx}", highlight=False)
@@ -297,7 +275,7 @@ def settlement_check(rpc_url: str, settlement: str | None, invoice_file: Path) -
     from metering.audit.invoice import read_invoice
     from metering.settlement.check import check_settlement
 
-    return check_settlement(read_invoice(invoice_file), _client(rpc_url, settlement, None, write=False))
+    return check_settlement(read_invoice(invoice_file), _client(OnChain(rpc_url=rpc_url), settlement, write=False))
 
 
 def show_settlement_check(check: Any) -> None:
@@ -321,7 +299,7 @@ def paid_note(rpc_url: str, settlement: str | None, invoice: Any) -> str | None:
     from metering.errors import InvoiceError
     from metering.settlement.check import check_settlement
 
-    client = _client(rpc_url, settlement, None, write=False)
+    client = _client(OnChain(rpc_url=rpc_url), settlement, write=False)
     check = check_settlement(invoice, client)
     if check.event is None:
         return None
