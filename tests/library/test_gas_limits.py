@@ -21,14 +21,26 @@ COVERAGE: list[tuple[str, GasLimit, int | None]] = [
     (r"^expire, single", gas_limits.EXPIRY, 1),
     (r"^expireLeases of (\d+)", gas_limits.EXPIRY, None),
     (r"^batch of (\d+)", gas_limits.BATCH_ACTIVATION, None),
+    (r"^grant, steady state", gas_limits.ACTIVATION, 1),  # the settlement section's prepaid and postpaid grants
 ]
+
+#: Rows of transactions the library sends with the node's estimate (``Call(gas=None)``), not a known limit: the
+#: settlement's deposits, withdrawals and settlements (their cost grows with the timeframe's instance types).
+ESTIMATED = (r"^deposit, ", r"^withdraw ", r"^settle one customer", r"^settleMany, ")
 
 
 def _rows() -> list[tuple[str, int]]:
+    """The rows of the report's measurement tables (a header ``| operation | gas used (tx) |``); the other tables
+    compare versions or itemise floors."""
     rows = []
+    measured = False
     for line in REPORT.read_text(encoding="utf-8").splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if line.startswith("| ") and len(cells) > 2 and cells[1].replace(",", "").isdigit():
+        if not line.startswith("|"):
+            measured = False
+        elif cells[0] == "operation":
+            measured = len(cells) > 1 and cells[1] == "gas used (tx)"
+        elif measured and len(cells) > 2 and cells[1].replace(",", "").isdigit():
             rows.append((cells[0], int(cells[1].replace(",", ""))))
     return rows
 
@@ -39,6 +51,8 @@ def test_the_report_has_rows() -> None:
 
 @pytest.mark.parametrize(("operation", "gas_used"), _rows(), ids=[r[0] for r in _rows()])
 def test_every_measured_transaction_fits_its_known_limit_with_the_margin(operation: str, gas_used: int) -> None:
+    if any(re.match(pattern, operation) for pattern in ESTIMATED):
+        return  # sent with the node's estimate: no known limit to outgrow
     for pattern, limit, items in COVERAGE:
         found = re.match(pattern, operation)
         if found:
