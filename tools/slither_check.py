@@ -46,6 +46,26 @@ ACCEPTED[("uninitialized-local", "Meter._renew.reason")] = (
     "starts as None (granted) on purpose: the checks before the renewal set a denial reason, and only None renews."
 )
 
+_CODE_EQUALITY = (
+    "compares currency codes (bytes8) and a settled flag, not balances: Slither's strict-equality detector fears an "
+    "attacker steering a balance to miss an exact value; a currency code is set once by the provider or the "
+    "customer's first deposit, and 0 means 'not prepaid'."
+)
+for _function in ("settle", "_settle", "settleMany"):
+    ACCEPTED[("incorrect-equality", f"Settlement.{_function}")] = _CODE_EQUALITY
+ACCEPTED[("uninitialized-local", "Settlement._settle.token")] = (
+    "zero on purpose when the timeframe's currency is not the escrow's: nothing is paid (tokens 0) and the "
+    "`Settled` event names no token; otherwise it is set before use."
+)
+ACCEPTED[("uninitialized-local", "Settlement.deposit.release")] = (
+    "zero on purpose: only a customer's first deposit (the opt-in) releases what it had committed as a postpaid "
+    "customer; a top-up releases nothing."
+)
+ACCEPTED[("unused-return", "Settlement._due")] = (
+    "the ignored value is `rules()`'s `configured` flag: `_due` walks `instanceTypes(timeframe)`, which Meter "
+    "records in `setRules` only, so every type it names is configured."
+)
+
 
 @dataclass(frozen=True)
 class Finding:
