@@ -4,8 +4,8 @@ Each ceiling sends the same calls as the path it bounds (``requestActivation`` o
 ``requestActivations`` of 100), presigned before the clock starts (with eth-account, independent of our signer), with
 nothing between the bench and the node but the provider's own transport (``w3.provider.make_request`` and
 ``make_batch_request``: the HTTP client our sender uses too, so the ratio measures our client's own work). Receipts
-are polled in a tight loop without sleeping. Every run is checked against the contract's usage counters like the
-measured paths.
+are polled in a tight loop without sleeping. The ceilings send from an agent account of their own, so they can take
+turns with our paths in short rounds on one chain; every repetition is checked against the contract's usage counters.
 
 - sequential: ``eth_sendRawTransactionSync`` (EIP-7966: the node answers with the receipt, one round trip) where
   the node has it (anvil 1.7 does), else ``eth_sendRawTransaction`` then ``eth_getTransactionReceipt`` until it
@@ -55,8 +55,9 @@ class _Stall:
 
 
 def presign(market: tp.Market, calls: Sequence[tuple[bytes, int]]) -> list[tuple[str, str]]:
-    """``(raw hex, hash hex)`` of ``(calldata, gas)`` transactions to the Meter from the agent, consecutive nonces."""
-    w3, agent = market.w3, market.agent
+    """``(raw hex, hash hex)`` of ``(calldata, gas)`` transactions to the Meter from the ceiling's own agent
+    account, consecutive nonces."""
+    w3, agent = market.w3, market.ceiling_agent
     nonce = int(w3.eth.get_transaction_count(agent.address, "pending"))
     base = int(w3.eth.get_block("latest")["baseFeePerGas"] or 0)
     tip = 10**9
@@ -71,12 +72,12 @@ def presign(market: tp.Market, calls: Sequence[tuple[bytes, int]]) -> list[tuple
     return signed
 
 
-def _single_calls(market: tp.Market, n: int, tag: str) -> list[tuple[bytes, int]]:
+def _single_calls(market: tp.Market, n: int, tag: str, start: int) -> list[tuple[bytes, int]]:
     encoder = meter_call_encoder()
     return [
         (encoder.encode("requestActivation", [market.customer(i), tp.INSTANCE_TYPE, tp.request_id(tag, i), tp.LEASE]),
          tp.ACTIVATION_GAS)
-        for i in range(n)
+        for i in range(start, start + n)
     ]
 
 
@@ -106,10 +107,10 @@ def _sync_refused(answer: Mapping[str, Any]) -> bool:
         or "unknown method" in message
 
 
-def sequential(market: tp.Market, n: int) -> tp.Timing:
+def sequential(market: tp.Market, n: int, start: int = 0) -> tp.Timing:
     """Presigned ``requestActivation`` transactions one at a time: ``eth_sendRawTransactionSync`` where the node
     answers it, else send one, poll its receipt until it is there, next."""
-    signed = presign(market, _single_calls(market, n, "ceiling-seq"))
+    signed = presign(market, _single_calls(market, n, "ceiling-seq", start))
     provider = market.w3.provider
 
     def run() -> None:
@@ -132,7 +133,7 @@ def sequential(market: tp.Market, n: int) -> tp.Timing:
             _ok(receipt)
 
     seconds, requests, _ = tp.timed_on(market, run)
-    return tp.checked(market, n, seconds, requests, n)
+    return tp.counted(market, n, seconds, requests, n)
 
 
 def _batches(signed: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
@@ -177,20 +178,20 @@ def _send_and_confirm_in_batches(market: tp.Market, signed: list[tuple[str, str]
         pending = waiting
 
 
-def batched(market: tp.Market, n: int) -> tp.Timing:
+def batched(market: tp.Market, n: int, start: int = 0) -> tp.Timing:
     """Presigned ``requestActivation`` transactions in JSON-RPC batches of 500, then their receipts in batches."""
-    signed = presign(market, _single_calls(market, n, "ceiling-batch"))
+    signed = presign(market, _single_calls(market, n, "ceiling-batch", start))
     seconds, requests, _ = tp.timed_on(market, lambda: _send_and_confirm_in_batches(market, signed))
-    return tp.checked(market, n, seconds, requests, n)
+    return tp.counted(market, n, seconds, requests, n)
 
 
-def activations(market: tp.Market, n: int) -> tp.Timing:
+def activations(market: tp.Market, n: int, start: int = 0) -> tp.Timing:
     """Presigned ``requestActivations`` transactions of 100 requests each (``n`` requests in all), sent and
     confirmed in JSON-RPC batches."""
     encoder = meter_call_encoder()
     calls = []
-    for begin in range(0, n, PER_TX):
-        size = min(PER_TX, n - begin)
+    for begin in range(start, start + n, PER_TX):
+        size = min(PER_TX, start + n - begin)
         payload = [
             (market.customer(i), tp.INSTANCE_TYPE, tp.request_id("ceiling-many", i), tp.LEASE)
             for i in range(begin, begin + size)
@@ -198,4 +199,4 @@ def activations(market: tp.Market, n: int) -> tp.Timing:
         calls.append((encoder.encode("requestActivations", [payload]), gas_limits.BATCH_ACTIVATION.limit(size)))
     signed = presign(market, calls)
     seconds, requests, _ = tp.timed_on(market, lambda: _send_and_confirm_in_batches(market, signed))
-    return tp.checked(market, n, seconds, requests, len(calls))
+    return tp.counted(market, n, seconds, requests, len(calls))

@@ -10,12 +10,13 @@ Usage::
 Sections (a registry, :data:`SECTIONS`: a new section is a ``Runner`` method and one entry):
 
 1. submitting activations, against their ceilings (:mod:`ceilings`), each comparison on one fresh anvil per
-   repetition (automine, loopback HTTP) with the paths taking turns to go first: sequential ``Agent.activate`` and
-   plain web3.py (build_transaction, sign, send_raw_transaction, wait_for_transaction_receipt) against presigned
-   sends with their receipts one by one; ``TransactionSender.send_many`` against presigned transactions in JSON-RPC
-   batches of 500; ``Agent.activate_many`` (100 requests per transaction) against presigned ``requestActivations``
-   transactions in JSON-RPC batches. The ceilings table gives ours / ceiling and ours / plain web3.py as the median
-   of the repetitions (min-max), with PASS or FAIL against the targets of :data:`TARGETS`;
+   repetition (automine, loopback HTTP) with the paths taking turns in short rounds (:data:`ROUNDS`), the load
+   average printed after each repetition: sequential ``Agent.activate`` and plain web3.py (build_transaction, sign,
+   send_raw_transaction, wait_for_transaction_receipt) against presigned ``eth_sendRawTransactionSync`` (send,
+   then the receipt, where the node lacks it), one by one; ``TransactionSender.send_many`` against presigned
+   transactions in JSON-RPC batches of 500; ``Agent.activate_many`` (100 requests per transaction) against
+   presigned ``requestActivations`` transactions in JSON-RPC batches. The ceilings table gives ours / ceiling and
+   ours / plain web3.py as the median of the repetitions (min-max), with PASS or FAIL against :data:`TARGETS`;
 2. signing: eth-account's ``sign_transaction`` with coincurve (what we ship) against the pure-Python eth-keys backend;
 3. indexing a history of usage events: web3.py's ``get_logs`` per event type, and one ``eth.get_logs`` with
    ``process_log`` per log, against ``Indexer.sync`` into SQLite;
@@ -72,6 +73,13 @@ QUICK = Sizes(activations=20, pipelined=40, batched=200, customers=10, events=40
 #: against eth_sendRawTransactionSync, pipelined against presigned JSON-RPC batches, activate_many against presigned
 #: requestActivations in batches).
 TARGETS = {"C1": 0.5, "C2": 0.75, "C3": 0.7}
+
+#: Items per round when our path and its ceiling take turns on one chain (see :meth:`Runner.in_rounds`): 25
+#: sequential activations, 250 pipelined transactions, 2,000 activations (20 transactions of 100).
+ROUNDS = {"C1": 25, "C2": 250, "C3": 2_000}
+
+#: A measured path: ``(market, n, start)`` sends ``n`` activations, numbered from ``start``, and times them.
+Path_ = Callable[[tp.Market, int, int], tp.Timing]
 
 #: Every row of the table, by key: the test checks each one is printed with positive numbers.
 ROW_KEYS = ("1a", "1b", "1c", "1d", "2a", "2b", "3a", "3b", "3c", "4a", "4b", "5a", "5b")
@@ -173,6 +181,12 @@ def median_timing(timings: Sequence[tp.Timing]) -> tp.Timing:
     return replace(ordered[len(ordered) // 2], runs=len(ordered))
 
 
+def summed(parts: Sequence[tp.Timing]) -> tp.Timing:
+    """The rounds of one path in one repetition, as one timing."""
+    return tp.Timing(sum(t.items for t in parts), sum(t.seconds for t in parts), 1, sum(t.requests for t in parts),
+                     sum(t.transactions for t in parts))
+
+
 def ratios(ours: Sequence[tp.Timing], reference: Sequence[tp.Timing]) -> Spread:
     """Per repetition ``ours / reference`` (rates), summarised."""
     return Spread.of([a.rate / b.rate for a, b in zip(ours, reference, strict=True)])
@@ -194,6 +208,7 @@ class Runner:
         self.rows: list[Row] = []
         self.comparisons: list[Comparison] = []
         self.history: tp.History | None = None
+        self.loads: dict[str, list[tuple[float, float, float]]] = {}  # per comparison, after each repetition
 
     def add(self, row: Row) -> None:
         self.rows.append(row)
@@ -211,17 +226,31 @@ class Runner:
         fn()
         print(f"  ({time.perf_counter() - began:.1f} s)", flush=True)
 
-    def on_fresh_anvils(self, paths: dict[str, Callable[[tp.Market], tp.Timing]]) -> dict[str, list[tp.Timing]]:
-        """Each repetition on its own fresh anvil, every path of ``paths`` on it; the paths take turns to go first,
-        so none always meets the longer chain."""
+    def in_rounds(self, key: str, paths: dict[str, Path_], n: int, round_size: int) -> dict[str, list[tp.Timing]]:
+        """Each repetition on its own fresh anvil; on it the paths of ``paths`` take turns in rounds of
+        ``round_size`` items (the path that goes first rotates from round to round), and a path's time is the sum of
+        its rounds. anvil slows down as its chain grows (by half over the first thousand blocks here), so a path run
+        whole after another would meet a longer chain: in short alternating rounds every path meets the same chain
+        lengths. The load average is printed after each repetition (the machine is shared) and kept for the
+        results."""
         names = list(paths)
         results: dict[str, list[tp.Timing]] = {name: [] for name in names}
         for repetition in range(self.sizes.runs):
-            shift = repetition % len(names)
+            parts: dict[str, list[tp.Timing]] = {name: [] for name in names}
             with LocalNode() as node:
                 market = tp.open_market(node, self.sizes.customers)
-                for name in names[shift:] + names[:shift]:
-                    results[name].append(paths[name](market))
+                for number, start in enumerate(range(0, n, round_size)):
+                    shift = (repetition + number) % len(names)
+                    for name in names[shift:] + names[:shift]:
+                        parts[name].append(paths[name](market, min(round_size, n - start), start))
+                market.verify()
+            load = os.getloadavg()
+            self.loads.setdefault(key, []).append(load)
+            for name in names:
+                results[name].append(summed(parts[name]))
+            print(f"    {key} repetition {repetition + 1}: "
+                  + ", ".join(f"{name} {_rate(results[name][-1].rate)}/s" for name in names)
+                  + f"; load average {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f}", flush=True)
         return results
 
     def comparison(
@@ -237,19 +266,19 @@ class Runner:
 
     def submitting(self) -> None:
         s = self.sizes
-        sequential = self.on_fresh_anvils({
-            "plain": lambda market: tp.submit_plain_web3(market, s.activations),
-            "ours": lambda market: tp.submit_agent(market, s.activations),
-            "ceiling": lambda market: ceilings.sequential(market, s.activations),
-        })
-        pipelined = self.on_fresh_anvils({
-            "ours": lambda market: tp.submit_pipelined(market, s.pipelined),
-            "ceiling": lambda market: ceilings.batched(market, s.pipelined),
-        })
-        batched = self.on_fresh_anvils({
-            "ours": lambda market: tp.submit_batched(market, s.batched, ceilings.PER_TX),
-            "ceiling": lambda market: ceilings.activations(market, s.batched),
-        })
+        sequential = self.in_rounds("C1", {
+            "plain": tp.submit_plain_web3,
+            "ours": tp.submit_agent,
+            "ceiling": ceilings.sequential,
+        }, s.activations, ROUNDS["C1"])
+        pipelined = self.in_rounds("C2", {
+            "ours": tp.submit_pipelined,
+            "ceiling": ceilings.batched,
+        }, s.pipelined, ROUNDS["C2"])
+        batched = self.in_rounds("C3", {
+            "ours": lambda market, n, start: tp.submit_batched(market, n, ceilings.PER_TX, start),
+            "ceiling": ceilings.activations,
+        }, s.batched, ROUNDS["C3"])
         plain = sequential["plain"]
         plain_median = median_timing(plain)
         against = "1a (plain web3.py)"
@@ -404,7 +433,7 @@ def environment() -> list[str]:
 
 def results_markdown(
     rows: Sequence[Row], comparisons: Sequence[Comparison], command: str, sizes: Sizes, seconds: float,
-    history: tp.History,
+    history: tp.History, loads: dict[str, list[tuple[float, float, float]]],
 ) -> str:
     date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     env = environment()
@@ -420,10 +449,17 @@ def results_markdown(
         comparisons_table(comparisons),
         "",
         f"Median of {sizes.runs} repetition(s), min-max in parentheses; each repetition runs our path, the ceiling "
-        "(and plain web3.py for C1) on one fresh anvil, taking turns to go first. The ceilings send the same "
-        "transactions presigned (eth-account) through the same provider (`w3.provider.make_request` / "
-        "`make_batch_request`), polling receipts without sleeping; see `bench/ceilings.py`. ours / plain web3.py "
-        "divides by the sequential plain web3.py rate of the same repetition (web3.py has no batched send).",
+        "(and plain web3.py for C1) on one fresh anvil, taking turns in rounds of "
+        + ", ".join(f"{ROUNDS[key]:,} ({key})" for key in ROUNDS)
+        + " activations, each path from an account of its own, so that all meet the same chain lengths (anvil "
+        "slows down as its chain grows). The ceilings send the same transactions presigned (eth-account) through "
+        "the same provider (`w3.provider.make_request` / `make_batch_request`), polling receipts without "
+        "sleeping; see `bench/ceilings.py`. ours / plain web3.py divides by the sequential plain web3.py rate of "
+        "the same repetition (web3.py has no batched send).",
+        "",
+        "Load average (1, 5, 15 min) after each repetition: "
+        + "; ".join(f"{key} " + " / ".join(f"{a:.1f}, {b:.1f}, {c:.1f}" for a, b, c in loads[key])
+                    for key in sorted(loads)) + ".",
         "",
         "## Every measurement",
         "",
@@ -433,7 +469,8 @@ def results_markdown(
         "",
         f"- **1. Submitting** activations of {sizes.customers} enrolled customers: {sizes.activations} one by one "
         f"(1a, 1b), {sizes.pipelined:,} pipelined (1c), {sizes.batched:,} in batches (1d); median of "
-        f"{sizes.runs} run(s), each on a fresh anvil shared with its ceiling (automine: one block per transaction). "
+        f"{sizes.runs} run(s), each on a fresh anvil shared with its ceiling in alternating rounds (automine: one "
+        "block per transaction). "
         "Each run is checked afterwards against the contract's usage counters (every activation granted and "
         "counted once). 1a counts the nonce locally (one `eth_getTransactionCount` at the start); "
         "`build_transaction` still estimates gas and reads the fees for every transaction. 1b uses the known gas "
@@ -501,6 +538,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.only is not None:
         print()
         print(markdown_table(rows))
+        if runner.comparisons:
+            print()
+            print(comparisons_table(runner.comparisons))
         if args.write:
             replace_rows(rows, " ".join(["python bench/run_all.py", *(shlex.quote(a) for a in (
                 sys.argv[1:] if argv is None else argv))]))
@@ -518,7 +558,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         given = list(sys.argv[1:] if argv is None else argv)
         command = " ".join(["python bench/run_all.py", *(shlex.quote(a) for a in given)])
         RESULTS.write_text(
-            results_markdown(rows, runner.comparisons, command, sizes, seconds, runner.history), encoding="utf-8"
+            results_markdown(rows, runner.comparisons, command, sizes, seconds, runner.history, runner.loads),
+            encoding="utf-8",
         )
         print(f"wrote {RESULTS.relative_to(ROOT)}")
     return 0

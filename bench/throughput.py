@@ -19,7 +19,7 @@ import tempfile
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -106,7 +106,13 @@ def request_id(tag: str, i: int) -> int:
 
 @dataclass
 class Market:
-    """A fresh Meter on ``node``: one running timeframe, rules without limits for one type, enrolled customers."""
+    """A fresh Meter on ``node``: one running timeframe, rules without limits for one type, enrolled customers.
+
+    The paths compared on one market send from accounts of their own (``agent`` for ours, ``ceiling_agent`` for the
+    node's ceilings, ``plain_agent`` for plain web3.py), all granted the agent role, so that they can take turns in
+    short rounds without one path's nonces going stale under another's transactions. ``clients`` keeps our client
+    objects between rounds (a long-lived agent process keeps its ``Agent``).
+    """
 
     node: LocalNode
     w3: Web3
@@ -117,7 +123,10 @@ class Market:
     timeframe: int
     customers: list[str]
     deploy_block: int
+    ceiling_agent: LocalAccount
+    plain_agent: LocalAccount
     activations: int = 0  # activations the measured paths sent so far (checked against the contract's counters)
+    clients: dict[str, Any] = field(default_factory=dict)
 
     def encode(self, function: str, *args: Any) -> bytes:
         return bytes.fromhex(self.meter.encode_abi(function, args=list(args))[2:])
@@ -132,6 +141,26 @@ class Market:
         now = int(self.w3.eth.get_block("latest")["timestamp"])
         self.node.rpc("evm_setNextBlockTimestamp", now + seconds)
         self.node.rpc("evm_mine")
+
+    def our_agent(self) -> Agent:
+        """Our ``Agent`` on this market, made once (its nonce, chain id and fees are read on its first send)."""
+        if "agent" not in self.clients:
+            self.clients["agent"] = Agent(self.w3, self.meter.address, self.agent)
+        agent: Agent = self.clients["agent"]
+        return agent
+
+    def our_sender(self) -> TransactionSender:
+        """Our pipelining ``TransactionSender`` on this market, made once."""
+        if "sender" not in self.clients:
+            self.clients["sender"] = TransactionSender(self.w3, self.agent)
+        sender: TransactionSender = self.clients["sender"]
+        return sender
+
+    def verify(self) -> None:
+        """Every activation the paths sent so far was granted and counted once (the contract's usage counters)."""
+        counted = self.activations_counted()
+        if counted != self.activations:
+            raise RuntimeError(f"{self.activations} activations sent but the contract counted {counted}")
 
     def activations_counted(self) -> int:
         """The activations the contract counted, summed over the customers (its usage counters)."""
@@ -159,10 +188,11 @@ def requests_made(w3: Web3) -> int:
 
 def open_market(node: LocalNode, customers: int) -> Market:
     w3 = Web3(CountingProvider(node.rpc_url, request_kwargs={"timeout": 60}))
-    admin, agent = (Account.from_key(k) for k in dev_private_keys(2))
+    admin, agent, ceiling_agent, plain_agent = (Account.from_key(k) for k in dev_private_keys(4))
     provider = Provider.deploy(w3, admin)
     assert provider.deployment is not None
-    provider.grant_agent(agent.address)
+    for account in (agent, ceiling_agent, plain_agent):
+        provider.grant_agent(account.address)
     start = int(w3.eth.get_block("latest")["timestamp"]) + 100
     timeframe = provider.create_timeframe(start, start + 30 * 86_400, "EUR")
     provider.set_rules(timeframe, INSTANCE_TYPE, Rules(price_per_activation=100_000_000, price_per_time_unit=1_000_000))
@@ -170,7 +200,7 @@ def open_market(node: LocalNode, customers: int) -> Market:
     market = Market(
         node, w3, provider, admin, agent, meter, timeframe,
         [Web3.to_checksum_address(keccak(text=f"bench-customer-{i}")[:20]) for i in range(customers)],
-        provider.deployment.block_number,
+        provider.deployment.block_number, ceiling_agent, plain_agent,
     )
     provider.sender.send_many([market.call("enrollCustomer", c, gas=SETUP_GAS) for c in market.customers])
     node.rpc("evm_setNextBlockTimestamp", start)
@@ -193,27 +223,25 @@ def timed_on(market: Market, run: Callable[[], _T]) -> tuple[float, int, _T]:
     return seconds, requests_made(market.w3) - before, result
 
 
-def checked(market: Market, n: int, seconds: float, requests: int, transactions: int) -> Timing:
-    """The timing of ``n`` activations just sent, once the contract's counters show every one counted once."""
+def counted(market: Market, n: int, seconds: float, requests: int, transactions: int) -> Timing:
+    """The timing of ``n`` activations just sent; they are added to what :meth:`Market.verify` expects the
+    contract's counters to show (the caller verifies once its rounds are done)."""
     market.activations += n
-    counted = market.activations_counted()
-    if counted != market.activations:
-        raise RuntimeError(f"{market.activations} activations sent but the contract counted {counted}")
     return Timing(n, seconds, requests=requests, transactions=transactions)
 
 
-def submit_plain_web3(market: Market, n: int) -> Timing:
+def submit_plain_web3(market: Market, n: int, start: int = 0) -> Timing:
     """The web3.py tutorial way: build_transaction (estimates gas, reads fees), sign, send, wait for the receipt.
 
     The nonce is counted locally (one ``eth_getTransactionCount`` at the start), which is the faster variant.
     """
-    w3, agent, fn = market.w3, market.agent, market.meter.functions.requestActivation
-    ids = [request_id("plain", i) for i in range(n)]
+    w3, agent, fn = market.w3, market.plain_agent, market.meter.functions.requestActivation
+    ids = [request_id("plain", start + i) for i in range(n)]
 
     def run() -> None:
         nonce = int(w3.eth.get_transaction_count(agent.address))
         for i, rid in enumerate(ids):
-            tx = fn(market.customer(i), INSTANCE_TYPE, rid, LEASE).build_transaction(
+            tx = fn(market.customer(start + i), INSTANCE_TYPE, rid, LEASE).build_transaction(
                 {"from": agent.address, "nonce": Nonce(nonce)}
             )
             signed = Account.sign_transaction(tx, agent.key)
@@ -224,35 +252,36 @@ def submit_plain_web3(market: Market, n: int) -> Timing:
             nonce += 1
 
     seconds, rpc, _ = timed_on(market, run)
-    return checked(market, n, seconds, rpc, n)
+    return counted(market, n, seconds, rpc, n)
 
 
-def submit_agent(market: Market, n: int) -> Timing:
+def submit_agent(market: Market, n: int, start: int = 0) -> Timing:
     """``Agent.activate`` one by one: encode, sign locally (known gas limit, cached fees), send, wait, decode."""
-    agent = Agent(market.w3, market.meter.address, market.agent)
-    ids = [request_id("agent", i) for i in range(n)]
+    agent = market.our_agent()
+    ids = [request_id("agent", start + i) for i in range(n)]
 
     def run() -> None:
         for i, rid in enumerate(ids):
-            if not isinstance(agent.activate(market.customer(i), INSTANCE_TYPE, LEASE, request_id=rid), Granted):
-                raise RuntimeError(f"activation {i} was not granted")
+            if not isinstance(agent.activate(market.customer(start + i), INSTANCE_TYPE, LEASE, request_id=rid),
+                              Granted):
+                raise RuntimeError(f"activation {start + i} was not granted")
 
     seconds, rpc, _ = timed_on(market, run)
-    return checked(market, n, seconds, rpc, n)
+    return counted(market, n, seconds, rpc, n)
 
 
-def submit_pipelined(market: Market, n: int) -> Timing:
+def submit_pipelined(market: Market, n: int, start: int = 0) -> Timing:
     """``TransactionSender.send_many``: one transaction per activation, signed with consecutive nonces and sent in
     JSON-RPC batches, then the receipts fetched in batches. The calldata is encoded inside the timed part (with the
     agent's precomputed selector), as build_transaction does it for the plain path."""
-    sender = TransactionSender(market.w3, market.agent)
+    sender = market.our_sender()
     encoder = meter_call_encoder()
-    ids = [request_id("pipe", i) for i in range(n)]
+    ids = [request_id("pipe", start + i) for i in range(n)]
 
     def run() -> int:
         calls = [
-            Call(market.meter.address, encoder.encode("requestActivation", [market.customer(i), INSTANCE_TYPE, rid,
-                                                                             LEASE]),
+            Call(market.meter.address, encoder.encode("requestActivation", [market.customer(start + i), INSTANCE_TYPE,
+                                                                             rid, LEASE]),
                  gas=ACTIVATION_GAS, label="requestActivation")
             for i, rid in enumerate(ids)
         ]
@@ -261,15 +290,16 @@ def submit_pipelined(market: Market, n: int) -> Timing:
     seconds, rpc, sent = timed_on(market, run)
     if sent != n:
         raise RuntimeError(f"{sent} of {n} transactions confirmed")
-    return checked(market, n, seconds, rpc, n)
+    return counted(market, n, seconds, rpc, n)
 
 
-def submit_batched(market: Market, n: int, batch: int = 100) -> Timing:
+def submit_batched(market: Market, n: int, batch: int = 100, start: int = 0) -> Timing:
     """One ``Agent.activate_many`` of ``n`` requests, ``batch`` per ``requestActivations`` transaction (the
     transactions pipelined in JSON-RPC batches)."""
-    agent = Agent(market.w3, market.meter.address, market.agent)
+    agent = market.our_agent()
     pending = [
-        ActivationRequest(market.customer(i), INSTANCE_TYPE, LEASE, request_id("batch", i)) for i in range(n)
+        ActivationRequest(market.customer(start + i), INSTANCE_TYPE, LEASE, request_id("batch", start + i))
+        for i in range(n)
     ]
 
     def run() -> None:
@@ -278,7 +308,7 @@ def submit_batched(market: Market, n: int, batch: int = 100) -> Timing:
             raise RuntimeError("a batched activation was not granted")
 
     seconds, rpc, _ = timed_on(market, run)
-    return checked(market, n, seconds, rpc, -(-n // batch))
+    return counted(market, n, seconds, rpc, -(-n // batch))
 
 
 # ---------------------------------------------------------------------------------------------- 2. signing
