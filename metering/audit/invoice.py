@@ -34,12 +34,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from eth_utils.address import is_checksum_address, to_checksum_address
 from eth_utils.crypto import keccak
@@ -73,6 +75,7 @@ __all__ = [
     "Charge",
     "Evidence",
     "EvidenceEvent",
+    "EvidenceEvents",
     "Invoice",
     "Line",
     "compute_invoice",
@@ -162,15 +165,85 @@ class EvidenceEvent:
         return (self.block_number, self.log_index)
 
 
+#: An evidence event as plain values, in :class:`EvidenceEvent`'s field order.
+EvidenceRow = tuple[int, int, bytes, str, bytes, int]
+
+_new_object = object.__new__
+_set_attribute = object.__setattr__
+
+
+def _evidence_event(row: EvidenceRow) -> EvidenceEvent:
+    """``EvidenceEvent(*row)`` at under half the cost: a frozen dataclass's ``__init__`` assigns each field through
+    ``object.__setattr__``, and it does nothing else, so nothing is skipped."""
+    block_number, log_index, tx_hash, event, instance_id, instance_type = row
+    made = _new_object(EvidenceEvent)
+    _set_attribute(made, "__dict__", {
+        "block_number": block_number, "log_index": log_index, "tx_hash": tx_hash, "event": event,
+        "instance_id": instance_id, "instance_type": instance_type,
+    })
+    return made
+
+
+class EvidenceEvents(Sequence[EvidenceEvent]):
+    """An invoice's evidence events, kept as plain value tuples and made into :class:`EvidenceEvent` objects only
+    when read.
+
+    Why: the invoice pass handles a million events where most callers only count them or write them out, and an
+    object per event cost a third of the pass. It behaves as the tuple of events it stands for: equal to (and
+    hashing as) a tuple of equal events, a slice is such a tuple, and it never changes."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: Sequence[EvidenceRow]) -> None:
+        self._rows = rows
+
+    @property
+    def rows(self) -> Sequence[EvidenceRow]:
+        """The events as ``(block_number, log_index, tx_hash, event, instance_id, instance_type)``, without
+        objects (what :func:`to_dict` reads)."""
+        return self._rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> EvidenceEvent: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[EvidenceEvent, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> EvidenceEvent | tuple[EvidenceEvent, ...]:
+        if isinstance(index, slice):
+            return tuple(map(_evidence_event, self._rows[index]))
+        return _evidence_event(self._rows[index])
+
+    def __iter__(self) -> Iterator[EvidenceEvent]:
+        return map(_evidence_event, self._rows)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, EvidenceEvents):
+            return list(self._rows) == list(other._rows)
+        if isinstance(other, tuple):
+            return tuple(self) == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"EvidenceEvents({tuple(self)!r})"
+
+
 @dataclass(frozen=True)
 class Evidence:
-    """Where the invoice's numbers come from: the contract, the block range read, and every counted event."""
+    """Where the invoice's numbers come from: the contract, the block range read, and every counted event (a tuple
+    of them, or :class:`EvidenceEvents` as the invoice pass makes them)."""
 
     chain_id: int
     contract: str
     from_block: int
     to_block: int
-    events: tuple[EvidenceEvent, ...]
+    events: tuple[EvidenceEvent, ...] | EvidenceEvents
 
 
 @dataclass(frozen=True)
@@ -223,13 +296,6 @@ def rounding_rule(currency: str) -> str:
     )
 
 
-@dataclass(slots=True)
-class _Lease:
-    instance_type: int
-    started_at: int
-    billed_until: int
-
-
 @dataclass
 class _Counts:
     activations: int = 0
@@ -244,15 +310,15 @@ class _Bill:
     """One customer's usage in one timeframe, fed its billing events in chain order.
 
     Memory holds the open leases only: a stopped lease is added to the seconds at once and forgotten. Events come
-    in as plain values (:meth:`add`), so decoded events (:meth:`feed`) and the store's rows share one code path.
+    in as billing rows (:meth:`take`), so decoded events (:meth:`feed`) and the store's rows share one code path.
     """
 
     def __init__(self, timeframe_id: int, types: Collection[int]) -> None:
         self._timeframe = timeframe_id
         self._types = types
         self.counts = {kind: _Counts() for kind in types}
-        self.open: dict[bytes, _Lease] = {}
-        self.evidence: list[EvidenceEvent] = []
+        self.open: dict[bytes, list[int]] = {}  # instance id -> [instance type, started at, billed until]
+        self.evidence: list[EvidenceRow] = []
 
     def feed(self, event: MeterEvent) -> None:
         if not isinstance(
@@ -261,79 +327,78 @@ class _Bill:
             | InstanceStoppedByCustomer,
         ):  # pragma: no cover - callers feed BILLING_EVENTS only
             return
-        self.add(
-            event.name, event.block_number, event.log_index, event.tx_hash, event.instance_id, event.instance_type,
-            getattr(event, "started_at", 0), getattr(event, "lease_end", 0), getattr(event, "stopped_at", 0),
-            getattr(event, "overage", False),
-        )
+        self.take((
+            (None, event.name, event.block_number, event.log_index, event.tx_hash, event.instance_id,
+             event.instance_type, getattr(event, "started_at", 0), getattr(event, "lease_end", 0),
+             getattr(event, "stopped_at", 0), getattr(event, "overage", False)),
+        ), event.block_number, event.block_number)
 
-    def add(
-        self, name: str, block_number: int, log_index: int, tx_hash: bytes, instance_id: bytes, instance_type: int,
-        started_at: int, lease_end: int, stopped_at: int, overage: bool | int,
-    ) -> None:
-        """One billing event (fields an event does not have are ignored)."""
-        if name in _STARTS:
-            kind = instance_type
-            if kind not in self._types:
-                raise InvoiceError(
-                    f"instance 0x{instance_id.hex()} of type {kind} was granted in timeframe "
-                    f"{self._timeframe}, which has no rules for that type"
-                )
-            if instance_id in self.open:
-                raise InvoiceError(f"instance 0x{instance_id.hex()} was granted twice in one timeframe")
-            self.open[instance_id] = _Lease(kind, started_at, lease_end)
-            counts = self.counts[kind]
-            if name == _GRANTED:
-                counts.activations += 1
-                counts.overage_activations += 1 if overage else 0
-            else:
-                counts.continuations += 1
-                counts.overage_continuations += 1 if overage else 0
-        elif name in _LEASE_CHANGES:
-            lease = self.open.get(instance_id)
-            if lease is None:
-                raise InvoiceError(
-                    f"{name} of instance 0x{instance_id.hex()} (block {block_number}) without its "
-                    f"grant among the events: index from the block where timeframe {self._timeframe} was created"
-                )
-            kind = lease.instance_type
-            if name == _RENEWED:
-                if lease_end > lease.billed_until:
-                    lease.billed_until = lease_end
-            else:
-                if not lease.started_at <= stopped_at <= lease.billed_until:
+    def take(self, rows: Iterable[BillingRow], from_block: int, to_block: int) -> bool:
+        """Count this customer's billing rows (:data:`BillingRow`, in chain order; other rows and rows outside
+        ``from_block..to_block`` are skipped). Returns whether any row lists the customer on the timeframe's
+        invoices: a billing event in the range, or a decision (grant, denial, continuation) at any block.
+
+        This loop runs once per event of the invoice pass (a million times for a million events), so it keeps its
+        names local and makes no object per event but the evidence tuple."""
+        listed = False
+        types, opened, counts, append = self._types, self.open, self.counts, self.evidence.append
+        billing, decisions, starts = _BILLING_NAMES, _DECISIONS, _STARTS
+        for _, name, block, log_index, tx_hash, instance_id, kind, started_at, lease_end, stopped_at, overage in rows:
+            if name not in billing or not from_block <= block <= to_block:
+                if name in decisions:
+                    listed = True
+                continue
+            listed = True
+            if name in starts:
+                if kind not in types:
                     raise InvoiceError(
-                        f"{name} of instance 0x{instance_id.hex()} stops at {stopped_at}, outside "
-                        f"its lease [{lease.started_at}, {lease.billed_until}]: the events are inconsistent"
+                        f"instance 0x{instance_id.hex()} of type {kind} was granted in timeframe "
+                        f"{self._timeframe}, which has no rules for that type"
                     )
-                self.counts[kind].seconds += stopped_at - lease.started_at
-                del self.open[instance_id]
-        else:  # pragma: no cover - callers add BILLING_EVENTS only
-            return
-        # EvidenceEvent(...) at under half the cost: a frozen dataclass's __init__ assigns each field through
-        # object.__setattr__, and this runs once per billing event (a million for a million events). Its __init__
-        # does nothing else, so nothing is skipped.
-        evidence = _new_object(EvidenceEvent)
-        _set_attribute(evidence, "__dict__", {
-            "block_number": block_number, "log_index": log_index, "tx_hash": tx_hash, "event": name,
-            "instance_id": instance_id, "instance_type": kind,
-        })
-        self.evidence.append(evidence)
+                if instance_id in opened:
+                    raise InvoiceError(f"instance 0x{instance_id.hex()} was granted twice in one timeframe")
+                opened[instance_id] = [kind, started_at, lease_end]
+                tally = counts[kind]
+                if name == _GRANTED:
+                    tally.activations += 1
+                    if overage:
+                        tally.overage_activations += 1
+                else:
+                    tally.continuations += 1
+                    if overage:
+                        tally.overage_continuations += 1
+            else:  # a lease change: a renewal or a stop
+                lease = opened.get(instance_id)
+                if lease is None:
+                    raise InvoiceError(
+                        f"{name} of instance 0x{instance_id.hex()} (block {block}) without its grant among the "
+                        f"events: index from the block where timeframe {self._timeframe} was created"
+                    )
+                kind = lease[0]
+                if name == _RENEWED:
+                    if lease_end > lease[2]:
+                        lease[2] = lease_end
+                else:
+                    if not lease[1] <= stopped_at <= lease[2]:
+                        raise InvoiceError(
+                            f"{name} of instance 0x{instance_id.hex()} stops at {stopped_at}, outside "
+                            f"its lease [{lease[1]}, {lease[2]}]: the events are inconsistent"
+                        )
+                    counts[kind].seconds += stopped_at - lease[1]
+                    del opened[instance_id]
+            append((block, log_index, tx_hash, name, instance_id, kind))
+        return listed
 
     def close(self, as_of: int | None) -> None:
         """Bill the leases still open: to their end (final), or up to ``as_of`` with the rest committed."""
-        for lease in self.open.values():
-            counts = self.counts[lease.instance_type]
+        for kind, started_at, billed_until in self.open.values():
+            counts = self.counts[kind]
             if as_of is None:
-                counts.seconds += lease.billed_until - lease.started_at
+                counts.seconds += billed_until - started_at
             else:
-                counts.seconds += max(0, min(lease.billed_until, as_of) - lease.started_at)
-                counts.committed += max(0, lease.billed_until - max(as_of, lease.started_at))
+                counts.seconds += max(0, min(billed_until, as_of) - started_at)
+                counts.committed += max(0, billed_until - max(as_of, started_at))
         self.open.clear()
-
-
-_new_object = object.__new__
-_set_attribute = object.__setattr__
 
 
 _GRANTED = ActivationGranted.name
@@ -343,6 +408,7 @@ _STARTS = frozenset({_GRANTED, _CONTINUED})
 _LEASE_CHANGES = frozenset(
     {LeaseRenewed.name, InstanceDeactivated.name, InstanceClosedByProvider.name, InstanceStoppedByCustomer.name}
 )
+assert _STARTS | _LEASE_CHANGES == _BILLING_NAMES, "every billing event starts a lease or changes one"
 
 
 @lru_cache(maxsize=1024)
@@ -436,7 +502,7 @@ def _invoice(
         committed_total=sum(line.committed_amount for line in lines),
         final=as_of is None,
         as_of=timeframe.end if as_of is None else as_of,
-        evidence=Evidence(chain_id, contract, from_block, to_block, tuple(bill.evidence)),
+        evidence=Evidence(chain_id, contract, from_block, to_block, EvidenceEvents(bill.evidence)),
     )
 
 
@@ -446,6 +512,7 @@ def _invoice(
 BillingRow = tuple[Any, ...]
 
 _DECISIONS = frozenset({ActivationGranted.name, ActivationDenied.name, LeaseContinued.name})
+_CUSTOMER = itemgetter(0)
 
 
 def invoices_from_rows(
@@ -471,34 +538,14 @@ def invoices_from_rows(
     if not 0 <= from_block <= to_block:
         raise InvoiceError(f"block range {from_block}..{to_block} is empty or negative")
     contract = _address(contract, "contract")
-    types = rules_by_type
-    current: str | None = None
-    bill = _Bill(timeframe.id, types)
-    add = bill.add
-    listed = False
-    billing = _BILLING_NAMES
-    decisions = _DECISIONS
-    for customer, name, block, log_index, tx_hash, instance, kind, started, lease_end, stopped, overage in rows:
-        if customer != current:
-            if current is not None:
-                if listed:
-                    yield _invoice(current, timeframe, types, bill, chain_id, contract, from_block, to_block, as_of)
-                if customer <= current:
-                    raise InvoiceError("billing rows must come grouped by customer, in ascending address order")
-            current = customer
-            bill = _Bill(timeframe.id, types)
-            add = bill.add
-            listed = False
-        if name in billing:
-            if from_block <= block <= to_block:
-                listed = True
-                add(name, block, log_index, tx_hash, instance, kind, started, lease_end, stopped, overage)
-            elif name in decisions:
-                listed = True
-        elif name in decisions:
-            listed = True
-    if current is not None and listed:
-        yield _invoice(current, timeframe, types, bill, chain_id, contract, from_block, to_block, as_of)
+    previous: str | None = None
+    for customer, own in groupby(rows, _CUSTOMER):
+        if previous is not None and customer <= previous:
+            raise InvoiceError("billing rows must come grouped by customer, in ascending address order")
+        previous = customer
+        bill = _Bill(timeframe.id, rules_by_type)
+        if bill.take(own, from_block, to_block):
+            yield _invoice(customer, timeframe, rules_by_type, bill, chain_id, contract, from_block, to_block, as_of)
 
 
 def compute_invoice(
@@ -596,18 +643,27 @@ def to_dict(invoice: Invoice) -> dict[str, Any]:
             "to_block": invoice.evidence.to_block,
             "events": [
                 {
-                    "block_number": e.block_number,
-                    "log_index": e.log_index,
-                    "tx_hash": _hexed(e.tx_hash),
-                    "event": e.event,
-                    "instance_id": _hexed(e.instance_id),
-                    "agent": e.agent,
-                    "instance_type": e.instance_type,
+                    "block_number": block_number,
+                    "log_index": log_index,
+                    "tx_hash": _hexed(tx_hash),
+                    "event": event,
+                    "instance_id": _hexed(instance_id),
+                    "agent": split_instance_id(instance_id)[0],
+                    "instance_type": instance_type,
                 }
-                for e in invoice.evidence.events
+                for block_number, log_index, tx_hash, event, instance_id, instance_type in _evidence_rows(
+                    invoice.evidence.events
+                )
             ],
         },
     }
+
+
+def _evidence_rows(events: Sequence[EvidenceEvent]) -> Iterable[EvidenceRow]:
+    """The evidence events as value tuples (as the invoice pass keeps them, or read off the objects)."""
+    if isinstance(events, EvidenceEvents):
+        return events.rows
+    return ((e.block_number, e.log_index, e.tx_hash, e.event, e.instance_id, e.instance_type) for e in events)
 
 
 def _dump(document: Mapping[str, Any]) -> bytes:

@@ -111,3 +111,28 @@ def test_the_evidence_the_pass_makes_is_the_value_the_constructor_makes() -> Non
     assert (made, hash(made), repr(made)) == (built, hash(built), repr(built))
     with pytest.raises(FrozenInstanceError):
         made.block_number = 8  # type: ignore[misc]
+
+
+def test_the_pass_keeps_evidence_as_values_that_read_as_the_tuple_of_its_events() -> None:
+    from dataclasses import replace
+
+    from metering.audit.invoice import EvidenceEvent, EvidenceEvents, from_json, to_dict, to_json
+
+    history = History(timeframe=TF.id)
+    grants = [history.grant(f"g{k}", 1, TF.start + k, TF.start + 60) for k in range(3)]
+    history.deactivate("g1", 1, TF.start + 30)
+    invoice = compute_invoices(TF, {1: Rules()}, history.events, chain_id=1, contract=CONTRACT, from_block=0,
+                               to_block=99)[CUSTOMER]
+    events = invoice.evidence.events
+    assert isinstance(events, EvidenceEvents)
+    built = tuple(EvidenceEvent(g.block_number, 0, g.tx_hash, "ActivationGranted", g.instance_id, 1) for g in grants)
+    assert tuple(events)[:3] == built and events[:3] == built and events[1] == built[1] and events[-1] == events[3]
+    assert events[3].event == "InstanceDeactivated" and len(events) == 4
+    as_tuple = tuple(events)
+    assert events == as_tuple and as_tuple == events and hash(events) == hash(as_tuple)
+    assert events != as_tuple[:3] and events != list(as_tuple)
+    # the same invoice with its evidence as a plain tuple: equal, the same hash, the same bytes
+    plain = replace(invoice, evidence=replace(invoice.evidence, events=as_tuple))
+    assert plain == invoice and hash(plain) == hash(invoice)
+    assert to_dict(plain) == to_dict(invoice) and to_json(plain) == to_json(invoice)
+    assert from_json(to_json(invoice)) == invoice  # read back (as a tuple of events), equal to the pass's
