@@ -295,6 +295,39 @@ def test_a_transaction_anvil_leaves_unmined_in_automine_mode_gets_a_block(
     assert provider.count("evm_mine") == 1
 
 
+class StrandingProvider(AutomineClaimingProvider):
+    """anvil that strands a transaction again after each of the first ``strand`` blocks mined by hand (its batch
+    race hitting the next transaction too): those ``evm_mine`` calls answer but mine nothing."""
+
+    def __init__(self, url: str, strand: int) -> None:
+        super().__init__(url)
+        self.strand = strand
+
+    def make_request(self, method: Any, params: Any) -> Any:
+        if method == "evm_mine" and self.strand > 0:
+            self.strand -= 1
+            self.calls.append((method, params))
+            return {"jsonrpc": "2.0", "id": 0, "result": "0x0"}
+        return super().make_request(method, params)
+
+
+def test_anvil_stranding_again_is_given_a_block_at_each_stall_without_the_wait_doubling(
+    node: LocalNode, actors: Actors
+) -> None:
+    # The 4th block mined by hand mines the transaction. Nudged every 0.25 s, that is about 1 s in; with the wait
+    # doubling after each nudge (as on a slow chain) it would come 3.75 s in, after the 3 s allowed.
+    provider = StrandingProvider(node.rpc_url, strand=3)
+    sender = _sender(provider, actors.outsider, receipt_timeout=3.0)
+    node.rpc("evm_setAutomine", False)
+    try:
+        sent = sender.transact(_transfers(_fresh_addresses(1))[0])
+    finally:
+        node.rpc("evm_setAutomine", True)
+
+    assert sent.block_number > 0
+    assert provider.count("evm_mine") == 4
+
+
 def test_an_unmined_transaction_is_not_mined_by_hand_when_automine_is_off(
     batching: BatchingProvider, node: LocalNode, actors: Actors
 ) -> None:

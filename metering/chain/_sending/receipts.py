@@ -104,9 +104,11 @@ class ReceiptWaiter:
                 break
             if now - progress >= stall:
                 progress = now
-                stall = min(2 * stall, max(STALL, how.rebroadcast_after))  # a slow chain is not asked every 0.25 s
                 self.resend_stranded(pending)
-                self.nudge_dev_node()
+                if not self.nudge_dev_node():
+                    # A slow chain is not asked every 0.25 s; an automining anvil just given a block is: it can
+                    # strand the next transaction of a batch again, and each wait would then double.
+                    stall = min(2 * stall, max(STALL, how.rebroadcast_after))
             if now >= deadline:
                 break
             if now - last_broadcast >= how.rebroadcast_after:
@@ -150,11 +152,12 @@ class ReceiptWaiter:
             except Exception as exc:
                 log.debug("re-sending %s: %s", item.tx_hash, exc)
 
-    def nudge_dev_node(self) -> None:
+    def nudge_dev_node(self) -> bool:
         """anvil in automine mode mines each transaction as it arrives, but it handles the requests of a JSON-RPC
         batch concurrently, and transactions of one sender that reach its pool out of nonce order can be left there
         unmined until another transaction comes (foundry-rs/foundry#10122). So when receipts stall on anvil with
-        automine on, mine one block: what automine would have done. Any other node is left alone."""
+        automine on, mine one block: what automine would have done. Any other node is left alone. Returns whether
+        a block was mined."""
         if self._dev_node is None:
             try:
                 version = str(self._rpc.call("web3_clientVersion", []))
@@ -162,13 +165,15 @@ class ReceiptWaiter:
                 version = ""
             self._dev_node = version.lower().startswith("anvil")
         if not self._dev_node:
-            return
+            return False
         try:
             if self._rpc.call("anvil_getAutomine", []) is True:
                 log.warning("anvil left transactions of %s unmined; mining a block", self._address)
                 self._rpc.call("evm_mine", [])
+                return True
         except Exception as exc:
             log.debug("could not nudge anvil: %s", exc)
+        return False
 
     def _receipts(self, pending: Sequence[Signed], batch_size: int) -> list[Receipt | None]:
         """The receipts of ``pending`` known to the node so far (``None`` for the others), in batches."""
