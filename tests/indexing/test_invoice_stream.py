@@ -136,3 +136,20 @@ def test_the_pass_keeps_evidence_as_values_that_read_as_the_tuple_of_its_events(
     assert plain == invoice and hash(plain) == hash(invoice)
     assert to_dict(plain) == to_dict(invoice) and to_json(plain) == to_json(invoice)
     assert from_json(to_json(invoice)) == invoice  # read back (as a tuple of events), equal to the pass's
+
+
+def test_the_invoice_the_pass_makes_is_the_value_its_constructors_make() -> None:
+    from dataclasses import fields, replace
+
+    history = History(timeframe=TF.id)
+    history.grant("a", 1, TF.start, TF.start + 60)
+    history.grant("b", 2, TF.start, TF.start + 90, overage=True)
+    invoice = compute_invoices(TF, {1: Rules(), 2: Rules(price_per_time_unit=10**12)}, history.events, chain_id=1,
+                               contract=CONTRACT, from_block=0, to_block=99, as_of=TF.start + 30)[CUSTOMER]
+    rebuilt = replace(invoice, lines=tuple(replace(line) for line in invoice.lines),
+                      evidence=replace(invoice.evidence))  # through each dataclass's own __init__
+    for made, built in ((invoice, rebuilt), (invoice.evidence, rebuilt.evidence),
+                        *zip(invoice.lines, rebuilt.lines, strict=True)):
+        assert (made, hash(made), repr(made)) == (built, hash(built), repr(built))
+        assert [getattr(made, f.name) for f in fields(made)] == [getattr(built, f.name) for f in fields(built)]
+    assert invoice.committed_total > 0 and invoice.line(2).overage == 0 and invoice.version == rebuilt.version
