@@ -427,6 +427,8 @@ class TransactionSender:
                 item, receipt, sender=self.address, decoder=self.decoder,
                 simulate=lambda params, at: self._call("eth_call", [params, at]),
             )
+        price = receipt.get("effectiveGasPrice")
+        self._fees.saw_receipt(int(receipt["blockNumber"], 16), int(price, 16) if price else None, item.fees)
         return self._sent(item.tx_hash, item.nonce, receipt)
 
     def _sent(self, tx_hash: str, nonce: int, receipt: Mapping[str, Any]) -> SentTransaction:

@@ -5,6 +5,7 @@ taken by another program, a refused transaction) settled without a double send o
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -94,14 +95,42 @@ def test_a_known_gas_limit_skips_the_estimate_and_chain_id_is_read_once(
     assert _balances(Web3(batching), recipients) == [1, 2, 3, 4]
 
 
-def test_fees_read_at_a_block_serve_the_next_fee_blocks_blocks(batching: BatchingProvider, actors: Actors) -> None:
-    sender = _sender(batching, actors.outsider, priority_fee=10**9, fee_ttl=600.0, fee_blocks=5)
+class PricelessReceiptsProvider(BatchingProvider):
+    """Receipts without ``effectiveGasPrice`` (as some nodes' older receipts are): the base fee cannot be told."""
+
+    def make_request(self, method: Any, params: Any) -> Any:
+        answer = super().make_request(method, params)
+        result = answer.get("result") if isinstance(answer, dict) else None
+        if method in ("eth_getTransactionReceipt", "eth_sendRawTransactionSync") and isinstance(result, dict):
+            answer = {**answer, "result": {k: v for k, v in result.items() if k != "effectiveGasPrice"}}
+        return answer
+
+
+def test_fees_read_at_a_block_serve_the_next_fee_blocks_blocks(node: LocalNode, actors: Actors) -> None:
+    provider = PricelessReceiptsProvider(node.rpc_url)
+    sender = _sender(provider, actors.outsider, priority_fee=10**9, fee_ttl=600.0, fee_blocks=5)
 
     for call in _transfers(_fresh_addresses(12)):
         sender.transact(call)  # automine: one block each
 
     # Read before the 1st, the 6th and the 11th transaction: once per five blocks, not once per transaction.
-    assert batching.count("eth_getBlockByNumber") == 3
+    assert provider.count("eth_getBlockByNumber") == 3
+
+
+def test_fees_are_renewed_from_each_receipt_so_sequential_sends_read_them_once(
+    batching: BatchingProvider, actors: Actors
+) -> None:
+    tip = 10**9
+    sender = _sender(batching, actors.outsider, priority_fee=tip, fee_ttl=600.0, fee_blocks=5)
+
+    sent = [sender.transact(call) for call in _transfers(_fresh_addresses(12))]  # automine: one block each
+
+    assert batching.count("eth_getBlockByNumber") == 1  # before the first; then every receipt told the base fee
+    w3 = Web3(batching)
+    for before, after in pairwise(sent):
+        base = int(w3.eth.get_block(before.block_number)["baseFeePerGas"] or 0)
+        tx = w3.eth.get_transaction(after.tx_hash)
+        assert (tx["maxFeePerGas"], tx["maxPriorityFeePerGas"]) == (2 * base + tip, tip)  # as if read there
 
 
 def test_a_known_gas_call_that_reverts_is_decoded_from_a_re_simulation(

@@ -2,6 +2,11 @@
 
 Reading fees costs a round trip, so fees read at block ``B`` serve every transaction until a receipt shows block
 ``B + fee_blocks`` (2x the base fee covers five full blocks of base-fee growth) or ``fee_ttl`` seconds have passed.
+
+A receipt of our own EIP-1559 transaction also tells the base fee of its block, without a request: the node charged
+``effectiveGasPrice = min(maxFeePerGas, base fee + tip)``, so below the cap the base fee is the price minus our tip.
+Fees are then renewed from that block as if read there (:meth:`FeeCache.saw_receipt`), so a sequential sender whose
+receipts keep coming never stops to read fees: one round trip per transaction.
 """
 
 from __future__ import annotations
@@ -38,6 +43,27 @@ class FeeCache:
         """A receipt showed block ``number``: fees read long enough before it are stale."""
         if number > self.head:
             self.head = number
+
+    def saw_receipt(self, number: int, effective_price: int | None, fees: dict[str, int]) -> None:
+        """A receipt of our transaction sent with ``fees`` was mined in block ``number`` at ``effective_price``:
+        renew the cached fees from that block's base fee when it can be told exactly (EIP-1559 fees, the price below
+        the cap) and the block is not older than the cache's."""
+        self.saw_block(number)
+        cached = self._cached
+        if (
+            cached is None
+            or effective_price is None
+            or "maxFeePerGas" not in fees
+            or number < cached[1]
+            or cached[2].get("maxPriorityFeePerGas") != fees["maxPriorityFeePerGas"]
+            or effective_price >= fees["maxFeePerGas"]
+        ):
+            return
+        tip = fees["maxPriorityFeePerGas"]
+        base = effective_price - tip
+        if base < 0:
+            return
+        self._cached = (time.monotonic(), number, {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip})
 
     def current(
         self, *, priority_fee: int | None, ttl: float, blocks: int, refresh: bool = False
