@@ -13,14 +13,16 @@ What is compared (every timing is the median of ``runs`` repetitions, shown with
   ``Indexer.sync`` into a new SQLite file (reorg checks, decoding, one transaction per range), reading the history
   in a few ranges (``max_range`` a quarter of it) as a backfill of months reads its 2,000-block ranges, so that
   reading one range overlaps with storing the previous one. Target: ours / ceiling >= 0.5.
-* **Invoices** (synthetic stores of :mod:`synthetic`, 100 events per customer, each measured in a fresh
-  subprocess): the ceiling is a plain SQLite scan of the same rows (the same query on the same index, every row
-  fetched into Python, nothing done with it); ours is every invoice of the timeframe from ``iter_invoices``.
-  Targets at 1,000,000 events and 10,000 customers: >= 200,000 events/s, time per event roughly constant from
-  10k to 1M events (at 1M at most 1.5x what it is at 10k), and a peak resident memory (``VmHWM``) under 150 MB
-  that does not grow with the events (less than 16 MB more for the largest store than for the one ten times
-  smaller; the smallest store does not fill SQLite's 16 MiB page cache). One customer's final invoice over about
-  10,000 events (the heavy customer of the largest store): <= 0.05 s.
+* **Invoices** (synthetic stores of :mod:`synthetic`, 100 events per customer, each pass measured in a fresh
+  subprocess): the ceiling is a plain SQLite scan of the same rows (the same query on the same index through a
+  plain ``sqlite3`` cursor, every row fetched into Python, nothing done with it); ours is every invoice of the
+  timeframe from ``iter_invoices``. The two take turns, one pass each, at least 3 times (the order alternating),
+  and the ratio is the median of the turns' ratios, printed with the load average. Targets: ours >= 0.7 of the
+  scan at every size (issue 18); at 1,000,000 events and 10,000 customers >= 200,000 events/s, time per event
+  roughly constant from 10k to 1M events (at 1M at most 1.5x what it is at 10k), and a peak resident memory
+  (``VmHWM``) under 150 MB that does not grow with the events (less than 16 MB more for the largest store than for
+  the one ten times smaller; the smallest store does not fill SQLite's 16 MiB page cache). One customer's final
+  invoice over about 10,000 events (the heavy customer of the largest store): <= 0.05 s.
 * **Web pages** (the auditor's view on the largest store, through Starlette's test client, when the web extras are
   installed): each page under 0.2 s.
 
@@ -53,6 +55,7 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS-indexing.md"
 #: Targets of issue 10, as the verdicts check them.
 INDEX_RATIO = 0.5
 INVOICE_RATE = 200_000
+INVOICE_RATIO = 0.7  # issue 18: the invoice pass at least this fraction of the plain scan's rate, at every size
 ONE_INVOICE_SECONDS = 0.05
 RSS_LIMIT_MB = 150
 RSS_GROWTH_MB = 16
@@ -358,6 +361,31 @@ def measure(mode: str, path: Path | str, runs: int, *extra: str) -> tuple[Timing
     return Timing(out["items"], tuple(out["seconds"]), out["rss_mb"], out["cpu_per_run"]), out
 
 
+def alternating(path: Path | str, runs: int, modes: Sequence[str]) -> tuple[dict[str, Timing], dict[str, Any],
+                                                                             list[float]]:
+    """``runs`` repetitions of each mode, each in a fresh child (so that its peak memory is its own) that times its
+    second pass (the first warms the imports and caches, as in a running service), the order alternating between
+    repetitions. Returns each mode's timing
+    (peak RSS the highest of its children, CPU their mean), the last child's output per mode, and per repetition the
+    ratio of the first mode's wall time to the second's (the ceiling's to ours: ours / ceiling in rate)."""
+    seconds: dict[str, list[float]] = {mode: [] for mode in modes}
+    rss: dict[str, list[float]] = {mode: [] for mode in modes}
+    cpu: dict[str, list[float]] = {mode: [] for mode in modes}
+    items: dict[str, int] = {}
+    infos: dict[str, Any] = {}
+    for repetition in range(runs):
+        for mode in (modes if repetition % 2 == 0 else list(reversed(modes))):
+            timing, info = measure(mode, path, 2)
+            seconds[mode].append(timing.seconds[-1])  # the second pass: imports and first-call caches are warm
+            rss[mode].append(timing.rss_mb or 0.0)
+            cpu[mode].append(timing.cpu or 0.0)
+            items[mode], infos[mode] = timing.items, info
+    timings = {mode: Timing(items[mode], tuple(seconds[mode]), max(rss[mode]), statistics.mean(cpu[mode]))
+               for mode in modes}
+    ratios = [a / b for a, b in zip(seconds[modes[0]], seconds[modes[1]], strict=True)]
+    return timings, infos, ratios
+
+
 def invoice_rows(sizes: Sizes, judged: bool, cache: Path) -> tuple[list[Row], synthetic.SyntheticStore]:
     rows: list[Row] = []
     per_event: list[float] = []
@@ -367,9 +395,12 @@ def invoice_rows(sizes: Sizes, judged: bool, cache: Path) -> tuple[list[Row], sy
         began = time.perf_counter()
         store = synthetic.cached(cache, events)
         print(f"  store of {events:,} events ready ({time.perf_counter() - began:.1f} s): {store.path}", flush=True)
-        plain, _ = measure("scan", store.path, sizes.runs)
-        ours, info = measure("invoices", store.path, sizes.runs)
-        ratio = ours.rate / plain.rate
+        timings, infos, ratios = alternating(store.path, max(3, sizes.runs), ("scan", "invoices"))
+        plain, ours, info = timings["scan"], timings["invoices"], infos["invoices"]
+        ratio = statistics.median(ratios)
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"  {events:,} events: ours / plain scan {ratio:.2f} (" + ", ".join(f"{r:.2f}" for r in ratios)
+              + f"); load average {load}", flush=True)
         per_event.append(ours.median / ours.items)
         assert ours.rss_mb is not None
         rss.append(ours.rss_mb)
@@ -380,9 +411,10 @@ def invoice_rows(sizes: Sizes, judged: bool, cache: Path) -> tuple[list[Row], sy
             f"Q{number}",
             f"all {info['invoices']:,} invoices of the timeframe (iter_invoices), {events:,} events; "
             f"{1e6 * per_event[-1]:.2f} us/event, peak RSS {ours.rss_mb:.0f} MB",
-            ours.items, ours, f"{ours.rate:,.0f} events/s", f"{ratio:.2f} of P{number}",
-            f">= {INVOICE_RATE:,}/s" if largest else "",
-            verdict(ours.rate >= INVOICE_RATE, judged) if largest else "",
+            ours.items, ours, f"{ours.rate:,.0f} events/s",
+            f"{ratio:.2f} of P{number} ({min(ratios):.2f}-{max(ratios):.2f}); load {load}",
+            f">= {INVOICE_RATIO:.2f} of P{number}" + (f", >= {INVOICE_RATE:,}/s" if largest else ""),
+            verdict(ratio >= INVOICE_RATIO and (not largest or ours.rate >= INVOICE_RATE), judged),
         ))
     assert store is not None
     growth = per_event[-1] / per_event[0]
