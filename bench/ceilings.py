@@ -39,7 +39,9 @@ STALL = 0.25  # seconds without a new receipt before a block is mined by hand (s
 
 
 class _Stall:
-    """Mines a block when no receipt arrived for ``STALL`` seconds."""
+    """Mines a block when no receipt arrived for ``STALL`` seconds, after sending the waiting transactions' bytes
+    again: under load anvil can also drop one transaction of a batch, leaving every later nonce queued behind the
+    gap (our sender resends the transaction at the account's next nonce; any client must, or wait forever)."""
 
     def __init__(self, market: tp.Market) -> None:
         self.market = market
@@ -48,8 +50,11 @@ class _Stall:
     def progress(self) -> None:
         self.since = time.monotonic()
 
-    def check(self) -> None:
+    def check(self, waiting: Sequence[str] = ()) -> None:
         if time.monotonic() - self.since >= STALL:
+            if waiting:
+                provider: Any = self.market.w3.provider
+                provider.make_batch_request([(RPCEndpoint("eth_sendRawTransaction"), [raw]) for raw in waiting])
             self.market.node.rpc("evm_mine")
             self.since = time.monotonic()
 
@@ -158,10 +163,11 @@ def _send_and_confirm_in_batches(market: tp.Market, signed: list[tuple[str, str]
             raise RuntimeError(f"the node refused a batch of {len(chunk)} transactions: {answers}")
         for answer in answers:
             _result(answer)
+    raw_of = {tx_hash: raw for raw, tx_hash in signed}
     pending = [tx_hash for _, tx_hash in signed]
     stall = _Stall(market)
     while pending:
-        stall.check()
+        stall.check([raw_of[tx_hash] for tx_hash in pending[:BATCH]])
         waiting = []
         for begin in range(0, len(pending), BATCH):
             chunk = pending[begin:begin + BATCH]
