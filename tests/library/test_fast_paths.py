@@ -170,6 +170,28 @@ def test_send_many_sends_and_confirms_in_json_rpc_batches(
     assert _balances(w3, recipients) == list(range(1, 21))
 
 
+def test_send_many_asks_for_each_receipt_once_it_is_mined_and_not_before(
+    batching: BatchingProvider, node: LocalNode, w3: Web3, actors: Actors
+) -> None:
+    sender = _sender(batching, actors.outsider, batch_size=8)
+    recipients = _fresh_addresses(40)
+
+    node.rpc("evm_setAutomine", False)
+    node.rpc("evm_setIntervalMining", 1)  # a block a second: the receipts are awaited over many polls
+    try:
+        sent = sender.send_many(_transfers(recipients))
+    finally:
+        node.rpc("evm_setIntervalMining", 0)
+        node.rpc("evm_setAutomine", True)
+
+    asked = [params[0] for method, params in batching.calls if method == "eth_getTransactionReceipt"]
+    asked_in_batches = sum(batching.batched("eth_getTransactionReceipt"))
+    # each poll asks the account's mined nonce, then only the receipts below it: 40 receipts, 40 look-ups
+    assert len(sent) == 40 and asked_in_batches + len(asked) == 40
+    assert batching.count("eth_getTransactionCount") >= 1
+    assert _balances(w3, recipients) == list(range(1, 41))
+
+
 def test_a_lost_batch_answer_is_checked_and_nothing_is_sent_twice(
     batching: BatchingProvider, w3: Web3, actors: Actors
 ) -> None:

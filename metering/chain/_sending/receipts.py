@@ -2,9 +2,10 @@
 
 A receipt is asked for at once and then after about a tenth of the time waited so far (from 0.5 ms up to the
 sender's ``poll_interval``), so it is seen at most about 10 % after the node has it, with few requests during a
-long wait. While waiting, the same signed bytes are sent again now and then in case a node dropped them. When
-receipts stall, the transaction at the account's next nonce (which every later one waits for) is sent again at once
-rather than waited on, and a development node that left transactions unmined is given a block.
+long wait; for many transactions each poll asks the account's mined nonce and fetches only the receipts below it.
+While waiting, the same signed bytes are sent again now and then in case a node dropped them. When receipts stall,
+the transaction at the account's next nonce (which every later one waits for) is sent again at once rather than
+waited on, and a development node that left transactions unmined is given a block.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class ReceiptWaiter:
         shown = -1
         stall = STALL
         while pending:
-            for item, receipt in zip(pending, self._receipts(pending, how.batch_size), strict=True):
+            for item, receipt in zip(pending, self._mined_receipts(pending, how.batch_size), strict=True):
                 if receipt is not None:
                     receipts[item.tx_hash] = receipt
                     if how.on_mined is not None:
@@ -174,6 +175,24 @@ class ReceiptWaiter:
         except Exception as exc:
             log.debug("could not nudge anvil: %s", exc)
         return False
+
+    def _mined_receipts(self, pending: Sequence[Signed], batch_size: int) -> list[Receipt | None]:
+        """The receipts of ``pending`` known so far (``None`` for the others). For several transactions, the
+        account's mined nonce is asked first and only the transactions below it are asked for their receipts: a
+        transaction is mined only once every lower nonce of its account is, so a wait on hundreds of transactions
+        costs one small request per poll instead of hundreds of receipt look-ups, which a node mining them would
+        have to answer meanwhile."""
+        if len(pending) == 1:
+            return [self.receipt_or_none(pending[0].tx_hash)]
+        try:
+            mined = int(self._rpc.call("eth_getTransactionCount", [self._address, "latest"]), 16)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            return [None] * len(pending)
+        ready = [item for item in pending if item.nonce < mined]
+        found = dict(zip((item.tx_hash for item in ready), self._receipts(ready, batch_size), strict=True))
+        return [found.get(item.tx_hash) for item in pending]
 
     def _receipts(self, pending: Sequence[Signed], batch_size: int) -> list[Receipt | None]:
         """The receipts of ``pending`` known to the node so far (``None`` for the others), in batches."""
