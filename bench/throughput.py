@@ -1,8 +1,9 @@
 """Throughput of the metering client next to the plain web3.py way of doing the same job, on a local anvil.
 
 Each function here measures one path and returns a :class:`Timing`; ``bench/run_all.py`` runs them side by side and
-prints the ratios. Every path that changes the chain gets its own fresh anvil (anvil slows down as its chain grows,
-so a path measured on a longer chain would be handicapped), and every measured path is checked afterwards: the
+prints the ratios. anvil slows down as its chain grows, so a path measured on a longer chain would be handicapped:
+the submitting paths compared with each other share a fresh anvil and take turns in short rounds (``start`` numbers
+a round's requests), each from an account of its own. Every measured path is checked afterwards: the
 activations are read back from the contract's usage counters and the indexed events are counted, so a number never
 silently measures the wrong branch (a denial, a revert, an empty range).
 
