@@ -34,6 +34,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,10 +68,10 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
     """Forwards each POST to the node and records its body (keep-alive on both sides)."""
 
     protocol_version = "HTTP/1.1"
-    upstream: tuple[str, int] = ("127.0.0.1", 8545)
-    bodies: list[bytes] = []
+    upstream: ClassVar[tuple[str, int]] = ("127.0.0.1", 8545)
+    bodies: ClassVar[list[bytes]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         self.bodies.append(body)
         connection = http.client.HTTPConnection(*self.upstream, timeout=30)
