@@ -1,7 +1,8 @@
 """The command line's own overhead: what a command costs beyond the JSON-RPC calls it makes (issue 20).
 
 Targets: ``metering --help`` and ``--version`` within 0.3 s; a read command (``usage``, ``timeframe list``,
-``rules show``, ``instance show``, ``customer account``, ``customer list``, ``events``) within 0.5 s of its RPC calls.
+``rules show``, ``instance show``, ``customer account``, ``customer list``, ``role show``, ``events``) within 0.5 s
+of its RPC calls.
 
 How: the bench starts its own anvil, deploys a Meter and sets up a market through the CLI (a timeframe in force,
 rules, two customers, one instance running). Each read command runs once through a recording proxy that notes the
@@ -154,6 +155,7 @@ def commands(market: dict[str, str]) -> list[tuple[str, list[str], float]]:
         ("instance show", ["instance", "show", market["instance"]], READ_TARGET),
         ("customer account", ["customer", "account", who], READ_TARGET),
         ("customer list", ["customer", "list"], READ_TARGET),
+        ("role show", ["role", "show", who], READ_TARGET),
         ("events", ["events"], READ_TARGET),
         ("events --json", ["events", "--json"], READ_TARGET),
     ]

@@ -26,7 +26,9 @@ from metering.types import Rules, Timeframe, Usage, split_instance_id
 __all__ = [
     "AGENT_ROLE",
     "DEFAULT_ADMIN_ROLE",
+    "ROLES",
     "RULES_MANAGER_ROLE",
+    "AdminState",
     "CustomerAccount",
     "InstanceRecord",
     "MeterReads",
@@ -38,6 +40,25 @@ __all__ = [
 DEFAULT_ADMIN_ROLE = b"\0" * 32
 RULES_MANAGER_ROLE = keccak(text="RULES_MANAGER_ROLE")
 AGENT_ROLE = keccak(text="AGENT_ROLE")
+
+#: The Meter's roles by name.
+ROLES: dict[str, bytes] = {
+    "DEFAULT_ADMIN_ROLE": DEFAULT_ADMIN_ROLE,
+    "RULES_MANAGER_ROLE": RULES_MANAGER_ROLE,
+    "AGENT_ROLE": AGENT_ROLE,
+}
+_ZERO = "0x" + "00" * 20
+
+
+@dataclass(frozen=True)
+class AdminState:
+    """The admin, the delay a new admin waits, and a transfer under way (``pending_admin`` None when there is none;
+    it may accept from ``accept_after``, unix seconds)."""
+
+    admin: ChecksumAddress | None
+    delay: int
+    pending_admin: ChecksumAddress | None
+    accept_after: int | None
 
 
 @dataclass(frozen=True)
@@ -216,3 +237,19 @@ class MeterReads:
 
     def max_batch(self) -> int:
         return int(self._view("MAX_BATCH"))
+
+    def admin_state(self) -> AdminState:
+        admin = to_checksum_address(self._view("defaultAdmin"))
+        pending, schedule = self._view("pendingDefaultAdmin")
+        has_pending = to_checksum_address(pending) != to_checksum_address(_ZERO)
+        return AdminState(
+            admin=None if admin == to_checksum_address(_ZERO) else admin,
+            delay=int(self._view("defaultAdminDelay")),
+            pending_admin=to_checksum_address(pending) if has_pending else None,
+            accept_after=int(schedule) if has_pending else None,
+        )
+
+    def roles_of(self, account: str) -> list[str]:
+        """The names of the roles ``account`` holds."""
+        address = checksum(account)
+        return [name for name, role in ROLES.items() if self.has_role(role, address)]

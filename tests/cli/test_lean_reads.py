@@ -41,6 +41,7 @@ def _reads(market: Market, instance: str) -> dict[str, list[str]]:
         "customer status": ["customer", "status", who],
         "customer list": ["customer", "list"],
         "events": ["events", "--limit", "0"],
+        "role show": ["role", "show", who, market.contract],
     }
 
 

@@ -28,6 +28,7 @@ from metering.chain.node import LocalNode
 from metering.customer import Customer
 from metering.errors import ConfigError, ContractRevertError, RpcUnavailableError
 from metering.provider import Provider
+from metering.provider.roles import Roles
 
 from .conftest import DB, WEB, Market, granted
 
@@ -83,6 +84,11 @@ def test_every_typed_read_is_the_same_on_both_transports(
         for account in (actors.admin.address, actors.agent.address, actors.outsider.address):
             assert lean.has_role(role, account) == provider.has_role(role, account)
     assert lean.max_batch() == provider.max_batch()
+    roles = Roles(provider.w3, provider.address, None)
+    assert lean.admin_state() == roles.admin_state() and lean.admin_state().admin == actors.admin.address
+    for account in (actors.admin.address, actors.agent.address, actors.outsider.address):
+        assert lean.roles_of(account) == roles.roles_of(account)
+    assert lean.roles_of(actors.agent.address) == ["AGENT_ROLE"]
     assert lean.chain_time() == provider.chain_time()
 
 
