@@ -9,7 +9,9 @@ rules, two customers, one instance running). Each read command runs once through
 JSON-RPC request bodies it sends. The **fastest plain client** then replays exactly those bodies as raw
 ``http.client`` POSTs over one kept-alive connection to the same node (no JSON parsing, no encoding: the bodies are
 ready). The overhead of a command is the median wall time of the command as a subprocess (``--runs``, default 7)
-minus the median time of its replay, measured side by side in the same run. ``events`` and ``customer list`` read
+minus the median time of its replay, measured side by side in the same run; the verdict is on it. The command's CPU
+time (user + system, median) is shown beside it: on a machine busier than its cores, wall time is that CPU time
+stretched by the wait for a core. ``events`` and ``customer list`` read
 through a fresh event database each run, so every run does the same work. The load average is printed with the
 table: on a busy machine every number is larger.
 
@@ -24,6 +26,7 @@ import http.client
 import http.server
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -52,6 +55,7 @@ METERING = [str(Path(sys.executable).parent / "metering")]
 class Row:
     name: str
     wall: float  # median seconds of the command
+    cpu: float  # median CPU seconds of the command (user + system): what a busy machine stretches into wall time
     rpc: float  # median seconds of the same RPC calls, replayed by the plain client
     calls: int
     target: float
@@ -118,28 +122,35 @@ def replay(rpc_url: str, bodies: Sequence[bytes]) -> float:
     return time.perf_counter() - started
 
 
-def run(args: Sequence[str], env: dict[str, str], *, check: bool = True) -> tuple[float, str]:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(args: Sequence[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall seconds, CPU seconds and stdout of ``metering ARGS`` (a failure ends the bench, saying why)."""
+    cpu = _children_cpu()
     started = time.perf_counter()
-    done = subprocess.run([*METERING, *args], env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([*METERING, *args], env=env, capture_output=True, text=True, timeout=300, check=False)
     wall = time.perf_counter() - started
-    if check and done.returncode != 0:
+    if done.returncode != 0:
         raise SystemExit(f"`metering {' '.join(args)}` failed ({done.returncode}): {done.stderr.strip()}")
-    return wall, done.stdout
+    return wall, _children_cpu() - cpu, done.stdout
 
 
 def setup_market(env: dict[str, str], keys: list[str], addresses: list[str]) -> dict[str, str]:
     """Deploy, a timeframe of a day in force, the example rules, customers enrolled, the agent granted, one
     instance running; returns what the read commands ask about."""
-    contract = json.loads(run(["deploy", "--json", "--admin-delay", "0"], env)[1])["address"]
+    contract = json.loads(run(["deploy", "--json", "--admin-delay", "0"], env)[2])["address"]
     env["METERING_CONTRACT"] = contract
     created = json.loads(run(["timeframe", "create", "--currency", "EUR", "--starts-in", "60", "--duration", "1d",
-                              "--json"], env)[1])
+                              "--json"], env)[2])
     run(["rules", "set", str(ROOT / "examples" / "rules.yaml")], env)
     run(["customer", "enroll", addresses[2], addresses[3]], env)
     run(["agent", "grant", addresses[1]], env)
     run(["dev", "advance", "120"], env)
     agent_env = {**env, "METERING_PRIVATE_KEY": keys[1]}
-    granted = json.loads(run(["activate", "--customer", addresses[2], "--type", "1", "--json"], agent_env)[1])
+    granted = json.loads(run(["activate", "--customer", addresses[2], "--type", "1", "--json"], agent_env)[2])
     return {"contract": contract, "timeframe": str(created["timeframe"]), "customer": addresses[2],
             "instance": str(granted["instance_id"])}
 
@@ -167,12 +178,15 @@ def measure(node_url: str, env: dict[str, str], market: dict[str, str], runs: in
         with recording_proxy(node_url) as (proxy_url, bodies):
             run(args, {**env, "ETH_RPC_URL": proxy_url, "METERING_DB": str(scratch / f"rec{index}.sqlite")})
         recorded = list(bodies)
-        walls, replays = [], []
+        walls, cpus, replays = [], [], []
         for attempt in range(runs):
             db = scratch / f"run{index}-{attempt}.sqlite"
-            walls.append(run(args, {**env, "METERING_DB": str(db)})[0])
+            wall, cpu, _ = run(args, {**env, "METERING_DB": str(db)})
+            walls.append(wall)
+            cpus.append(cpu)
             replays.append(replay(node_url, recorded))
-        rows.append(Row(name, statistics.median(walls), statistics.median(replays), len(recorded), target))
+        rows.append(Row(name, statistics.median(walls), statistics.median(cpus), statistics.median(replays),
+                        len(recorded), target))
     return rows
 
 
@@ -181,9 +195,10 @@ def report(rows: Sequence[Row], runs: int) -> None:
     print(f"CLI overhead: median of {runs} run(s) per command, minus the same JSON-RPC calls replayed by the fastest "
           "plain client (raw http.client POSTs of the recorded bodies over one kept-alive connection)")
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
-    print(f"{'command':<18} {'wall s':>7} {'calls':>5} {'rpc s':>7} {'overhead s':>10} {'target s':>8}  verdict")
+    print(f"{'command':<18} {'wall s':>7} {'cpu s':>6} {'calls':>5} {'rpc s':>7} {'overhead s':>10} {'target s':>8}"
+          "  verdict")
     for row in rows:
-        print(f"{row.name:<18} {row.wall:>7.3f} {row.calls:>5} {row.rpc:>7.4f} {row.overhead:>10.3f} "
+        print(f"{row.name:<18} {row.wall:>7.3f} {row.cpu:>6.3f} {row.calls:>5} {row.rpc:>7.4f} {row.overhead:>10.3f} "
               f"{row.target:>8.1f}  {row.verdict}")
     failed = [row.name for row in rows if row.verdict == "FAIL"]
     print("verdict:", "every command within its target" if not failed else f"over target: {', '.join(failed)}")
