@@ -29,17 +29,19 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_utils.address import is_address, to_checksum_address
-from web3 import Web3
-from web3.types import RPCEndpoint
 
 from metering._utils.lean_http import LeanHttpError, LeanRpc, lean_rpc_for
 from metering._utils.storerows import RowBuilder
 from metering.audit.events import EVENT_TYPES, topic0
 from metering.audit.store import Store, StoredBlock
+from metering.chain.lean import LeanNode
 from metering.errors import EventDecodeError, IndexingError, RangeTakenError, RpcUnavailableError
+
+if TYPE_CHECKING:  # the CLI's reads index through a LeanNode, without importing web3
+    from web3 import Web3
 
 __all__ = ["DEFAULT_MAX_RANGE", "IndexResult", "Indexer", "Progress", "find_deployment_block"]
 
@@ -140,7 +142,7 @@ class Indexer:
 
     def __init__(
         self,
-        w3: Web3,
+        w3: Web3 | LeanNode,
         address: str,
         store: Store,
         *,
@@ -170,8 +172,13 @@ class Indexer:
         # Every call over a kept-alive connection, parsed by orjson, where the provider is a plain HTTPProvider: one
         # connection for the reader thread (logs and the headers that check them), one for this thread. A range
         # costs four calls; through web3's session and checks their CPU alone was a tenth of a range's time.
-        self._lean = lean_rpc_for(w3)
-        self._lean_main = lean_rpc_for(w3)
+        # A LeanNode (the CLI's reads) gives its connection, and a second one for the reader thread.
+        if isinstance(w3, LeanNode):
+            self._lean: LeanRpc | None = w3.new_connection()
+            self._lean_main: LeanRpc | None = w3.connection
+        else:
+            self._lean = lean_rpc_for(w3)
+            self._lean_main = lean_rpc_for(w3)
 
     # ------------------------------------------------------------------ public
 
@@ -392,6 +399,9 @@ class Indexer:
             if lean is not None:
                 response: Any = lean.request(method, params)
             else:
+                from web3.types import RPCEndpoint
+
+                assert not isinstance(self._w3, LeanNode)  # a LeanNode always gives a lean connection
                 response = self._w3.provider.make_request(RPCEndpoint(method), params)
         except Exception as exc:
             if refusable and _looks_refused(exc):
@@ -428,21 +438,32 @@ def _looks_refused(exc: BaseException) -> bool:
     return any(word in str(exc).lower() for word in _REFUSALS)
 
 
-def find_deployment_block(w3: Web3, address: str) -> int:
+def find_deployment_block(w3: Web3 | LeanNode, address: str) -> int:
     """The block in which the contract at ``address`` was deployed: the start for a new event database.
 
     Bisects ``eth_getCode`` over block numbers, so the node must serve historical state (an archive node or
     anvil); with a pruned node pass the deployment block yourself.
     """
     checksummed = to_checksum_address(address)
-    head = int(w3.eth.block_number)
+    if isinstance(w3, LeanNode):
+        node = w3
+        head = node.block_number()
+
+        def code_at(block: int) -> bytes:
+            return node.get_code(checksummed, block)
+    else:
+        web3 = w3
+        head = int(web3.eth.block_number)
+
+        def code_at(block: int) -> bytes:
+            return bytes(web3.eth.get_code(checksummed, block))
     try:
-        if not w3.eth.get_code(checksummed, head):
+        if not code_at(head):
             raise IndexingError(f"no contract at {checksummed} on this chain: check the address and --rpc-url")
         low, high = -1, head  # no code at low (or before genesis), code at high
         while high - low > 1:
             mid = (low + high) // 2
-            if w3.eth.get_code(checksummed, mid):
+            if code_at(mid):
                 high = mid
             else:
                 low = mid
