@@ -29,7 +29,6 @@ import multiprocessing
 import os
 import signal
 import sys
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -56,11 +55,12 @@ DEFAULT_MAX_RANGE = 2_000
 #: ``progress(done_blocks, total_blocks)``, called after each stored range (and once at the start).
 Progress = Callable[[int, int], None]
 
-#: How the next ranges are read while one is stored: ``"thread"``: one range ahead, read in a thread of this process
-#: and decoded here; ``"process"``: two ranges ahead, each read *and decoded* by one of two forked worker processes,
-#: so that this process only writes; ``"auto"``: processes for a sync of more than one range when the node is
-#: reached over the lean transport and the platform forks, else a thread.
-ReadAhead = Literal["auto", "thread", "process"]
+#: How the next ranges are read while one is stored: ``"thread"`` (the default): one range ahead, read in a thread
+#: of this process and decoded here; ``"process"``: two ranges ahead, each read *and decoded* by one of two forked
+#: worker processes, so that this process only writes (Linux, a node reached over the lean transport; else a
+#: thread). Processes pay only with idle cores: on the shared 2-core bench machine (load average 9) they made a
+#: backfill slower than the thread (``bench/indexing.py`` measures both, row I2p), so they are opt-in.
+ReadAhead = Literal["thread", "process"]
 #: Worker processes of ``"process"`` read-ahead (and ranges in flight): the node, the two workers and the writer
 #: share the cores, and each worker reads and decodes a range in about the time the writer stores one.
 _WORKERS = 2
@@ -169,14 +169,14 @@ class Indexer:
         max_range: int = DEFAULT_MAX_RANGE,
         start_block: int | None = None,
         grow_after: int = 2,
-        read_ahead: ReadAhead = "auto",
+        read_ahead: ReadAhead = "thread",
     ) -> None:
         if not is_address(address):
             raise IndexingError(f"{address!r} is not a contract address")
         if confirmations < 0 or max_range < 1 or grow_after < 1:
             raise ValueError("confirmations must be >= 0, max_range and grow_after >= 1")
-        if read_ahead not in ("auto", "thread", "process"):
-            raise ValueError(f"read_ahead must be auto, thread or process, not {read_ahead!r}")
+        if read_ahead not in ("thread", "process"):
+            raise ValueError(f"read_ahead must be thread or process, not {read_ahead!r}")
         self.read_ahead = read_ahead
         self._parent = 0  # the process whose workers read ahead (see _worker_start)
         self._w3 = w3
@@ -331,14 +331,12 @@ class Indexer:
     # ------------------------------------------------------------------ reading ahead
 
     def _uses_processes(self, blocks: int) -> bool:
-        """Worker processes only where forking is safe and pays: this process runs no other thread (a fork copies
-        no thread, and a lock another thread held stays held in the copy), the platform forks (Linux) and the node
-        is reached over the lean transport (a worker opens its own connection from the URL)."""
-        if self.read_ahead == "thread" or (self.read_ahead == "auto" and blocks <= self.range):
-            return False
-        alone = self.read_ahead == "process" or threading.active_count() == 1  # "process": the caller vouches
-        return (self._lean is not None and sys.platform == "linux" and alone
-                and "fork" in multiprocessing.get_all_start_methods())
+        """Worker processes where asked for, where they can work (Linux forks; a worker opens its own connection
+        to the node from the URL of the lean transport) and where there is something to overlap (several
+        ranges). Forking copies no other thread of this process: the caller that asks for processes runs none that
+        a worker could need a lock of (the workers only make HTTP requests and decode)."""
+        return (self.read_ahead == "process" and blocks > self.range and self._lean is not None
+                and sys.platform == "linux" and "fork" in multiprocessing.get_all_start_methods())
 
     @contextmanager
     def _reader(self, blocks: int) -> Iterator[tuple[Callable[[int, int, bytes | None, bool], Future[_Fetched]], int]]:

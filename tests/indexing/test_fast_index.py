@@ -149,12 +149,12 @@ def test_a_reorg_during_a_backfill_in_worker_processes_is_found_and_indexed_agai
     assert_invoices_match_counters(driver, store, tf)
 
 
-def test_a_sync_of_one_range_or_told_to_use_a_thread_forks_nothing(w3: Web3, meter: Contract, store: Store) -> None:
+def test_a_sync_of_one_range_or_in_a_thread_forks_nothing(w3: Web3, meter: Contract, store: Store) -> None:
     def forks(mode: Any, blocks: int) -> bool:
         return Indexer(w3, meter.address, store, max_range=10, read_ahead=mode)._uses_processes(blocks)
 
-    assert not forks("auto", 10)  # one range: nothing to overlap
-    assert not forks("thread", 10) and not forks("thread", 1_000)
-    assert forks("process", 10) and forks("process", 1_000)
+    assert not forks("process", 10)  # one range: nothing to overlap
+    assert forks("process", 11) and forks("process", 1_000)
+    assert not forks("thread", 1_000)
     with pytest.raises(ValueError, match="read_ahead"):
         forks("fork", 10)
