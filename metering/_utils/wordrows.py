@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from metering._utils.logdecode import EventDecoder, EventSpec, _checksum, canonical_type
+from metering._utils.logdecode import _CHECKSUMS, EventDecoder, EventSpec, _checksum, canonical_type
 from metering._utils.storerows import LOG_INDEX_BITS, RowBuilder, _Kind, _kinds
 
 __all__ = ["FastRowBuilder"]
@@ -57,6 +57,11 @@ class _Layout:
     residual: tuple[tuple[str, int], ...]
 
 
+def _cached_checksum(raw: bytes) -> str:
+    """:func:`~metering._utils.logdecode._checksum` with its cache read first (the same few customers recur)."""
+    return _CHECKSUMS.get(raw) or _checksum(raw)
+
+
 #: How one word unpacks: its fields in order, each "pad" (must be zero bytes) or "value", with their struct formats.
 _Word = tuple[tuple[tuple[str, str], ...], int | None, Callable[[Any], Any] | None]
 
@@ -65,7 +70,7 @@ def _word(kind: str) -> _Word | None:
     """How one word of ABI type ``kind`` unpacks: its (role, struct format) fields, the value's exclusive upper
     bound to check (or None) and its conversion (or None); ``None`` when the fast path does not take this type."""
     if kind == "address":
-        return (("pad", "12s"), ("value", "20s")), None, _checksum
+        return (("pad", "12s"), ("value", "20s")), None, _cached_checksum
     if kind == "bool":
         return (("pad", "31s"), ("value", "B")), 2, bool
     if kind.startswith("uint") and kind[4:].isdigit():

@@ -417,7 +417,8 @@ class Indexer:
         address = self.address.lower()
         row_of = self._rows.row
         for raw in fetched.logs:
-            if str(raw.get("address", "")).lower() != address or raw.get("removed"):
+            sender = raw.get("address")
+            if (sender != address and str(sender or "").lower() != address) or raw.get("removed"):
                 continue
             try:
                 row = row_of(raw)
