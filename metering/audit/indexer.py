@@ -18,8 +18,10 @@ Why it is built this way:
 
 Logs are fetched with raw JSON-RPC calls (no web3 formatting; over a kept-alive connection and parsed by orjson for
 a plain HTTP provider, :mod:`metering._utils.lean_http`) and turned straight into the store's rows by the
-precompiled decoder keyed by ``topics[0]`` (:mod:`metering._utils.storerows`): no ``eth_abi`` for fixed-size events,
-no intermediate objects, and one ``executemany`` in one transaction per range.
+precompiled decoder keyed by ``topics[0]``, one ``struct`` unpack per usage event (:mod:`metering._utils.wordrows`,
+checked byte for byte against :mod:`metering._utils.storerows`): no ``eth_abi`` for fixed-size events, no
+intermediate objects, and one ``executemany`` (SQLite) or binary ``COPY`` (PostgreSQL) in one transaction per range.
+The next range is read while one is stored (:data:`ReadAhead`).
 """
 
 from __future__ import annotations
