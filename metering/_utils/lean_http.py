@@ -15,10 +15,11 @@ import http.client
 import json
 from collections.abc import Callable
 from itertools import count
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from web3 import HTTPProvider, Web3
+if TYPE_CHECKING:  # web3 is imported by lean_rpc_for only: the CLI's reads use LeanRpc without it
+    from web3 import Web3
 
 __all__ = ["LeanHttpError", "LeanRpc", "lean_rpc_for"]
 
@@ -94,6 +95,8 @@ class LeanRpc:
 def lean_rpc_for(w3: Web3) -> LeanRpc | None:
     """A :class:`LeanRpc` to the node of ``w3`` when its provider is a plain HTTPProvider that needs nothing but a
     URL, a timeout and its own headers; ``None`` otherwise."""
+    from web3 import HTTPProvider
+
     provider = w3.provider
     if type(provider) is not HTTPProvider:
         return None

@@ -9,17 +9,10 @@ it hit ``eth_estimateGas`` or an ``eth_call``, and what reaches the caller is ou
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
-
-from web3.exceptions import (
-    ProviderConnectionError,
-    RequestTimedOut,
-    TooManyRequests,
-    TransactionNotFound,
-    Web3RPCError,
-)
 
 from metering.errors import RpcUnavailableError
 
@@ -38,14 +31,27 @@ def is_transient(exc: BaseException) -> bool:
     """Whether ``exc`` is a failure worth retrying: no answer, a timeout, a rate limit, or a server error.
 
     requests' exceptions are ``OSError`` subclasses; an HTTP error is transient only for 429 and 5xx, because a
-    401 or 404 will not change by waiting.
+    401 or 404 will not change by waiting. web3's own exceptions are looked at only when web3 is loaded (none can
+    have been raised otherwise): the CLI's reads go without it (:mod:`metering.chain.lean`).
     """
-    if isinstance(exc, TimeoutError | ConnectionError | RequestTimedOut | ProviderConnectionError | TooManyRequests):
+    if isinstance(exc, TimeoutError | ConnectionError):
         return True
     if isinstance(exc, OSError):
         response = getattr(exc, "response", None)
-        status = getattr(response, "status_code", None)
+        status = getattr(response, "status_code", getattr(exc, "status", None))
         return status is None or status == 429 or status >= 500
+    if "web3.exceptions" not in sys.modules:
+        return False
+    from web3.exceptions import (
+        ProviderConnectionError,
+        RequestTimedOut,
+        TooManyRequests,
+        TransactionNotFound,
+        Web3RPCError,
+    )
+
+    if isinstance(exc, RequestTimedOut | ProviderConnectionError | TooManyRequests):
+        return True
     if isinstance(exc, Web3RPCError) and not isinstance(exc, TransactionNotFound):
         message = rpc_message(exc).lower()
         code = rpc_code(exc)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from web3 import Web3
 
     from metering.audit.store import Store
+    from metering.chain.lean import LeanNode
 
 __all__ = ["BlockClock", "NodeClock", "first_block_at_or_after", "last_block_at_or_before"]
 
@@ -40,12 +41,16 @@ class BlockClock(Protocol):
 class NodeClock:
     """Block times from a node, cached; remembered in ``store`` (when given) for blocks it has indexed."""
 
-    def __init__(self, w3: Web3, store: Store | None = None) -> None:
+    def __init__(self, w3: Web3 | LeanNode, store: Store | None = None) -> None:
         self._w3 = w3
         self._store = store
         self._times: dict[int, int] = {}
 
     def head(self) -> int:
+        from metering.chain.lean import LeanNode
+
+        if isinstance(self._w3, LeanNode):
+            return self._w3.block_number()  # retried, then RpcUnavailableError
         try:
             return int(self._w3.eth.block_number)
         except OSError as exc:
@@ -60,6 +65,18 @@ class NodeClock:
             if stored is not None and stored.timestamp is not None:
                 self._times[number] = stored.timestamp
                 return stored.timestamp
+        from metering.chain.lean import LeanNode, NodeRefusedError
+
+        if isinstance(self._w3, LeanNode):
+            try:
+                raw = self._w3.block(number)
+            except NodeRefusedError as exc:  # a pruned node refusing old blocks
+                raise InvoiceError(f"the node cannot serve block {number} ({exc.rpc_message})") from exc
+            if raw is None:
+                raise InvoiceError(f"the node cannot serve block {number} (Block with id: '{number}' not found.)")
+            timestamp = int(raw["timestamp"], 16)
+            self._remember(number, bytes.fromhex(str(raw["hash"])[2:]), timestamp)
+            return timestamp
         try:
             block = self._w3.eth.get_block(number)
         except OSError as exc:
@@ -67,12 +84,15 @@ class NodeClock:
         except Exception as exc:  # BlockNotFound, or a pruned node refusing old blocks
             raise InvoiceError(f"the node cannot serve block {number} ({exc})") from exc
         timestamp = int(block["timestamp"])
+        self._remember(number, bytes(block["hash"]), timestamp)
+        return timestamp
+
+    def _remember(self, number: int, block_hash: bytes, timestamp: int) -> None:
         self._times[number] = timestamp
         if self._store is not None:
             from metering.audit.store import StoredBlock
 
-            self._store.remember_block(StoredBlock(number, bytes(block["hash"]), timestamp))
-        return timestamp
+            self._store.remember_block(StoredBlock(number, block_hash, timestamp))
 
 
 def first_block_at_or_after(clock: BlockClock, timestamp: int, *, low: int = 0) -> int | None:

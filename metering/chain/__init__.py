@@ -21,7 +21,15 @@ if TYPE_CHECKING:  # web3 costs over a second to import: it waits until a connec
     from web3 import Web3
     from web3.contract import Contract
 
-__all__ = ["DEFAULT_TIMEOUT", "chain_time", "checksum", "connect", "looks_like_meter", "meter_contract"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "chain_time",
+    "check_meter_code",
+    "checksum",
+    "connect",
+    "looks_like_meter",
+    "meter_contract",
+]
 
 #: Seconds one JSON-RPC request may take before it counts as failed (and may be retried by the sender).
 DEFAULT_TIMEOUT = 30.0
@@ -53,10 +61,11 @@ def checksum(address: object, *, what: str = "address") -> ChecksumAddress:
 
 @lru_cache(maxsize=65_536)
 def _checksummed(address: str) -> ChecksumAddress | None:
-    """Checksumming costs a keccak; agents see the same few customers again and again."""
-    from web3 import Web3
+    """Checksumming costs a keccak; agents see the same few customers again and again. (eth_utils' functions, which
+    web3's ``Web3.is_address`` and ``to_checksum_address`` are, without importing web3.)"""
+    from eth_utils.address import is_address, to_checksum_address
 
-    return Web3.to_checksum_address(address) if Web3.is_address(address) else None
+    return to_checksum_address(address) if is_address(address) else None
 
 
 def connect(rpc_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> Web3:
@@ -102,18 +111,24 @@ def meter_contract(w3: Web3, address: str) -> Contract:
         chain_id = retry_transient(lambda: w3.eth.chain_id, "eth_chainId")
     except (OSError, Web3Exception) as exc:
         raise RpcUnavailableError(f"the node stopped answering while reading {checked}: {_short(exc)}") from exc
+    check_meter_code(checked, bytes(code), int(chain_id))
+    return w3.eth.contract(address=checked, abi=cast("ABI", abi()))
+
+
+def check_meter_code(address: str, code: bytes, chain_id: int) -> None:
+    """:class:`ConfigError` unless ``code`` (read at ``address`` on chain ``chain_id``) is a Meter's: the one
+    check of web3's :func:`meter_contract` and the CLI's lean reads (:mod:`metering.chain.lean`)."""
     if len(code) == 0:
         raise ConfigError(
-            f"no contract code at {checked} on chain {chain_id}: check the Meter's address (METERING_CONTRACT) "
+            f"no contract code at {address} on chain {chain_id}: check the Meter's address (METERING_CONTRACT) "
             "and the RPC URL, or deploy a Meter first"
         )
-    if not looks_like_meter(bytes(code)):
+    if not looks_like_meter(code):
         raise ConfigError(
-            f"the contract at {checked} on chain {chain_id} is not a Meter (its code has none of the Meter's "
+            f"the contract at {address} on chain {chain_id} is not a Meter (its code has none of the Meter's "
             "functions): check the Meter's address (METERING_CONTRACT); `metering verify-source` compares a "
             "contract's code with the shipped builds"
         )
-    return w3.eth.contract(address=checked, abi=cast("ABI", abi()))
 
 
 #: Functions every Meter build has had, and no other contract would have all of (the dispatcher of a Solidity

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
     from metering.audit.indexer import IndexResult
     from metering.audit.store import Store
+    from metering.chain.lean import LeanNode
 
 __all__ = [
     "DEFAULT_RPC_URL",
@@ -239,13 +240,21 @@ def signer(keystore: Path | None) -> LocalAccount:
     return load_signer(keystore, password)
 
 
-def open_store(w3: Web3, contract: str, db: str | Path | None) -> Store:
-    """The event database for this chain and contract (created on first use, once the contract is known to exist)."""
-    from metering.audit.store import Store, default_store_path
-    from metering.chain import meter_contract
+def open_store(w3: Web3 | LeanNode, contract: str, db: str | Path | None) -> Store:
+    """The event database for this chain and contract (created on first use, once the contract is known to exist).
 
-    meter_contract(w3, contract)  # a typo'd address must not leave a database bound to it behind
-    chain_id = int(w3.eth.chain_id)
+    ``w3`` may be a :class:`~metering.chain.lean.LeanNode`: the read commands go without web3."""
+    from metering.audit.store import Store, default_store_path
+    from metering.chain.lean import LeanMeter, LeanNode
+
+    # a typo'd address must not leave a database bound to it behind
+    if isinstance(w3, LeanNode):
+        LeanMeter.at(w3, contract)
+    else:
+        from metering.chain import meter_contract
+
+        meter_contract(w3, contract)
+    chain_id = _chain_id(w3)
     path = db or default_store_path(chain_id, contract)
     try:
         return Store(path, chain_id=chain_id, contract=contract)
@@ -268,16 +277,22 @@ FromBlockOpt = Annotated[
 ]
 
 
-def first_block(w3: Web3, contract: str, from_block: int | None) -> int:
+def _chain_id(w3: Web3 | LeanNode) -> int:
+    from metering.chain.lean import LeanNode
+
+    return w3.chain_id() if isinstance(w3, LeanNode) else int(w3.eth.chain_id)
+
+
+def first_block(w3: Web3 | LeanNode, contract: str, from_block: int | None) -> int:
     """Where a new event database starts: ``--from-block``, else the deployment block recorded at deploy time,
     else the one found by searching the chain's history (which a pruned node refuses: then ``--from-block``)."""
     from metering.audit.indexer import find_deployment_block
-    from metering.provider.deployment import find_deployment
+    from metering.chain.deployment import find_deployment
 
     if from_block is not None:
         return from_block
     try:
-        recorded = find_deployment(int(w3.eth.chain_id), contract)
+        recorded = find_deployment(_chain_id(w3), contract)
     except (ConfigError, OSError, ValueError, KeyError):  # an unreadable record: search instead
         recorded = None
     if recorded is not None:
@@ -286,7 +301,12 @@ def first_block(w3: Web3, contract: str, from_block: int | None) -> int:
 
 
 def sync_store(
-    w3: Web3, contract: str, store: Store, confirmations: int = 0, quiet: bool = False, from_block: int | None = None
+    w3: Web3 | LeanNode,
+    contract: str,
+    store: Store,
+    confirmations: int = 0,
+    quiet: bool = False,
+    from_block: int | None = None,
 ) -> IndexResult:
     """Bring the event database up to date, with a progress bar on long reads.
 

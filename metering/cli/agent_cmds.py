@@ -150,8 +150,8 @@ def usage(
     ],
 ) -> None:
     """Show the on-chain usage counters the next decision reads."""
-    agent = _agent(on, read_only=True)
-    rows = [(kind, agent.usage(customer, timeframe, kind)) for kind in instance_type]
+    reader = on.reader()  # without web3: a read answers at once (issue 20)
+    rows = [(kind, reader.usage(customer, timeframe, kind)) for kind in instance_type]
     if on.json:
         print_json([{"instance_type": kind, **asdict(u)} for kind, u in rows])
         return

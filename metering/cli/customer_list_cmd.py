@@ -13,7 +13,7 @@ from metering.cli._common import (
 from metering.cli._on_chain import OnChain, on_chain
 
 if TYPE_CHECKING:
-    from web3 import Web3
+    from metering.chain.lean import LeanNode
 
 __all__ = ["customer_list"]
 
@@ -29,13 +29,12 @@ def customer_list(
     from metering.audit.events import CustomerEnrolled, CustomerSuspended, TimeframeCreated
     from metering.errors import ConfigError
     from metering.money import format_minor
-    from metering.provider import Provider
 
     wanted = status.strip().upper() if status else None
     if wanted not in (None, "ENROLLED", "SUSPENDED"):
         raise ConfigError(f"--status must be enrolled or suspended, not {status!r}")
-    w3 = on.w3
-    with on.indexed(quiet=on.json) as (store, _):
+    node = on.node  # every read without web3 (issue 20)
+    with on.indexed(quiet=on.json, lean=True) as (store, _):
         changes = store.events(names=[CustomerEnrolled.name, CustomerSuspended.name])
         created = store.events(names=[TimeframeCreated.name])
     currencies = {e.currency for e in created if isinstance(e, TimeframeCreated)}
@@ -45,7 +44,7 @@ def customer_list(
     for change in changes:  # chain order: the last change of each customer wins
         if isinstance(change, CustomerEnrolled | CustomerSuspended):
             since[change.customer] = change.block_number
-    reader = on.build(Provider, read_only=True)
+    reader = on.reader()
     rows: list[dict[str, Any]] = []
     for customer, block in since.items():
         account = reader.customer_account(customer)
@@ -63,15 +62,16 @@ def customer_list(
         cap = "no spending cap" if minor == 0 else f"spending cap {amount} per timeframe"
         accepts = "approved agents only" if row["restricted"] else "every provider agent"
         console.print(f"{row['customer']}  {str(row['status']).lower()} since block "
-                      f"{_block_with_time(w3, int(row['since_block']))}, accepts {accepts}, {cap}", highlight=False)
+                      f"{_block_with_time(node, int(row['since_block']))}, accepts {accepts}, {cap}", highlight=False)
     console.print(f"[dim]{len(rows)} customer(s)[/]", highlight=False)
 
 
-def _block_with_time(w3: Web3, number: int) -> str:
+def _block_with_time(node: LeanNode, number: int) -> str:
     """``12 (2026-12-01T00:00:00Z)``, or the number alone when the node will not serve that block."""
     from metering.timeparse import format_instant
 
     try:
-        return f"{number} ({format_instant(int(w3.eth.get_block(number)['timestamp']))})"
+        block = node.block(number)
+        return f"{number} ({format_instant(int(block['timestamp'], 16))})" if block else str(number)
     except Exception:  # a pruned node, or one that stopped answering: the number is still right
         return str(number)

@@ -25,19 +25,18 @@ from metering.cli._common import (
     JsonOpt,
     RpcUrlOpt,
     command,
-    connect,
     console,
     open_store,
     require_contract,
+    rpc_timeout,
     sync_store,
 )
 from metering.errors import ConfigError
 
 if TYPE_CHECKING:
-    from web3 import Web3
-
     from metering.audit.events import MeterEvent
     from metering.audit.store import Store
+    from metering.chain.lean import LeanNode
 
 __all__ = ["describe", "event_json", "events"]
 
@@ -133,7 +132,7 @@ def event_json(event: MeterEvent, block_time: int | None, currency: str | None =
 class _Times:
     """Block times for display: from the event database or the node, and none where the node will not say."""
 
-    def __init__(self, w3: Web3, store: Store) -> None:
+    def __init__(self, w3: LeanNode, store: Store) -> None:
         from metering.audit.blocktime import NodeClock
 
         self._clock = NodeClock(w3, store)
@@ -249,7 +248,9 @@ def events(
         raise ConfigError("--follow watches new blocks: drop --to-block")
     if follow:  # before anything is printed: a SIGTERM from here on ends the watch quietly (exit 0)
         _stop_on_sigterm()
-    w3 = connect(rpc_url)
+    from metering.chain.lean import lean_connect
+
+    w3 = lean_connect(rpc_url, timeout=rpc_timeout())  # without web3: a read answers at once (issue 20)
     address = require_contract(contract)
     types = list(instance_type or [])
     with open_store(w3, address, db) as store:
@@ -297,7 +298,7 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, stop)
 
 
-def _follow(w3: Web3, address: str, store: Store, times: _Times, json_out: bool, interval: float, *,
+def _follow(w3: LeanNode, address: str, store: Store, times: _Times, json_out: bool, interval: float, *,
             last: int | None, select: dict[str, Any]) -> None:
     """Index and print what is new every ``interval`` seconds, until Ctrl-C (or SIGTERM) ends it quietly."""
     try:

@@ -80,8 +80,8 @@ def _deploy_for_trying(rpc_url: str, keys: list[str]) -> None:
     from eth_account import Account
 
     from metering.chain import connect
+    from metering.chain.deployment import default_deployments_dir, describe_deployment, write_deployment
     from metering.provider import Provider
-    from metering.provider.deployment import default_deployments_dir, describe_deployment, write_deployment
 
     provider_key, agent, customer = (Account.from_key(k) for k in keys)
     w3 = connect(rpc_url)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from metering.chain.deployment import DEPLOYMENTS_ENV
 from metering.chain.evm import EvmTarget
 from metering.cli._common import (
     MAX_RULES_BYTES,
@@ -23,9 +24,9 @@ from metering.cli._common import (
 from metering.cli._flags import FlagHelpGroup
 from metering.cli._on_chain import OnChain, checked_addresses, for_each, on_chain
 from metering.errors import ConfigError, ContractRevertError
-from metering.provider.deployment import DEPLOYMENTS_ENV
 
 if TYPE_CHECKING:
+    from metering._utils.reads import MeterReads
     from metering.provider import CustomerChange, Provider, RoleChange
 
 __all__ = ["account_app", "agent_app", "customer_app", "deploy", "instance_app", "rules_app", "timeframe_app"]
@@ -86,13 +87,13 @@ def deploy(
 
     Writes the deployment file (with its block) and, beside it, the files an explorer needs to verify the source.
     """
-    from metering.provider import Provider
-    from metering.provider.deployment import (
+    from metering.chain.deployment import (
         default_deployments_dir,
         describe_deployment,
         prepare_directory,
         write_deployment,
     )
+    from metering.provider import Provider
 
     directory = prepare_directory(out or default_deployments_dir())  # fail before anything is sent
     w3 = on.w3
@@ -223,10 +224,9 @@ def _check_start(begin: int, chain_now: int, previous_end: int, *, relative: boo
 @on_chain()
 def timeframe_list(on: OnChain) -> None:
     """List every timeframe and which one is active."""
-    from metering.provider import Provider
     from metering.timeparse import with_iso
 
-    provider = on.build(Provider, read_only=True)
+    provider = on.reader()
     active = provider.active_timeframe()
     frames = [provider.timeframe(i) for i in range(1, provider.timeframe_count() + 1)]
     if on.answer([{**vars(f), "active": f.id == active} for f in frames]):
@@ -257,7 +257,7 @@ def rules_set(
     console.print(f"rules of timeframe {parsed.timeframe} set from {file}")
 
 
-def _currency_of(provider: Provider, timeframe: int) -> str:
+def _currency_of(provider: MeterReads, timeframe: int) -> str:
     """The currency of ``timeframe``; a timeframe that does not exist is the user's mistake (exit 3)."""
     try:
         return provider.timeframe(timeframe).currency
@@ -278,9 +278,8 @@ def rules_show(
 ) -> None:
     """Show the rules of instance types in a timeframe, as the chain holds them (prices in its currency)."""
     from metering.money import format_micro
-    from metering.provider import Provider
 
-    provider = on.build(Provider, read_only=True)
+    provider = on.reader()
     currency = _currency_of(provider, timeframe)
     rows: list[dict[str, Any]] = []
     for kind in instance_type:
@@ -337,9 +336,8 @@ def customer_suspend(on: OnChain, customers: CustomersArg) -> None:
 @on_chain()
 def customer_status(on: OnChain, customer: Annotated[str, typer.Argument(help="Customer address.")]) -> None:
     """Show whether a customer is enrolled, suspended or unknown."""
-    from metering.provider import Provider
 
-    status = on.build(Provider, read_only=True).customer_status(customer)
+    status = on.reader().customer_status(customer)
     if not on.answer({"customer": customer, "status": status.name}):
         console.print(f"{customer}: {status.name.lower()}")
 
@@ -439,9 +437,8 @@ def customer_account(
 ) -> None:
     """Show a customer's status, agent restriction, spending cap and committed spending."""
     from metering.money import format_micro, format_minor
-    from metering.provider import Provider
 
-    reader = on.build(Provider, read_only=True)
+    reader = on.reader()
     account = reader.customer_account(customer)
     shown_timeframe = timeframe if timeframe is not None else account.spent_timeframe
     currency = _currency_of(reader, shown_timeframe) if shown_timeframe else None
@@ -471,10 +468,9 @@ def customer_account(
 @on_chain()
 def instance_show(on: OnChain, instance_id: Annotated[str, typer.Argument(help="Instance id (0x...).")]) -> None:
     """Show an instance's record: agent, customer, type, timeframe, status and lease end."""
-    from metering.provider import Provider
     from metering.timeparse import with_iso
 
-    record = on.build(Provider, read_only=True).instance(instance_id)
+    record = on.reader().instance(instance_id)
     if on.answer({"instance_id": "0x" + record.instance_id.hex(), "agent": record.agent, "customer": record.customer,
                   "instance_type": record.instance_type, "timeframe": record.timeframe,
                   "status": record.status.name, "reason": record.reason.name, "lease_end": record.lease_end}):

@@ -79,7 +79,7 @@ def role_show(
     """Show the admin, the admin delay, an admin transfer under way, and the roles of the given addresses."""
     from metering.timeparse import format_duration, with_iso
 
-    roles = _roles(on, read_only=True)
+    roles = on.reader()  # without web3: a read answers at once (issue 20)
     addresses = _addresses(accounts or [])
     state = roles.admin_state()
     held = {address: roles.roles_of(address) for address in addresses}

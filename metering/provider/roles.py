@@ -19,31 +19,14 @@ from dataclasses import dataclass
 from eth_typing import ChecksumAddress
 from web3 import Web3
 
-from metering._utils.client import AGENT_ROLE, DEFAULT_ADMIN_ROLE, RULES_MANAGER_ROLE
+from metering._utils.reads import ROLES, RULES_MANAGER_ROLE, AdminState
 from metering.chain import checksum
 from metering.errors import ConfigError
 from metering.provider import Provider, RoleChange
 
 __all__ = ["ROLES", "AdminState", "AdminTransfer", "Roles"]
 
-#: The Meter's roles by name.
-ROLES: dict[str, bytes] = {
-    "DEFAULT_ADMIN_ROLE": DEFAULT_ADMIN_ROLE,
-    "RULES_MANAGER_ROLE": RULES_MANAGER_ROLE,
-    "AGENT_ROLE": AGENT_ROLE,
-}
 _ZERO = "0x" + "00" * 20
-
-
-@dataclass(frozen=True)
-class AdminState:
-    """The admin, the delay a new admin waits, and a transfer under way (``pending_admin`` None when there is none;
-    it may accept from ``accept_after``, unix seconds)."""
-
-    admin: ChecksumAddress | None
-    delay: int
-    pending_admin: ChecksumAddress | None
-    accept_after: int | None
 
 
 @dataclass(frozen=True)
@@ -58,22 +41,6 @@ class AdminTransfer:
 
 class Roles(Provider):
     """Role management on a deployed Meter; the signer must be the admin (or, to accept, the pending admin)."""
-
-    def admin_state(self) -> AdminState:
-        admin = Web3.to_checksum_address(self._view("defaultAdmin"))
-        pending, schedule = self._view("pendingDefaultAdmin")
-        has_pending = Web3.to_checksum_address(pending) != Web3.to_checksum_address(_ZERO)
-        return AdminState(
-            admin=None if admin == Web3.to_checksum_address(_ZERO) else admin,
-            delay=int(self._view("defaultAdminDelay")),
-            pending_admin=Web3.to_checksum_address(pending) if has_pending else None,
-            accept_after=int(schedule) if has_pending else None,
-        )
-
-    def roles_of(self, account: str) -> list[str]:
-        """The names of the roles ``account`` holds."""
-        address = checksum(account)
-        return [name for name, role in ROLES.items() if self.has_role(role, address)]
 
     def grant_rules_managers(self, accounts: Sequence[str]) -> list[RoleChange]:
         """Lets each account create timeframes, set rules, manage customers and anchor invoices (pipelined)."""

@@ -5,6 +5,7 @@ import {IMeter} from "../../contracts/interfaces/IMeter.sol";
 import {IMeteringTypes} from "../../contracts/interfaces/IMeteringTypes.sol";
 import {TimeframeId, InstanceType} from "../../contracts/types/Ids.sol";
 import {Console} from "../utils/Console.sol";
+import {AttackBase} from "../utils/AttackBase.sol";
 import {MeterFixture} from "../utils/MeterFixture.sol";
 import {vm} from "../utils/Vm.sol";
 
@@ -12,7 +13,7 @@ import {vm} from "../utils/Vm.sol";
 /// @dev Agents `a` and `b` both hold AGENT_ROLE; `a` is the honest one. Two adjacent one-day timeframes. Type 1 costs
 /// 0.0004 EUR per activation and 0.12 EUR per hour with a hard limit of one concurrent instance; type 2 has no
 /// limits; type 3 has no rules.
-contract AttacksTest {
+contract AttacksTest is AttackBase {
     using MeterFixture for *;
 
     uint32 internal constant DAY = 1 days;
@@ -20,26 +21,10 @@ contract AttacksTest {
     InstanceType internal constant FREE = InstanceType.wrap(2);
     InstanceType internal constant UNCONFIGURED = InstanceType.wrap(3);
 
-    IMeter internal meter;
-    address internal provider = address(0xB0B);
-    address internal a = address(0xA1);
-    address internal b = address(0xB2);
-    address internal customer = address(0xC1);
     address internal customer2 = address(0xC2);
-    TimeframeId internal tf1;
-    TimeframeId internal tf2;
-    uint40 internal start1;
 
     function setUp() public {
-        vm.warp(1_000_000);
-        address[] memory agents = new address[](2);
-        agents[0] = a;
-        agents[1] = b;
-        meter = MeterFixture.deploy(provider, agents);
-        start1 = uint40(block.timestamp + 100);
-        vm.startPrank(provider);
-        tf1 = meter.createTimeframe(start1, start1 + DAY, MeterFixture.EUR);
-        tf2 = meter.createTimeframe(start1 + DAY, start1 + 2 * DAY, MeterFixture.EUR);
+        _twoTimeframes(DAY);
         for (uint16 t = 1; t <= 2; ++t) {
             TimeframeId id = MeterFixture.tf(t);
             meter.setRules(id, LIMITED, MeterFixture.rules(40_000, 12_000_000, 3600, 1));
@@ -255,21 +240,6 @@ contract AttacksTest {
 
     // ------------------------------------------------------------------ helpers
 
-    function _request(address agent, address c, InstanceType t, uint56 seatIndex, uint8 generation, uint32 lease)
-        internal
-        returns (IMeteringTypes.Decision memory)
-    {
-        vm.prank(agent);
-        return meter.requestActivation(c, t, MeterFixture.requestId(seatIndex, generation), lease);
-    }
-
-    function _activate(address agent, address c, InstanceType t, uint56 seatIndex, uint8 generation, uint32 lease)
-        internal
-        returns (bytes32)
-    {
-        vm.assertTrue(_request(agent, c, t, seatIndex, generation, lease).granted, "granted");
-        return MeterFixture.instanceId(agent, MeterFixture.requestId(seatIndex, generation));
-    }
 
     /// @dev On a fresh meter with `ended` ended timeframes: the gas of a denied attempt with none active, and of a
     /// grant in a timeframe that follows them; each measured after a first call has moved the cursor.

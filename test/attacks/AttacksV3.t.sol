@@ -4,6 +4,7 @@ pragma solidity ^0.8.28;
 import {IMeter} from "../../contracts/interfaces/IMeter.sol";
 import {IMeteringTypes} from "../../contracts/interfaces/IMeteringTypes.sol";
 import {TimeframeId, InstanceType} from "../../contracts/types/Ids.sol";
+import {AttackBase} from "../utils/AttackBase.sol";
 import {MeterFixture} from "../utils/MeterFixture.sol";
 import {vm} from "../utils/Vm.sol";
 
@@ -12,7 +13,7 @@ import {vm} from "../utils/Vm.sol";
 /// @dev Agents `a` (honest) and `b` hold AGENT_ROLE; `third` holds no role. Two adjacent timeframes of 10,000 s.
 /// ONE_SEAT: 0.01 cent per second (10,000 micro-units), a hard limit of one instance. FREE: no price, no limit. QUOTA: one activation per
 /// timeframe (hard), no concurrency limit. BOUNDED: no price, leases of at most 600 s.
-contract AttacksV3Test {
+contract AttacksV3Test is AttackBase {
     uint40 internal constant LENGTH = 10_000;
     uint40 internal constant GRACE = 15 minutes;
     InstanceType internal constant ONE_SEAT = InstanceType.wrap(1);
@@ -21,26 +22,10 @@ contract AttacksV3Test {
     InstanceType internal constant BOUNDED = InstanceType.wrap(4);
     bytes8 internal constant USD = "USD";
 
-    IMeter internal meter;
-    address internal provider = address(0xB0B);
-    address internal a = address(0xA1);
-    address internal b = address(0xB2);
     address internal third = address(0x3D);
-    address internal customer = address(0xC1);
-    TimeframeId internal tf1;
-    TimeframeId internal tf2;
-    uint40 internal start1;
 
     function setUp() public {
-        vm.warp(1_000_000);
-        address[] memory agents = new address[](2);
-        agents[0] = a;
-        agents[1] = b;
-        meter = MeterFixture.deploy(provider, agents);
-        start1 = uint40(block.timestamp + 100);
-        vm.startPrank(provider);
-        tf1 = meter.createTimeframe(start1, start1 + LENGTH, MeterFixture.EUR);
-        tf2 = meter.createTimeframe(start1 + LENGTH, start1 + 2 * LENGTH, MeterFixture.EUR);
+        _twoTimeframes(LENGTH);
         for (uint16 t = 1; t <= 2; ++t) {
             TimeframeId id = MeterFixture.tf(t);
             meter.setRules(id, ONE_SEAT, MeterFixture.rules(0, 10_000, 1, 1));
@@ -288,23 +273,5 @@ contract AttacksV3Test {
         vm.warp(block.timestamp + 100);
         IMeteringTypes.Decision memory over = _request(b, passive, ONE_SEAT, 3, 1, 1);
         vm.assertEq(uint256(over.reason), uint256(IMeteringTypes.DenialReason.SpendingCapReached), "capped");
-    }
-
-    // ------------------------------------------------------------------ helpers
-
-    function _request(address agent, address c, InstanceType t, uint56 seatIndex, uint8 generation, uint32 lease)
-        internal
-        returns (IMeteringTypes.Decision memory)
-    {
-        vm.prank(agent);
-        return meter.requestActivation(c, t, MeterFixture.requestId(seatIndex, generation), lease);
-    }
-
-    function _activate(address agent, address c, InstanceType t, uint56 seatIndex, uint8 generation, uint32 lease)
-        internal
-        returns (bytes32)
-    {
-        vm.assertTrue(_request(agent, c, t, seatIndex, generation, lease).granted, "granted");
-        return MeterFixture.instanceId(agent, MeterFixture.requestId(seatIndex, generation));
     }
 }

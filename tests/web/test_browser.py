@@ -55,7 +55,7 @@ def server(world: World, type_names: dict[int, str]) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        instance.should_exit = True
+        instance.should_exit = instance.force_exit = True  # Chromium's kept-alive connections end with it
         thread.join(10)
         sock.close()
 

@@ -1,0 +1,231 @@
+"""The command line's own overhead: what a command costs beyond the JSON-RPC calls it makes (issue 20).
+
+Targets: ``metering --help`` and ``--version`` within 0.3 s; a read command (``usage``, ``timeframe list``,
+``rules show``, ``instance show``, ``customer account``, ``customer list``, ``role show``, ``events``) within 0.5 s
+of its RPC calls.
+
+How: the bench starts its own anvil, deploys a Meter and sets up a market through the CLI (a timeframe in force,
+rules, two customers, one instance running). Each read command runs once through a recording proxy that notes the
+JSON-RPC request bodies it sends. The **fastest plain client** then replays exactly those bodies as raw
+``http.client`` POSTs over one kept-alive connection to the same node (no JSON parsing, no encoding: the bodies are
+ready). The overhead of a command is the median wall time of the command as a subprocess (``--runs``, default 7)
+minus the median time of its replay, measured side by side in the same run; the verdict is on it. The command's CPU
+time (user + system, median) is shown beside it: on a machine busier than its cores, wall time is that CPU time
+stretched by the wait for a core. ``events`` and ``customer list`` read
+through a fresh event database each run, so every run does the same work. The load average is printed with the
+table: on a busy machine every number is larger.
+
+    python bench/cli_overhead.py            # 7 runs of each
+    python bench/cli_overhead.py --quick    # 1 run of each (the test suite checks the rows)
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import http.server
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from metering.chain.node import LocalNode, dev_private_keys  # noqa: E402
+
+HELP_TARGET = 0.3
+READ_TARGET = 0.5
+METERING = [str(Path(sys.executable).parent / "metering")]
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    wall: float  # median seconds of the command
+    cpu: float  # median CPU seconds of the command (user + system): what a busy machine stretches into wall time
+    rpc: float  # median seconds of the same RPC calls, replayed by the plain client
+    calls: int
+    target: float
+
+    @property
+    def overhead(self) -> float:
+        return self.wall - self.rpc
+
+    @property
+    def verdict(self) -> str:
+        return "PASS" if self.overhead <= self.target else "FAIL"
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """Forwards each POST to the node and records its body (keep-alive on both sides)."""
+
+    protocol_version = "HTTP/1.1"
+    upstream: ClassVar[tuple[str, int]] = ("127.0.0.1", 8545)
+    bodies: ClassVar[list[bytes]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.bodies.append(body)
+        connection = http.client.HTTPConnection(*self.upstream, timeout=30)
+        connection.request("POST", "/", body, {"Content-Type": "application/json"})
+        answer = connection.getresponse()
+        payload = answer.read()
+        connection.close()
+        self.send_response(answer.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@contextmanager
+def recording_proxy(rpc_url: str) -> Iterator[tuple[str, list[bytes]]]:
+    parts = urlsplit(rpc_url)
+    bodies: list[bytes] = []
+    handler = type("Handler", (_Recorder,), {"upstream": (parts.hostname, parts.port), "bodies": bodies})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", bodies
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def replay(rpc_url: str, bodies: Sequence[bytes]) -> float:
+    """Seconds to POST ``bodies`` in order over one kept-alive ``http.client`` connection, reading each answer."""
+    parts = urlsplit(rpc_url)
+    started = time.perf_counter()
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+    headers = {"Content-Type": "application/json"}
+    for body in bodies:
+        connection.request("POST", "/", body, headers)
+        connection.getresponse().read()
+    connection.close()
+    return time.perf_counter() - started
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(args: Sequence[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall seconds, CPU seconds and stdout of ``metering ARGS`` (a failure ends the bench, saying why)."""
+    cpu = _children_cpu()
+    started = time.perf_counter()
+    done = subprocess.run([*METERING, *args], env=env, capture_output=True, text=True, timeout=300, check=False)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"`metering {' '.join(args)}` failed ({done.returncode}): {done.stderr.strip()}")
+    return wall, _children_cpu() - cpu, done.stdout
+
+
+def setup_market(env: dict[str, str], keys: list[str], addresses: list[str]) -> dict[str, str]:
+    """Deploy, a timeframe of a day in force, the example rules, customers enrolled, the agent granted, one
+    instance running; returns what the read commands ask about."""
+    contract = json.loads(run(["deploy", "--json", "--admin-delay", "0"], env)[2])["address"]
+    env["METERING_CONTRACT"] = contract
+    created = json.loads(run(["timeframe", "create", "--currency", "EUR", "--starts-in", "60", "--duration", "1d",
+                              "--json"], env)[2])
+    run(["rules", "set", str(ROOT / "examples" / "rules.yaml")], env)
+    run(["customer", "enroll", addresses[2], addresses[3]], env)
+    run(["agent", "grant", addresses[1]], env)
+    run(["dev", "advance", "120"], env)
+    agent_env = {**env, "METERING_PRIVATE_KEY": keys[1]}
+    granted = json.loads(run(["activate", "--customer", addresses[2], "--type", "1", "--json"], agent_env)[2])
+    return {"contract": contract, "timeframe": str(created["timeframe"]), "customer": addresses[2],
+            "instance": str(granted["instance_id"])}
+
+
+def commands(market: dict[str, str]) -> list[tuple[str, list[str], float]]:
+    tf, who = market["timeframe"], market["customer"]
+    return [
+        ("--help", ["--help"], HELP_TARGET),
+        ("--version", ["--version"], HELP_TARGET),
+        ("usage", ["usage", "--customer", who, "--timeframe", tf, "--type", "1", "--type", "2"], READ_TARGET),
+        ("timeframe list", ["timeframe", "list"], READ_TARGET),
+        ("rules show", ["rules", "show", "--timeframe", tf, "--type", "1", "--type", "2"], READ_TARGET),
+        ("instance show", ["instance", "show", market["instance"]], READ_TARGET),
+        ("customer account", ["customer", "account", who], READ_TARGET),
+        ("customer list", ["customer", "list"], READ_TARGET),
+        ("role show", ["role", "show", who], READ_TARGET),
+        ("events", ["events"], READ_TARGET),
+        ("events --json", ["events", "--json"], READ_TARGET),
+    ]
+
+
+def measure(node_url: str, env: dict[str, str], market: dict[str, str], runs: int, scratch: Path) -> list[Row]:
+    rows: list[Row] = []
+    for index, (name, args, target) in enumerate(commands(market)):
+        with recording_proxy(node_url) as (proxy_url, bodies):
+            run(args, {**env, "ETH_RPC_URL": proxy_url, "METERING_DB": str(scratch / f"rec{index}.sqlite")})
+        recorded = list(bodies)
+        walls, cpus, replays = [], [], []
+        for attempt in range(runs):
+            db = scratch / f"run{index}-{attempt}.sqlite"
+            wall, cpu, _ = run(args, {**env, "METERING_DB": str(db)})
+            walls.append(wall)
+            cpus.append(cpu)
+            replays.append(replay(node_url, recorded))
+        rows.append(Row(name, statistics.median(walls), statistics.median(cpus), statistics.median(replays),
+                        len(recorded), target))
+    return rows
+
+
+def report(rows: Sequence[Row], runs: int) -> None:
+    load = os.getloadavg()
+    print(f"CLI overhead: median of {runs} run(s) per command, minus the same JSON-RPC calls replayed by the fastest "
+          "plain client (raw http.client POSTs of the recorded bodies over one kept-alive connection)")
+    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
+    print(f"{'command':<18} {'wall s':>7} {'cpu s':>6} {'calls':>5} {'rpc s':>7} {'overhead s':>10} {'target s':>8}"
+          "  verdict")
+    for row in rows:
+        print(f"{row.name:<18} {row.wall:>7.3f} {row.cpu:>6.3f} {row.calls:>5} {row.rpc:>7.4f} {row.overhead:>10.3f} "
+              f"{row.target:>8.1f}  {row.verdict}")
+    failed = [row.name for row in rows if row.verdict == "FAIL"]
+    print("verdict:", "every command within its target" if not failed else f"over target: {', '.join(failed)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7, help="runs of each command (the median is reported)")
+    parser.add_argument("--quick", action="store_true", help="one run of each command")
+    options = parser.parse_args()
+    runs = 1 if options.quick else max(options.runs, 1)
+    keys = dev_private_keys(4)
+    from eth_account import Account
+
+    addresses = [Account.from_key(key).address for key in keys]
+    scratch = Path(tempfile.mkdtemp(prefix="cli-overhead-"))
+    try:
+        with LocalNode(port=0) as node:
+            env = {key: value for key, value in os.environ.items()
+                   if not key.startswith(("METERING_", "ETH_"))}
+            env.update(ETH_RPC_URL=node.rpc_url, METERING_PRIVATE_KEY=keys[0], METERING_PROFILE="",
+                       METERING_DEPLOYMENTS=str(scratch / "deployments"), METERING_DB=str(scratch / "setup.sqlite"))
+            market = setup_market(env, keys, addresses)
+            report(measure(node.rpc_url, env, market, runs, scratch), runs)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
