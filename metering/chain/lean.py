@@ -92,9 +92,11 @@ class LeanNode:
         tag = hex(block) if isinstance(block, int) else block
         return bytes.fromhex(str(self.request("eth_getCode", [address, tag]))[2:])
 
-    def call(self, to: str, data: bytes, *, what: str) -> bytes:
-        """``eth_call`` at the latest block; a revert is :class:`NodeRefusedError` with the revert data."""
-        result = self.request("eth_call", [{"to": to, "data": "0x" + data.hex()}, "latest"], what=what)
+    def call(self, to: str, data: bytes, *, what: str, block: int | str = "latest") -> bytes:
+        """``eth_call`` at ``block`` (a number or a tag); a revert is :class:`NodeRefusedError` with the revert
+        data."""
+        tag = hex(block) if isinstance(block, int) else block
+        result = self.request("eth_call", [{"to": to, "data": "0x" + data.hex()}, tag], what=what)
         return bytes.fromhex(str(result)[2:])
 
     def close(self) -> None:
@@ -157,13 +159,13 @@ class LeanMeter(MeterReads):
         check_meter_code(checked, code, node.chain_id())
         return cls(node, checked)
 
-    def _view(self, function: str, *args: Any) -> Any:
+    def _view(self, function: str, *args: Any, block: int | str = "latest") -> Any:
         from eth_abi.abi import decode, encode
 
         selector, inputs, outputs = _functions()[function]
         data = selector + encode(list(inputs), list(args))
         try:
-            raw = self.node.call(self.address, data, what=f"eth_call {function}")
+            raw = self.node.call(self.address, data, what=f"eth_call {function}", block=block)
         except NodeRefusedError as exc:
             raise _revert(function, exc) from None
         values = decode(list(outputs), raw)
