@@ -42,6 +42,7 @@ def _reads(market: Market, instance: str) -> dict[str, list[str]]:
         "customer list": ["customer", "list"],
         "events": ["events", "--limit", "0"],
         "role show": ["role", "show", who, market.contract],
+        "verify-source": ["verify-source"],
     }
 
 

@@ -97,6 +97,19 @@ def test_deposit_balance_settle_payouts_withdraw(
         for json_out in ([], ["--json"]):
             said = _lean_as_web3(node, [*args, *json_out], tmp_path / "modules", monkeypatch, **s)
             assert ("EURT" in said) != (args[-1] == actors.customers[4].address), said
+    # the auditor's check of the final invoice against its payment, and the PDF saying paid: no web3 either
+    audit = {**s, "METERING_CONTRACT": meter.address, "METERING_DB": str(tmp_path / "events.sqlite")}
+    final = tmp_path / "final.json"
+    ok(_cli(node, "invoice", "--customer", customer.address, "--timeframe", str(tf), "-o", str(final), **audit))
+    for json_out in ([], ["--json"]):
+        said = _lean_as_web3(node, ["verify", str(final), *json_out], tmp_path / "modules", monkeypatch, **audit)
+        assert "settled" in said and "differences\": [\n" not in said, said
+    pdf = tmp_path / "final.pdf"
+    _lean_as_web3(node, ["invoice", "--customer", customer.address, "--timeframe", str(tf), "--format", "pdf",
+                         "-o", str(pdf)], tmp_path / "modules", monkeypatch, **audit)
+    import pypdf
+
+    assert "PAID: 0.12 EUR" in "\n".join(page.extract_text() for page in pypdf.PdfReader(str(pdf)).pages)
     out = plain(ok(_cli(node, "customer", "withdraw", key=me, **s)).stdout)
     assert "withdrew 0.88 EUR (0.88 EURT)" in out
     assert token.functions.balanceOf(customer.address).call() == 5 * 100 * upm - 12 * upm
