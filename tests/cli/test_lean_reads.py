@@ -143,6 +143,14 @@ def test_index_invoice_and_verify_import_no_web3_and_print_what_the_web3_path_pr
     indexed = json.loads(lean)
     assert indexed.pop("database") == str(lean_db) and indexed["events"] > 0
     assert indexed == {k: v for k, v in json.loads(web3).items() if k != "database"}
+    # ``db copy`` reads only block times from the node (to recompute the invoices on both sides)
+    copied, modules = _subprocess(cli, ["db", "copy", str(lean_db), str(tmp_path / "copy-lean.sqlite"), "--json"],
+                                  tmp_path / "copy")
+    assert not [m for m in FORBIDDEN if m in modules]
+    by_web3 = _through_web3(cli, ["db", "copy", str(lean_db), str(tmp_path / "copy-web3.sqlite"), "--json"],
+                            monkeypatch)
+    assert json.loads(copied)["identical"] and json.loads(copied)["invoices"] > 0
+    assert copied.replace("copy-lean", "copy-web3") == by_web3
 
     invoice = ["invoice", "--customer", who, "--timeframe", tf]
     statement = json.loads(_same_without_web3(cli, [*invoice, "--json"], tmp_path / "ij", monkeypatch))
