@@ -19,30 +19,28 @@ path), :mod:`.client` (:class:`SettlementClient`, web3), :mod:`.lean` (the CLI's
 :mod:`.payouts` (the provider's payouts from the ``Settled`` events), :mod:`.check` (an invoice against its
 settlement event), :mod:`.deploy`.
 
-The names below load when first used (PEP 562): importing :mod:`.lean` must not import web3 through this package.
+``SettlementClient`` loads when first used (PEP 562): importing :mod:`.lean` must not import web3 through this
+package.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from metering.settlement.amounts import CurrencyToken, TokenAmount
-    from metering.settlement.client import SettlementClient
-    from metering.settlement.payouts import Payout, payouts
-    from metering.settlement.types import Escrow, SettledEvent
+from metering.settlement.amounts import CurrencyToken, TokenAmount
+from metering.settlement.payouts import Payout, payouts
+from metering.settlement.types import Escrow, SettledEvent
 
-_WHERE = {
-    "CurrencyToken": "amounts", "TokenAmount": "amounts", "Escrow": "types", "SettledEvent": "types",
-    "SettlementClient": "client", "Payout": "payouts", "payouts": "payouts",
-}
+if TYPE_CHECKING:
+    from metering.settlement.client import SettlementClient
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"metering.settlement.{_WHERE[name]}"), name)
+    if name == "SettlementClient":
+        from metering.settlement.client import SettlementClient
+
+        return SettlementClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["CurrencyToken", "Escrow", "Payout", "SettledEvent", "SettlementClient", "TokenAmount", "payouts"]
