@@ -32,10 +32,8 @@ import argparse
 import http.client
 import os
 import socket
-import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -96,73 +94,16 @@ class Schemas:
         return f"{self._url}{joiner}options=-csearch_path%3D{schema}"
 
 
-def alternate(runs: int, contenders: Sequence[Callable[[], Timing]]) -> list[Timing]:
-    """Run each contender once per round, in turns (the first goes first in even rounds, last in odd ones)."""
-    found: list[list[Timing]] = [[] for _ in contenders]
-    for round_ in range(runs):
-        order = list(range(len(contenders)))
-        if round_ % 2:
-            order.reverse()
-        for i in order:
-            found[i].append(contenders[i]())
-    merged = []
-    for timings in found:
-        merged.append(Timing(timings[0].items, tuple(t.seconds[0] for t in timings),
-                             max((t.rss_mb or 0.0) for t in timings) or None,
-                             statistics.median([t.cpu for t in timings if t.cpu is not None] or [0.0])))
-    return merged
+alternate = indexing.alternate
 
 
 # ---------------------------------------------------------------------------------------------- indexing
 
 
 def indexing_rows(schemas: Schemas, history_events: int, ranges: int, runs: int, judged: bool) -> list[Row]:
-    from metering.audit.indexer import Indexer
-    from metering.audit.store import Store
-    from metering.chain.node import LocalNode
-
-    with LocalNode() as node, tempfile.TemporaryDirectory(prefix="metering-bench-") as tmp:
-        print(f"  building a history of about {history_events:,} events...", flush=True)
-        w3, history = indexing.make_history(node, history_events)
-        blocks = history.last_block - history.first_block + 1
-        max_range = -(-blocks // ranges)
-        made = [0]
-
-        def ours(location: Callable[[], str]) -> Callable[[], Timing]:
-            def run() -> Timing:
-                began = time.perf_counter()
-                with Store(location(), chain_id=int(w3.eth.chain_id), contract=history.address) as store:
-                    result = Indexer(w3, history.address, store, start_block=history.first_block,
-                                     max_range=max_range).sync(to_block=history.last_block)
-                return Timing(result.events, (time.perf_counter() - began,))
-            return run
-
-        def sqlite_file() -> str:
-            made[0] += 1
-            return str(Path(tmp) / f"indexed-{made[0]}.sqlite")
-
-        def ceiling() -> Timing:
-            timing, _parser = indexing.raw_ceiling(node.rpc_url, history, 1)
-            return timing
-
-        raw, on_pg, on_sqlite = alternate(runs, [ceiling, ours(schemas.new), ours(sqlite_file)])
-    parser = "orjson" if _has("orjson") else "json (orjson not installed)"
-    rows = [Row("I1", f"raw eth_getLogs of all {blocks:,} blocks + parsing ({parser}): the ceiling; {load()}",
-                raw.items, raw, f"{raw.rate:,.0f} logs/s")]
-    for key, name, timing in (("I2", "PostgreSQL", on_pg), ("I3", "SQLite", on_sqlite)):
-        ratio = timing.rate / raw.rate
-        rows.append(Row(key, f"Indexer.sync into a new {name} store, {ranges} ranges of {max_range:,} blocks",
-                        timing.items, timing, f"{timing.rate:,.0f} events/s", f"{ratio:.2f} of I1",
-                        f">= {INDEX_RATIO}", verdict(ratio >= INDEX_RATIO, judged)))
-    return rows
-
-
-def _has(module: str) -> bool:
-    try:
-        __import__(module)
-    except ImportError:
-        return False
-    return True
+    """I1 the ceiling, I2 ours into SQLite, I3 ours into PostgreSQL: :func:`indexing.indexing_rows`, alternating."""
+    sizes = indexing.Sizes(history=history_events, ranges=ranges, stores=(), runs=runs, index_runs=runs)
+    return indexing.indexing_rows(sizes, judged, postgres_url=schemas.new)
 
 
 # ---------------------------------------------------------------------------------------------- invoices
@@ -296,18 +237,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=None, help="events in the synthetic store (default 1M)")
     parser.add_argument("--pg-url", default=None, help="an existing PostgreSQL server (default: a throwaway one)")
     parser.add_argument("--skip-indexing", action="store_true", help="only the store, invoice and web measurements")
+    parser.add_argument("--only-indexing", action="store_true", help="only the indexing rows (I1-I3)")
+    parser.add_argument("--history", type=int, default=None,
+                        help="usage events on anvil for the indexing rows (default 10,000; 600 with --quick)")
+    parser.add_argument("--runs", type=int, default=None, help="repetitions of each measurement (default 5; 1 quick)")
     parser.add_argument("--write", action="store_true", help=f"rewrite {RESULTS.relative_to(ROOT)}")
     args = parser.parse_args(argv)
-    runs = 1 if args.quick else 3
+    runs = args.runs or (1 if args.quick else 5)
     events = args.events or (20_000 if args.quick else 1_000_000)
     judged = not args.quick
     report = Report()
     began = time.perf_counter()
     with Schemas(args.pg_url) as schemas:
         if not args.skip_indexing:
-            history = 600 if args.quick else 10_000
+            history = args.history or (600 if args.quick else 10_000)
             report.section(f"indexing about {history:,} events (fresh anvil; {load()})",
                            lambda: indexing_rows(schemas, history, 2 if args.quick else 4, runs, judged))
+        if args.only_indexing:
+            print()
+            print(markdown_table(report.rows))
+            print(f"\n(total {time.perf_counter() - began:.0f} s; {load()})")
+            return 0
         url = schemas.new()
         largest: list[synthetic.SyntheticStore] = []
 

@@ -18,23 +18,31 @@ Why it is built this way:
 
 Logs are fetched with raw JSON-RPC calls (no web3 formatting; over a kept-alive connection and parsed by orjson for
 a plain HTTP provider, :mod:`metering._utils.lean_http`) and turned straight into the store's rows by the
-precompiled decoder keyed by ``topics[0]`` (:mod:`metering._utils.storerows`): no ``eth_abi`` for fixed-size events,
-no intermediate objects, and one ``executemany`` in one transaction per range.
+precompiled decoder keyed by ``topics[0]``, one ``struct`` unpack per usage event (:mod:`metering._utils.wordrows`,
+checked byte for byte against :mod:`metering._utils.storerows`): no ``eth_abi`` for fixed-size events, no
+intermediate objects, and one ``executemany`` (SQLite) or binary ``COPY`` (PostgreSQL) in one transaction per range.
+The next range is read while one is stored (:data:`ReadAhead`).
 """
 
 from __future__ import annotations
 
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import suppress
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
 
 from eth_utils.address import is_address, to_checksum_address
 
 from metering._utils.lean_http import LeanHttpError, LeanRpc, lean_rpc_for
-from metering._utils.storerows import RowBuilder
+from metering._utils.wordrows import FastRowBuilder
 from metering.audit.events import EVENT_TYPES, topic0
 from metering.audit.store import Store, StoredBlock
 from metering.chain.lean import LeanNode
@@ -43,13 +51,23 @@ from metering.errors import EventDecodeError, IndexingError, RangeTakenError, Rp
 if TYPE_CHECKING:  # the CLI's reads index through a LeanNode, without importing web3
     from web3 import Web3
 
-__all__ = ["DEFAULT_MAX_RANGE", "IndexResult", "Indexer", "Progress", "find_deployment_block"]
+__all__ = ["DEFAULT_MAX_RANGE", "IndexResult", "Indexer", "Progress", "ReadAhead", "find_deployment_block"]
 
 #: Blocks per ``eth_getLogs`` call to start with: under the tightest common paid-plan cap (Alchemy's 2,000).
 DEFAULT_MAX_RANGE = 2_000
 
 #: ``progress(done_blocks, total_blocks)``, called after each stored range (and once at the start).
 Progress = Callable[[int, int], None]
+
+#: How the next ranges are read while one is stored: ``"thread"`` (the default): one range ahead, read in a thread
+#: of this process and decoded here; ``"process"``: two ranges ahead, each read *and decoded* by one of two forked
+#: worker processes, so that this process only writes (Linux, a node reached over the lean transport; else a
+#: thread). Processes pay only with idle cores: on the shared 2-core bench machine (load average 9) they made a
+#: backfill slower than the thread (``bench/indexing.py`` measures both, row I2p), so they are opt-in.
+ReadAhead = Literal["thread", "process"]
+#: Worker processes of ``"process"`` read-ahead (and ranges in flight): the node, the two workers and the writer
+#: share the cores, and each worker reads and decodes a range in about the time the writer stores one.
+_WORKERS = 2
 
 # What nodes say when a range is too big for them (lower case). A refusal halves the range; anything else is an error.
 _REFUSALS = (
@@ -115,13 +133,18 @@ class _Header:
 
 @dataclass(frozen=True)
 class _Fetched:
-    """A range as read from the node: its bounds, its tip header, and its raw logs."""
+    """A range as read from the node: its bounds, its tip header, and its raw logs (or, read by a worker process,
+    its rows and block hashes, decoded there)."""
 
     first: int
     last: int
     tip: _Header
     logs: Sequence[Mapping[str, Any]]
     parent: bytes | None  # the hash of block first - 1 the range was checked to continue (None: not checked)
+    #: the hash of block first - 1 on the chain when the range was read, for a range read before its predecessor
+    #: was: it is checked against that predecessor's tip when the range is stored
+    seen_parent: bytes | None = None
+    decoded: tuple[list[tuple[Any, ...]], dict[int, bytes]] | None = None
 
 
 def _discard(future: Future[_Fetched]) -> None:
@@ -150,11 +173,16 @@ class Indexer:
         max_range: int = DEFAULT_MAX_RANGE,
         start_block: int | None = None,
         grow_after: int = 2,
+        read_ahead: ReadAhead = "thread",
     ) -> None:
         if not is_address(address):
             raise IndexingError(f"{address!r} is not a contract address")
         if confirmations < 0 or max_range < 1 or grow_after < 1:
             raise ValueError("confirmations must be >= 0, max_range and grow_after >= 1")
+        if read_ahead not in ("thread", "process"):
+            raise ValueError(f"read_ahead must be thread or process, not {read_ahead!r}")
+        self.read_ahead = read_ahead
+        self._parent = 0  # the process whose workers read ahead (see _worker_start)
         self._w3 = w3
         self.address = to_checksum_address(address)
         if store.contract.lower() != self.address.lower():
@@ -168,7 +196,7 @@ class Indexer:
         self._grow_after = grow_after
         self._start_block = start_block if start_block is not None else 0
         self._topics = [["0x" + topic0(name).hex() for name in EVENT_TYPES]]
-        self._rows = RowBuilder()
+        self._rows = FastRowBuilder()
         # Every call over a kept-alive connection, parsed by orjson, where the provider is a plain HTTPProvider: one
         # connection for the reader thread (logs and the headers that check them), one for this thread. A range
         # costs four calls; through web3's session and checks their CPU alone was a tenth of a range's time.
@@ -207,21 +235,45 @@ class Indexer:
         successes = moves = 0
         if progress:
             progress(0, max(0, target - start + 1))
-        # While one range is decoded and stored, the next one is read from the node in a second thread: the node's
-        # work (and SQLite's, which runs without the GIL) overlaps with ours. Every decision is taken in this loop,
-        # in order, exactly as if the ranges were read one after the other.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="metering-getlogs") as reader:
-            pending: tuple[int, int, Future[_Fetched]] | None = None
+        # While one range is stored, the next ones are read from the node: in a thread (then decoded here) or in
+        # worker processes that also decode them (:data:`ReadAhead`), so the node's work, the decoding and the
+        # writes (SQLite's and PostgreSQL's run without the GIL) overlap. Every decision is taken in this loop, in
+        # order, exactly as if the ranges were read one after the other.
+        with self._reader(target - next_block + 1) as (submit, depth):
+            pending: deque[tuple[int, int, Future[_Fetched]]] = deque()
+            read_tip: tuple[int, bytes] | None = None  # the tip of the range taken from ``pending`` last
+
+            def fill() -> None:
+                """Keep ``depth`` ranges in flight, each starting after the one before."""
+                while len(pending) < depth:
+                    if pending:
+                        begin = pending[-1][1] + 1
+                    elif read_tip is not None and read_tip[0] >= next_block:  # taken, not stored yet
+                        begin = read_tip[0] + 1
+                    else:
+                        begin = next_block
+                    if begin > target:
+                        return
+                    end = min(target, begin + self.range - 1)
+                    if pending:  # its parent is still being read: checked against its tip when this one is stored
+                        parent, later = None, True
+                    elif read_tip is not None and read_tip[0] == begin - 1:
+                        parent, later = read_tip[1], False
+                    else:
+                        parent, later = self._stored_hash(begin - 1), False
+                    pending.append((begin, end, submit(begin, end, parent, later)))
+
+            def drop() -> None:
+                while pending:
+                    _discard(pending.pop()[2])
+
             while next_block <= target:
-                if pending is None:
-                    end = min(target, next_block + self.range - 1)
-                    pending = (next_block, end, reader.submit(self._fetch, next_block, end, self._stored_hash(
-                        next_block - 1)))
-                first, end, future = pending
-                pending = None
+                fill()
+                first, end, future = pending.popleft()
                 try:
                     fetched = future.result()
                 except _RangeRefusedError:
+                    drop()
                     counts["requests"] += 1
                     counts["refused"] += 1
                     if end == first:
@@ -240,24 +292,23 @@ class Indexer:
                     if successes >= self._grow_after and self.range < self.max_range:
                         self.range = min(self.max_range, self.range * 2)
                         successes = 0
-                    if end < target:  # read ahead; its parent is this range's tip, stored before it is looked at
-                        ahead = min(target, end + self.range)
-                        pending = (end + 1, ahead, reader.submit(self._fetch, end + 1, ahead, fetched.tip.hash))
+                    fetched = self._checked_parent(fetched, read_tip)
+                if fetched is not None:
+                    read_tip = (end, fetched.tip.hash)
+                    fill()  # read ahead; this range's tip is stored before the next one is looked at
                     try:
                         new_events = self._store_range(fetched)
                     except _ChainMovedError:
                         fetched = None
-                        if pending is not None:
-                            _discard(pending[2])
-                            pending = None
                     except RangeTakenError:  # another indexer stored it first: go on from its cursor
-                        if pending is not None:
-                            _discard(pending[2])
-                            pending = None
+                        drop()
+                        read_tip = None
                         counts["taken"] += 1
                         next_block = self._next_block()
                         continue
                 if fetched is None:  # the chain moved under this range: find the fork, then read on from there
+                    drop()
+                    read_tip = None
                     moves += 1
                     if moves > _MAX_MOVES:
                         raise IndexingError(
@@ -286,6 +337,52 @@ class Indexer:
             **counts,
         )
 
+    # ------------------------------------------------------------------ reading ahead
+
+    def _uses_processes(self, blocks: int) -> bool:
+        """Worker processes where asked for, where they can work (Linux forks; a worker opens its own connection
+        to the node from the URL of the lean transport) and where there is something to overlap (several
+        ranges). Forking copies no other thread of this process: the caller that asks for processes runs none that
+        a worker could need a lock of (the workers only make HTTP requests and decode)."""
+        return (self.read_ahead == "process" and blocks > self.range and self._lean is not None
+                and sys.platform == "linux" and "fork" in multiprocessing.get_all_start_methods())
+
+    @contextmanager
+    def _reader(self, blocks: int) -> Iterator[tuple[Callable[[int, int, bytes | None, bool], Future[_Fetched]], int]]:
+        """``(submit, depth)``: ``submit(first, last, parent, later)`` reads a range ahead (see :meth:`_fetch`), and
+        ``depth`` ranges are kept in flight. Worker processes are forked (never spawned: a fresh interpreter would
+        import everything again) and get a copy of this indexer with connections of their own."""
+        executor: Executor
+        if self._uses_processes(blocks):
+            self._parent = os.getpid()
+            executor = ProcessPoolExecutor(_WORKERS, mp_context=multiprocessing.get_context("fork"),
+                                           initializer=_worker_start, initargs=(self,))
+            depth, read = _WORKERS, _worker_read
+        else:
+            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metering-getlogs")
+            depth, read = 1, self._fetch
+
+        def submit(first: int, last: int, parent: bytes | None, later: bool) -> Future[_Fetched]:
+            return executor.submit(read, first, last, parent, later)
+
+        try:
+            yield submit, depth
+        finally:
+            # Every range the loop used has been waited for; workers still reading one it dropped finish it and
+            # exit on their own (waiting here for processes to exit would only add their teardown to the sync).
+            executor.shutdown(wait=not isinstance(executor, ProcessPoolExecutor), cancel_futures=True)
+
+    def _checked_parent(self, fetched: _Fetched, read_tip: tuple[int, bytes] | None) -> _Fetched | None:
+        """A range read before its predecessor was: ``None`` if it does not continue that predecessor (the chain
+        moved between the two reads), else the range with its checked parent hash."""
+        if fetched.parent is not None or fetched.seen_parent is None:
+            return fetched
+        first = fetched.first
+        expected = read_tip[1] if read_tip is not None and read_tip[0] == first - 1 else self._stored_hash(first - 1)
+        if expected != fetched.seen_parent:
+            return None
+        return replace(fetched, parent=expected)
+
     # ------------------------------------------------------------------ one range
 
     def _next_block(self) -> int:
@@ -297,34 +394,40 @@ class Indexer:
         stored = self.store.block(number)
         return stored.hash if stored is not None else None
 
-    def _fetch(self, first: int, last: int, parent: bytes | None) -> _Fetched:
+    def _fetch(self, first: int, last: int, parent: bytes | None, later: bool = False) -> _Fetched:
         """Read ``[first, last]`` from the node and check it was one chain while read: the tip before and after the
-        logs, and (when known) that the range continues the stored chain, whose tip hash is ``parent``.
+        logs, and (when known) that the range continues the stored chain, whose tip hash is ``parent``. ``later``:
+        the parent is not known yet (the range before is still being read): its hash as read is kept in
+        ``seen_parent`` and compared when the range is stored.
 
-        Runs in the reader thread: it makes requests and touches nothing else.
+        Runs in the reader thread or a worker process: it makes requests and touches nothing else.
         """
         tip = self._header(last, self._lean)
         if tip is None:
             raise _ChainMovedError()
-        if parent is not None:
+        seen: bytes | None = None
+        if parent is not None or later:
             on_chain = self._header(first - 1, self._lean)
-            if on_chain is None or on_chain.hash != parent:
+            if on_chain is None or (parent is not None and on_chain.hash != parent):
                 raise _ChainMovedError()
+            seen = on_chain.hash
         logs = self._get_logs(first, last)
         after = self._header(last, self._lean)
         if after is None or after.hash != tip.hash:
             raise _ChainMovedError()
-        return _Fetched(first, last, tip, logs, parent)
+        return _Fetched(first, last, tip, logs, parent, seen)
 
-    def _store_range(self, fetched: _Fetched) -> int:
-        """Decode a range read by :meth:`_fetch` into rows, check them and store them; returns the new events."""
-        first, last, tip = fetched.first, fetched.last, fetched.tip
+    def _decode(self, fetched: _Fetched) -> tuple[list[tuple[Any, ...]], dict[int, bytes]]:
+        """The rows of a range read by :meth:`_fetch`, checked (each log in the range, one hash per block), and the
+        hash of each block that has events (and of the tip)."""
+        first, last = fetched.first, fetched.last
         rows: list[tuple[Any, ...]] = []
-        hashes: dict[int, bytes] = {last: tip.hash}
+        hashes: dict[int, bytes] = {last: fetched.tip.hash}
         address = self.address.lower()
         row_of = self._rows.row
         for raw in fetched.logs:
-            if str(raw.get("address", "")).lower() != address or raw.get("removed"):
+            sender = raw.get("address")
+            if (sender != address and str(sender or "").lower() != address) or raw.get("removed"):
                 continue
             try:
                 row = row_of(raw)
@@ -338,6 +441,13 @@ class Indexer:
             if hashes.setdefault(number, block_hash) != block_hash:
                 raise _ChainMovedError()  # logs of one block from two different chains: it reorganised mid-call
             rows.append(row)
+        return rows, hashes
+
+    def _store_range(self, fetched: _Fetched) -> int:
+        """Decode a range read by :meth:`_fetch` into rows (unless a worker did), check them and store them; returns
+        the new events."""
+        first, last, tip = fetched.first, fetched.last, fetched.tip
+        rows, hashes = fetched.decoded if fetched.decoded is not None else self._decode(fetched)
         blocks = [StoredBlock(n, h, tip.timestamp if n == last else None) for n, h in sorted(hashes.items())]
         return self.store.append_rows(rows, blocks, last, first_block=first, parent_hash=fetched.parent)
 
@@ -426,6 +536,31 @@ class Indexer:
                 raise _RangeRefusedError()
             raise IndexingError(f"the node refused {method}: {message}")
         return response.get("result")
+
+
+#: The indexer a worker process reads for (its copy, made by fork, with connections of its own).
+_WORKER: list[Indexer] = []
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _worker_start(indexer: Indexer) -> None:
+    """Runs first in each forked worker: it dies with its parent (an indexer killed mid-range leaves no worker
+    behind), and opens connections of its own (the parent's kept-alive sockets were inherited, not its to use)."""
+    with suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != indexer._parent:  # the parent died before the line above: nothing to read for
+        os._exit(0)
+    w3 = indexer._w3
+    indexer._lean = w3.new_connection() if isinstance(w3, LeanNode) else lean_rpc_for(w3)
+    indexer._lean_main = indexer._lean
+    _WORKER.append(indexer)
+
+
+def _worker_read(first: int, last: int, parent: bytes | None, later: bool) -> _Fetched:
+    """Read and decode one range in a worker process; the rows travel back pickled (a few ms per 10,000)."""
+    indexer = _WORKER[-1]
+    fetched = indexer._fetch(first, last, parent, later)
+    return replace(fetched, logs=(), decoded=indexer._decode(fetched))
 
 
 def _looks_refused(exc: BaseException) -> bool:

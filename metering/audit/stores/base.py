@@ -23,7 +23,7 @@ import os
 import socket
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -221,6 +221,16 @@ class Store:
         """The rows of a long query, streamed with bounded memory, from one consistent state."""
         raise NotImplementedError
 
+    def _batch(self) -> AbstractContextManager[None]:
+        """Statements run inside are sent without waiting for each one's result (their row counts are not read):
+        a pipeline on PostgreSQL, where each round trip is a wait for the server; nothing on SQLite."""
+        return nullcontext()
+
+    def _run_script(self, statements: Sequence[str]) -> None:
+        """Statements without parameters, in order, in the current transaction (PostgreSQL: in one round trip)."""
+        for statement in statements:
+            self._run(statement)
+
     def _begin_snapshot(self) -> None:
         raise NotImplementedError
 
@@ -279,9 +289,7 @@ class Store:
             )
 
     def _apply(self, steps: Iterable[Migration]) -> None:
-        for step in steps:
-            for statement in step.statements(self.dialect):
-                self._run(statement)
+        self._run_script([statement for step in steps for statement in step.statements(self.dialect)])
 
     def _create(self, chain_id: int, contract: str) -> None:
         with self._write():
@@ -366,30 +374,31 @@ class Store:
             start = cursor + 1 if cursor is not None else first_block if first_block is not None else self.first_block
             if start is None:
                 start = min([last_block, *(b[0] for b in stamped)])
-            self._run_many(
-                "INSERT INTO blocks (number, hash, timestamp) VALUES (?, ?, ?) ON CONFLICT (number) DO UPDATE SET "
-                "hash = excluded.hash, timestamp = COALESCE(excluded.timestamp, blocks.timestamp)",
-                stamped,
-            )
             new = cursor is None or not ordered or int(ordered[0][0]) > last_position(cursor)
             inserted = self._insert_events(ordered, new) if ordered else 0
-            self._run_many(
-                "INSERT INTO customers (timeframe, customer) VALUES (?, ?) ON CONFLICT (timeframe, customer) "
-                "DO NOTHING",
-                sorted({(row[_TIMEFRAME], row[_CUSTOMER]) for row in ordered if row[_EVENT] in _DECISIONS}),
-            )
-            self._run(
-                "INSERT INTO cursor (id, last_block) VALUES (1, ?) "
-                "ON CONFLICT (id) DO UPDATE SET last_block = excluded.last_block",
-                (last_block,),
-            )
-            if cursor is None or last_block > cursor:
-                self._run(
-                    "INSERT INTO ranges (first_block, last_block, writer, written_at) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (first_block) DO UPDATE SET last_block = excluded.last_block, "
-                    "writer = excluded.writer, written_at = excluded.written_at",
-                    (start, last_block, self.writer, int(time.time())),
+            with self._batch():  # statements whose results are not read: one round trip on PostgreSQL
+                self._run_many(
+                    "INSERT INTO blocks (number, hash, timestamp) VALUES (?, ?, ?) ON CONFLICT (number) DO UPDATE "
+                    "SET hash = excluded.hash, timestamp = COALESCE(excluded.timestamp, blocks.timestamp)",
+                    stamped,
                 )
+                self._run_many(
+                    "INSERT INTO customers (timeframe, customer) VALUES (?, ?) ON CONFLICT (timeframe, customer) "
+                    "DO NOTHING",
+                    sorted({(row[_TIMEFRAME], row[_CUSTOMER]) for row in ordered if row[_EVENT] in _DECISIONS}),
+                )
+                self._run(
+                    "INSERT INTO cursor (id, last_block) VALUES (1, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET last_block = excluded.last_block",
+                    (last_block,),
+                )
+                if cursor is None or last_block > cursor:
+                    self._run(
+                        "INSERT INTO ranges (first_block, last_block, writer, written_at) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT (first_block) DO UPDATE SET last_block = excluded.last_block, "
+                        "writer = excluded.writer, written_at = excluded.written_at",
+                        (start, last_block, self.writer, int(time.time())),
+                    )
         return max(inserted, 0)
 
     def _check_continues(self, cursor: int | None, first_block: int, parent_hash: bytes | None) -> None:

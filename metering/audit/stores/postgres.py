@@ -116,6 +116,18 @@ class PostgresStore(Store):
     def _write(self) -> AbstractContextManager[None]:
         return self._transaction()
 
+    def _batch(self) -> AbstractContextManager[None]:
+        return self._pipeline()
+
+    @contextmanager
+    def _pipeline(self) -> Iterator[None]:
+        with self._db.pipeline():
+            yield
+
+    def _run_script(self, statements: Sequence[str]) -> None:
+        if statements:  # without parameters, several statements go in one simple query
+            self._db.execute(";\n".join(statements))
+
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         if self._snapshots:
