@@ -1,22 +1,27 @@
 """The command line's own overhead: what a command costs beyond the JSON-RPC calls it makes (issue 20).
 
 Targets: ``metering --help`` and ``--version`` within 0.3 s; a read command (``usage``, ``timeframe list``,
-``rules show``, ``instance show``, ``customer account``, ``customer list``, ``role show``, ``events``) within 0.5 s
-of its RPC calls.
+``rules show``, ``instance show``, ``customer account``, ``customer list``, ``role show``, ``events``, ``index``,
+``invoice``, ``verify`` (with ``--settlement`` too), ``verify-source``, ``customer balance``, ``provider payouts``)
+within 0.5 s of its RPC calls.
 
 How: the bench starts its own anvil, deploys a Meter and sets up a market through the CLI (a timeframe in force,
-rules, two customers, one instance running). Each read command runs once through a recording proxy that notes the
+rules, two customers, one instance running, the Settlement contract with the customer's deposit, a running
+statement written by ``invoice -o``). Each read command runs once through a recording proxy that notes the
 JSON-RPC request bodies it sends. The **fastest plain client** then replays exactly those bodies as raw
 ``http.client`` POSTs over one kept-alive connection to the same node (no JSON parsing, no encoding: the bodies are
 ready). The overhead of a command is the median wall time of the command as a subprocess (``--runs``, default 7)
 minus the median time of its replay, measured side by side in the same run; the verdict is on it. The command's CPU
 time (user + system, median) is shown beside it: on a machine busier than its cores, wall time is that CPU time
-stretched by the wait for a core. ``events`` and ``customer list`` read
+stretched by the wait for a core. ``events``, ``customer list``, ``index``, ``invoice`` and ``verify`` read
 through a fresh event database each run, so every run does the same work. The load average is printed with the
 table: on a busy machine every number is larger.
 
     python bench/cli_overhead.py            # 7 runs of each
     python bench/cli_overhead.py --quick    # 1 run of each (the test suite checks the rows)
+
+To measure another checkout (the "before" of a change), run the bench with a Python whose ``metering`` is that
+checkout's and whose ``bin/`` has its console script: the commands run as ``<python's bin>/metering``.
 """
 
 from __future__ import annotations
@@ -138,9 +143,10 @@ def run(args: Sequence[str], env: dict[str, str]) -> tuple[float, float, str]:
     return wall, _children_cpu() - cpu, done.stdout
 
 
-def setup_market(env: dict[str, str], keys: list[str], addresses: list[str]) -> dict[str, str]:
+def setup_market(env: dict[str, str], keys: list[str], addresses: list[str], scratch: Path) -> dict[str, str]:
     """Deploy, a timeframe of a day in force, the example rules, customers enrolled, the agent granted, one
-    instance running; returns what the read commands ask about."""
+    instance running, the Settlement contract with the customer's deposit (through the library), a running
+    statement in a file; returns what the read commands ask about."""
     contract = json.loads(run(["deploy", "--json", "--admin-delay", "0"], env)[2])["address"]
     env["METERING_CONTRACT"] = contract
     created = json.loads(run(["timeframe", "create", "--currency", "EUR", "--starts-in", "60", "--duration", "1d",
@@ -151,8 +157,19 @@ def setup_market(env: dict[str, str], keys: list[str], addresses: list[str]) -> 
     run(["dev", "advance", "120"], env)
     agent_env = {**env, "METERING_PRIVATE_KEY": keys[1]}
     granted = json.loads(run(["activate", "--customer", addresses[2], "--type", "1", "--json"], agent_env)[2])
+    from eth_account import Account
+
+    from metering.chain import connect
+    from metering.settlement.story import open_escrow
+
+    w3 = connect(env["ETH_RPC_URL"])
+    escrow = open_escrow(w3, Account.from_key(keys[0]), contract, Account.from_key(keys[2]), 500, lambda _: None)
+    statement = scratch / "statement.json"
+    run(["invoice", "--customer", addresses[2], "--timeframe", str(created["timeframe"]), "-o", str(statement)], env)
+    as_of = json.loads(statement.read_text(encoding="utf-8"))["evidence"]["to_block"]
     return {"contract": contract, "timeframe": str(created["timeframe"]), "customer": addresses[2],
-            "instance": str(granted["instance_id"])}
+            "instance": str(granted["instance_id"]), "settlement": escrow.address, "statement": str(statement),
+            "as_of": str(as_of)}
 
 
 def commands(market: dict[str, str]) -> list[tuple[str, list[str], float]]:
@@ -169,6 +186,16 @@ def commands(market: dict[str, str]) -> list[tuple[str, list[str], float]]:
         ("role show", ["role", "show", who], READ_TARGET),
         ("events", ["events"], READ_TARGET),
         ("events --json", ["events", "--json"], READ_TARGET),
+        ("index", ["index"], READ_TARGET),
+        ("invoice", ["invoice", "--customer", who, "--timeframe", tf], READ_TARGET),
+        ("invoice --json", ["invoice", "--customer", who, "--timeframe", tf, "--json"], READ_TARGET),
+        ("invoice --as-of", ["invoice", "--customer", who, "--timeframe", tf, "--as-of", market["as_of"], "--json"],
+         READ_TARGET),
+        ("verify", ["verify", market["statement"]], READ_TARGET),
+        ("verify --settlement", ["verify", market["statement"], "--settlement", market["settlement"]], READ_TARGET),
+        ("verify-source", ["verify-source"], READ_TARGET),
+        ("customer balance", ["customer", "balance", who, "--settlement", market["settlement"]], READ_TARGET),
+        ("provider payouts", ["provider", "payouts", "--settlement", market["settlement"]], READ_TARGET),
     ]
 
 
@@ -195,10 +222,10 @@ def report(rows: Sequence[Row], runs: int) -> None:
     print(f"CLI overhead: median of {runs} run(s) per command, minus the same JSON-RPC calls replayed by the fastest "
           "plain client (raw http.client POSTs of the recorded bodies over one kept-alive connection)")
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
-    print(f"{'command':<18} {'wall s':>7} {'cpu s':>6} {'calls':>5} {'rpc s':>7} {'overhead s':>10} {'target s':>8}"
+    print(f"{'command':<20} {'wall s':>7} {'cpu s':>6} {'calls':>5} {'rpc s':>7} {'overhead s':>10} {'target s':>8}"
           "  verdict")
     for row in rows:
-        print(f"{row.name:<18} {row.wall:>7.3f} {row.cpu:>6.3f} {row.calls:>5} {row.rpc:>7.4f} {row.overhead:>10.3f} "
+        print(f"{row.name:<20} {row.wall:>7.3f} {row.cpu:>6.3f} {row.calls:>5} {row.rpc:>7.4f} {row.overhead:>10.3f} "
               f"{row.target:>8.1f}  {row.verdict}")
     failed = [row.name for row in rows if row.verdict == "FAIL"]
     print("verdict:", "every command within its target" if not failed else f"over target: {', '.join(failed)}")
@@ -221,7 +248,7 @@ def main() -> None:
                    if not key.startswith(("METERING_", "ETH_"))}
             env.update(ETH_RPC_URL=node.rpc_url, METERING_PRIVATE_KEY=keys[0], METERING_PROFILE="",
                        METERING_DEPLOYMENTS=str(scratch / "deployments"), METERING_DB=str(scratch / "setup.sqlite"))
-            market = setup_market(env, keys, addresses)
+            market = setup_market(env, keys, addresses, scratch)
             report(measure(node.rpc_url, env, market, runs, scratch), runs)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -12,7 +12,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 COMMANDS = ("--help", "--version", "usage", "timeframe list", "rules show", "instance show", "customer account",
-            "customer list", "role show", "events", "events --json")
+            "customer list", "role show", "events", "events --json", "index", "invoice", "invoice --json",
+            "invoice --as-of", "verify", "verify --settlement", "verify-source", "customer balance", "provider payouts")
 TARGETS = {"--help": 0.3, "--version": 0.3}
 READS_CALL_THE_NODE = COMMANDS[2:]
 

@@ -147,12 +147,12 @@ class MeterClient(MeterReads):
         attempts, backoff = (self._sender.attempts, self._sender.backoff) if self._sender else (5, 0.25)
         return retry_transient(request, what, attempts=attempts, backoff=backoff)
 
-    def _view(self, function: str, *args: Any) -> Any:
-        """A view call, retried like a send on transient failures (then :class:`RpcUnavailableError`); a revert
-        becomes the decoded :class:`ContractRevertError`."""
+    def _view(self, function: str, *args: Any, block: int | str = "latest") -> Any:
+        """A view call at ``block``, retried like a send on transient failures (then :class:`RpcUnavailableError`); a
+        revert becomes the decoded :class:`ContractRevertError`."""
         call = getattr(self.contract.functions, function)(*args).call
         try:
-            return self._read(call, f"eth_call {function}")
+            return self._read(lambda: call(block_identifier=block), f"eth_call {function}")
         except ContractLogicError as exc:
             decoded = meter_error_decoder().decode(revert_data_from_exception(exc))
             if decoded is not None:

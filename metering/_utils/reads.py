@@ -31,6 +31,7 @@ __all__ = [
     "AdminState",
     "CustomerAccount",
     "InstanceRecord",
+    "InvoiceAnchorRecord",
     "MeterReads",
     "SeatRecord",
     "as_bytes32",
@@ -78,6 +79,17 @@ class InstanceRecord:
     instance_type: int
     status: InstanceStatus
     reason: DenialReason
+
+
+@dataclass(frozen=True)
+class InvoiceAnchorRecord:
+    """The invoice anchored on chain for (customer, timeframe), as the contract stores it."""
+
+    customer: ChecksumAddress
+    timeframe: int
+    invoice_hash: bytes
+    total: int
+    revision: int
 
 
 @dataclass(frozen=True)
@@ -133,9 +145,9 @@ def as_bytes32(value: bytes | str, *, what: str) -> bytes:
 class MeterReads:
     """The typed view calls of a Meter, on top of :meth:`_view` (see the module)."""
 
-    def _view(self, function: str, *args: Any) -> Any:
-        """The decoded outputs of the view ``function(*args)``; a revert as the decoded :class:`ContractRevertError`,
-        a node that does not answer as :class:`RpcUnavailableError`."""
+    def _view(self, function: str, *args: Any, block: int | str = "latest") -> Any:
+        """The decoded outputs of the view ``function(*args)`` at ``block`` (a number, or a tag); a revert as the
+        decoded :class:`ContractRevertError`, a node that does not answer as :class:`RpcUnavailableError`."""
         raise NotImplementedError
 
     def chain_time(self) -> int:
@@ -166,10 +178,11 @@ class MeterReads:
     def customer_status(self, customer: str) -> CustomerStatus:
         return CustomerStatus(int(self._view("customerStatus", checksum(customer, what="customer"))))
 
-    def usage(self, customer: str, timeframe: int, instance_type: int) -> Usage:
-        """The on-chain counters of (customer, timeframe, instance type): what the next decision reads."""
+    def usage(self, customer: str, timeframe: int, instance_type: int, *, block: int | str = "latest") -> Usage:
+        """The on-chain counters of (customer, timeframe, instance type) at ``block``: what the next decision reads
+        (an auditor reads them as of an invoice's last block)."""
         activations, overage, leased, running = self._view(
-            "usage", checksum(customer, what="customer"), timeframe, instance_type
+            "usage", checksum(customer, what="customer"), timeframe, instance_type, block=block
         )
         return Usage(int(activations), int(overage), int(leased), int(running))
 
@@ -231,6 +244,14 @@ class MeterReads:
             status=InstanceStatus(int(status)),
             reason=DenialReason(int(reason)),
         )
+
+    def invoice_anchor(self, customer: str, timeframe: int) -> InvoiceAnchorRecord | None:
+        """The invoice anchored for (customer, timeframe), or ``None``."""
+        address = checksum(customer, what="customer")
+        invoice_hash, total, revision = self._view("invoiceAnchor", address, timeframe)
+        if bytes(invoice_hash) == b"\0" * 32:
+            return None
+        return InvoiceAnchorRecord(address, timeframe, bytes(invoice_hash), int(total), int(revision))
 
     def has_role(self, role: bytes, account: str) -> bool:
         return bool(self._view("hasRole", role, checksum(account)))

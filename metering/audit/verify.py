@@ -16,9 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any
-
-from web3 import Web3
+from typing import TYPE_CHECKING, Any
 
 from metering.audit.billing import as_of_coverage, coverage_now, timeframe_setup
 from metering.audit.blocktime import NodeClock
@@ -34,8 +32,13 @@ from metering.audit.invoice import (
     to_dict,
 )
 from metering.audit.store import Store
-from metering.contract import abi
+from metering.chain.lean import LeanMeter, LeanNode
 from metering.errors import InvoiceError, VerificationError
+
+if TYPE_CHECKING:  # the CLI verifies through a LeanNode, without importing web3 (issue 20)
+    from web3 import Web3
+
+    from metering._utils.reads import MeterReads
 
 __all__ = ["AnchorStatus", "Difference", "Value", "VerificationReport", "verify_invoice"]
 
@@ -84,7 +87,7 @@ class VerificationReport:
 
 
 def verify_invoice(
-    w3: Web3,
+    w3: Web3 | LeanNode,
     address: str,
     store: Store,
     invoice_or_path: Invoice | bytes | str | Path,
@@ -103,7 +106,9 @@ def verify_invoice(
     reordered evidence entry, a non-final invoice claiming to be final, or a changed number is a difference naming
     its field. ``require_final`` makes a statement a difference; ``require_anchor`` also (only a final invoice is
     anchored) and counts a missing anchor. Raises :class:`VerificationError` when verification cannot run
-    (unreadable invoice, unknown timeframe, chain not indexed far enough).
+    (unreadable invoice, unknown timeframe, chain not indexed far enough). ``w3`` may be a
+    :class:`~metering.chain.lean.LeanNode` (the command line's reads, without web3): the same reads, the same
+    parsing (:class:`~metering._utils.reads.MeterReads`).
     """
     invoice, stated = _load(invoice_or_path)
     indexer = Indexer(w3, address, store, confirmations=confirmations, max_range=max_range)
@@ -136,16 +141,13 @@ def verify_invoice(
     if recomputed_hash != given_hash:
         differences.append(Difference("hash", _hex(recomputed_hash), _hex(given_hash)))
 
-    meter = w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi())
+    meter = _reads(w3, address)
     differences += _compare_counters(meter, invoice, recomputed, coverage.to_block)
     differences += _compare_rules(meter, invoice)
 
-    anchored_hash, anchored_total, _revision = meter.functions.invoiceAnchor(
-        invoice.customer, invoice.timeframe.id
-    ).call()
-    anchored: bytes | None = bytes(anchored_hash)
-    if anchored is None or anchored == bytes(32):
-        anchored = None
+    record = meter.invoice_anchor(invoice.customer, invoice.timeframe.id)
+    anchored = None if record is None else record.invoice_hash
+    if record is None:
         status = AnchorStatus.NOT_ANCHORED
         if require_anchor:
             differences.append(Difference("anchor", "anchored", AnchorStatus.NOT_ANCHORED.value))
@@ -153,12 +155,12 @@ def verify_invoice(
         status = AnchorStatus.MATCHES
         if not invoice.final and not require_anchor:
             differences.append(Difference("final (an anchored invoice must be final)", True, False))
-        if int(anchored_total) != invoice.total:
-            differences.append(Difference("anchor.total", int(anchored_total), invoice.total))
+        if record.total != invoice.total:
+            differences.append(Difference("anchor.total", record.total, invoice.total))
     else:
         if invoice.final or require_anchor or require_final:
             status = AnchorStatus.DIFFERS
-            differences.append(Difference("anchor.hash", _hex(anchored), _hex(given_hash)))
+            differences.append(Difference("anchor.hash", _hex(record.invoice_hash), _hex(given_hash)))
         else:  # a running statement is never the anchored document: the anchor is reported, not a difference
             status = AnchorStatus.FINAL_ANCHORED
 
@@ -172,6 +174,17 @@ def verify_invoice(
         differences=tuple(differences),
         recomputed=recomputed,
     )
+
+
+def _reads(w3: Web3 | LeanNode, address: str) -> MeterReads:
+    """The Meter's typed reads over either connection (no Meter check: indexing it checked the code already)."""
+    from metering.chain import checksum
+
+    if isinstance(w3, LeanNode):
+        return LeanMeter(w3, checksum(address, what="the Meter contract"))
+    from metering._utils.client import MeterClient
+
+    return MeterClient(w3, address, None)
 
 
 def _load(source: Invoice | bytes | str | Path) -> tuple[Invoice, bytes | None]:
@@ -246,23 +259,23 @@ def _compare_keyed(
     return out
 
 
-def _compare_counters(meter: Any, invoice: Invoice, recomputed: Invoice, block: int) -> list[Difference]:
+def _compare_counters(meter: MeterReads, invoice: Invoice, recomputed: Invoice, block: int) -> list[Difference]:
     """Each type's lines against ``usage(customer, timeframe, type)`` as of the invoice's last block: activations,
     overage activations, and leased seconds (billed seconds plus what open leases hold beyond ``as_of``)."""
     out: list[Difference] = []
     types = sorted({line.instance_type for line in invoice.lines} | {line.instance_type for line in recomputed.lines})
     for kind in types:
-        call = meter.functions.usage(invoice.customer, invoice.timeframe.id, kind)
         try:
-            counters = call.call(block_identifier=block)
+            counters = meter.usage(invoice.customer, invoice.timeframe.id, kind, block=block)
         except Exception as exc:
             if not recomputed.final:
                 raise VerificationError(
                     f"the node cannot read the usage counters at block {block} ({exc}): "
                     "use an archive node, or verify a final invoice"
                 ) from exc
-            counters = call.call()  # a final invoice's counters no longer change
-        activations, overage, leased_seconds, _running = (int(v) for v in counters)
+            counters = meter.usage(invoice.customer, invoice.timeframe.id, kind)  # final: no longer changing
+        activations, overage, leased_seconds = (counters.activations, counters.overage_activations,
+                                                counters.leased_seconds)
         try:
             starts = invoice.line(kind, Charge.ACTIVATIONS)
             seconds = invoice.line(kind, Charge.SECONDS)
@@ -280,14 +293,14 @@ def _compare_counters(meter: Any, invoice: Invoice, recomputed: Invoice, block: 
     return out
 
 
-def _compare_rules(meter: Any, invoice: Invoice) -> list[Difference]:
+def _compare_rules(meter: MeterReads, invoice: Invoice) -> list[Difference]:
     """Each line's rules hash against ``rulesHash(timeframe, type)`` on chain (rules are frozen from the start)."""
     out: list[Difference] = []
     on_chain: dict[int, bytes] = {}
     for line in invoice.lines:
         if line.instance_type not in on_chain:
-            raw = meter.functions.rulesHash(invoice.timeframe.id, line.instance_type).call()
-            on_chain[line.instance_type] = bytes(raw)
+            raw = meter.rules_hash_on_chain(invoice.timeframe.id, line.instance_type)
+            on_chain[line.instance_type] = bytes(32) if raw is None else raw
         if on_chain[line.instance_type] != line.rules_hash:
             out.append(
                 Difference(

@@ -14,7 +14,7 @@ a revert decoded to its Meter error, a node that stops answering (retried like w
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from metering._utils.lean_http import LeanRpc
@@ -23,7 +23,10 @@ from metering._utils.rpc_retry import retry_transient
 from metering.chain.probe import probe_chain_id
 from metering.errors import ConfigError, ContractRevertError, RpcUnavailableError
 
-__all__ = ["LeanMeter", "LeanNode", "NodeRefusedError", "lean_connect"]
+if TYPE_CHECKING:
+    from metering._utils.abi_errors import ErrorDecoder
+
+__all__ = ["LeanMeter", "LeanNode", "NodeRefusedError", "call_view", "lean_connect", "revert_error"]
 
 
 class NodeRefusedError(RpcUnavailableError):
@@ -92,9 +95,11 @@ class LeanNode:
         tag = hex(block) if isinstance(block, int) else block
         return bytes.fromhex(str(self.request("eth_getCode", [address, tag]))[2:])
 
-    def call(self, to: str, data: bytes, *, what: str) -> bytes:
-        """``eth_call`` at the latest block; a revert is :class:`NodeRefusedError` with the revert data."""
-        result = self.request("eth_call", [{"to": to, "data": "0x" + data.hex()}, "latest"], what=what)
+    def call(self, to: str, data: bytes, *, what: str, block: int | str = "latest") -> bytes:
+        """``eth_call`` at ``block`` (a number or a tag); a revert is :class:`NodeRefusedError` with the revert
+        data."""
+        tag = hex(block) if isinstance(block, int) else block
+        result = self.request("eth_call", [{"to": to, "data": "0x" + data.hex()}, tag], what=what)
         return bytes.fromhex(str(result)[2:])
 
     def close(self) -> None:
@@ -118,15 +123,16 @@ def lean_connect(rpc_url: str, *, timeout: float) -> LeanNode:
 
 
 @cache
-def _functions() -> dict[str, tuple[bytes, tuple[str, ...], tuple[str, ...]]]:
-    """Each view of the Meter ABI by name: its selector, input types and output types."""
+def _functions(contract: str = "Meter") -> dict[str, tuple[bytes, tuple[str, ...], tuple[str, ...]]]:
+    """Each function of the shipped ABI of ``contract`` (an artifact's name) by name: its selector, input types and
+    output types."""
     from eth_utils.crypto import keccak
 
     from metering._utils.logdecode import canonical_type
-    from metering.contract import abi
+    from metering.contract import artifact
 
     table: dict[str, tuple[bytes, tuple[str, ...], tuple[str, ...]]] = {}
-    for item in abi():
+    for item in artifact(contract)["abi"]:
         if item.get("type") != "function":
             continue
         inputs = tuple(canonical_type(i) for i in item.get("inputs", []))
@@ -134,6 +140,20 @@ def _functions() -> dict[str, tuple[bytes, tuple[str, ...], tuple[str, ...]]]:
         name = str(item["name"])
         table[name] = (keccak(text=f"{name}({','.join(inputs)})")[:4], inputs, outputs)
     return table
+
+
+def call_view(node: LeanNode, contract: str, address: str, function: str, *args: Any,
+              block: int | str = "latest") -> Any:
+    """The view ``function(*args)`` of ``address`` (whose ABI is the artifact ``contract``'s), encoded and decoded
+    with eth_abi: one value for a one-output function, else a tuple, as web3 returns them. A revert is the node's
+    :class:`NodeRefusedError` (the caller decodes it with its contract's errors)."""
+    from eth_abi.abi import decode, encode
+
+    selector, inputs, outputs = _functions(contract)[function]
+    data = selector + encode(list(inputs), list(args))
+    raw = node.call(address, data, what=f"eth_call {function}", block=block)
+    values = decode(list(outputs), raw)
+    return values[0] if len(values) == 1 else values
 
 
 class LeanMeter(MeterReads):
@@ -157,17 +177,11 @@ class LeanMeter(MeterReads):
         check_meter_code(checked, code, node.chain_id())
         return cls(node, checked)
 
-    def _view(self, function: str, *args: Any) -> Any:
-        from eth_abi.abi import decode, encode
-
-        selector, inputs, outputs = _functions()[function]
-        data = selector + encode(list(inputs), list(args))
+    def _view(self, function: str, *args: Any, block: int | str = "latest") -> Any:
         try:
-            raw = self.node.call(self.address, data, what=f"eth_call {function}")
+            return call_view(self.node, "Meter", self.address, function, *args, block=block)
         except NodeRefusedError as exc:
-            raise _revert(function, exc) from None
-        values = decode(list(outputs), raw)
-        return values[0] if len(values) == 1 else values
+            raise revert_error(function, exc) from None
 
     def chain_time(self) -> int:
         block = self.node.block("latest")
@@ -176,13 +190,14 @@ class LeanMeter(MeterReads):
         return int(block["timestamp"], 16)
 
 
-def _revert(function: str, exc: NodeRefusedError) -> Exception:
-    """The decoded Meter error of a reverted view; a refusal that is no revert stays a :class:`NodeRefusedError`."""
+def revert_error(function: str, exc: NodeRefusedError, decoder: ErrorDecoder | None = None) -> Exception:
+    """The error a reverted view raised, decoded with ``decoder`` (default: the Meter's); a refusal that is no revert
+    stays a :class:`NodeRefusedError`."""
     from metering._utils.abi_errors import meter_error_decoder
 
     data = exc.data if isinstance(exc.data, str) else None
     if data and data.startswith("0x") and len(data) >= 10:
-        decoded = meter_error_decoder().decode(data)
+        decoded = (decoder or meter_error_decoder()).decode(data)
         if decoded is not None:
             return decoded
     if "revert" in exc.rpc_message.lower():

@@ -51,6 +51,7 @@ __all__ = [
     "JsonOpt",
     "KeystoreOpt",
     "RpcUrlOpt",
+    "chain_id_of",
     "command",
     "console",
     "err_console",
@@ -254,7 +255,7 @@ def open_store(w3: Web3 | LeanNode, contract: str, db: str | Path | None) -> Sto
         from metering.chain import meter_contract
 
         meter_contract(w3, contract)
-    chain_id = _chain_id(w3)
+    chain_id = chain_id_of(w3)
     path = db or default_store_path(chain_id, contract)
     try:
         return Store(path, chain_id=chain_id, contract=contract)
@@ -277,7 +278,8 @@ FromBlockOpt = Annotated[
 ]
 
 
-def _chain_id(w3: Web3 | LeanNode) -> int:
+def chain_id_of(w3: Web3 | LeanNode) -> int:
+    """The chain id of either connection (the reads go through a LeanNode, the sends through web3)."""
     from metering.chain.lean import LeanNode
 
     return w3.chain_id() if isinstance(w3, LeanNode) else int(w3.eth.chain_id)
@@ -292,7 +294,7 @@ def first_block(w3: Web3 | LeanNode, contract: str, from_block: int | None) -> i
     if from_block is not None:
         return from_block
     try:
-        recorded = find_deployment(_chain_id(w3), contract)
+        recorded = find_deployment(chain_id_of(w3), contract)
     except (ConfigError, OSError, ValueError, KeyError):  # an unreadable record: search instead
         recorded = None
     if recorded is not None:

@@ -13,6 +13,7 @@ from rich.text import Text
 from metering.cli._common import (
     MAX_INVOICE_BYTES,
     ExitCode,
+    chain_id_of,
     console,
     err_console,
     fitting_table,
@@ -30,8 +31,6 @@ from metering.cli.settlement_cmds import paid_note, settlement_check, show_settl
 from metering.errors import ConfigError, InvoiceError
 
 if TYPE_CHECKING:
-    from web3 import Web3
-
     from metering.audit.blocktime import BlockClock
     from metering.audit.indexer import IndexResult
     from metering.audit.invoice import Invoice, Line
@@ -153,7 +152,7 @@ def _as_of_timestamp(clock: BlockClock, block: int | None, timestamp: int | None
 @on_chain(indexes=True)
 def index(on: OnChain) -> None:
     """Copy the contract's events into the SQLite event database (resumes where it stopped)."""
-    with on.indexed(quiet=on.json) as (store, result):
+    with on.indexed(quiet=on.json, lean=True) as (store, result):
         if on.answer({"database": str(store.path), **{k: getattr(result, k) for k in (
                 "from_block", "to_block", "head", "events", "requests", "refused", "reorgs", "dropped_events")}}):
             return
@@ -217,8 +216,8 @@ def invoice(
     customer = checksum(customer, what="customer")
     if output is not None:
         output_file(output)  # a missing folder, a folder, a file as folder: said now, not after indexing
-    with on.indexed() as (store, indexed):
-        clock = NodeClock(on.w3, store)
+    with on.indexed(lean=True) as (store, indexed):
+        clock = NodeClock(on.node, store)
         if point is not None:
             inv = statement(store, customer, timeframe, clock, as_of=_as_of_timestamp(clock, *point))
             if inv.final:
@@ -262,9 +261,9 @@ def _indexed_first(result: IndexResult, store: Store, quiet: bool) -> None:
                           f"{store.path})", highlight=False)
 
 
-def _same_chain(w3: Web3, inv: Invoice, invoice_file: Path, rpc_url: str) -> None:
-    """An invoice of one chain checked against a node of another would find nothing it expects: say so."""
-    node_chain = int(w3.eth.chain_id)
+def _same_chain(node_chain: int, inv: Invoice, invoice_file: Path, rpc_url: str) -> None:
+    """An invoice of one chain checked against a node (of chain ``node_chain``) of another would find nothing it
+    expects: say so."""
     if inv.evidence.chain_id != node_chain:
         raise InvoiceError(f"{invoice_file} is an invoice of chain {inv.evidence.chain_id}, but the node at {rpc_url} "
                            f"is chain {node_chain}: use an RPC URL of chain {inv.evidence.chain_id}")
@@ -293,7 +292,8 @@ def anchor(
 
     as_written = read_invoice(input_file(invoice_file, MAX_INVOICE_BYTES, "invoice file"), check_hash=False)
     w3, address = on.w3, on.address
-    _same_chain(w3, as_written, invoice_file, on.rpc_url)  # the wrong chain first: it explains any other mismatch
+    # the wrong chain first: it explains any other mismatch
+    _same_chain(chain_id_of(w3), as_written, invoice_file, on.rpc_url)
     inv = read_invoice(invoice_file)  # now with its hash checked: a changed file is never anchored
     check_anchorable(w3, address, inv)
     if not skip_verify:
@@ -352,10 +352,10 @@ def verify(
     except InvoiceError:
         inv = None
     if inv is not None:
-        _same_chain(on.w3, inv, invoice_file, on.rpc_url)
+        _same_chain(chain_id_of(on.node), inv, invoice_file, on.rpc_url)
     # a new database starts at the deployment block (or --from-block), not at block 0
-    with on.indexed() as (store, _):
-        report = verify_invoice(on.w3, on.address, store, invoice_file, confirmations=on.confirmations,
+    with on.indexed(lean=True) as (store, _):
+        report = verify_invoice(on.node, on.address, store, invoice_file, confirmations=on.confirmations,
                                 require_anchor=require_anchor, require_final=require_final)
     settled = settlement_check(on.rpc_url, settlement, invoice_file)  # with --settlement: against its payment
     kind = "final invoice" if report.recomputed.final else "statement"

@@ -19,9 +19,9 @@ from metering.cli._common import (
     JsonOpt,
     RpcUrlOpt,
     command,
-    connect,
     console,
     print_json,
+    rpc_timeout,
 )
 
 __all__ = ["db_app"]
@@ -88,8 +88,9 @@ def copy(
     sides and compare them byte for byte (block times come from the node at --rpc-url)."""
     from metering.audit.blocktime import NodeClock
     from metering.audit.stores.copy import compare_invoices, copy_history
+    from metering.chain.lean import lean_connect
 
-    w3 = connect(rpc_url)
+    w3 = lean_connect(rpc_url, timeout=rpc_timeout())  # it only reads block times: no web3 (issue 20)
     origin, destination, copied = copy_history(source, target)
     with origin, destination:
         check = compare_invoices(origin, destination, NodeClock(w3))

@@ -16,7 +16,8 @@ from metering.cli._on_chain import OnChain, on_chain
 
 if TYPE_CHECKING:
     from metering.settlement import SettlementClient
-    from metering.settlement.client import Escrow
+    from metering.settlement.reads import SettlementReads
+    from metering.settlement.types import Escrow
 
 __all__ = [
     "customer_balance",
@@ -51,6 +52,16 @@ def _client(on: OnChain, settlement: str | None, *, write: bool) -> SettlementCl
         raise ConfigError("no Settlement contract: give --settlement or set METERING_SETTLEMENT")
     w3 = on.w3
     return SettlementClient(w3, settlement, on.signer() if write else None)
+
+
+def _reader(on: OnChain, settlement: str | None) -> SettlementReads:
+    """The Settlement contract's reads at ``settlement`` over ``on``'s node, without web3 (issue 20)."""
+    from metering.errors import ConfigError
+    from metering.settlement.lean import LeanSettlement
+
+    if not settlement:
+        raise ConfigError("no Settlement contract: give --settlement or set METERING_SETTLEMENT")
+    return LeanSettlement(on.node, settlement)
 
 
 def _units(client: SettlementClient, amount: str, currency: str, raw_units: bool) -> int:
@@ -131,7 +142,7 @@ def customer_balance(
     settlement: SettlementOpt = None,
 ) -> None:
     """Show a customer's escrow: balance, what granted usage holds, what it may withdraw."""
-    escrow = _client(on, settlement, write=False).escrow(customer)
+    escrow = _reader(on, settlement).escrow(customer)
     if on.answer(_escrow_dict(escrow)):
         return
     _show_escrow(escrow)
@@ -192,7 +203,7 @@ def _enrolled(on: OnChain, db: str | None, from_block: int | None) -> list[str]:
                        if isinstance(e, CustomerEnrolled)})
 
 
-def _settled_dict(client: SettlementClient, e: Any) -> dict[str, Any]:
+def _settled_dict(client: SettlementReads, e: Any) -> dict[str, Any]:
     from metering.money import format_minor
 
     paid = client.currency_token(e.currency).amount(e.tokens) if e.token is not None else None
@@ -218,7 +229,7 @@ def provider_payouts(
     """What settlements paid the provider, per customer and timeframe, with the totals per currency and token."""
     from metering.settlement.payouts import payouts, totals
 
-    client = _client(on, settlement, write=False)
+    client = _reader(on, settlement)
     items = payouts(client, from_block=from_block or 0, timeframe=timeframe, customer=customer)
     rows = [_settled_dict(client, p.event) for p in items]
     sums = totals(items)
@@ -275,7 +286,7 @@ def settlement_check(rpc_url: str, settlement: str | None, invoice_file: Path) -
     from metering.audit.invoice import read_invoice
     from metering.settlement.check import check_settlement
 
-    return check_settlement(read_invoice(invoice_file), _client(OnChain(rpc_url=rpc_url), settlement, write=False))
+    return check_settlement(read_invoice(invoice_file), _reader(OnChain(rpc_url=rpc_url), settlement))
 
 
 def show_settlement_check(check: Any) -> None:
@@ -299,7 +310,7 @@ def paid_note(rpc_url: str, settlement: str | None, invoice: Any) -> str | None:
     from metering.errors import InvoiceError
     from metering.settlement.check import check_settlement
 
-    client = _client(OnChain(rpc_url=rpc_url), settlement, write=False)
+    client = _reader(OnChain(rpc_url=rpc_url), settlement)
     check = check_settlement(invoice, client)
     if check.event is None:
         return None

@@ -35,10 +35,10 @@ def verify_source(
 
     A partial match is the same code with other metadata; a mismatch is anything else. Both exit 1.
     """
-    from metering.provider.source_verify import verify_source as run
+    from metering.audit.source_verify import verify_source as run
 
     targets = (evm_version,) if evm_version is not None else tuple(EvmTarget)
-    result = run(on.w3, on.address, targets)
+    result = run(on.node, on.address, targets)  # without web3 (issue 20)
     shown = {
         "match": result.kind.value,
         "address": result.address,

@@ -36,6 +36,7 @@ from metering._utils.client import (
     as_bytes32,
     as_instance_id,
 )
+from metering._utils.reads import InvoiceAnchorRecord
 from metering.chain import checksum
 from metering.chain.evm import EvmTarget, choose_target, load_artifact
 from metering.chain.sender import Call, SentTransaction, TransactionSender
@@ -124,17 +125,6 @@ class AnchoredInvoice:
     previous_hash: bytes | None
     tx_hash: str
     block_number: int
-
-
-@dataclass(frozen=True)
-class InvoiceAnchorRecord:
-    """The invoice anchored on chain for (customer, timeframe), as the contract stores it."""
-
-    customer: ChecksumAddress
-    timeframe: int
-    invoice_hash: bytes
-    total: int
-    revision: int
 
 
 #: The admin transfer delay a deployment gets unless told otherwise: 3 days, as OpenZeppelin's
@@ -384,14 +374,6 @@ class Provider(MeterClient):
             address, int(event["timeframe"]), bytes(event["invoiceHash"]), int(event["total"]),
             int(event["revision"]), bytes(event["previousHash"]), sent.tx_hash, sent.block_number,
         )
-
-    def invoice_anchor(self, customer: str, timeframe: int) -> InvoiceAnchorRecord | None:
-        """The invoice anchored for (customer, timeframe), or ``None``."""
-        address = checksum(customer, what="customer")
-        invoice_hash, total, revision = self._view("invoiceAnchor", address, timeframe)
-        if bytes(invoice_hash) == b"\0" * 32:
-            return None
-        return InvoiceAnchorRecord(address, timeframe, bytes(invoice_hash), int(total), int(revision))
 
     @staticmethod
     def _invoice_args(customer: str, invoice_hash: bytes | str, total: int) -> tuple[ChecksumAddress, bytes, int]:

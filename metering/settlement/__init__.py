@@ -14,14 +14,33 @@ settle        anyone               escrow -> provider's payee: the canonical fin
 ============  ===================  =================================================================
 
 Modules: :mod:`.artifacts` (ABIs, bytecode, error decoding), :mod:`.amounts` (token amounts shown with their
-currency and token), :mod:`.client` (:class:`SettlementClient`), :mod:`.payouts` (the provider's payouts from the
-``Settled`` events), :mod:`.check` (an invoice against its settlement event), :mod:`.deploy`.
+currency and token), :mod:`.types` (an escrow, a ``Settled`` event), :mod:`.reads` (the typed reads, one parsing
+path), :mod:`.client` (:class:`SettlementClient`, web3), :mod:`.lean` (the CLI's reads without web3),
+:mod:`.payouts` (the provider's payouts from the ``Settled`` events), :mod:`.check` (an invoice against its
+settlement event), :mod:`.deploy`.
+
+``SettlementClient`` loads when first used (PEP 562): importing :mod:`.lean` must not import web3 through this
+package.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from metering.settlement.amounts import CurrencyToken, TokenAmount
-from metering.settlement.client import Escrow, SettledEvent, SettlementClient
 from metering.settlement.payouts import Payout, payouts
+from metering.settlement.types import Escrow, SettledEvent
+
+if TYPE_CHECKING:
+    from metering.settlement.client import SettlementClient
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SettlementClient":
+        from metering.settlement.client import SettlementClient
+
+        return SettlementClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["CurrencyToken", "Escrow", "Payout", "SettledEvent", "SettlementClient", "TokenAmount", "payouts"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from metering.audit.invoice import Invoice, invoice_hash
-from metering.settlement.client import SettledEvent, SettlementClient
+from metering.settlement.reads import SettlementReads
+from metering.settlement.types import SettledEvent
 
 __all__ = ["SettlementCheck", "check_settlement"]
 
@@ -22,7 +23,7 @@ class SettlementCheck:
         return not self.differences
 
 
-def check_settlement(invoice: Invoice, client: SettlementClient, *, from_block: int = 0) -> SettlementCheck:
+def check_settlement(invoice: Invoice, client: SettlementReads, *, from_block: int = 0) -> SettlementCheck:
     """Compares a final invoice with the settlement of its (customer, timeframe), if there is one: amount and
     currency must match, and the invoice hash the event carries (when one was anchored) must be this invoice's."""
     events = client.settled_events(from_block=from_block, customer=invoice.customer,

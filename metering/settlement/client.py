@@ -6,8 +6,7 @@ Every amount that leaves this module carries its currency and token (:class:`Tok
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -16,14 +15,17 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
+from web3.types import FilterParams
 
 from metering._utils.abi_errors import revert_data_from_exception
 from metering.chain import checksum
 from metering.chain.sender import Call, SentTransaction, TransactionSender
-from metering.contract import currency_from_bytes, currency_to_bytes
+from metering.contract import currency_to_bytes
 from metering.errors import ConfigError, ContractRevertError, SigningKeyError
 from metering.settlement.amounts import CurrencyToken, TokenAmount
 from metering.settlement.artifacts import error_decoder, settlement_abi, token_abi
+from metering.settlement.reads import SettlementReads
+from metering.settlement.types import Escrow, SettledEvent
 
 __all__ = ["Escrow", "SettledEvent", "SettlementClient"]
 
@@ -32,62 +34,9 @@ _SETTLE_GAS_PER_CUSTOMER = 120_000
 _GAS = 200_000
 
 
-@dataclass(frozen=True)
-class Escrow:
-    """A customer's escrow: ``committed`` is held for granted, unsettled usage; ``available`` is withdrawable."""
-
-    customer: ChecksumAddress
-    token: CurrencyToken | None
-    balance: int
-    committed: int
-    available: int
-    since: int
-
-    @property
-    def prepaid(self) -> bool:
-        return self.token is not None
-
-    def amount(self, units: int) -> TokenAmount:
-        if self.token is None:
-            raise ConfigError(f"customer {self.customer} has no escrow: it never deposited (postpaid)")
-        return self.token.amount(units)
-
-
-@dataclass(frozen=True)
-class SettledEvent:
-    """One ``Settled`` event: (customer, timeframe) paid ``amount`` minor units of ``currency`` as ``tokens`` units
-    of ``token`` to ``payee`` (``token`` is None when the timeframe's currency was not the escrow's: released
-    unpaid)."""
-
-    customer: ChecksumAddress
-    timeframe: int
-    currency: str
-    amount: int
-    token: ChecksumAddress | None
-    tokens: int
-    payee: ChecksumAddress
-    invoice_hash: bytes | None
-    released_micro: int
-    settled_by: ChecksumAddress
-    tx_hash: str
-    block_number: int
-
-    @classmethod
-    def from_event(cls, event: Any) -> SettledEvent:
-        a = event["args"]
-        token = str(a["token"])
-        return cls(
-            customer=checksum(a["customer"]), timeframe=int(a["timeframe"]),
-            currency=currency_from_bytes(bytes(a["currency"])), amount=int(a["amount"]),
-            token=None if int(token, 16) == 0 else checksum(token), tokens=int(a["tokens"]),
-            payee=checksum(a["payee"]), invoice_hash=bytes(a["invoiceHash"]) if any(a["invoiceHash"]) else None,
-            released_micro=int(a["released"]), settled_by=checksum(a["settledBy"]),
-            tx_hash="0x" + bytes(event["transactionHash"]).hex(), block_number=int(event["blockNumber"]),
-        )
-
-
-class SettlementClient:
-    """The Settlement contract at ``address``; ``signer=None`` gives a read-only client."""
+class SettlementClient(SettlementReads):
+    """The Settlement contract at ``address``; ``signer=None`` gives a read-only client. Its reads (escrow, tokens,
+    ``Settled`` events) are :class:`~metering.settlement.reads.SettlementReads`', over web3."""
 
     def __init__(
         self, w3: Web3, address: str, signer: LocalAccount | None, *, sender: TransactionSender | None = None
@@ -122,67 +71,15 @@ class SettlementClient:
             decoded = error_decoder().decode(revert_data_from_exception(exc))
             raise decoded or ContractRevertError("unknown", {}, message=f"{function} reverted: {exc}") from exc
 
+    def _token_view(self, token: ChecksumAddress, function: str) -> Any:
+        return getattr(self.w3.eth.contract(address=token, abi=token_abi()).functions, function)().call()
+
+    def _logs(self, query: dict[str, Any]) -> Sequence[Mapping[str, Any]]:
+        return self.w3.eth.get_logs(FilterParams(**query))  # type: ignore[typeddict-item]
+
     def _settled_events(self, tx_hash: str) -> list[SettledEvent]:
         receipt = self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
         return [SettledEvent.from_event(e) for e in self.contract.events.Settled().process_receipt(receipt, DISCARD)]
-
-    # ------------------------------------------------------------------ reads
-
-    @property
-    def meter(self) -> ChecksumAddress:
-        return checksum(self._view("meter"))
-
-    @property
-    def payee(self) -> ChecksumAddress:
-        return checksum(self._view("payee"))
-
-    def currency_token(self, currency: str) -> CurrencyToken:
-        """The token the provider named for ``currency``.
-
-        :raises ConfigError: none was named.
-        """
-        code = currency_from_bytes(currency_to_bytes(currency))
-        if code not in self._tokens:
-            token, units = self._view("currencyToken", currency_to_bytes(code))
-            if int(units) == 0:
-                raise ConfigError(
-                    f"the provider has named no token for {code} in settlement {self.address}: "
-                    "ask it to run `metering settlement token`"
-                )
-            erc20 = self.w3.eth.contract(address=checksum(token), abi=token_abi())
-            self._tokens[code] = CurrencyToken(
-                code, checksum(token), str(erc20.functions.symbol().call()), int(erc20.functions.decimals().call()),
-                int(units),
-            )
-        return self._tokens[code]
-
-    def escrow(self, customer: str) -> Escrow:
-        who = checksum(customer, what="customer")
-        v = self._view("escrow", who)
-        currency = bytes(v[0])
-        token = self.currency_token(currency_from_bytes(currency)) if any(currency) else None
-        return Escrow(who, token, int(v[3]), int(v[4]), int(v[5]), int(v[6]))
-
-    def amount_due(self, customer: str, timeframe: int) -> tuple[int, int]:
-        """(minor units owed by the counters now, micro-units settling releases) of (customer, timeframe)."""
-        amount, commitment = self._view("amountDue", checksum(customer, what="customer"), timeframe)
-        return int(amount), int(commitment)
-
-    def settlement(self, customer: str, timeframe: int) -> tuple[bool, int]:
-        settled, amount = self._view("settlement", checksum(customer, what="customer"), timeframe)
-        return bool(settled), int(amount)
-
-    def settled_events(
-        self, *, from_block: int = 0, customer: str | None = None, timeframe: int | None = None
-    ) -> list[SettledEvent]:
-        """Every ``Settled`` event since ``from_block``, optionally of one customer and/or timeframe."""
-        filters: dict[str, Any] = {}
-        if customer is not None:
-            filters["customer"] = checksum(customer, what="customer")
-        if timeframe is not None:
-            filters["timeframe"] = timeframe
-        logs = self.contract.events.Settled().get_logs(from_block=from_block, argument_filters=filters or None)
-        return [SettledEvent.from_event(e) for e in logs]
 
     # ------------------------------------------------------------------ customers
 

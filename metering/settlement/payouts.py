@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from metering.settlement.amounts import TokenAmount
-from metering.settlement.client import SettledEvent, SettlementClient
+from metering.settlement.reads import SettlementReads
+from metering.settlement.types import SettledEvent
 
 __all__ = ["Payout", "payouts"]
 
@@ -20,14 +21,14 @@ class Payout:
 
 
 def payouts(
-    client: SettlementClient, *, from_block: int = 0, timeframe: int | None = None, customer: str | None = None
+    client: SettlementReads, *, from_block: int = 0, timeframe: int | None = None, customer: str | None = None
 ) -> list[Payout]:
     """Every payout since ``from_block`` (of one timeframe or customer if given), in chain order."""
     return list(_payouts(client, client.settled_events(from_block=from_block, timeframe=timeframe,
                                                         customer=customer)))
 
 
-def _payouts(client: SettlementClient, events: Iterable[SettledEvent]) -> Iterable[Payout]:
+def _payouts(client: SettlementReads, events: Iterable[SettledEvent]) -> Iterable[Payout]:
     for event in events:
         paid = client.currency_token(event.currency).amount(event.tokens) if event.token is not None else None
         yield Payout(event, paid)

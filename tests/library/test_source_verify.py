@@ -12,10 +12,10 @@ import pytest
 from eth_utils.crypto import keccak
 
 from metering._utils.bytecode import decode_metadata_trailer, ipfs_cid_v0, metadata_hash, split_metadata
+from metering.audit import source_verify
+from metering.audit.source_verify import MatchKind, check_shipped_build, compare_runtime_code
 from metering.chain.evm import EvmTarget, load_artifact
 from metering.errors import VerificationError
-from metering.provider import source_verify
-from metering.provider.source_verify import MatchKind, check_shipped_build, compare_runtime_code
 
 
 @pytest.mark.parametrize("target", list(EvmTarget))

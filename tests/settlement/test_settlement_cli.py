@@ -3,8 +3,13 @@ and their bad input (one line, exit 3, no traceback)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 from web3 import Web3
 
@@ -24,8 +29,31 @@ def _cli(node: Any, *args: str, key: str | None = None, **env: str | None) -> An
     return CliRunner().invoke(app, list(args), env=base)
 
 
+def _lean_as_web3(node: Any, args: list[str], dump: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> str:
+    """``metering ARGS`` as the console script runs it loads no web3 (issue 20) and prints what the same command
+    prints with its reads through web3's :class:`SettlementClient`; its output."""
+    from metering.chain import connect
+    from metering.settlement import SettlementClient
+
+    proc_env = {k: v for k, v in os.environ.items() if not k.startswith(("METERING_", "ETH_"))}
+    proc_env.update(ETH_RPC_URL=node.rpc_url, METERING_DUMP_MODULES=str(dump), COLUMNS="200", **env)
+    entry = "import sys\nsys.argv = ['metering', *sys.argv[1:]]\nfrom metering._entry import main\nmain()\n"
+    done = subprocess.run([sys.executable, "-c", entry, *args], env=proc_env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    modules = set(dump.read_text(encoding="utf-8").split())
+    assert "metering.cli._common" in modules and not {"web3", "eth_account", "aiohttp"} & modules, args
+    with monkeypatch.context() as patch:
+        patch.setattr("metering.cli.settlement_cmds._reader",
+                      lambda on, address: SettlementClient(connect(on.rpc_url), str(address), None))
+        through_web3 = ok(_cli(node, *args, COLUMNS="200", **env)).stdout
+    assert done.stdout == through_web3, args
+    return done.stdout
+
+
 def test_deposit_balance_settle_payouts_withdraw(
-    escrowed: Escrowed, w3: Web3, chain: Any, actors: Any, node: Any
+    escrowed: Escrowed, w3: Web3, chain: Any, actors: Any, node: Any, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     meter, settlement = escrowed.meter, escrowed.settlement
     token, upm = escrowed.tokens["EUR"]
@@ -64,6 +92,24 @@ def test_deposit_balance_settle_payouts_withdraw(
     payouts = as_json(ok(_cli(node, "provider", "payouts", "-t", str(tf), "--json", **s)))
     assert payouts["totals"]["EUR"]["amount"] == "0.12"
     assert payouts["totals"]["EUR"]["symbol"] == "EURT"
+    for args in (["provider", "payouts", "-t", str(tf)], ["provider", "payouts", "--customer", customer.address],
+                 ["customer", "balance", customer.address], ["customer", "balance", actors.customers[4].address]):
+        for json_out in ([], ["--json"]):
+            said = _lean_as_web3(node, [*args, *json_out], tmp_path / "modules", monkeypatch, **s)
+            assert ("EURT" in said) != (args[-1] == actors.customers[4].address), said
+    # the auditor's check of the final invoice against its payment, and the PDF saying paid: no web3 either
+    audit = {**s, "METERING_CONTRACT": meter.address, "METERING_DB": str(tmp_path / "events.sqlite")}
+    final = tmp_path / "final.json"
+    ok(_cli(node, "invoice", "--customer", customer.address, "--timeframe", str(tf), "-o", str(final), **audit))
+    for json_out in ([], ["--json"]):
+        said = _lean_as_web3(node, ["verify", str(final), *json_out], tmp_path / "modules", monkeypatch, **audit)
+        assert "settled" in said and "differences\": [\n" not in said, said
+    pdf = tmp_path / "final.pdf"
+    _lean_as_web3(node, ["invoice", "--customer", customer.address, "--timeframe", str(tf), "--format", "pdf",
+                         "-o", str(pdf)], tmp_path / "modules", monkeypatch, **audit)
+    import pypdf
+
+    assert "PAID: 0.12 EUR" in "\n".join(page.extract_text() for page in pypdf.PdfReader(str(pdf)).pages)
     out = plain(ok(_cli(node, "customer", "withdraw", key=me, **s)).stdout)
     assert "withdrew 0.88 EUR (0.88 EURT)" in out
     assert token.functions.balanceOf(customer.address).call() == 5 * 100 * upm - 12 * upm
