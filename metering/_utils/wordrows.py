@@ -23,13 +23,13 @@ from operator import itemgetter
 from typing import Any
 
 from metering._utils.logdecode import _CHECKSUMS, EventDecoder, EventSpec, _checksum, canonical_type
-from metering._utils.storerows import LOG_INDEX_BITS, RowBuilder, _Kind, _kinds
+from metering._utils.storerows import RowBuilder, _Kind, _kinds
+from metering.errors import EventDecodeError
 
 __all__ = ["FastRowBuilder"]
 
 Row = tuple[Any, ...]
 
-_LOG_INDEX_LIMIT = 1 << LOG_INDEX_BITS
 _ZERO = {size: bytes(size) for size in range(1, 33)}
 
 
@@ -163,21 +163,12 @@ class FastRowBuilder(RowBuilder):
         for at, convert in layout.converts:
             parts[at] = convert(parts[at])
         try:
-            block_number = int(log["blockNumber"], 16)
-            log_index = int(log["logIndex"], 16)
-            block_text, tx_text = log["blockHash"], log["transactionHash"]
-            if block_text != self._block[0]:
-                self._block = (block_text, bytes.fromhex(block_text[2:]))
-            if tx_text != self._tx[0]:
-                self._tx = (tx_text, bytes.fromhex(tx_text[2:]))
-        except (TypeError, ValueError, KeyError):
-            return super().row(log)
-        if not 0 <= log_index < _LOG_INDEX_LIMIT:
+            place = self._position(layout.kind, log)
+        except (EventDecodeError, KeyError):  # the general path raises the error such a log deserves
             return super().row(log)
         fields_json = "{}"
         if layout.residual:
             kind = layout.kind
             by_abi = {abi_name: parts[at] for abi_name, at in layout.residual}
             fields_json = kind.residual_json({f.name: f.from_abi(by_abi[f.abi_name]) for f in kind.residual})
-        return (block_number << LOG_INDEX_BITS | log_index, block_number, log_index, self._block[1], self._tx[1],
-                layout.name, *layout.typed(parts), fields_json, raw_topics, raw_data)
+        return (*place, layout.name, *layout.typed(parts), fields_json, raw_topics, raw_data)
