@@ -4,7 +4,8 @@ taken by another program, a refused transaction) settled without a double send o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
@@ -331,16 +332,23 @@ class AutomineClaimingProvider(BatchingProvider):
         return super().make_request(method, params)
 
 
+@contextmanager
+def _automine_off(node: LocalNode) -> Iterator[None]:
+    """The node mines only when asked (``evm_mine``) until the block ends, also when it raises."""
+    node.rpc("evm_setAutomine", False)
+    try:
+        yield
+    finally:
+        node.rpc("evm_setAutomine", True)
+
+
 def test_a_transaction_anvil_leaves_unmined_in_automine_mode_gets_a_block(
     node: LocalNode, w3: Web3, actors: Actors, meter: Contract
 ) -> None:
     provider = AutomineClaimingProvider(node.rpc_url)
     sender = _sender(provider, actors.outsider)
-    node.rpc("evm_setAutomine", False)
-    try:
+    with _automine_off(node):
         sent = sender.transact(_transfers(_fresh_addresses(1))[0])
-    finally:
-        node.rpc("evm_setAutomine", True)
 
     assert sent.block_number > 0
     assert provider.count("evm_mine") == 1
@@ -369,11 +377,8 @@ def test_anvil_stranding_again_is_given_a_block_at_each_stall_without_the_wait_d
     # doubling after each nudge (as on a slow chain) it would come 3.75 s in, after the 3 s allowed.
     provider = StrandingProvider(node.rpc_url, strand=3)
     sender = _sender(provider, actors.outsider, receipt_timeout=3.0)
-    node.rpc("evm_setAutomine", False)
-    try:
+    with _automine_off(node):
         sent = sender.transact(_transfers(_fresh_addresses(1))[0])
-    finally:
-        node.rpc("evm_setAutomine", True)
 
     assert sent.block_number > 0
     assert provider.count("evm_mine") == 4
@@ -383,12 +388,8 @@ def test_an_unmined_transaction_is_not_mined_by_hand_when_automine_is_off(
     batching: BatchingProvider, node: LocalNode, actors: Actors
 ) -> None:
     sender = _sender(batching, actors.outsider, receipt_timeout=1.5)
-    node.rpc("evm_setAutomine", False)
-    try:
-        with pytest.raises(TransactionTimeoutError):
-            sender.transact(_transfers(_fresh_addresses(1))[0])
-    finally:
-        node.rpc("evm_setAutomine", True)
+    with _automine_off(node), pytest.raises(TransactionTimeoutError):
+        sender.transact(_transfers(_fresh_addresses(1))[0])
         node.rpc("evm_mine")  # the transaction left in the pool
 
     assert batching.count("anvil_getAutomine") >= 1
