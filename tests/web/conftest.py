@@ -7,10 +7,14 @@ like every other test node.
 
 from __future__ import annotations
 
+import shutil
+import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -20,8 +24,58 @@ from metering.audit.invoice import Invoice, read_invoice
 from metering.chain import connect
 from metering.chain.node import LocalNode
 from metering.demo import TYPE_NAMES, DemoResult, run_demo
+from tests.waiting import wait_for
 
 pytest.importorskip("starlette", reason="the web view needs the web extra: pip install 'metering[web]'")
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """``app`` served by uvicorn on a free 127.0.0.1 port, in a thread; yields its URL once it listens.
+
+    It stops without waiting for open connections (``force_exit``): Chromium keeps its connections alive and live
+    pages hold event streams, which would otherwise hold the shutdown for the whole join timeout.
+    """
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started or not thread.is_alive(), timeout=120, what="uvicorn to listen")
+    assert server.started, "uvicorn stopped before it listened"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = server.force_exit = True
+        thread.join(10)
+        sock.close()
+
+
+@contextmanager
+def chromium(profile: Path, window: str) -> Iterator[Any]:
+    """Debian's headless Chromium through its chromedriver, with a profile of its own and ``window`` ("W,H")."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", f"--window-size={window}", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
 
 
 @dataclass(frozen=True)

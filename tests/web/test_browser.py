@@ -9,9 +9,6 @@ Nothing downloads a browser: without Debian's chromium and chromium-driver the t
 
 from __future__ import annotations
 
-import shutil
-import socket
-import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -20,12 +17,9 @@ import pytest
 
 from metering.audit.invoice import Charge
 from metering.money import format_minor
-from tests.waiting import wait_for
 
-from .conftest import World
+from .conftest import CHROMEDRIVER, CHROMIUM, World, chromium, serving
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
 
@@ -34,50 +28,22 @@ pytestmark = pytest.mark.skipif(
     reason="no Chromium: install Debian's browser and driver with "
     "`sudo apt-get update && sudo apt-get install -y chromium chromium-driver` (see README)",
 )
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is a dev dependency: ./run setup")
+pytest.importorskip("selenium.webdriver", reason="selenium is a dev dependency: ./run setup")
 
 
 @pytest.fixture(scope="module")
 def server(world: World, type_names: dict[int, str]) -> Iterator[str]:
-    import uvicorn
-
     from metering.web.app import WebConfig, create_app
 
     app = create_app(WebConfig(db=world.db, contract=world.contract, w3=world.w3, type_names=type_names))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    instance = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=instance.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    wait_for(lambda: instance.started or not thread.is_alive(), timeout=120, what="uvicorn to listen")
-    assert instance.started, "uvicorn stopped before it listened"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        instance.should_exit = instance.force_exit = True  # Chromium's kept-alive connections end with it
-        thread.join(10)
-        sock.close()
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--window-size=1400,1800",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    try:
+    with chromium(tmp_path_factory.mktemp("chromium-profile"), "1400,1800") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def _shot(driver: object, name: str) -> None:

@@ -4,9 +4,6 @@ at a phone's 390 px (no sideways scrolling of the page, navigation on screen, ta
 
 from __future__ import annotations
 
-import shutil
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,56 +15,20 @@ from web3.contract import Contract
 
 from tests.conftest import Actors, transact
 
-from .conftest import World
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+from .conftest import CHROMEDRIVER, CHROMIUM, World, chromium, serving
 
 pytestmark = pytest.mark.skipif(
     not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
     reason="no Chromium: sudo apt-get install -y chromium chromium-driver (see README)",
 )
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is a dev dependency: ./run setup")
+pytest.importorskip("selenium.webdriver", reason="selenium is a dev dependency: ./run setup")
 pytest.importorskip("sse_starlette", reason="live pages need sse-starlette: pip install 'metering[web]'")
-
-
-def _serve(app: Any) -> Iterator[str]:
-    import uvicorn
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = server.force_exit = True  # open event streams end with the server, not after them
-        thread.join(10)
-        sock.close()
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1400,1000", f"--user-data-dir={tmp_path_factory.mktemp('chromium-live')}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    try:
+    with chromium(tmp_path_factory.mktemp("chromium-live"), "1400,1000") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def _wait_for(driver: Any, script: str, timeout: float) -> bool:
@@ -97,7 +58,7 @@ def test_a_new_event_appears_on_the_open_events_page_within_2_s_of_being_mined(
     sync.sync_once()
     sync.start()
     try:
-        for url in _serve(create_app(WebConfig(db=db, contract=meter.address, w3=w3))):
+        with serving(create_app(WebConfig(db=db, contract=meter.address, w3=w3))) as url:
             browser.get(url + "/events")
             assert _wait_for(browser, "return document.getElementById('live').classList.contains('on')", 10)
             browser.execute_script("window.__same_page = true")  # gone if the page reloaded
@@ -133,7 +94,9 @@ def test_a_new_event_appears_on_the_open_events_page_within_2_s_of_being_mined(
 def demo_server(world: World, type_names: dict[int, str]) -> Iterator[str]:
     from metering.web.app import WebConfig, create_app
 
-    yield from _serve(create_app(WebConfig(db=world.db, contract=world.contract, w3=world.w3, type_names=type_names)))
+    app = create_app(WebConfig(db=world.db, contract=world.contract, w3=world.w3, type_names=type_names))
+    with serving(app) as url:
+        yield url
 
 
 @pytest.mark.parametrize("width", [390, 1280])
