@@ -201,12 +201,8 @@ class Indexer:
         # connection for the reader thread (logs and the headers that check them), one for this thread. A range
         # costs four calls; through web3's session and checks their CPU alone was a tenth of a range's time.
         # A LeanNode (the CLI's reads) gives its connection, and a second one for the reader thread.
-        if isinstance(w3, LeanNode):
-            self._lean: LeanRpc | None = w3.new_connection()
-            self._lean_main: LeanRpc | None = w3.connection
-        else:
-            self._lean = lean_rpc_for(w3)
-            self._lean_main = lean_rpc_for(w3)
+        self._lean: LeanRpc | None = _own_connection(w3)
+        self._lean_main: LeanRpc | None = w3.connection if isinstance(w3, LeanNode) else _own_connection(w3)
 
     # ------------------------------------------------------------------ public
 
@@ -538,6 +534,12 @@ class Indexer:
         return response.get("result")
 
 
+def _own_connection(w3: Web3 | LeanNode) -> LeanRpc | None:
+    """A kept-alive connection of the caller's own to ``w3``'s node (one per thread or process); None where only
+    web3's provider can talk to it (a subclass, credentials in the URL...)."""
+    return w3.new_connection() if isinstance(w3, LeanNode) else lean_rpc_for(w3)
+
+
 #: The indexer a worker process reads for (its copy, made by fork, with connections of its own).
 _WORKER: list[Indexer] = []
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -550,9 +552,7 @@ def _worker_start(indexer: Indexer) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != indexer._parent:  # the parent died before the line above: nothing to read for
         os._exit(0)
-    w3 = indexer._w3
-    indexer._lean = w3.new_connection() if isinstance(w3, LeanNode) else lean_rpc_for(w3)
-    indexer._lean_main = indexer._lean
+    indexer._lean = indexer._lean_main = _own_connection(indexer._w3)
     _WORKER.append(indexer)
 
 
