@@ -158,12 +158,16 @@ def test_activation_fees_count_toward_the_cap(me: Customer, agent: Agent, market
 
 
 def test_a_renewal_beyond_the_cap_is_denied_and_the_lease_keeps_its_end(
-    me: Customer, agent: Agent, market: Market
+    me: Customer, agent: Agent, market: Market, chain: Chain
 ) -> None:
     me.set_spending_cap(10, "EUR")
     first = granted(agent.activate(market.customer, WEB, 5))
+    assert first.started_at is not None
+    # The renewal's block is pinned one second after the start: left to the wall clock, a loaded machine put it
+    # seconds later, and the lease it asked for then cost more than the cap (seen under stress-ng).
+    chain.set_next_timestamp(first.started_at + 1)
 
-    allowed = agent.renew(first.instance_id, 10)  # from now: about 5 more seconds, within 10 cents
+    allowed = agent.renew(first.instance_id, 9)  # to 10 s after the start: 10 cents, exactly the cap
     too_far = agent.renew(first.instance_id, 60)
 
     assert isinstance(allowed, Renewed)
