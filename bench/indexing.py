@@ -15,6 +15,8 @@ What is compared (every timing is the median of ``runs`` repetitions, shown with
   in a few ranges (``max_range`` a quarter of it) as a backfill of months reads its 2,000-block ranges, so that
   reading (and decoding, in worker processes) overlaps with storing. The ceiling and ours alternate, round after
   round, median of 5 (the load average is printed: the machine may be shared). Target: ours / ceiling >= 0.5.
+  Then each part of a sync alone on the same logs (parsing, decoding, writing: CPU time) and the bound their sum
+  sets on a sync in one process (:mod:`index_split`, rows S1-S4 and B).
 * **Invoices** (synthetic stores of :mod:`synthetic`, 100 events per customer, each pass measured in a fresh
   subprocess): the ceiling is a plain SQLite scan of the same rows (the same query on the same index through a
   plain ``sqlite3`` cursor, every row fetched into Python, nothing done with it); ours is every invoice of the
@@ -50,6 +52,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import synthetic
+from index_split import split_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "RESULTS-indexing.md"
@@ -271,7 +274,8 @@ def load_average() -> str:
 def indexing_rows(sizes: Sizes, judged: bool, postgres_url: Callable[[], str] | None = None) -> list[Row]:
     """I1 the ceiling, I2 ours into SQLite and (given ``postgres_url``, a new empty schema per call) I3 ours into
     PostgreSQL, alternating, each against I1 with the target >= 0.5; I2p ours into SQLite with the ranges read and
-    decoded by two worker processes (``read_ahead="process"``, opt-in), for the record."""
+    decoded by two worker processes (``read_ahead="process"``, opt-in), for the record; then the parts of a sync
+    alone and the bound they set (:mod:`index_split`)."""
     from metering.chain.node import LocalNode
 
     with LocalNode() as node, tempfile.TemporaryDirectory(prefix="metering-bench-") as tmp:
@@ -298,6 +302,8 @@ def indexing_rows(sizes: Sizes, judged: bool, postgres_url: Callable[[], str] | 
         contenders.append(sqlite_processes)
         timings = alternate(sizes.index_runs, contenders)
         load = load_average()
+        split = split_rows(w3, node.rpc_url, history, max_range, timings[0].median, sizes.index_runs, postgres_url,
+                           Row, Timing)
     raw = timings[0]
     rows = [Row("I1", f"raw eth_getLogs of all {blocks:,} blocks over a kept-alive connection + parsing ({parser}): "
                 f"the ceiling; {load}", raw.items, raw, f"{raw.rate:,.0f} logs/s")]
@@ -314,7 +320,7 @@ def indexing_rows(sizes: Sizes, judged: bool, postgres_url: Callable[[], str] | 
     rows.append(Row("I2p", "I2 with read_ahead=\"process\": two forked workers read and decode the ranges ahead, "
                     "this process only writes (opt-in: pays only with idle cores)", forked.items, forked,
                     f"{forked.rate:,.0f} events/s", f"{forked.rate / raw.rate:.2f} of I1"))
-    return rows
+    return rows + split
 
 
 # ---------------------------------------------------------------------------------------------- invoices (children)

@@ -60,10 +60,13 @@ def test_the_quick_benchmark_prints_every_row_with_numbers(tmp_path: Path) -> No
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if line.startswith("| ") and cells[0] not in ("#", "---"):
             table[cells[0]] = cells
-    expected = {"I1", "I2", "P1", "P2", "P3", "Q1", "Q2", "Q3", "G", "M", "L", "C"}
+    expected = {"I1", "I2", "S1", "S2", "S3", "B3", "P1", "P2", "P3", "Q1", "Q2", "Q3", "G", "M", "L", "C"}
     assert expected <= set(table), done.stdout
     for key in expected - {"G", "M"}:
         assert float(table[key][2].replace(",", "")) > 0, key
         assert float(table[key][4].split()[0].replace(",", "")) > 0, key
     for key in ("I2", "Q3", "G", "M", "L", "C"):
         assert table[key][7] == "(quick: not judged)", key
+    # The parts of a sync alone cover the same events as the sync, and the bound is I1 over their sum.
+    assert table["S1"][2] == table["S2"][2] == table["S3"][2] == table["I2"][2]
+    assert 0 < float(table["B3"][5].split()[0]) < float(table["S1"][5].split("x")[0]) ** -1
