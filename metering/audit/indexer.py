@@ -33,7 +33,7 @@ import signal
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
@@ -416,9 +416,12 @@ class Indexer:
     def _decode(self, fetched: _Fetched) -> tuple[list[tuple[Any, ...]], dict[int, bytes]]:
         """The rows of a range read by :meth:`_fetch`, checked (each log in the range, one hash per block), and the
         hash of each block that has events (and of the tip)."""
+        hashes: dict[int, bytes] = {fetched.last: fetched.tip.hash}
+        return list(self._rows_of(fetched, hashes)), hashes
+
+    def _rows_of(self, fetched: _Fetched, hashes: dict[int, bytes]) -> Iterator[tuple[Any, ...]]:
+        """:meth:`_decode`'s rows one by one, as a store writes them, noting each block's hash in ``hashes``."""
         first, last = fetched.first, fetched.last
-        rows: list[tuple[Any, ...]] = []
-        hashes: dict[int, bytes] = {last: fetched.tip.hash}
         address = self.address.lower()
         row_of = self._rows.row
         for raw in fetched.logs:
@@ -436,15 +439,22 @@ class Indexer:
                 raise IndexingError(f"the node returned a log of block {number} for the range {first}-{last}")
             if hashes.setdefault(number, block_hash) != block_hash:
                 raise _ChainMovedError()  # logs of one block from two different chains: it reorganised mid-call
-            rows.append(row)
-        return rows, hashes
+            yield row
 
     def _store_range(self, fetched: _Fetched) -> int:
-        """Decode a range read by :meth:`_fetch` into rows (unless a worker did), check them and store them; returns
-        the new events."""
+        """Store a range read by :meth:`_fetch`, its rows decoded as the store writes them (PostgreSQL inserts the
+        first ones while the next are decoded) unless a worker decoded them; returns the new events."""
         first, last, tip = fetched.first, fetched.last, fetched.tip
-        rows, hashes = fetched.decoded if fetched.decoded is not None else self._decode(fetched)
-        blocks = [StoredBlock(n, h, tip.timestamp if n == last else None) for n, h in sorted(hashes.items())]
+        rows: Iterable[tuple[Any, ...]]
+        if fetched.decoded is not None:
+            rows, hashes = fetched.decoded
+        else:
+            hashes = {last: tip.hash}
+            rows = self._rows_of(fetched, hashes)
+
+        def blocks() -> list[StoredBlock]:  # every row decoded: each block's hash is known
+            return [StoredBlock(n, h, tip.timestamp if n == last else None) for n, h in sorted(hashes.items())]
+
         return self.store.append_rows(rows, blocks, last, first_block=first, parent_hash=fetched.parent)
 
     def _get_logs(self, first: int, last: int) -> Sequence[Mapping[str, Any]]:

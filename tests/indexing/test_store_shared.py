@@ -14,9 +14,10 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _postgres import PostgresServer
@@ -29,10 +30,12 @@ from metering.audit.store import SCHEMA_VERSION, Store, StoredBlock
 from metering.audit.stores.copy import compare_invoices, copy_history
 from metering.audit.stores.location import parse_location
 from metering.chain.node import LocalNode
-from metering.errors import RangeTakenError, StoreError
+from metering.errors import IndexingError, RangeTakenError, StoreError
 
+from ._builders import CONTRACT, CUSTOMER, ident
 from .conftest import Driver
 from .test_indexer import DB, FlakyProvider, assert_invoices_match_counters, busy_timeframe
+from .test_store import granted_log, rows
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -186,6 +189,55 @@ def test_a_range_that_does_not_continue_the_cursor_or_its_chain_is_refused(store
         assert [(r.first_block, r.last_block) for r in store.ranges()] == [(10, 20), (21, 30)]
         store.rollback_after(25)
         assert [(r.first_block, r.last_block) for r in store.ranges()] == [(10, 20), (21, 25)]
+
+
+def test_a_range_whose_rows_fail_while_written_is_rolled_back_and_a_taken_one_is_never_decoded(
+    store_url: str,
+) -> None:
+    """An indexer hands a range over as rows decoded while they are written (PostgreSQL's COPY inserts the first
+    while the next are decoded) and its block hashes as a function called once they are: a decoding error in the
+    middle leaves nothing of the range behind, and a range another writer took is refused before any row is
+    decoded (the adversary: a node answering a malformed log, another indexer getting there first)."""
+    logs = [granted_log(12 + i // 3, i % 3, f"r{i}") for i in range(9)]
+    built = rows(logs)
+    seen: list[str] = []
+
+    def failing() -> Iterator[tuple[Any, ...]]:
+        for at, row in enumerate(built):
+            seen.append("row")
+            if at == 6:
+                raise IndexingError("the node returned a Meter log that does not decode (test)")
+            yield row
+
+    def counted() -> Iterator[tuple[Any, ...]]:
+        for row in built:
+            seen.append("row")
+            yield row
+
+    def blocks() -> list[StoredBlock]:
+        seen.append("blocks")
+        return [StoredBlock(n, ident(f"block{n}"), 9 if n == 14 else None) for n in (12, 13, 14)]
+
+    with Store(store_url, chain_id=1, contract=CONTRACT) as store:
+        store.set_first_block(10)
+        with pytest.raises(IndexingError, match="does not decode"):
+            store.append_rows(failing(), blocks, 14, first_block=10)
+        assert (store.last_block, store.event_count(), store.block_numbers(), store.customers(1)) == (None, 0, [], [])
+        assert seen == ["row"] * 7  # the block hashes were never asked for
+        seen.clear()
+        assert store.append_rows(iter(built), blocks, 14, first_block=10) == 9
+        assert seen == ["blocks"]
+        assert store.events() == [event for _, event in logs]
+        assert (store.last_block, store.block_numbers(), store.customers(1)) == (14, [12, 13, 14], [CUSTOMER])
+        seen.clear()
+        with pytest.raises(RangeTakenError):
+            store.append_rows(counted(), blocks, 14, first_block=10)
+        # Streamed (PostgreSQL): refused under the lock before a row is decoded; SQLite sorts the rows first.
+        assert seen == ([] if store.dialect == "postgres" else ["row"] * 9)
+        if store.dialect == "postgres":  # a streamed row is checked to lie in its range as it passes
+            with pytest.raises(StoreError, match="lies before the range"):
+                store.append_rows(iter(built[:1]), blocks, 20, first_block=15)
+            assert (store.last_block, store.event_count()) == (14, 9)
 
 
 # ---------------------------------------------------------------------------------------------- readers

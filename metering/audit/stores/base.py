@@ -22,9 +22,10 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
@@ -188,6 +189,9 @@ class Store:
 
     #: ``FROM`` clause of the invoice scan (SQLite is told which index to read; PostgreSQL's planner picks it).
     _BY_CUSTOMER: ClassVar[str] = "events"
+    #: Whether a range's rows are written as they come (the server inserts them while the next are decoded) rather
+    #: than sorted first: PostgreSQL's ``COPY`` streams; SQLite writes in this process and appends sorted rows.
+    _STREAMS: ClassVar[bool] = False
 
     def _connect(self, location: Location, *, create: bool) -> None:
         """Open the connection (creating the file or checking the server); raise :class:`StoreError` if it cannot."""
@@ -212,9 +216,10 @@ class Store:
         """A transaction holding the store's write lock (one writer at a time, across processes and machines)."""
         raise NotImplementedError
 
-    def _insert_events(self, rows: Sequence[tuple[Any, ...]], new: bool) -> int:
-        """Insert event rows (sorted by position) in the current write transaction, skipping stored ones; ``new``:
-        every row is above the cursor, so none is stored yet. Returns how many were inserted."""
+    def _insert_events(self, rows: Iterable[tuple[Any, ...]], new: bool) -> int:
+        """Insert event rows (sorted by position unless :attr:`_STREAMS`) in the current write transaction, skipping
+        stored ones; ``new``: every row is above the cursor, so none is stored yet. Returns how many were
+        inserted."""
         raise NotImplementedError
 
     def _stream(self, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
@@ -348,8 +353,8 @@ class Store:
 
     def append_rows(
         self,
-        rows: Sequence[tuple[Any, ...]],
-        blocks: Iterable[StoredBlock],
+        rows: Iterable[tuple[Any, ...]],
+        blocks: Iterable[StoredBlock] | Callable[[], Iterable[StoredBlock]],
         last_block: int,
         *,
         first_block: int | None = None,
@@ -362,20 +367,33 @@ class Store:
 
         An indexer passes ``first_block`` (and ``parent_hash``, the hash of block ``first_block - 1`` its read was
         checked against): the range is stored only if it continues the stored cursor (and chain), else
-        :class:`RangeTakenError` says that another writer got there first.
+        :class:`RangeTakenError` says that another writer got there first. Its rows may then be an iterator that
+        decodes them as they are written, and ``blocks`` a function called once they all are: on a store whose
+        server does the writing (:attr:`_STREAMS`, PostgreSQL), the server inserts the first rows while the next
+        ones are decoded. An error raised by the iterator rolls the range back and propagates.
         """
-        ordered = sorted(rows, key=_row_position)  # appends at the end of the table's B-tree, page after page
-        stamped = [(b.number, _hex(b.hash), b.timestamp) for b in blocks]
+        stream = self._STREAMS and first_block is not None
+        if not stream:  # sorted: appends at the end of the table's B-tree, page after page
+            rows = sorted(rows, key=_row_position)
         with self._write():
             cursor = self.last_block
             if first_block is not None:
                 self._check_continues(cursor, first_block, parent_hash)
             # the first block of the range, as the ranges table records it
             start = cursor + 1 if cursor is not None else first_block if first_block is not None else self.first_block
+            decisions: set[tuple[Any, Any]] = set()
+            passing = iter(rows)
+            head = next(passing, None)
+            inserted = 0
+            if head is not None:
+                # A streamed range continues the cursor (checked above), so each of its rows is new; its rows are
+                # checked to lie in it as they pass.
+                new = stream or cursor is None or int(head[0]) > last_position(cursor)
+                above = first_position(first_block) if stream and first_block is not None else None
+                inserted = self._insert_events(_noting(chain((head,), passing), decisions, above), new)
+            stamped = [(b.number, _hex(b.hash), b.timestamp) for b in (blocks() if callable(blocks) else blocks)]
             if start is None:
                 start = min([last_block, *(b[0] for b in stamped)])
-            new = cursor is None or not ordered or int(ordered[0][0]) > last_position(cursor)
-            inserted = self._insert_events(ordered, new) if ordered else 0
             with self._batch():  # statements whose results are not read: one round trip on PostgreSQL
                 self._run_many(
                     "INSERT INTO blocks (number, hash, timestamp) VALUES (?, ?, ?) ON CONFLICT (number) DO UPDATE "
@@ -385,7 +403,7 @@ class Store:
                 self._run_many(
                     "INSERT INTO customers (timeframe, customer) VALUES (?, ?) ON CONFLICT (timeframe, customer) "
                     "DO NOTHING",
-                    sorted({(row[_TIMEFRAME], row[_CUSTOMER]) for row in ordered if row[_EVENT] in _DECISIONS}),
+                    sorted(decisions),
                 )
                 self._run(
                     "INSERT INTO cursor (id, last_block) VALUES (1, ?) "
@@ -714,3 +732,16 @@ def _stored_block(row: Sequence[Any]) -> StoredBlock:
 
 def _row_position(row: tuple[Any, ...]) -> int:
     return int(row[0])
+
+
+def _noting(
+    rows: Iterator[tuple[Any, ...]], decisions: set[tuple[Any, Any]], above: int | None
+) -> Iterator[tuple[Any, ...]]:
+    """``rows`` as they pass into the store, noting the (timeframe, customer) of each decision; ``above``: the
+    first position of a streamed range, which no row may precede."""
+    for row in rows:
+        if row[_EVENT] in _DECISIONS:
+            decisions.add((row[_TIMEFRAME], row[_CUSTOMER]))
+        if above is not None and row[0] < above:
+            raise StoreError(f"a row at position {row[0]} lies before the range it was given with")
+        yield row

@@ -15,7 +15,7 @@ give the same invoices byte for byte; customers and event names sort bytewise (`
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from itertools import count
 from typing import TYPE_CHECKING, Any
@@ -64,6 +64,7 @@ class PostgresStore(Store):
     """:class:`~metering.audit.stores.base.Store` on a PostgreSQL server."""
 
     dialect = "postgres"
+    _STREAMS = True
 
     def json_text(self, column: str, key: str) -> str:
         super().json_text(column, key)  # the same check of the key
@@ -136,13 +137,15 @@ class PostgresStore(Store):
             self._db.execute(_LOCK, (LOCK_CLASS,))
             yield
 
-    def _insert_events(self, rows: Sequence[tuple[Any, ...]], new: bool) -> int:
+    def _insert_events(self, rows: Iterable[tuple[Any, ...]], new: bool) -> int:
         """One binary ``COPY``: straight into ``events`` when every row is new (the cursor was checked under the
-        lock), else into a temporary table and on with ``ON CONFLICT DO NOTHING``."""
+        lock), else into a temporary table and on with ``ON CONFLICT DO NOTHING``. Rows go to the server every
+        32 KiB as they are written (psycopg's buffer), so it inserts them while an indexer decodes the next."""
         target = "events"
         if not new:
             self._db.execute("CREATE TEMPORARY TABLE IF NOT EXISTS incoming (LIKE events) ON COMMIT DELETE ROWS")
             target = "incoming"
+        written = 0
         with self._db.cursor() as cursor:
             with cursor.copy(f"COPY {target} ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(_COPY_TYPES)
@@ -152,8 +155,9 @@ class PostgresStore(Store):
                         copy.write_row(row)
                     else:
                         copy.write_row((*row[:_OVERAGE], int(overage), *row[_OVERAGE + 1:]))
+                    written += 1
             if new:
-                return len(rows)
+                return written
             cursor.execute("INSERT INTO events SELECT * FROM incoming ON CONFLICT (position) DO NOTHING")
             return int(cursor.rowcount)
 

@@ -13,7 +13,7 @@ Several processes may use one file: ``BEGIN IMMEDIATE`` is its write lock (a sec
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
@@ -113,7 +113,7 @@ class SqliteStore(Store):
             raise
         self._db.execute("COMMIT")
 
-    def _insert_events(self, rows: Sequence[tuple[Any, ...]], new: bool) -> int:
+    def _insert_events(self, rows: Iterable[tuple[Any, ...]], new: bool) -> int:
         return max(self._db.executemany(_INSERT_EVENT, rows).rowcount, 0)
 
     def _stream(self, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
