@@ -10,6 +10,7 @@ seconds. Ids mirror the contract: a timeframe id and an instance type are small 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from eth_abi.abi import encode
 from eth_typing import ChecksumAddress
@@ -126,7 +127,16 @@ class Rules:
 
 
 def rules_hash(timeframe: int, instance_type: int, rules: Rules) -> bytes:
-    """``keccak256(abi.encode(timeframe, instanceType, rules))``, exactly as the contract computes it."""
+    """``keccak256(abi.encode(timeframe, instanceType, rules))``, exactly as the contract computes it.
+
+    Remembered per (timeframe, type, rules), which are immutable: every invoice pass checks each ``RulesSet`` of its
+    timeframe against its hash and prints the hash on each line, and eth_abi's encoder takes some 35 us a call, a
+    fixed cost that is most of a small timeframe's setup; a process meets few distinct rules."""
+    return _rules_hash(timeframe, instance_type, rules)
+
+
+@lru_cache(maxsize=1024, typed=True)
+def _rules_hash(timeframe: int, instance_type: int, rules: Rules) -> bytes:
     return keccak(encode(["uint16", "uint16", RULES_ABI], [timeframe, instance_type, rules.as_tuple()]))
 
 
