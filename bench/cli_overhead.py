@@ -267,6 +267,12 @@ def summary(rows: Sequence[Row], judged: bool = True) -> list[str]:
         lines.append(f"The reads: overhead {overhead} s with {cpu} s of CPU, for {calls} calls that the plain client "
                      f"replays in {replay} ms (at most {share:.1%} of a command's wall time)"
                      + (": what a read costs is the command itself, not the node." if share < 0.1 else "."))
+    within = [row for row in over if row.cpu <= row.target]
+    if within:
+        who = ("Every command over its target" if len(within) == len(over)
+               else f"{len(within)} of the {len(over)} commands over their target")
+        lines.append(f"{who} used less CPU time than the target ({_span([r.cpu for r in within], 3)} s): the rest of "
+                     "the wall time was waiting.")
     stretch = max(rows, key=lambda row: row.wall - row.cpu)
     lines.append(f"Wall time exceeded CPU time by {_span([r.wall - r.cpu for r in rows], 3)} s (the most: "
                  f"`{stretch.name}`): time the command waited, for a core, the node or the disk.")

@@ -300,12 +300,11 @@ def reading(measured: Sequence[Measured]) -> list[str]:
         bare = by_setup.get((workers, 0))
         if not cache or bare is None:
             continue
-        ratios = {r.name: r.p99 / c.p99 for r, c in zip(bare.pages, cached.pages, strict=True) if c.p99}
-        worst = max(ratios, key=ratios.__getitem__)
-        lines.append(f"Without the page cache, {cached.configuration.label.split(' with')[0]}: each page's p99 was "
-                     f"{_span(list(ratios.values()), 1)}x its p99 with the cache (the most: {worst}, "
-                     f"{dict((r.name, r.p99) for r in bare.pages)[worst]:.0f} ms against "
-                     f"{dict((r.name, r.p99) for r in cached.pages)[worst]:.0f} ms).")
+        pairs = [(r, c) for r, c in zip(bare.pages, cached.pages, strict=True) if c.p99]
+        slow, fast = max(pairs, key=lambda pair: pair[0].p99 / pair[1].p99)
+        who = "1 worker" if workers == 1 else f"{workers} workers"
+        lines.append(f"Without the page cache, {who}: each page's p99 was {_span([r.p99 / c.p99 for r, c in pairs], 1)}"
+                     f"x its p99 with the cache (the most: {slow.name}, {slow.p99:.0f} ms against {fast.p99:.0f} ms).")
     cores = os.cpu_count() or 1
     for (workers, cache), many in by_setup.items():
         one = by_setup.get((1, cache))
@@ -315,12 +314,13 @@ def reading(measured: Sequence[Measured]) -> list[str]:
         sentence = (f"{'With' if cache else 'Without'} the page cache, {workers} workers' p99 was {ratio:.2f}x one "
                     f"worker's (median over the pages; load average {many.load[0]:.1f} and {one.load[0]:.1f} as "
                     "each ended)")
+        busy = min(many.load[0], one.load[0]) > cores
         if ratio < 0.8:
-            sentence += ": the other workers found a core to run on."
-        elif min(many.load[0], one.load[0]) > cores:
-            sentence += f": with the load average above the {cores} cores, another worker had no idle core to use."
+            sentence += ": more workers answered faster."
         else:
-            sentence += "."
+            sentence += (": more workers were slower" if ratio > 1.25 else ": about the same") + (
+                f"; with the load average above the {cores} cores, no core was idle for another worker." if busy
+                else ".")
         lines.append(sentence)
     if len(measured) > 1:
         ceilings = [m.results[0] for m in measured]
