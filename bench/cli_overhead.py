@@ -18,7 +18,12 @@ through a fresh event database each run, so every run does the same work. The lo
 table: on a busy machine every number is larger.
 
     python bench/cli_overhead.py            # 7 runs of each
+    python bench/cli_overhead.py --write    # the same, and rewrite bench/RESULTS-cli.md (or --output PATH)
     python bench/cli_overhead.py --quick    # 1 run of each (the test suite checks the rows)
+
+``--write`` writes how it is measured, the command, the date, the load average as the bench ended, the table and a
+verdict and summary made from the numbers of this run. Exit code: 1 when a command is over its target (the file is
+written either way), else 0; with ``--quick`` (one run: not judged) 0 whatever the verdicts.
 
 To measure another checkout (the "before" of a change), run the bench with a Python whose ``metering`` is that
 checkout's and whose ``bin/`` has its console script: the commands run as ``<python's bin>/metering``.
@@ -37,6 +42,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -51,6 +57,7 @@ sys.path.insert(0, str(ROOT))
 
 from metering.chain.node import LocalNode, dev_private_keys  # noqa: E402
 
+RESULTS = ROOT / "bench" / "RESULTS-cli.md"
 HELP_TARGET = 0.3
 READ_TARGET = 0.5
 METERING = [str(Path(sys.executable).parent / "metering")]
@@ -227,15 +234,98 @@ def report(rows: Sequence[Row], runs: int) -> None:
     for row in rows:
         print(f"{row.name:<20} {row.wall:>7.3f} {row.cpu:>6.3f} {row.calls:>5} {row.rpc:>7.4f} {row.overhead:>10.3f} "
               f"{row.target:>8.1f}  {row.verdict}")
+    print(verdict(rows))
+
+
+def verdict(rows: Sequence[Row]) -> str:
     failed = [row.name for row in rows if row.verdict == "FAIL"]
-    print("verdict:", "every command within its target" if not failed else f"over target: {', '.join(failed)}")
+    return "verdict: " + ("every command within its target" if not failed else f"over target: {', '.join(failed)}")
 
 
-def main() -> None:
+def _span(values: Sequence[float], digits: int) -> str:
+    low, high = f"{min(values):.{digits}f}", f"{max(values):.{digits}f}"
+    return low if low == high else f"{low}-{high}"
+
+
+def summary(rows: Sequence[Row], judged: bool = True) -> list[str]:
+    """The verdict, then what the table says: sentences made from its numbers only."""
+    over = [row for row in rows if row.verdict == "FAIL"]
+    said = ", ".join(f"`{row.name}` ({row.overhead:.3f} s > {row.target} s)" for row in over)
+    lines = [("Verdict: " if judged else "Not judged (`--quick`: one run of each command): ")
+             + (f"{len(over)} of {len(rows)} commands over their target: {said}." if over
+                else f"every command within its target ({len(rows)} commands).")]
+    quick = [row for row in rows if row.calls == 0]
+    reads = [row for row in rows if row.calls > 0]
+    if quick:
+        names = " and ".join(f"`{row.name}`" for row in quick)
+        lines.append(f"{names} (no calls): {_span([r.wall for r in quick], 3)} s, all of it Python's start and the "
+                     "command line's own imports.")
+    if reads:
+        share = max(row.rpc / row.wall for row in reads if row.wall)
+        overhead, cpu = _span([r.overhead for r in reads], 3), _span([r.cpu for r in reads], 3)
+        calls, replay = _span([r.calls for r in reads], 0), _span([r.rpc * 1000 for r in reads], 1)
+        lines.append(f"The reads: overhead {overhead} s with {cpu} s of CPU, for {calls} calls that the plain client "
+                     f"replays in {replay} ms (at most {share:.1%} of a command's wall time)"
+                     + (": what a read costs is the command itself, not the node." if share < 0.1 else "."))
+    within = [row for row in over if row.cpu <= row.target]
+    if within:
+        who = ("Every command over its target" if len(within) == len(over)
+               else f"{len(within)} of the {len(over)} commands over their target")
+        lines.append(f"{who} used less CPU time than the target ({_span([r.cpu for r in within], 3)} s): the rest of "
+                     "the wall time was waiting.")
+    stretch = max(rows, key=lambda row: row.wall - row.cpu)
+    lines.append(f"Wall time exceeded CPU time by {_span([r.wall - r.cpu for r in rows], 3)} s (the most: "
+                 f"`{stretch.name}`): time the command waited, for a core, the node or the disk.")
+    return lines
+
+
+def document(rows: Sequence[Row], command: str, load: tuple[float, float, float], judged: bool = True) -> str:
+    """bench/RESULTS-cli.md: how it is measured, the command, when, the load, the table and what it says."""
+    cores = os.cpu_count()
+    how = (__doc__ or "").split("How: ", 1)[1].split("\n\n", 1)[0]
+    parts = [
+        '# CLI overhead (issue 20: "The CLI answers instantly")',
+        "",
+        f"Written by `{command}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {cores} cores shared with "
+        f"other jobs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1, 5, 15 min) as it ended: the numbers "
+        "are as quiet as the machine was.",
+        "",
+        f"Targets: `--help` and `--version` within {HELP_TARGET} s; a read within {READ_TARGET} s of its RPC calls. "
+        "How: " + " ".join(how.replace("``", "`").split()),
+        "",
+        "| command | wall s | cpu s | calls | rpc s | overhead s | target s | verdict |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+        *(f"| {row.name} | {row.wall:.3f} | {row.cpu:.3f} | {row.calls} | {row.rpc:.4f} | {row.overhead:.3f} | "
+          f"{row.target} | {row.verdict} |" for row in rows),
+        "",
+        *(said := summary(rows, judged))[:1],
+        "",
+        *(f"- {line}" for line in said[1:]),
+        "",
+        "Earlier measurements (each step of the lean reads, before and after) are in this file's history: "
+        "`git log -p bench/RESULTS-cli.md`.",
+        "",
+    ]
+    return "\n".join(_wrap(part) for part in parts)
+
+
+def _wrap(part: str) -> str:
+    """Prose at 120 columns, as the repository's markdown is; a heading or a table row is left as it is."""
+    if not part or part[0] in "#|":
+        return part
+    bullet = "- " if part.startswith("- ") else ""
+    return textwrap.fill(part, 120, subsequent_indent=" " * len(bullet), break_long_words=False,
+                         break_on_hyphens=False)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    given = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="runs of each command (the median is reported)")
-    parser.add_argument("--quick", action="store_true", help="one run of each command")
-    options = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="one run of each command (not judged)")
+    parser.add_argument("--write", action="store_true", help="also rewrite the results file (see --output)")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where --write writes (bench/RESULTS-cli.md)")
+    options = parser.parse_args(given)
     runs = 1 if options.quick else max(options.runs, 1)
     keys = dev_private_keys(4)
     from eth_account import Account
@@ -249,10 +339,16 @@ def main() -> None:
             env.update(ETH_RPC_URL=node.rpc_url, METERING_PRIVATE_KEY=keys[0], METERING_PROFILE="",
                        METERING_DEPLOYMENTS=str(scratch / "deployments"), METERING_DB=str(scratch / "setup.sqlite"))
             market = setup_market(env, keys, addresses, scratch)
-            report(measure(node.rpc_url, env, market, runs, scratch), runs)
+            rows = measure(node.rpc_url, env, market, runs, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    report(rows, runs)
+    if options.write:
+        command = " ".join(["python bench/cli_overhead.py", *given])
+        options.output.write_text(document(rows, command, os.getloadavg(), not options.quick), encoding="utf-8")
+        print(f"wrote {options.output}")
+    return 0 if options.quick or all(row.verdict == "PASS" for row in rows) else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -62,7 +62,10 @@ def worker_app() -> Starlette:
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    """The listening socket, said to be TCP (``IPPROTO_TCP``, not 0): asyncio turns Nagle's algorithm off on the
+    connections it accepts only when the socket says so; with it on, every response after the first on a keep-alive
+    connection waited about 40 ms for the client's delayed ACK before its body left (bench/web_load.py's ceiling)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(2048)  # connections wait in the backlog until a worker accepts: none is refused while workers start

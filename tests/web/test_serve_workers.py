@@ -71,3 +71,33 @@ def test_workers_share_a_page_computed_once_per_head_and_drop_older_heads(tmp_pa
     after = TestClient(two).get("/events").text
     assert after != first and two.state.pages.misses == 1
     assert len(list(shared.glob("*.html"))) == 1  # the older head's page is gone
+
+
+def test_connections_accepted_on_the_serve_socket_send_without_waiting_for_acks() -> None:
+    """The workers serve ``_bind``'s socket through asyncio (uvicorn), which turns Nagle's algorithm off on each
+    accepted connection only when the listening socket says it is TCP. With Nagle on, every response after the first
+    on a keep-alive connection waited ~40 ms for the client's delayed ACK."""
+    import asyncio
+    import socket
+
+    from metering.web.serve import _bind
+
+    async def accepted_nodelay() -> int:
+        seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                accepted = transport.get_extra_info("socket")
+                seen.set_result(accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        listening = _bind("127.0.0.1", 0)
+        server = await asyncio.get_running_loop().create_server(Probe, sock=listening)
+        async with server:
+            _, writer = await asyncio.open_connection(*listening.getsockname())
+            try:
+                return await asyncio.wait_for(seen, 30)
+            finally:
+                writer.close()
+
+    assert asyncio.run(accepted_nodelay()) != 0
