@@ -112,6 +112,28 @@ def test_ingesting_a_range_twice_stores_each_event_once(tmp_path: Path) -> None:
         assert store.customers(1) == [CUSTOMER]
 
 
+def test_rows_go_in_by_the_hundred_and_one_by_one_with_the_same_counts_and_rows(tmp_path: Path) -> None:
+    """A range is inserted 100 rows to a statement, the rest row by row: across a statement's edge, rows already
+    stored are skipped and counted out, and the table holds exactly what one row at a time gives."""
+    logs = [granted_log(10 + i // 60, i % 60, f"i{i}") for i in range(237)]
+    built = rows(logs)
+    last = built[-1][1]
+    tip = [StoredBlock(last, ident("tip"), 7)]
+    with Store(tmp_path / "many.sqlite", chain_id=1, contract=CONTRACT) as store:
+        assert store.append_rows(built[:150], tip, last) == 150
+        assert store.append_rows(built, tip, last) == 87  # 150 stored: one statement of 100 skips all, one half
+        assert store.append_rows(built[::-1], tip, last) == 0
+        assert store.events() == [event for _, event in logs]
+    with Store(tmp_path / "single.sqlite", chain_id=1, contract=CONTRACT) as store:
+        for row in built:
+            assert store.append_rows([row], tip, last) == 1
+    tables = []
+    for name in ("many", "single"):
+        with sqlite3.connect(tmp_path / f"{name}.sqlite") as db:
+            tables.append(db.execute("SELECT * FROM events ORDER BY position").fetchall())
+    assert len(tables[0]) == 237 and tables[0] == tables[1]
+
+
 def test_rollback_forgets_events_and_hashes_above_the_fork(tmp_path: Path) -> None:
     logs = [granted_log(10, 0, "a"), granted_log(12, 0, "b")]
     blocks = [StoredBlock(10, ident("block10"), None), StoredBlock(12, ident("block12"), 5)]
