@@ -3,8 +3,8 @@
 Why one class with small backend hooks: the indexer, billing, the web view and the CLI use one API, and the same
 history must give the same invoices byte for byte on SQLite and PostgreSQL. So every query is written once here
 (in SQL both engines read, with ``?`` placeholders); a backend supplies only what differs: how it connects,
-runs a statement, locks for writing, bulk-inserts events (100-row ``INSERT``s vs a streamed ``COPY``), streams a long result and
-takes a read snapshot.
+runs a statement, locks for writing, bulk-inserts events (100-row ``INSERT``s vs a streamed ``COPY``), streams a
+long result and takes a read snapshot.
 
 **Several writers.** Each range is stored with :meth:`Store.append_rows` in one transaction that holds the
 store's write lock (SQLite's ``BEGIN IMMEDIATE``, PostgreSQL's ``pg_advisory_xact_lock``) and first checks that the
