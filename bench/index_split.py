@@ -20,15 +20,12 @@ Rows (each the median of ``runs``, CPU time of this process, on the logs I1 read
 
 from __future__ import annotations
 
-import http.client
-import json
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 __all__ = ["split_rows"]
 
@@ -47,23 +44,6 @@ def _cpu(runs: int, fn: Callable[[], int]) -> tuple[int, tuple[float, ...]]:
     return counts.pop(), tuple(seconds)
 
 
-def _answer(rpc_url: str, address: str, first: int, last: int) -> bytes:
-    """The raw ``eth_getLogs`` answer I1 parses (the indexer's filter, the whole range)."""
-    from metering.audit.events import EVENT_TYPES, topic0
-
-    url = urlparse(rpc_url)
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs", "params": [{
-        "address": address, "fromBlock": hex(first), "toBlock": hex(last),
-        "topics": [["0x" + topic0(name).hex() for name in EVENT_TYPES]],
-    }]}).encode()
-    connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port or 80, timeout=120)
-    try:
-        connection.request("POST", "/", body, {"Content-Type": "application/json"})
-        return connection.getresponse().read()
-    finally:
-        connection.close()
-
-
 def _ranges(logs: list[dict[str, Any]], first_block: int, last_block: int, max_range: int) -> list[_Range]:
     """The logs in the sync's ranges of ``max_range`` blocks."""
     found = []
@@ -74,16 +54,16 @@ def _ranges(logs: list[dict[str, Any]], first_block: int, last_block: int, max_r
 
 
 def split_rows(
-    w3: Any, rpc_url: str, history: Any, max_range: int, ceiling_seconds: float, runs: int,
+    w3: Any, payload: bytes, history: Any, max_range: int, ceiling_seconds: float, runs: int,
     postgres_url: Callable[[], str] | None, row: Callable[..., Any], timing: Callable[..., Any],
 ) -> list[Any]:
-    """S1-S4 and B for the history I1 read (``row`` and ``timing`` build the bench's table rows)."""
+    """S1-S4 and B for the history I1 read (``payload``: the ``eth_getLogs`` answer it parses; ``row`` and ``timing``
+    build the bench's table rows)."""
     import orjson
 
     from metering.audit.indexer import Indexer, _Fetched, _Header
     from metering.audit.store import Store, StoredBlock
 
-    payload = _answer(rpc_url, history.address, history.first_block, history.last_block)
     logs: list[dict[str, Any]] = orjson.loads(payload)["result"]
     ranges = _ranges(logs, history.first_block, history.last_block, max_range)
     tips = {last: bytes(w3.eth.get_block(last)["hash"]) for _first, last, _part in ranges}

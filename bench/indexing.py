@@ -201,11 +201,36 @@ def make_history(node: Any, events: int) -> tuple[Any, History]:
     return w3, History(provider.address, first, int(w3.eth.block_number), grants + short)
 
 
+def _logs_request(rpc_url: str, history: History) -> tuple[http.client.HTTPConnection, bytes]:
+    """A kept-alive connection to the node and the body of one ``eth_getLogs`` for the whole range with the
+    indexer's filter."""
+    from metering.audit.events import EVENT_TYPES, topic0
+
+    url = urlparse(rpc_url)
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs", "params": [{
+        "address": history.address, "fromBlock": hex(history.first_block), "toBlock": hex(history.last_block),
+        "topics": [["0x" + topic0(name).hex() for name in EVENT_TYPES]],
+    }]}).encode()
+    return http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port or 80, timeout=120), body
+
+
+def _post(connection: http.client.HTTPConnection, body: bytes) -> bytes:
+    connection.request("POST", "/", body, {"Content-Type": "application/json"})
+    return connection.getresponse().read()
+
+
+def logs_answer(rpc_url: str, history: History) -> bytes:
+    """The raw answer the ceiling parses (what :mod:`index_split` times each part of a sync on)."""
+    connection, body = _logs_request(rpc_url, history)
+    try:
+        return _post(connection, body)
+    finally:
+        connection.close()
+
+
 def raw_ceiling(rpc_url: str, history: History, runs: int) -> tuple[Timing, str]:
     """One ``eth_getLogs`` for the whole range (the indexer's filter) over a kept-alive connection and parsing its
     JSON (orjson when installed), nothing else."""
-    from metering.audit.events import EVENT_TYPES, topic0
-
     try:
         import orjson
 
@@ -213,16 +238,10 @@ def raw_ceiling(rpc_url: str, history: History, runs: int) -> tuple[Timing, str]
         parser = "orjson"
     except ImportError:
         loads, parser = json.loads, "json"
-    url = urlparse(rpc_url)
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs", "params": [{
-        "address": history.address, "fromBlock": hex(history.first_block), "toBlock": hex(history.last_block),
-        "topics": [["0x" + topic0(name).hex() for name in EVENT_TYPES]],
-    }]}).encode()
-    connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port or 80, timeout=120)
+    connection, body = _logs_request(rpc_url, history)
 
     def run() -> int:
-        connection.request("POST", "/", body, {"Content-Type": "application/json"})
-        return len(loads(connection.getresponse().read())["result"])
+        return len(loads(_post(connection, body))["result"])
 
     try:
         return repeat(runs, run), parser
@@ -302,8 +321,8 @@ def indexing_rows(sizes: Sizes, judged: bool, postgres_url: Callable[[], str] | 
         contenders.append(sqlite_processes)
         timings = alternate(sizes.index_runs, contenders)
         load = load_average()
-        split = split_rows(w3, node.rpc_url, history, max_range, timings[0].median, sizes.index_runs, postgres_url,
-                           Row, Timing)
+        split = split_rows(w3, logs_answer(node.rpc_url, history), history, max_range, timings[0].median,
+                           sizes.index_runs, postgres_url, Row, Timing)
     raw = timings[0]
     rows = [Row("I1", f"raw eth_getLogs of all {blocks:,} blocks over a kept-alive connection + parsing ({parser}): "
                 f"the ceiling; {load}", raw.items, raw, f"{raw.rate:,.0f} logs/s")]
