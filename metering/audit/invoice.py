@@ -441,6 +441,10 @@ def _line(
 _ACTIVATIONS, _CONTINUATIONS, _SECONDS = CHARGES
 
 
+#: What a charge's line reads off the rules: (included, unit price, per), in :data:`CHARGES` order.
+_Terms = tuple[tuple[int, int, int], tuple[int, int, int], tuple[int, int, int]]
+
+
 @dataclass(frozen=True, slots=True)
 class _Pricing:
     """One instance type's rules as its three lines read them, with its rules hash and the lines of no usage,
@@ -452,44 +456,37 @@ class _Pricing:
 
     kind: int
     digest: bytes
-    included_activations: int
-    activation_price: int
-    continuation_price: int
-    included_seconds: int
-    time_price: int
-    time_unit: int
+    terms: _Terms
     idle: tuple[Line, Line, Line]  # the lines of no usage, in CHARGES order
 
     @classmethod
     def of(cls, timeframe_id: int, kind: int, rules: Rules) -> _Pricing:
         digest = rules_hash(timeframe_id, kind, rules)
-        return cls(
-            kind, digest, rules.included_activations, rules.price_per_activation, rules.price_per_continuation,
-            rules.included_seconds, rules.price_per_time_unit, rules.time_unit_seconds,
-            (
-                _line(kind, _ACTIVATIONS, digest, 0, 0, rules.included_activations, rules.price_per_activation, 1, 0),
-                _line(kind, _CONTINUATIONS, digest, 0, 0, 0, rules.price_per_continuation, 1, 0),
-                _line(kind, _SECONDS, digest, 0, 0, rules.included_seconds, rules.price_per_time_unit,
-                      rules.time_unit_seconds, 0),
-            ),
+        terms: _Terms = (
+            (rules.included_activations, rules.price_per_activation, 1),
+            (0, rules.price_per_continuation, 1),
+            (rules.included_seconds, rules.price_per_time_unit, rules.time_unit_seconds),
         )
+        idle = (_line(kind, _ACTIVATIONS, digest, 0, 0, *terms[0], 0),
+                _line(kind, _CONTINUATIONS, digest, 0, 0, *terms[1], 0),
+                _line(kind, _SECONDS, digest, 0, 0, *terms[2], 0))
+        return cls(kind, digest, terms, idle)
 
     def lines(self, counts: _Counts) -> tuple[Line, Line, Line]:
         """The activations, continuations and seconds lines of ``counts`` (in :data:`CHARGES` order)."""
-        kind, digest, idle = self.kind, self.digest, self.idle
+        kind, digest, terms, idle = self.kind, self.digest, self.terms, self.idle
         # a charge without usage (no continuation, mostly) is the same line for every customer: made once
         activations = idle[0]
         if counts.activations or counts.overage_activations:
             activations = _line(kind, _ACTIVATIONS, digest, counts.activations, counts.overage_activations,
-                                self.included_activations, self.activation_price, 1, 0)
+                                *terms[0], 0)
         continuations = idle[1]
         if counts.continuations or counts.overage_continuations:
             continuations = _line(kind, _CONTINUATIONS, digest, counts.continuations, counts.overage_continuations,
-                                  0, self.continuation_price, 1, 0)
+                                  *terms[1], 0)
         seconds = idle[2]
         if counts.seconds or counts.committed:
-            seconds = _line(kind, _SECONDS, digest, counts.seconds, 0, self.included_seconds, self.time_price,
-                            self.time_unit, counts.committed)
+            seconds = _line(kind, _SECONDS, digest, counts.seconds, 0, *terms[2], counts.committed)
         return activations, continuations, seconds
 
 
