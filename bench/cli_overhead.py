@@ -42,7 +42,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -54,6 +53,8 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from prose import markdown, span  # noqa: E402
 
 from metering.chain.node import LocalNode, dev_private_keys  # noqa: E402
 
@@ -242,11 +243,6 @@ def verdict(rows: Sequence[Row]) -> str:
     return "verdict: " + ("every command within its target" if not failed else f"over target: {', '.join(failed)}")
 
 
-def _span(values: Sequence[float], digits: int) -> str:
-    low, high = f"{min(values):.{digits}f}", f"{max(values):.{digits}f}"
-    return low if low == high else f"{low}-{high}"
-
-
 def summary(rows: Sequence[Row], judged: bool = True) -> list[str]:
     """The verdict, then what the table says: sentences made from its numbers only."""
     over = [row for row in rows if row.verdict == "FAIL"]
@@ -258,12 +254,12 @@ def summary(rows: Sequence[Row], judged: bool = True) -> list[str]:
     reads = [row for row in rows if row.calls > 0]
     if quick:
         names = " and ".join(f"`{row.name}`" for row in quick)
-        lines.append(f"{names} (no calls): {_span([r.wall for r in quick], 3)} s, all of it Python's start and the "
+        lines.append(f"{names} (no calls): {span([r.wall for r in quick], 3)} s, all of it Python's start and the "
                      "command line's own imports.")
     if reads:
         share = max(row.rpc / row.wall for row in reads if row.wall)
-        overhead, cpu = _span([r.overhead for r in reads], 3), _span([r.cpu for r in reads], 3)
-        calls, replay = _span([r.calls for r in reads], 0), _span([r.rpc * 1000 for r in reads], 1)
+        overhead, cpu = span([r.overhead for r in reads], 3), span([r.cpu for r in reads], 3)
+        calls, replay = span([r.calls for r in reads], 0), span([r.rpc * 1000 for r in reads], 1)
         lines.append(f"The reads: overhead {overhead} s with {cpu} s of CPU, for {calls} calls that the plain client "
                      f"replays in {replay} ms (at most {share:.1%} of a command's wall time)"
                      + (": what a read costs is the command itself, not the node." if share < 0.1 else "."))
@@ -271,10 +267,10 @@ def summary(rows: Sequence[Row], judged: bool = True) -> list[str]:
     if within:
         who = ("Every command over its target" if len(within) == len(over)
                else f"{len(within)} of the {len(over)} commands over their target")
-        lines.append(f"{who} used less CPU time than the target ({_span([r.cpu for r in within], 3)} s): the rest of "
+        lines.append(f"{who} used less CPU time than the target ({span([r.cpu for r in within], 3)} s): the rest of "
                      "the wall time was waiting.")
     stretch = max(rows, key=lambda row: row.wall - row.cpu)
-    lines.append(f"Wall time exceeded CPU time by {_span([r.wall - r.cpu for r in rows], 3)} s (the most: "
+    lines.append(f"Wall time exceeded CPU time by {span([r.wall - r.cpu for r in rows], 3)} s (the most: "
                  f"`{stretch.name}`): time the command waited, for a core, the node or the disk.")
     return lines
 
@@ -306,16 +302,7 @@ def document(rows: Sequence[Row], command: str, load: tuple[float, float, float]
         "`git log -p bench/RESULTS-cli.md`.",
         "",
     ]
-    return "\n".join(_wrap(part) for part in parts)
-
-
-def _wrap(part: str) -> str:
-    """Prose at 120 columns, as the repository's markdown is; a heading or a table row is left as it is."""
-    if not part or part[0] in "#|":
-        return part
-    bullet = "- " if part.startswith("- ") else ""
-    return textwrap.fill(part, 120, subsequent_indent=" " * len(bullet), break_long_words=False,
-                         break_on_hyphens=False)
+    return markdown(parts)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

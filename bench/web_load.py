@@ -45,7 +45,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import threading
 import time
 from collections.abc import Sequence
@@ -54,6 +53,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synthetic
+from prose import markdown, span
 
 ROOT = Path(__file__).resolve().parents[1]
 BAR_MS = 200.0
@@ -270,11 +270,6 @@ def configurations(workers: int, page_cache: int) -> list[Configuration]:
     return [Configuration(w, cache, judged=(w, cache) == wanted[0]) for w, cache in unique]
 
 
-def _span(values: Sequence[float], digits: int = 0) -> str:
-    low, high = min(values), max(values)
-    return f"{low:.{digits}f}" if f"{low:.{digits}f}" == f"{high:.{digits}f}" else f"{low:.{digits}f}-{high:.{digits}f}"
-
-
 def reading(measured: Sequence[Measured]) -> list[str]:
     """"Reading it": sentences made from the numbers of this run only."""
     lines = []
@@ -283,7 +278,7 @@ def reading(measured: Sequence[Measured]) -> list[str]:
         ceiling = m.results[0]
         if not over:
             lines.append(f"{m.configuration.label.capitalize()}: every page's p99 is within the {BAR_MS:.0f} ms bar "
-                         f"({_span([r.p99 for r in m.pages])} ms); p50s {_span([r.p50 for r in m.pages], 1)} ms "
+                         f"({span([r.p99 for r in m.pages])} ms); p50s {span([r.p50 for r in m.pages], 1)} ms "
                          f"beside the static file's {ceiling.p50:.1f} ms.")
         else:
             named = ", ".join(f"{r.name} ({r.p99:.0f} ms" + (f", {r.errors} errors)" if r.errors else ")")
@@ -293,7 +288,7 @@ def reading(measured: Sequence[Measured]) -> list[str]:
     judged = next(m for m in measured if m.configuration.judged)
     coldest = max(judged.pages, key=lambda r: r.cold_ms)
     lines.append(f"Cold (the first request after the head moves), {judged.configuration.label}: "
-                 f"{_span([r.cold_ms for r in judged.pages])} ms per page, the most for {coldest.name} "
+                 f"{span([r.cold_ms for r in judged.pages])} ms per page, the most for {coldest.name} "
                  f"({coldest.cold_ms:.0f} ms).")
     by_setup = {(m.configuration.workers, m.configuration.page_cache): m for m in measured}
     for (workers, cache), cached in by_setup.items():
@@ -303,7 +298,7 @@ def reading(measured: Sequence[Measured]) -> list[str]:
         pairs = [(r, c) for r, c in zip(bare.pages, cached.pages, strict=True) if c.p99]
         slow, fast = max(pairs, key=lambda pair: pair[0].p99 / pair[1].p99)
         who = "1 worker" if workers == 1 else f"{workers} workers"
-        lines.append(f"Without the page cache, {who}: each page's p99 was {_span([r.p99 / c.p99 for r, c in pairs], 1)}"
+        lines.append(f"Without the page cache, {who}: each page's p99 was {span([r.p99 / c.p99 for r, c in pairs], 1)}"
                      f"x its p99 with the cache (the most: {slow.name}, {slow.p99:.0f} ms against {fast.p99:.0f} ms).")
     cores = os.cpu_count() or 1
     for (workers, cache), many in by_setup.items():
@@ -324,8 +319,8 @@ def reading(measured: Sequence[Measured]) -> list[str]:
         lines.append(sentence)
     if len(measured) > 1:
         ceilings = [m.results[0] for m in measured]
-        lines.append(f"The static file's p99 was {_span([c.p99 for c in ceilings])} ms from one configuration to the "
-                     f"next (p50 {_span([c.p50 for c in ceilings], 1)} ms): single p99s carry that much noise on this "
+        lines.append(f"The static file's p99 was {span([c.p99 for c in ceilings])} ms from one configuration to the "
+                     f"next (p50 {span([c.p50 for c in ceilings], 1)} ms): single p99s carry that much noise on this "
                      "machine; the ratio to the ceiling of the same configuration is the steadier number.")
     return lines
 
@@ -353,13 +348,13 @@ def document(measured: Sequence[Measured], command: str, began: float, events: i
     numbers say (generated, so no sentence outlives the run it describes)."""
     cores = os.cpu_count()
     day = time.strftime("%Y-%m-%d", time.gmtime(began))
-    span = f"{time.strftime('%H:%M', time.gmtime(began))}-{time.strftime('%H:%M', time.gmtime(measured[-1].ended))}"
+    hours = f"{time.strftime('%H:%M', time.gmtime(began))}-{time.strftime('%H:%M', time.gmtime(measured[-1].ended))}"
     first = measured[0].configuration
     shipped = first.workers == DEFAULT_WORKERS and first.page_cache == DEFAULT_PAGE_CACHE
     parts = [
         "# Web view under load (issue 17)",
         "",
-        f"Written by `{command}` on {day} {span} UTC, {cores} CPUs shared with other jobs (the load average of each "
+        f"Written by `{command}` on {day} {hours} UTC, {cores} CPUs shared with other jobs (the load average of each "
         "configuration is under its heading, as it ended): the numbers are as quiet as the machine was."
         + (" `--quick`: a small store and few requests, nothing judged." if not judged else ""),
         "",
@@ -389,15 +384,9 @@ def document(measured: Sequence[Measured], command: str, began: float, events: i
             table(m.results, events, clients, c.workers, c.page_cache, judged),
         ]
     parts += ["", "## Reading it", ""]
-    parts += [_wrap(line, "- ") for line in reading(measured)]
-    parts += ["", _wrap(verdict(measured, judged)[0]), ""]
-    return "\n".join(_wrap(part) if part and part[0].isalpha() else part for part in parts)
-
-
-def _wrap(text: str, bullet: str = "") -> str:
-    """Prose at 120 columns, as the repository's markdown is (a table or a heading is left as it is)."""
-    return textwrap.fill(text, 120, initial_indent=bullet, subsequent_indent=" " * len(bullet),
-                         break_long_words=False, break_on_hyphens=False)
+    parts += [f"- {line}" for line in reading(measured)]
+    parts += ["", verdict(measured, judged)[0], ""]
+    return markdown(parts)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
