@@ -49,8 +49,8 @@ _INSERT_EVENT = f"INSERT OR IGNORE INTO events ({', '.join(COLUMNS)}) VALUES {_R
 #: Rows per ``INSERT`` of a range: ``executemany`` releases and takes back the GIL around every row, and while the
 #: indexer's reader thread parses the next range each of those handovers waits for it; one statement of 100 rows
 #: (1,700 parameters, far under SQLite's 32,766) hands over once per 100 rows, and binds through one statement.
-#: ``bench/indexing.py`` row S3 (10,000 rows written alone, CPU): 0.069-0.074 s in three runs against 0.083 s one row per statement;
-#: the same rows and counts (tests/indexing/test_store.py).
+#: ``bench/indexing.py`` row S3 (10,000 rows written alone, CPU): 0.069-0.074 s in three runs against 0.083 s one
+#: row per statement; the same rows and counts (tests/indexing/test_store.py).
 _ROWS_PER_INSERT = 100
 _INSERT_EVENTS = f"INSERT OR IGNORE INTO events ({', '.join(COLUMNS)}) VALUES {', '.join([_ROW] * _ROWS_PER_INSERT)}"
 
