@@ -38,8 +38,9 @@ from metering.audit.store import SCHEMA_VERSION, Store, StoredBlock
 from metering.contract import DenialReason
 from metering.types import Rules, rules_hash
 
-#: Bumped whenever the generated history changes (cached stores of another version are rebuilt).
-VERSION = 2
+#: Bumped whenever the generated history or the file it is written to changes (cached stores of another version are
+#: rebuilt): 3 since new SQLite stores use 16 KiB pages.
+VERSION = 3
 
 CHAIN_ID = 31337
 CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"

@@ -4,8 +4,10 @@ Why it is built this way:
 
 * **Ranges that adapt.** Public nodes cap ``eth_getLogs`` (Infura: "query returned more than 10000 results",
   Alchemy: a 2K-block range or 10K logs, QuickNode: 5 to 10,000 blocks). One huge call fails; one call per block is
-  slow. The indexer starts at ``max_range`` blocks, halves the range whenever the node refuses or times out, and
-  doubles it again after a few successes, so it settles just under whatever cap the node has.
+  slow. The indexer halves the range whenever the node refuses or times out and doubles it again after a few
+  successes, so it settles just under whatever cap the node has. It starts at an eighth of ``max_range``: the first
+  range is read before anything else can happen, every later one while the one before is stored, so a small first
+  range starts that overlap sooner.
 * **Resumable.** Each range is stored with its block hashes and the cursor in one transaction; a new ``Indexer``
   on the same database continues after the last stored range.
 * **Several at once.** Indexers on several machines may sync one (PostgreSQL) database: a range is stored only if
@@ -54,8 +56,10 @@ if TYPE_CHECKING:  # the CLI's reads index through a LeanNode, without importing
 
 __all__ = ["DEFAULT_MAX_RANGE", "IndexResult", "Indexer", "Progress", "ReadAhead", "find_deployment_block"]
 
-#: Blocks per ``eth_getLogs`` call to start with: under the tightest common paid-plan cap (Alchemy's 2,000).
+#: Blocks per ``eth_getLogs`` call at most: under the tightest common paid-plan cap (Alchemy's 2,000).
 DEFAULT_MAX_RANGE = 2_000
+#: The first range of an indexer is ``max_range`` over this (then it doubles): see "Ranges that adapt" above.
+_SLOW_START = 8
 
 #: ``progress(done_blocks, total_blocks)``, called after each stored range (and once at the start).
 Progress = Callable[[int, int], None]
@@ -193,7 +197,7 @@ class Indexer:
         self.store = store
         self.confirmations = confirmations
         self.max_range = max_range
-        self.range = max_range
+        self.range = max(1, max_range // _SLOW_START)
         self._grow_after = grow_after
         self._start_block = start_block if start_block is not None else 0
         self._topics = [["0x" + topic0(name).hex() for name in EVENT_TYPES]]
@@ -341,7 +345,7 @@ class Indexer:
         to the node from the URL of the lean transport) and where there is something to overlap (several
         ranges). Forking copies no other thread of this process: the caller that asks for processes runs none that
         a worker could need a lock of (the workers only make HTTP requests and decode)."""
-        return (self.read_ahead == "process" and blocks > self.range and self._lean is not None
+        return (self.read_ahead == "process" and blocks > self.max_range and self._lean is not None
                 and sys.platform == "linux" and "fork" in multiprocessing.get_all_start_methods())
 
     @contextmanager
@@ -408,7 +412,14 @@ class Indexer:
             if on_chain is None or (parent is not None and on_chain.hash != parent):
                 raise _ChainMovedError()
             seen = on_chain.hash
-        logs = self._get_logs(first, last)
+        try:
+            logs = self._get_logs(first, last)
+        except _RangeRefusedError:
+            # A node asked for blocks past its head says so in words that read like a refusal ("BlockOutOfRange"):
+            # the chain got shorter since the tip was read, so it moved; a smaller range would not help.
+            if int(self._call("eth_blockNumber", [], lean=self._lean), 16) < last:
+                raise _ChainMovedError() from None
+            raise
         after = self._header(last, self._lean)
         if after is None or after.hash != tip.hash:
             raise _ChainMovedError()

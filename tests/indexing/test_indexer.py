@@ -148,7 +148,7 @@ def test_ranges_the_node_refuses_are_halved_until_it_answers(driver: Driver, nod
     provider = FlakyProvider(node.rpc_url, max_blocks=3, style=style)
     with Store(tmp_path / "capped.sqlite", chain_id=31337, contract=meter.address) as capped:
         result = Indexer(Web3(provider), meter.address, capped, max_range=64).sync()
-        assert result.refused >= 5  # 64, 32, 16, 8 and 4 blocks, then once per attempt to grow back
+        assert result.refused >= 3  # 8 blocks (an eighth of 64 to start) and 4, then once per attempt to grow back
         assert result.requests == len(provider.spans)
         assert result.blocks == result.to_block + 1
         with Store(tmp_path / "plain.sqlite", chain_id=31337, contract=meter.address) as plain:
@@ -173,6 +173,23 @@ def test_the_range_grows_back_after_a_dense_stretch(driver: Driver, node: LocalN
         assert provider.spans[smallest:].count(32) >= 2  # ...then back to full ranges in the quiet one
         assert indexer.range == 32
         assert store.event_count() >= 80
+
+
+def test_the_first_range_is_an_eighth_of_the_widest_and_doubles_back_to_it(driver: Driver, node: LocalNode,
+                                                                          meter: Contract, tmp_path: Path) -> None:
+    # The first range is read before anything can overlap it; the ranges after it are read while the one before is
+    # stored, so a backfill starts small and gets to max_range after a few ranges (grow_after successes each).
+    start = driver.w3.eth.block_number + 1
+    node.rpc("anvil_mine", hex(150))
+    provider = FlakyProvider(node.rpc_url)
+    with Store(tmp_path / "db.sqlite", chain_id=31337, contract=meter.address) as store:
+        indexer = Indexer(Web3(provider), meter.address, store, max_range=32, start_block=start)
+        assert indexer.range == 4
+        indexer.sync()
+        assert provider.spans[:7] == [4, 4, 8, 8, 16, 16, 32]
+        assert indexer.range == 32
+        assert store.last_block == driver.w3.eth.block_number
+        assert sum(provider.spans) == store.last_block - start + 1
 
 
 def test_a_node_that_refuses_even_one_block_is_an_error(node: LocalNode, meter: Contract, tmp_path: Path) -> None:
@@ -276,11 +293,41 @@ def test_a_reorg_while_syncing_is_caught_before_the_range_is_stored(driver: Driv
     provider = FlakyProvider(node.rpc_url)
     provider.on_get_logs = reorganise
     indexer = Indexer(Web3(provider), meter.address, store, max_range=4, start_block=start, grow_after=100)
+    indexer.range = 4  # ranges of 4 blocks from the first one (no slow start), as the reorganisation expects
     result = indexer.sync()
     assert (result.reorgs, result.dropped_events) == (1, 3)
     indexer.sync()
     granted = {e.instance_id for e in store.events() if isinstance(e, ActivationGranted)}
     assert granted == {ident(f"new-{i}") for i in range(new_blocks)}
+    assert store.last_block == driver.w3.eth.block_number
+    assert_invoices_match_counters(driver, store, tf)
+
+
+def test_a_block_gone_in_a_reorg_to_a_shorter_chain_is_not_taken_for_a_refusal(driver: Driver, node: LocalNode,
+                                                                                meter: Contract,
+                                                                                store: Store) -> None:
+    # Asked for a block past its head, anvil answers "BlockOutOfRangeError", which reads like a node's refusal of a
+    # too-wide range; for a one-block range that was a fatal "refuses even a single block" in mid-reorg.
+    c0, c1 = driver.customers[:2]
+    start = driver.w3.eth.block_number + 1
+    tf = driver.timeframe({3: SEARCH})
+    fork = driver.chain.snapshot()
+    for i in range(6):
+        driver.activate(c0, 3, f"old-{i}", 50, at=tf.start + 10 + i)
+
+    def shorten(call: int) -> None:
+        if call == 7:  # blocks start..start+5 are stored; the chain is now one block past the fork
+            driver.chain.revert(fork)
+            driver.activate(c1, 3, "new", 50, at=tf.start + 30)
+
+    provider = FlakyProvider(node.rpc_url)
+    provider.on_get_logs = shorten
+    indexer = Indexer(Web3(provider), meter.address, store, max_range=8, start_block=start, grow_after=100)
+    assert indexer.range == 1
+    result = indexer.sync()
+    assert (result.reorgs, result.dropped_events, result.refused) == (1, 1, 0)
+    granted = {e.instance_id for e in store.events() if isinstance(e, ActivationGranted)}
+    assert granted == {ident("new")}
     assert store.last_block == driver.w3.eth.block_number
     assert_invoices_match_counters(driver, store, tf)
 

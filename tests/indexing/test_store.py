@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,65 @@ def test_rows_go_in_by_the_hundred_and_one_by_one_with_the_same_counts_and_rows(
         with sqlite3.connect(tmp_path / f"{name}.sqlite") as db:
             tables.append(db.execute("SELECT * FROM events ORDER BY position").fetchall())
     assert len(tables[0]) == 237 and tables[0] == tables[1]
+
+
+def test_blobs_and_nulls_bind_through_adapters_that_return_them_unchanged(tmp_path: Path) -> None:
+    """The store registers identity adapters for exactly ``bytes`` and ``None`` (binding them skips two failed
+    attribute lookups); what is stored is what any sqlite3 program stores, and subclasses are not matched."""
+    import metering.audit.stores.sqlite  # noqa: F401 - registers the adapters
+
+    assert sqlite3.adapters[(bytes, sqlite3.PrepareProtocol)](b"\x00\x01") == b"\x00\x01"
+    assert sqlite3.adapters[(type(None), sqlite3.PrepareProtocol)](None) is None
+
+    class Hex(bytes):
+        pass
+
+    with sqlite3.connect(tmp_path / "plain.sqlite") as db:
+        db.execute("CREATE TABLE t (a, b, c)")
+        db.execute("INSERT INTO t VALUES (?, ?, ?)", (b"\x00\xff", None, Hex(b"\x01")))
+        assert db.execute("SELECT a, typeof(a), b, typeof(b), c, typeof(c) FROM t").fetchone() == (
+            b"\x00\xff", "blob", None, "null", b"\x01", "blob")
+
+
+def test_a_new_store_has_16_kib_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    logs = [granted_log(10, 0, "a")]
+    with Store(tmp_path / "new.sqlite", chain_id=1, contract=CONTRACT):
+        pass
+    with sqlite3.connect(tmp_path / "new.sqlite") as db:
+        assert db.execute("PRAGMA page_size").fetchone() == (16_384,)
+    old = tmp_path / "old.sqlite"
+    with sqlite3.connect(old) as db:  # a file written with SQLite's default pages, as before
+        db.execute("PRAGMA page_size=4096")
+        db.execute("PRAGMA journal_mode=WAL")
+    with Store(old, chain_id=1, contract=CONTRACT) as store:
+        assert store.append_rows(rows(logs), [StoredBlock(10, ident("block10"), 1)], 10) == 1
+    with sqlite3.connect(old) as db:
+        assert db.execute("PRAGMA page_size").fetchone() == (4_096,)
+    with Store(old) as store:
+        assert store.events() == [logs[0][1]]
+
+
+def test_the_write_ahead_log_is_checkpointed_by_a_thread_and_the_rest_at_close(tmp_path: Path) -> None:
+    """The writing connection never checkpoints by itself; a thread does after each commit, so the committed pages
+    reach the database file while the writer goes on, and closing copies the rest and stops the thread."""
+    import threading
+
+    path = tmp_path / "db.sqlite"
+    logs = [granted_log(10 + i // 50, i % 50, f"i{i}") for i in range(500)]
+    built = rows(logs)
+    with Store(path, chain_id=1, contract=CONTRACT) as store:
+        assert store._db.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+        assert [t.name for t in threading.enumerate()].count("metering-checkpoint") == 1
+        before = path.stat().st_size  # the schema's pages: the range is in the log only, until a checkpoint
+        store.append_rows(built, [StoredBlock(built[-1][1], ident("tip"), 1)], built[-1][1])
+        deadline = time.monotonic() + 10
+        while path.stat().st_size < before + 500 * 300 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the thread copies the range into the file (nothing here checkpoints)
+        assert path.stat().st_size >= before + 500 * 300
+    assert "metering-checkpoint" not in [t.name for t in threading.enumerate()]
+    assert not path.with_name("db.sqlite-wal").exists()  # the last connection closed: the log was copied
+    with Store(path) as store:
+        assert store.event_count() == 500
 
 
 def test_rollback_forgets_events_and_hashes_above_the_fork(tmp_path: Path) -> None:
