@@ -17,6 +17,7 @@ compare both builders on every event and on malformed logs.
 from __future__ import annotations
 
 import struct
+from binascii import unhexlify
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from operator import itemgetter
@@ -47,6 +48,7 @@ class _Layout:
     name: str
     kind: _Kind
     topic_count: int
+    raw_topics: Callable[[list[str]], bytes | None]
     topics: struct.Struct
     data: struct.Struct
     pads: Callable[[list[Any]], Any] | None
@@ -55,6 +57,34 @@ class _Layout:
     converts: tuple[tuple[int, Callable[[Any], Any]], ...]
     typed: Callable[[list[Any]], tuple[Any, ...]]
     residual: tuple[tuple[str, int], ...]
+
+
+# The topics of a log as one byte string, or None when a topic is not "0x" and hex (then the reference path decides):
+# one function per topic count, since a log's topics are sliced and joined here once per event. Joining them first
+# and removing every "0x" took 1.0 us a log (``str.replace`` alone 0.75 us); these take 0.55 us.
+def _topics1(t: list[str]) -> bytes | None:
+    (a,) = t
+    return unhexlify(a[2:]) if a[0] == "0" and a[1] == "x" else None
+
+
+def _topics2(t: list[str]) -> bytes | None:
+    a, b = t
+    return unhexlify(a[2:] + b[2:]) if a[0] == b[0] == "0" and a[1] == b[1] == "x" else None
+
+
+def _topics3(t: list[str]) -> bytes | None:
+    a, b, c = t
+    return unhexlify(a[2:] + b[2:] + c[2:]) if a[0] == b[0] == c[0] == "0" and a[1] == b[1] == c[1] == "x" else None
+
+
+def _topics4(t: list[str]) -> bytes | None:
+    a, b, c, d = t
+    if a[0] == b[0] == c[0] == d[0] == "0" and a[1] == b[1] == c[1] == d[1] == "x":
+        return unhexlify(a[2:] + b[2:] + c[2:] + d[2:])
+    return None
+
+
+_TOPICS = {1: _topics1, 2: _topics2, 3: _topics3, 4: _topics4}
 
 
 def _cached_checksum(raw: bytes) -> str:
@@ -117,6 +147,7 @@ def _layout(spec: EventSpec, kind: _Kind, params: tuple[Mapping[str, Any], ...])
         name=spec.name,
         kind=kind,
         topic_count=spec.topic_count,
+        raw_topics=_TOPICS[spec.topic_count],
         topics=struct.Struct("".join(formats[True])),
         data=struct.Struct("".join(formats[False])),
         pads=itemgetter(*(at for at, _size in pads)) if pads else None,
@@ -148,11 +179,12 @@ class FastRowBuilder(RowBuilder):
             return super().row(log)
         data = log["data"]
         try:
-            raw_topics = bytes.fromhex("".join(topics).replace("0x", ""))
-            raw_data = bytes.fromhex(data[2:]) if data[:2] == "0x" else None
-        except (TypeError, ValueError):
+            raw_topics = layout.raw_topics(topics)
+            raw_data = unhexlify(data[2:]) if data[:2] == "0x" else None
+        except (TypeError, ValueError, IndexError):  # binascii.Error is a ValueError
             return super().row(log)
-        if raw_data is None or len(raw_topics) != layout.topics.size or len(raw_data) < layout.data.size:
+        if raw_topics is None or raw_data is None or len(raw_topics) != layout.topics.size \
+                or len(raw_data) < layout.data.size:
             return super().row(log)
         parts = [*layout.topics.unpack(raw_topics), *layout.data.unpack_from(raw_data), None]
         if layout.pads is not None and layout.pads(parts) != layout.zero_pads:
