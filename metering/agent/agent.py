@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
-from web3.types import EventData
 
 from metering._utils import gas_limits
 from metering._utils.client import MeterClient, as_instance_id, chunks
+from metering._utils.logdecode import DecodedEvent, meter_event_decoder
 from metering.chain import checksum
 from metering.chain.sender import Call, SendOutcome, SentTransaction, TransactionSender
 from metering.errors import (
@@ -54,6 +55,8 @@ _UINT16_MAX = 2**16 - 1
 
 #: ``_request``'s intent for batch requests, which never reuse an unresolved request by intent.
 _NO_INTENT = object()
+#: The events by which the contract answers an activation request, one per request.
+_DECISIONS = frozenset({"ActivationGranted", "ActivationDenied", "ActivationReplayed"})
 
 
 class Agent(MeterClient):
@@ -313,10 +316,7 @@ class Agent(MeterClient):
         return ActivationRequest(address, instance_type, seconds, request)
 
     def _activation_results(self, sent: SentTransaction, requests: list[ActivationRequest]) -> list[Granted | Denied]:
-        decisions = [
-            e for e in self.events(sent.logs)
-            if e["event"] in ("ActivationGranted", "ActivationDenied", "ActivationReplayed")
-        ]
+        decisions = self._decisions(sent.logs)
         if len(decisions) != len(requests):
             raise MeteringError(
                 f"transaction {sent.tx_hash} holds {len(decisions)} decisions for {len(requests)} requests"
@@ -325,7 +325,7 @@ class Agent(MeterClient):
         for request, event in zip(requests, decisions, strict=True):
             assert request.request_id is not None
             expected = self.instance_id_of(request.request_id)
-            if bytes(event["args"]["instanceId"]) != expected:
+            if bytes(event.args["instanceId"]) != expected:
                 raise MeteringError(f"transaction {sent.tx_hash}: decision for {hex_of(expected)} out of order")
             result = self._decision(event, sent.tx_hash)
             self._in_flight.decided(request.request_id)
@@ -338,11 +338,24 @@ class Agent(MeterClient):
             results.append(result)
         return results
 
-    def _decision(self, event: EventData, tx_hash: str) -> Granted | Denied:
-        args = event["args"]
-        if event["event"] == "ActivationGranted":
+    def _decisions(self, logs: Sequence[Mapping[str, Any]]) -> list[DecodedEvent]:
+        """The activation decisions among a receipt's logs, in log order, as the precompiled decoder gives them (a
+        batch's receipt holds one per request: none needs web3's ``EventData`` shape that :meth:`events` builds)."""
+        decoder = meter_event_decoder()
+        address = self.address.lower()
+        found = []
+        for entry in logs:
+            if str(entry.get("address", "")).lower() == address:
+                event = decoder.decode(entry)
+                if event is not None and event.name in _DECISIONS:
+                    found.append(event)
+        return found
+
+    def _decision(self, event: DecodedEvent, tx_hash: str) -> Granted | Denied:
+        args = event.args
+        if event.name == "ActivationGranted":
             return granted(args, tx_hash)
-        if event["event"] == "ActivationDenied":
+        if event.name == "ActivationDenied":
             return denied(args, tx_hash)
         return self.records.replayed(bytes(args["instanceId"]), tx_hash)
 

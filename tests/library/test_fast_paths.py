@@ -4,10 +4,11 @@ taken by another program, a refused transaction) settled without a double send o
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
 import requests
@@ -352,6 +353,62 @@ def test_a_transaction_anvil_leaves_unmined_in_automine_mode_gets_a_block(
 
     assert sent.block_number > 0
     assert provider.count("evm_mine") == 1
+    assert provider.count("txpool_inspect") == 0  # one transaction is never stranded by a batch: not looked for
+
+
+def test_a_batch_stranded_in_the_pool_gets_a_block_at_the_second_look_not_after_the_stall(
+    node: LocalNode, w3: Web3, actors: Actors, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Stranded by anvil's batch race, the account's next transaction sits in the pool ready ("pending") while
+    # automine is on. Seen there at two looks QUICK_STALL apart, with no receipt between, it gets a block at once,
+    # quietly (debug), rather than after STALL with a warning.
+    provider = AutomineClaimingProvider(node.rpc_url)
+    sender = _sender(provider, actors.outsider, poll_interval=0.005)
+    recipients = _fresh_addresses(3)
+    caplog.set_level(logging.DEBUG, logger="metering.chain.sender")
+    with _automine_off(node):
+        sent = sender.send_many(_transfers(recipients))
+
+    assert all(s.block_number > 0 for s in sent)
+    assert _balances(w3, recipients) == [1, 2, 3]
+    assert provider.count("txpool_inspect") >= 2
+    assert provider.count("evm_mine") == 1  # every one of them was ready: one block holds them all
+    nudges = [r for r in caplog.records if "unmined; mining a block" in r.getMessage()]
+    assert [r.levelno for r in nudges] == [logging.DEBUG]
+
+
+class _Waiting(NamedTuple):
+    nonce: int
+
+
+def test_only_the_accounts_next_transaction_ready_in_the_pool_looks_stranded(
+    node: LocalNode, w3: Web3, actors: Actors
+) -> None:
+    # Queued behind a gap, or not in the pool at all (dropped: sent again after STALL), there is nothing a block
+    # would mine; and a node that is not anvil is never asked for its pool.
+    provider = AutomineClaimingProvider(node.rpc_url)
+    waiter = _sender(provider, actors.outsider)._receipts
+    account = actors.outsider
+    nonce = int(w3.eth.get_transaction_count(account.address))
+    fee = 2 * int(w3.eth.get_block("latest")["baseFeePerGas"] or 0) + 10**9
+
+    def send(n: int) -> None:
+        signed = account.sign_transaction({"to": _fresh_addresses(1)[0], "value": 1, "gas": 21_000, "nonce": n,
+                                           "maxFeePerGas": fee, "maxPriorityFeePerGas": 10**9, "chainId": 31337})
+        w3.eth.send_raw_transaction(signed.raw_transaction)
+
+    waiting = [_Waiting(nonce), _Waiting(nonce + 1)]
+    with _automine_off(node):
+        send(nonce + 1)
+        assert not waiter._next_one_waits_in_pool(waiting)  # queued behind the gap at ``nonce``
+        send(nonce)
+        assert waiter._next_one_waits_in_pool(waiting)  # both ready, neither mined
+        node.rpc("evm_mine")
+    assert not waiter._next_one_waits_in_pool([_Waiting(nonce + 2)])  # mined: the pool is empty
+    looks = provider.count("txpool_inspect")
+    waiter._dev_node = False
+    assert not waiter._next_one_waits_in_pool(waiting)
+    assert provider.count("txpool_inspect") == looks
 
 
 class StrandingProvider(AutomineClaimingProvider):

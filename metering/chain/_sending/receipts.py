@@ -35,6 +35,12 @@ _FIRST_POLL = 0.0005
 _POLL_FRACTION = 0.1
 #: Seconds without a new receipt after which a development node is checked for stranded transactions.
 STALL = 0.25
+#: On anvil with automine on, seconds without a new receipt of a batch after which its pool is looked at: when the
+#: account's next transaction sits there ready but unmined at two looks this far apart, with no receipt between,
+#: anvil stranded it (see :meth:`ReceiptWaiter.nudge_dev_node`) and a block is mined for it at once, without waiting
+#: for :data:`STALL`; after that, at every poll while the transactions anvil promotes behind it sit there alike. A
+#: batch of 20 transactions strands in a third to a half of its sends; each stall cost 0.25 s, now about 0.06 s.
+QUICK_STALL = 0.03
 
 Receipt = dict[str, Any]
 
@@ -82,6 +88,9 @@ class ReceiptWaiter:
         first_block: int | None = None
         shown = -1
         stall = STALL
+        looked = start  # when the pool was last looked at for a stranded transaction (see QUICK_STALL)
+        sightings = 0  # looks in a row, with no receipt between, that found the next transaction ready but unmined
+        nudged = False  # a block was mined for a stranded one: what anvil promotes after it is stranded alike
         while pending:
             for item, receipt in zip(pending, self._mined_receipts(pending, how.batch_size), strict=True):
                 if receipt is not None:
@@ -100,9 +109,17 @@ class ReceiptWaiter:
             now = time.monotonic()
             if len(receipts) > len(signed) - len(pending):
                 progress = now
+                sightings = 0
             pending = [s for s in pending if s.tx_hash not in receipts]
             if not pending:
                 break
+            if len(signed) > 1 and (nudged or (now - progress >= QUICK_STALL and now - looked >= QUICK_STALL)):
+                looked = now
+                sightings = sightings + 1 if self._next_one_waits_in_pool(pending) else 0
+                if (sightings >= 2 or (nudged and sightings)) and self.nudge_dev_node(quietly=True):
+                    progress = now
+                    sightings = 0
+                    nudged = True
             if now - progress >= stall:
                 progress = now
                 self.resend_stranded(pending)
@@ -153,28 +170,48 @@ class ReceiptWaiter:
             except Exception as exc:
                 log.debug("re-sending %s: %s", item.tx_hash, exc)
 
-    def nudge_dev_node(self) -> bool:
+    def nudge_dev_node(self, *, quietly: bool = False) -> bool:
         """anvil in automine mode mines each transaction as it arrives, but it handles the requests of a JSON-RPC
         batch concurrently, and transactions of one sender that reach its pool out of nonce order can be left there
         unmined until another transaction comes (foundry-rs/foundry#10122). So when receipts stall on anvil with
         automine on, mine one block: what automine would have done. Any other node is left alone. Returns whether
-        a block was mined."""
+        a block was mined (``quietly``: logged at debug level, for a stranding seen in the pool itself)."""
+        if not self._is_anvil():
+            return False
+        try:
+            if self._rpc.call("anvil_getAutomine", []) is True:
+                log.log(logging.DEBUG if quietly else logging.WARNING,
+                        "anvil left transactions of %s unmined; mining a block", self._address)
+                self._rpc.call("evm_mine", [])
+                return True
+        except Exception as exc:
+            log.debug("could not nudge anvil: %s", exc)
+        return False
+
+    def _is_anvil(self) -> bool:
         if self._dev_node is None:
             try:
                 version = str(self._rpc.call("web3_clientVersion", []))
             except Exception:
                 version = ""
             self._dev_node = version.lower().startswith("anvil")
-        if not self._dev_node:
+        return self._dev_node
+
+    def _next_one_waits_in_pool(self, pending: Sequence[Signed]) -> bool:
+        """On anvil: whether the lowest nonce of ``pending`` is in its pool, ready ("pending") and so not waiting
+        for another nonce. Seen there twice :data:`QUICK_STALL` apart with no receipt between, it is taken for
+        stranded: automine mines a ready transaction as it arrives (and were it being mined slowly after all, the
+        block mined for it holds what automine would have mined next)."""
+        if not self._is_anvil():
             return False
         try:
-            if self._rpc.call("anvil_getAutomine", []) is True:
-                log.warning("anvil left transactions of %s unmined; mining a block", self._address)
-                self._rpc.call("evm_mine", [])
-                return True
+            pool = self._rpc.call("txpool_inspect", [])
+            ready: dict[str, Any] = {str(k).lower(): v for k, v in (pool.get("pending") or {}).items()}
+            ours = ready.get(self._address.lower()) or {}
+            return str(min(item.nonce for item in pending)) in ours
         except Exception as exc:
-            log.debug("could not nudge anvil: %s", exc)
-        return False
+            log.debug("could not look at anvil's pool: %s", exc)
+            return False
 
     def _mined_receipts(self, pending: Sequence[Signed], batch_size: int) -> list[Receipt | None]:
         """The receipts of ``pending`` known so far (``None`` for the others). For several transactions, the
