@@ -128,6 +128,15 @@ def verdict(ok: bool, judged: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
+def exit_code(rows: Sequence[Row]) -> int:
+    """What every bench exits with once its results are printed (and written): 1 when a judged target failed (the
+    rows that did are named), else 0; a bench that could not measure stops with an error before it gets here."""
+    failed = [row.key for row in rows if row.verdict == "FAIL"]
+    if failed:
+        print(f"FAIL: {', '.join(failed)} (their files are written all the same)")
+    return 1 if failed else 0
+
+
 def repeat(runs: int, fn: Callable[[], int]) -> Timing:
     """Run ``fn`` (which returns how many items it handled) ``runs`` times; the item count must not change."""
     seconds: list[float] = []
@@ -637,7 +646,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
         print(markdown_table(report.rows))
         print(f"\n{load_average()}")
-        return 0
+        return exit_code(report.rows)
     report.section("invoices from synthetic stores of " + ", ".join(f"{e:,}" for e in sizes.stores) + " events",
                    invoices)
     report.section("web pages on the largest store", lambda: page_rows(largest[0], sizes.runs, judged))
@@ -659,7 +668,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "How each row is measured: see the docstring of `bench/indexing.py`.", "",
         ]), encoding="utf-8")
         print(f"wrote {RESULTS.relative_to(ROOT)}")
-    return 0
+    return exit_code(report.rows)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from typing import Any
 
 import indexing
 import synthetic
-from indexing import Report, Row, Timing, markdown_table, measure, verdict
+from indexing import Report, Row, Timing, exit_code, markdown_table, measure, verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "RESULTS-postgres.md"
@@ -257,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print()
             print(markdown_table(report.rows))
             print(f"\n(total {time.perf_counter() - began:.0f} s; {load()})")
-            return 0
+            return exit_code(report.rows)
         url = schemas.new()
         largest: list[synthetic.SyntheticStore] = []
 
@@ -276,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.write:
         RESULTS.write_text(_document(table, events, args.quick), encoding="utf-8")
         print(f"wrote {RESULTS.relative_to(ROOT)}")
-    return 0
+    return exit_code(report.rows)
 
 
 def _document(table: str, events: int, quick: bool) -> str:

@@ -64,7 +64,7 @@ class Sizes:
     runs: int  # repetitions (the median is reported)
 
 
-FULL = Sizes(activations=500, pipelined=1_000, batched=10_000, customers=50, events=5_000, signs=3_000,
+FULL = Sizes(activations=500, pipelined=1_000, batched=20_000, customers=50, events=5_000, signs=3_000,
              signs_native=300, runs=3)
 QUICK = Sizes(activations=20, pipelined=40, batched=200, customers=10, events=400, signs=300, signs_native=30,
               runs=1)
@@ -547,7 +547,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.write:
             replace_rows(rows, " ".join(["python bench/run_all.py", *(shlex.quote(a) for a in (
                 sys.argv[1:] if argv is None else argv))]))
-        return 0
+        return exit_code(runner.comparisons, args.quick)
     seconds = time.perf_counter() - began
     print()
     print(markdown_table(rows))
@@ -565,7 +565,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             encoding="utf-8",
         )
         print(f"wrote {RESULTS.relative_to(ROOT)}")
-    return 0
+    return exit_code(runner.comparisons, args.quick)
+
+
+def exit_code(comparisons: Sequence[Comparison], quick: bool) -> int:
+    """As every bench: 1 when a judged target failed (named), else 0 (``--quick`` judges nothing)."""
+    failed = [c.key for c in comparisons if c.verdict == "FAIL"]
+    if failed and not quick:
+        print(f"FAIL: {', '.join(failed)} (their rows are written all the same)")
+    return 1 if failed and not quick else 0
 
 
 if __name__ == "__main__":

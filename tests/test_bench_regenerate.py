@@ -7,6 +7,8 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
@@ -26,3 +28,29 @@ def test_every_results_file_is_written_by_a_step_with_write() -> None:
 def test_the_docstring_lists_the_steps_in_the_order_they_run() -> None:
     listed = re.findall(r"^\d\. ``bench/(.+?)``", regenerate.__doc__ or "", re.M)
     assert listed == [" ".join(step) for step in regenerate.steps(10_000_000)]
+
+
+def test_every_bench_exits_1_when_a_judged_target_failed_and_names_it(capsys: pytest.CaptureFixture[str]) -> None:
+    """One rule for every step: the results are written either way, and a FAIL verdict makes the exit code 1 (the
+    ``--quick`` smoke runs judge nothing), so ``./run results`` says which target failed whichever bench it is in."""
+    import indexing
+    import run_all
+
+    passing = indexing.Row("Q1", "invoices", 1, None, "1/s", "0.75 of P1", ">= 0.70", "PASS")
+    failing = indexing.Row("I3", "sync", 1, None, "1/s", "0.42 of I1", ">= 0.5", "FAIL")
+    unjudged = indexing.Row("I2", "sync", 1, None, "1/s", "0.10 of I1", ">= 0.5", "(quick: not judged)")
+    assert indexing.exit_code([passing, unjudged]) == 0
+    assert indexing.exit_code([passing, failing]) == 1
+    assert "FAIL: I3" in capsys.readouterr().out
+
+    def comparison(key: str, ratio: float) -> run_all.Comparison:
+        spread = run_all.Spread.of([ratio])
+        return run_all.Comparison(key, "path", 1, "tx/s", spread, spread, "ceiling", spread, None, 0.7)
+
+    assert run_all.exit_code([comparison("C1", 0.9), comparison("C3", 0.6)], quick=False) == 1
+    assert "FAIL: C3" in capsys.readouterr().out
+    assert run_all.exit_code([comparison("C3", 0.6)], quick=True) == 0
+    assert run_all.exit_code([comparison("C1", 0.9)], quick=False) == 0
+    for script in ("indexing.py", "postgres.py", "run_all.py", "gas.py", "web_load.py", "cli_overhead.py"):
+        source = (ROOT / "bench" / script).read_text(encoding="utf-8")
+        assert "else 1" in source or "exit_code(" in source, f"bench/{script} exits 0 whatever its verdicts"
