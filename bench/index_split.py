@@ -45,11 +45,18 @@ def _cpu(runs: int, fn: Callable[[], int]) -> tuple[int, tuple[float, ...]]:
 
 
 def _ranges(logs: list[dict[str, Any]], first_block: int, last_block: int, max_range: int) -> list[_Range]:
-    """The logs in the sync's ranges of ``max_range`` blocks."""
+    """The logs in the ranges a sync reads them in: the first an eighth of ``max_range``, doubling after every two
+    (the indexer's slow start, no refusals), up to ``max_range`` blocks."""
+    from metering.audit.indexer import _SLOW_START
+
     found = []
-    for first in range(first_block, last_block + 1, max_range):
-        last = min(last_block, first + max_range - 1)
+    first, width, done = first_block, max(1, max_range // _SLOW_START), 0
+    while first <= last_block:
+        last = min(last_block, first + width - 1)
         found.append((first, last, [log for log in logs if first <= int(log["blockNumber"], 16) <= last]))
+        first, done = last + 1, done + 1
+        if done % 2 == 0:
+            width = min(max_range, width * 2)
     return found
 
 

@@ -12,7 +12,8 @@ What is compared (every timing is the median of ``runs`` repetitions, shown with
   whole range over a kept-alive HTTP connection plus parsing of the answer with orjson, nothing else; ours is
   ``Indexer.sync`` into a new SQLite file (and, with ``--postgres``, a new PostgreSQL schema on a throwaway
   server) as ``metering index`` runs it: reorg checks, decoding, one transaction per range, reading the history
-  in a few ranges (``max_range`` a quarter of it) as a backfill of months reads its 2,000-block ranges, so that
+  in a few ranges (``max_range`` a quarter of it; the indexer starts at an eighth of that and doubles) as a
+  backfill of months reads its 2,000-block ranges, so that
   reading (and decoding, in worker processes) overlaps with storing. The ceiling and ours alternate, round after
   round, median of 5 (the load average is printed: the machine may be shared). Target: ours / ceiling >= 0.5.
   Then each part of a sync alone on the same logs (parsing, decoding, writing: CPU time) and the bound their sum
@@ -282,7 +283,12 @@ def index_once(w3: Any, history: History, location: str, max_range: int, read_ah
                          read_ahead=read_ahead).sync(to_block=history.last_block)
         if store.last_block != history.last_block:
             raise RuntimeError(f"indexed up to {store.last_block}, not {history.last_block}")
+    ranges_read[0] = result.requests
     return Timing(result.events, (time.perf_counter() - began,))
+
+
+#: The eth_getLogs ranges the last :func:`index_once` read the history in (the indexer sizes them).
+ranges_read = [0]
 
 
 def alternate(runs: int, contenders: Sequence[Callable[[], Timing]]) -> list[Timing]:
@@ -352,8 +358,10 @@ def indexing_rows(sizes: Sizes, judged: bool, postgres_url: Callable[[], str] | 
         ours.append(("I3", "PostgreSQL", timings[2]))
     for key, name, timing in ours:
         ratio = timing.rate / raw.rate
-        rows.append(Row(key, f"Indexer.sync into a new {name} store, in {sizes.ranges} ranges of {max_range:,} blocks "
-                        "(reorg checks, decoding, one transaction per range, the next range read in a thread), "
+        rows.append(Row(key, f"Indexer.sync into a new {name} store, max_range {max_range:,} blocks "
+                        f"(1/{sizes.ranges} of the history; read in {ranges_read[0]} ranges, the first an eighth of "
+                        "it, doubling) (reorg checks, decoding, one transaction per range, the next range read in a "
+                        "thread), "
                         "alternating with I1", timing.items, timing, f"{timing.rate:,.0f} events/s",
                         f"{ratio:.2f} of I1", f">= {INDEX_RATIO}", verdict(ratio >= INDEX_RATIO, judged)))
     forked = timings[-1]
