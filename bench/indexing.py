@@ -283,11 +283,13 @@ def index_once(w3: Any, history: History, location: str, max_range: int, read_ah
                          read_ahead=read_ahead).sync(to_block=history.last_block)
         if store.last_block != history.last_block:
             raise RuntimeError(f"indexed up to {store.last_block}, not {history.last_block}")
-    ranges_read[0] = result.requests
+    if read_ahead == "thread":  # (worker processes read two ranges ahead, sized before the one before came back)
+        ranges_read[0] = result.requests
     return Timing(result.events, (time.perf_counter() - began,))
 
 
-#: The eth_getLogs ranges the last :func:`index_once` read the history in (the indexer sizes them).
+#: The eth_getLogs ranges the last :func:`index_once` with a reader thread read the history in (the indexer sizes
+#: them).
 ranges_read = [0]
 
 
