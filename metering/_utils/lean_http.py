@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:  # web3 is imported by lean_rpc_for only: the CLI's reads use LeanRpc without it
     from web3 import Web3
 
-__all__ = ["LeanHttpError", "LeanRpc", "lean_rpc_for"]
+__all__ = ["LeanHttpError", "LeanRpc", "lean_rpc_for", "parse"]
 
 try:
     import orjson
@@ -65,6 +65,10 @@ class LeanRpc:
 
     def request(self, method: str, params: list[Any]) -> dict[str, Any]:
         """The JSON-RPC response object (``result`` or ``error``); one retry on a connection the server closed."""
+        return parse(self.request_body(method, params))
+
+    def request_body(self, method: str, params: list[Any]) -> bytes:
+        """:meth:`request`'s answer unparsed (for :func:`parse` in the thread that uses it)."""
         body = _dumps({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params})
         for attempt in (1, 2):
             connection = self._connect()
@@ -82,14 +86,19 @@ class LeanRpc:
                 raise
             if answer.status != 200:
                 raise LeanHttpError(answer.status, answer.reason)
-            response: dict[str, Any] = _loads(payload)
-            return response
+            return payload
         raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+def parse(payload: bytes) -> dict[str, Any]:
+    """A JSON-RPC response object from its bytes (orjson where installed)."""
+    response: dict[str, Any] = _loads(payload)
+    return response
 
 
 def lean_rpc_for(w3: Web3) -> LeanRpc | None:

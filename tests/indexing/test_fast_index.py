@@ -4,6 +4,7 @@ read in a thread and decoded by the reference builder, on SQLite and PostgreSQL,
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -13,9 +14,11 @@ from web3.contract import Contract
 
 from metering._utils.storerows import COLUMNS, RowBuilder
 from metering._utils.wordrows import FastRowBuilder
+from metering.audit import indexer as indexer_module
 from metering.audit.events import ActivationGranted
 from metering.audit.indexer import Indexer
 from metering.audit.store import Store
+from metering.errors import IndexingError
 
 from ._builders import ident
 from .conftest import Driver
@@ -163,3 +166,50 @@ def test_a_sync_of_one_range_or_in_a_thread_forks_nothing(w3: Web3, meter: Contr
     assert not forks("thread", 1_000)
     with pytest.raises(ValueError, match="read_ahead"):
         forks("fork", 10)
+
+
+@pytest.mark.parametrize("mode", ["thread", "process"])
+def test_answers_parsed_by_the_decoding_thread_store_what_the_reader_parsing_them_stores(
+    driver: Driver, w3: Web3, meter: Contract, store: Store, new_store_url: Callable[[], str],
+    monkeypatch: pytest.MonkeyPatch, mode: str,
+) -> None:
+    # Every answer left unparsed by the reader (as a large one is): the rows are those of the reference path.
+    start = w3.eth.block_number + 1
+    tf = busy_timeframe(driver)
+    monkeypatch.setattr(indexer_module, "_PARSED_WHERE_READ", 0)
+    deferred = Indexer(w3, meter.address, store, start_block=start, max_range=3, read_ahead=mode)
+    seen: list[bool] = []
+    get_logs = deferred._get_logs
+
+    def watched(first: int, last: int) -> Any:
+        logs = get_logs(first, last)
+        seen.append(isinstance(logs, indexer_module._Unparsed))
+        return logs
+
+    monkeypatch.setattr(deferred, "_get_logs", watched)
+    deferred.sync()
+    assert mode == "process" or (seen and all(seen))
+    with Store(new_store_url(), chain_id=31337, contract=meter.address) as once:
+        reference_indexer(w3, meter, once, start_block=start, max_range=3).sync()
+        assert contents(store)["events"] == contents(once)["events"]
+    assert_invoices_match_counters(driver, store, tf)
+
+
+def test_an_error_in_an_unparsed_answer_is_judged_as_the_reader_would_judge_it(
+    w3: Web3, meter: Contract, store: Store
+) -> None:
+    indexer = Indexer(w3, meter.address, store)
+    params = [{"fromBlock": "0x5", "toBlock": "0x9"}]
+
+    def parsed(answer: dict[str, Any]) -> Any:
+        unparsed = indexer_module._Unparsed(json.dumps(answer).encode(), "eth_getLogs", params, True)
+        tip = indexer_module._Header(9, b"\x01" * 32, 1)
+        return indexer._parsed(indexer_module._Fetched(5, 9, tip, unparsed, None)).logs
+
+    assert parsed({"jsonrpc": "2.0", "id": 1, "result": []}) == []
+    with pytest.raises(indexer_module._RangeRefusedError):
+        parsed({"jsonrpc": "2.0", "id": 1, "error": {"code": -32005, "message": "query returned more than 10000"}})
+    with pytest.raises(IndexingError, match="keeps no history at block 5"):
+        parsed({"jsonrpc": "2.0", "id": 1, "error": {"code": -32000, "message": "missing trie node"}})
+    with pytest.raises(IndexingError, match="not a list of logs"):
+        parsed({"jsonrpc": "2.0", "id": 1, "result": {"logs": []}})
