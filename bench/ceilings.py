@@ -15,10 +15,10 @@ turns with our paths in short rounds on one chain; every repetition is checked a
 - activations: ``requestActivations`` transactions of 100 requests each, sent and confirmed as in "batched".
 
 anvil handles the requests of a batch concurrently and can then leave a transaction unmined until the next one
-arrives (foundry-rs/foundry#10122); like our sender, a ceiling mines a block when its account's next transaction
-sits ready in anvil's pool at two looks ``QUICK_STALL`` apart with no receipt between (then at each poll while the
-ones promoted behind it sit there alike), and when its receipts stall for a quarter of a second, so neither hangs
-and a stall costs both about the same.
+arrives (foundry-rs/foundry#10122); like our sender (the same ``receipts.StrandWatch``), a ceiling mines a block
+when its account's next transaction sits ready in anvil's pool at two looks ``QUICK_STALL`` apart with no receipt
+between (then at each poll while the ones promoted behind it sit there alike), and when its receipts stall for a
+quarter of a second, so neither hangs and a stall costs both about the same.
 """
 
 from __future__ import annotations
@@ -39,34 +39,30 @@ BATCH = 500  # transactions per JSON-RPC batch request
 BATCH_BYTES = 1_000_000  # and at most about this many bytes of them (as hex)
 PER_TX = 100  # activation requests per requestActivations transaction
 STALL = 0.25  # seconds without a new receipt before a block is mined by hand (see the module doc)
-QUICK_STALL = receipts.QUICK_STALL  # our sender's: seconds between looks at anvil's pool (see the module doc)
 
 
 class _Stall:
-    """Mines a block when the account's next transaction is stranded in anvil's pool (as our sender does, see
-    ``QUICK_STALL``), or when no receipt arrived for ``STALL`` seconds, after sending the waiting transactions'
+    """Mines a block when the account's next transaction is stranded in anvil's pool (our sender's
+    ``StrandWatch``), or when no receipt arrived for ``STALL`` seconds, after sending the waiting transactions'
     bytes again: under load anvil can also drop one transaction of a batch, leaving every later nonce queued behind
     the gap (our sender resends the transaction at the account's next nonce; any client must, or wait forever)."""
 
     def __init__(self, market: tp.Market) -> None:
         self.market = market
-        self.since = self.looked = time.monotonic()
-        self.sightings = 0
-        self.nudged = False
+        self.since = time.monotonic()
+        self.strands = receipts.StrandWatch(self.since)
 
     def progress(self) -> None:
         self.since = time.monotonic()
-        self.sightings = 0
+        self.strands.progressed()
 
     def check(self, waiting: Sequence[str] = ()) -> None:
         now = time.monotonic()
-        if len(waiting) > 0 and (self.nudged or (now - self.since >= QUICK_STALL and now - self.looked >= QUICK_STALL)):
-            self.looked = now
-            self.sightings = self.sightings + 1 if self._next_one_waits_in_pool() else 0
-            if self.sightings >= 2 or (self.nudged and self.sightings):
-                self.market.node.rpc("evm_mine")
-                self.since, self.sightings, self.nudged = time.monotonic(), 0, True
-                return
+        if waiting and self.strands.due(now, self.since) and self.strands.seen(now, self._next_one_waits_in_pool()):
+            self.market.node.rpc("evm_mine")
+            self.since = time.monotonic()
+            self.strands.mined()
+            return
         if now - self.since >= STALL:
             if waiting:
                 provider: Any = self.market.w3.provider
@@ -81,8 +77,7 @@ class _Stall:
         mined, pool = provider.make_batch_request([
             (RPCEndpoint("eth_getTransactionCount"), [agent, "latest"]), (RPCEndpoint("txpool_inspect"), []),
         ])
-        ready = {str(k).lower(): v for k, v in (_result(pool).get("pending") or {}).items()}
-        return str(int(_result(mined), 16)) in (ready.get(agent.lower()) or {})
+        return receipts.ready_in_pool(_result(pool), agent, int(_result(mined), 16))
 
 
 def presign(market: tp.Market, calls: Sequence[tuple[bytes, int]]) -> list[tuple[str, str]]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,7 @@ from metering._utils.rpc_retry import is_transient
 from .calls import Signed
 from .refusals import indexing
 
-__all__ = ["ReceiptWaiter", "Wait"]
+__all__ = ["ReceiptWaiter", "StrandWatch", "Wait", "ready_in_pool"]
 
 log = logging.getLogger("metering.chain.sender")
 
@@ -43,6 +43,39 @@ STALL = 0.25
 QUICK_STALL = 0.03
 
 Receipt = dict[str, Any]
+
+
+class StrandWatch:
+    """When a batch's wait looks at anvil's pool for a stranded transaction, and when what it sees there calls for a
+    block (see :data:`QUICK_STALL`). Shared with the bench's ceiling client, so that both treat a stranding alike."""
+
+    def __init__(self, now: float) -> None:
+        self.looked = now  # when the pool was last looked at
+        self.sightings = 0  # looks in a row, with no receipt between, that found the next transaction ready but unmined
+        self.nudged = False  # a block was mined for a stranded one: what anvil promotes after it is stranded alike
+
+    def due(self, now: float, progress: float) -> bool:
+        """Whether to look now, the last receipt having come at ``progress``."""
+        return self.nudged or (now - progress >= QUICK_STALL and now - self.looked >= QUICK_STALL)
+
+    def seen(self, now: float, waiting: bool) -> bool:
+        """A look found the next transaction ready in the pool (``waiting``) or not; whether to mine a block now."""
+        self.looked = now
+        self.sightings = self.sightings + 1 if waiting else 0
+        return self.sightings >= 2 or (self.nudged and self.sightings > 0)
+
+    def mined(self) -> None:
+        self.sightings = 0
+        self.nudged = True
+
+    def progressed(self) -> None:
+        self.sightings = 0
+
+
+def ready_in_pool(pool: Mapping[str, Any], address: str, nonce: int) -> bool:
+    """Whether ``txpool_inspect``'s answer ``pool`` holds ``address``'s transaction ``nonce`` ready ("pending")."""
+    ready = {str(k).lower(): v for k, v in (pool.get("pending") or {}).items()}
+    return str(nonce) in (ready.get(address.lower()) or {})
 
 
 @dataclass(frozen=True)
@@ -88,9 +121,7 @@ class ReceiptWaiter:
         first_block: int | None = None
         shown = -1
         stall = STALL
-        looked = start  # when the pool was last looked at for a stranded transaction (see QUICK_STALL)
-        sightings = 0  # looks in a row, with no receipt between, that found the next transaction ready but unmined
-        nudged = False  # a block was mined for a stranded one: what anvil promotes after it is stranded alike
+        strands = StrandWatch(start)
         while pending:
             for item, receipt in zip(pending, self._mined_receipts(pending, how.batch_size), strict=True):
                 if receipt is not None:
@@ -109,17 +140,14 @@ class ReceiptWaiter:
             now = time.monotonic()
             if len(receipts) > len(signed) - len(pending):
                 progress = now
-                sightings = 0
+                strands.progressed()
             pending = [s for s in pending if s.tx_hash not in receipts]
             if not pending:
                 break
-            if len(signed) > 1 and (nudged or (now - progress >= QUICK_STALL and now - looked >= QUICK_STALL)):
-                looked = now
-                sightings = sightings + 1 if self._next_one_waits_in_pool(pending) else 0
-                if (sightings >= 2 or (nudged and sightings)) and self.nudge_dev_node(quietly=True):
-                    progress = now
-                    sightings = 0
-                    nudged = True
+            if (len(signed) > 1 and strands.due(now, progress)
+                    and strands.seen(now, self._next_one_waits_in_pool(pending)) and self.nudge_dev_node(quietly=True)):
+                progress = now
+                strands.mined()
             if now - progress >= stall:
                 progress = now
                 self.resend_stranded(pending)
@@ -205,10 +233,8 @@ class ReceiptWaiter:
         if not self._is_anvil():
             return False
         try:
-            pool = self._rpc.call("txpool_inspect", [])
-            ready: dict[str, Any] = {str(k).lower(): v for k, v in (pool.get("pending") or {}).items()}
-            ours = ready.get(self._address.lower()) or {}
-            return str(min(item.nonce for item in pending)) in ours
+            return ready_in_pool(self._rpc.call("txpool_inspect", []), self._address,
+                                 min(item.nonce for item in pending))
         except Exception as exc:
             log.debug("could not look at anvil's pool: %s", exc)
             return False
