@@ -23,7 +23,7 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,24 +44,14 @@ def _cpu(runs: int, fn: Callable[[], int]) -> tuple[int, tuple[float, ...]]:
     return counts.pop(), tuple(seconds)
 
 
-def _ranges(logs: list[dict[str, Any]], first_block: int, last_block: int, max_range: int) -> list[_Range]:
-    """The logs in the ranges a sync reads them in: the first an eighth of ``max_range``, doubling after every two
-    (the indexer's slow start, no refusals), up to ``max_range`` blocks."""
-    from metering.audit.indexer import _SLOW_START
-
-    found = []
-    first, width, done = first_block, max(1, max_range // _SLOW_START), 0
-    while first <= last_block:
-        last = min(last_block, first + width - 1)
-        found.append((first, last, [log for log in logs if first <= int(log["blockNumber"], 16) <= last]))
-        first, done = last + 1, done + 1
-        if done % 2 == 0:
-            width = min(max_range, width * 2)
-    return found
+def _ranges(logs: list[dict[str, Any]], spans: Sequence[tuple[int, int]]) -> list[_Range]:
+    """The logs in ``spans``: the ``(first, last)`` blocks of the ranges a sync read them in."""
+    return [(first, last, [log for log in logs if first <= int(log["blockNumber"], 16) <= last])
+            for first, last in spans]
 
 
 def split_rows(
-    w3: Any, payload: bytes, history: Any, max_range: int, ceiling_seconds: float, runs: int,
+    w3: Any, payload: bytes, history: Any, spans: Sequence[tuple[int, int]], ceiling_seconds: float, runs: int,
     postgres_url: Callable[[], str] | None, row: Callable[..., Any], timing: Callable[..., Any],
 ) -> list[Any]:
     """S1-S4 and B for the history I1 read (``payload``: the ``eth_getLogs`` answer it parses; ``row`` and ``timing``
@@ -72,7 +62,7 @@ def split_rows(
     from metering.audit.store import Store, StoredBlock
 
     logs: list[dict[str, Any]] = orjson.loads(payload)["result"]
-    ranges = _ranges(logs, history.first_block, history.last_block, max_range)
+    ranges = _ranges(logs, spans)
     tips = {last: bytes(w3.eth.get_block(last)["hash"]) for _first, last, _part in ranges}
     chain_id = int(w3.eth.chain_id)
     decoded: list[tuple[int, int, list[tuple[Any, ...]], list[Any]]] = []
@@ -105,7 +95,7 @@ def split_rows(
         measured = [
             ("S1", "parsing the eth_getLogs answer alone (orjson.loads, as I1 does)", parse),
             ("S2", "decoding the parsed logs alone (the indexer's own decoding and checks, range by range)",
-             decode(Indexer(w3, history.address, scratch, start_block=history.first_block, max_range=max_range))),
+             decode(Indexer(w3, history.address, scratch, start_block=history.first_block))),
             ("S3", "writing the decoded rows alone into a new SQLite store (append_rows per range, open to close)",
              write(lambda: str(Path(tmp) / f"written-{next(made)}.sqlite"))),
         ]

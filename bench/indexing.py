@@ -283,14 +283,14 @@ def index_once(w3: Any, history: History, location: str, max_range: int, read_ah
                          read_ahead=read_ahead).sync(to_block=history.last_block)
         if store.last_block != history.last_block:
             raise RuntimeError(f"indexed up to {store.last_block}, not {history.last_block}")
-    if read_ahead == "thread":  # (worker processes read two ranges ahead, sized before the one before came back)
-        ranges_read[0] = result.requests
+        if read_ahead == "thread":  # (worker processes read two ranges ahead, sized before the one before came back)
+            spans_read[:] = [(r.first_block, r.last_block) for r in store.ranges()]
     return Timing(result.events, (time.perf_counter() - began,))
 
 
-#: The eth_getLogs ranges the last :func:`index_once` with a reader thread read the history in (the indexer sizes
-#: them).
-ranges_read = [0]
+#: The ``(first, last)`` blocks of the ranges the last :func:`index_once` with a reader thread stored (the indexer
+#: sizes them): what :mod:`index_split` times each part of a sync on.
+spans_read: list[tuple[int, int]] = []
 
 
 def alternate(runs: int, contenders: Sequence[Callable[[], Timing]]) -> list[Timing]:
@@ -350,7 +350,7 @@ def indexing_rows(sizes: Sizes, judged: bool, postgres_url: Callable[[], str] | 
         contenders.append(sqlite_processes)
         timings = alternate(sizes.index_runs, contenders)
         load = load_average()
-        split = split_rows(w3, logs_answer(node.rpc_url, history), history, max_range, timings[0].median,
+        split = split_rows(w3, logs_answer(node.rpc_url, history), history, spans_read, timings[0].median,
                            sizes.index_runs, postgres_url, Row, Timing)
     raw = timings[0]
     rows = [Row("I1", f"raw eth_getLogs of all {blocks:,} blocks over a kept-alive connection + parsing ({parser}): "
@@ -361,7 +361,7 @@ def indexing_rows(sizes: Sizes, judged: bool, postgres_url: Callable[[], str] | 
     for key, name, timing in ours:
         ratio = timing.rate / raw.rate
         rows.append(Row(key, f"Indexer.sync into a new {name} store, max_range {max_range:,} blocks "
-                        f"(1/{sizes.ranges} of the history; read in {ranges_read[0]} ranges, the first an eighth of "
+                        f"(1/{sizes.ranges} of the history; read in {len(spans_read)} ranges, the first an eighth of "
                         "it, doubling) (reorg checks, decoding, one transaction per range, the next range read in a "
                         "thread), "
                         "alternating with I1", timing.items, timing, f"{timing.rate:,.0f} events/s",
