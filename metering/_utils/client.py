@@ -4,7 +4,7 @@ event decoding of receipts, and typed read helpers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from eth_account.signers.local import LocalAccount
@@ -18,7 +18,7 @@ from web3.types import EventData
 
 from metering._utils.abi_errors import meter_error_decoder, revert_data_from_exception
 from metering._utils.calldata import meter_call_encoder
-from metering._utils.logdecode import meter_event_decoder
+from metering._utils.logdecode import DecodedEvent, meter_event_decoder
 from metering._utils.reads import (
     AGENT_ROLE,
     DEFAULT_ADMIN_ROLE,
@@ -117,22 +117,25 @@ class MeterClient(MeterReads):
         Logs may be raw (as in :attr:`SentTransaction.logs`) or formatted by web3 (``w3.eth.get_logs``). Decoding
         goes through the precompiled decoder of :mod:`metering._utils.logdecode`, not web3's ``process_log``.
         """
-        decoder = meter_event_decoder()
-        address = self.address.lower()
-        decoded: list[EventData] = []
-        for entry in logs:
-            if str(entry.get("address", "")).lower() != address:
-                continue
-            event = decoder.decode(entry)
-            if event is None:
-                continue
-            decoded.append(EventData(
+        return [
+            EventData(
                 event=event.name, args=event.args, address=self.address,
                 logIndex=_int(entry.get("logIndex")), transactionIndex=_int(entry.get("transactionIndex")),
                 transactionHash=HexBytes(entry.get("transactionHash") or b""),
                 blockHash=HexBytes(entry.get("blockHash") or b""), blockNumber=_int(entry.get("blockNumber")),
-            ))
-        return decoded
+            )
+            for entry, event in self.decoded(logs)
+        ]
+
+    def decoded(self, logs: Iterable[Mapping[str, Any]]) -> Iterator[tuple[Mapping[str, Any], DecodedEvent]]:
+        """Each log this contract emitted with its event, as the precompiled decoder gives it, in log order."""
+        decoder = meter_event_decoder()
+        address = self.address.lower()
+        for entry in logs:
+            if str(entry.get("address", "")).lower() == address:
+                event = decoder.decode(entry)
+                if event is not None:
+                    yield entry, event
 
     def event_topic(self, name: str) -> bytes:
         """The first topic (signature hash) of the contract's event ``name``."""

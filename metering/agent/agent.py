@@ -15,7 +15,7 @@ from web3 import Web3
 
 from metering._utils import gas_limits
 from metering._utils.client import MeterClient, as_instance_id, chunks
-from metering._utils.logdecode import DecodedEvent, meter_event_decoder
+from metering._utils.logdecode import DecodedEvent
 from metering.chain import checksum
 from metering.chain.sender import Call, SendOutcome, SentTransaction, TransactionSender
 from metering.errors import (
@@ -341,15 +341,7 @@ class Agent(MeterClient):
     def _decisions(self, logs: Sequence[Mapping[str, Any]]) -> list[DecodedEvent]:
         """The activation decisions among a receipt's logs, in log order, as the precompiled decoder gives them (a
         batch's receipt holds one per request: none needs web3's ``EventData`` shape that :meth:`events` builds)."""
-        decoder = meter_event_decoder()
-        address = self.address.lower()
-        found = []
-        for entry in logs:
-            if str(entry.get("address", "")).lower() == address:
-                event = decoder.decode(entry)
-                if event is not None and event.name in _DECISIONS:
-                    found.append(event)
-        return found
+        return [event for _entry, event in self.decoded(logs) if event.name in _DECISIONS]
 
     def _decision(self, event: DecodedEvent, tx_hash: str) -> Granted | Denied:
         args = event.args
