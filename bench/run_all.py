@@ -31,6 +31,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import re
 import shlex
 import statistics
 import subprocess
@@ -506,17 +507,23 @@ def results_markdown(
     ])
 
 
-def replace_rows(rows: Sequence[Row], command: str) -> None:
-    """Put re-measured rows into RESULTS.md in place of the rows of the same keys, and say so under the table."""
+def replace_rows(rows: Sequence[Row], comparisons: Sequence[Comparison], command: str) -> None:
+    """Put re-measured rows (and their comparisons with the ceilings) into RESULTS.md in place of those of the same
+    keys, and say so under the table (a note of earlier rows re-measured alone stays while it names others)."""
     text = RESULTS.read_text(encoding="utf-8")
-    fresh = {row.key: "| " + " | ".join(row.cells()) + " |" for row in rows}
+    fresh = {row.key: "| " + " | ".join(row.cells()) + " |" for row in [*rows, *comparisons]}
     lines = []
     for line in text.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         lines.append(fresh.get(cells[0], line) if line.startswith("| ") else line)
     date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     note = f"Rows {', '.join(sorted(fresh))} re-measured by `{command}` on {date}."
-    lines = [ln for ln in lines if not (ln.startswith("Rows ") and "re-measured by" in ln)]
+
+    def outdated(line: str) -> bool:
+        named = re.match(r"Rows (.+?) re-measured by", line)
+        return named is not None and set(named.group(1).split(", ")) <= fresh.keys()
+
+    lines = [ln for ln in lines if not outdated(ln)]
     at = lines.index("## How each number is measured")
     lines[at:at] = [note, ""]
     lines = [ln for k, ln in enumerate(lines) if ln or k == 0 or lines[k - 1]]  # no run of blank lines
@@ -545,7 +552,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print()
             print(comparisons_table(runner.comparisons))
         if args.write:
-            replace_rows(rows, " ".join(["python bench/run_all.py", *(shlex.quote(a) for a in (
+            replace_rows(rows, runner.comparisons, " ".join(["python bench/run_all.py", *(shlex.quote(a) for a in (
                 sys.argv[1:] if argv is None else argv))]))
         return exit_code(runner.comparisons, args.quick)
     seconds = time.perf_counter() - began

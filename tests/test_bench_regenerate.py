@@ -62,3 +62,32 @@ def test_every_bench_exits_1_when_a_judged_target_failed_and_names_it(capsys: py
     for script in ("indexing.py", "postgres.py", "run_all.py", "gas.py", "web_load.py", "cli_overhead.py"):
         source = (ROOT / "bench" / script).read_text(encoding="utf-8")
         assert "else 1" in source or "exit_code(" in source, f"bench/{script} exits 0 whatever its verdicts"
+
+
+def test_rows_measured_alone_replace_their_rows_and_comparisons_and_keep_other_notes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``run_all.py --only X --write``: the section's rows and its lines of the ceilings table both take the new
+    numbers (a table must not show a rate in one place and another in the next), and the note of rows re-measured
+    alone before stays while it names rows this run did not measure."""
+    import run_all
+
+    results = tmp_path / "RESULTS.md"
+    results.write_text("\n".join([
+        "# Benchmark results", "", "| 1b | old row |", "| 5a | gas row |", "", "| C1 | old comparison |", "",
+        "Rows 5a, 5b re-measured by `python bench/run_all.py --only gas --write` on 2026-12-07 11:51 UTC.", "",
+        "## How each number is measured", "",
+    ]), encoding="utf-8")
+    monkeypatch.setattr(run_all, "RESULTS", results)
+    monkeypatch.setattr(run_all, "ROOT", tmp_path)
+    spread = run_all.Spread.of([0.9])
+    run_all.replace_rows(
+        [run_all.Row("1b", "new row", 500, 2.0, 250.0, "tx/s", 23.0, "1a")],
+        [run_all.Comparison("C1", "new comparison", 500, "tx/s", spread, spread, "ceiling", spread, None, 0.5)],
+        "python bench/run_all.py --only submitting --write",
+    )
+    text = results.read_text(encoding="utf-8")
+    assert "old row" not in text and "| 1b | new row |" in text
+    assert "old comparison" not in text and "| C1 | new comparison |" in text
+    assert "| 5a | gas row |" in text
+    assert "Rows 5a, 5b re-measured by" in text and "Rows 1b, C1 re-measured by" in text
