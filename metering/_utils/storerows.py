@@ -337,8 +337,8 @@ class RowBuilder:
                 if spec.data_types is None:
                     self._words[spec.name] = _WordPlan.of(spec, kind)
         # Consecutive logs mostly share their block and transaction: their hashes are converted once.
-        self._block: tuple[str, bytes] = ("", b"")
-        self._tx: tuple[str, bytes] = ("", b"")
+        self._block: tuple[str, bytearray] = ("", bytearray())
+        self._tx: tuple[str, bytearray] = ("", bytearray())
 
     def row(self, log: Mapping[str, Any]) -> Row | None:
         """The row of one raw log (hex strings as JSON-RPC gives them).
@@ -375,17 +375,17 @@ class RowBuilder:
         place = self._position(kind, log)
         return (*place, kind.name, *map(args.get, kind.typed_abi), fields_json, raw_topics, raw_data)
 
-    def _position(self, kind: _Kind, log: Mapping[str, Any]) -> tuple[int, int, int, bytes, bytes]:
+    def _position(self, kind: _Kind, log: Mapping[str, Any]) -> tuple[int, int, int, bytearray, bytearray]:
         """``position, block_number, log_index, block_hash, tx_hash`` of a raw log (hashes converted once per
-        block and transaction)."""
+        block and transaction, as ``bytearray``: see :class:`~metering._utils.wordrows.FastRowBuilder`)."""
         try:
             block_number = int(log["blockNumber"], 16)
             log_index = int(log["logIndex"], 16)
             block_text, tx_text = log["blockHash"], log["transactionHash"]
             if block_text != self._block[0]:
-                self._block = (block_text, bytes.fromhex(block_text[2:]))
+                self._block = (block_text, bytearray.fromhex(block_text[2:]))
             if tx_text != self._tx[0]:
-                self._tx = (tx_text, bytes.fromhex(tx_text[2:]))
+                self._tx = (tx_text, bytearray.fromhex(tx_text[2:]))
         except (TypeError, ValueError) as exc:
             raise EventDecodeError(f"a {kind.name} log has a malformed position: {exc}") from exc
         if not 0 <= log_index < _LOG_INDEX_LIMIT:

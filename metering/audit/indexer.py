@@ -5,9 +5,10 @@ Why it is built this way:
 * **Ranges that adapt.** Public nodes cap ``eth_getLogs`` (Infura: "query returned more than 10000 results",
   Alchemy: a 2K-block range or 10K logs, QuickNode: 5 to 10,000 blocks). One huge call fails; one call per block is
   slow. The indexer halves the range whenever the node refuses or times out and doubles it again after a few
-  successes, so it settles just under whatever cap the node has. It starts at an eighth of ``max_range``: the first
-  range is read before anything else can happen, every later one while the one before is stored, so a small first
-  range starts that overlap sooner.
+  successes, so it settles just under whatever cap the node has. It starts at an eighth of ``max_range`` and doubles
+  after every range until the node first refuses one (a slow start, as TCP's): the first range is read before
+  anything else can happen, every later one while the ones before are stored, so a small first range starts that
+  overlap sooner, and three doublings get to full ranges.
 * **Resumable.** Each range is stored with its block hashes and the cursor in one transaction; a new ``Indexer``
   on the same database continues after the last stored range.
 * **Several at once.** Indexers on several machines may sync one (PostgreSQL) database: a range is stored only if
@@ -38,12 +39,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from eth_utils.address import is_address, to_checksum_address
 
+from metering._utils.gil import quick_switches
 from metering._utils.lean_http import LeanHttpError, LeanRpc, lean_rpc_for, parse
 from metering._utils.wordrows import FastRowBuilder
 from metering.audit.events import EVENT_TYPES, topic0
@@ -64,15 +66,22 @@ _SLOW_START = 8
 #: ``progress(done_blocks, total_blocks)``, called after each stored range (and once at the start).
 Progress = Callable[[int, int], None]
 
-#: How the next ranges are read while one is stored: ``"thread"`` (the default): one range ahead, read in a thread
-#: of this process and decoded here; ``"process"``: two ranges ahead, each read *and decoded* by one of two forked
-#: worker processes, so that this process only writes (Linux, a node reached over the lean transport; else a
-#: thread). Processes pay only with idle cores: on the shared 2-core bench machine (load average 9) they made a
-#: backfill slower than the thread (``bench/indexing.py`` measures both, row I2p), so they are opt-in.
+#: How the next ranges are read while one is stored: ``"thread"`` (the default): two ranges ahead
+#: (:data:`_THREAD_DEPTH`), read in a thread of this process and decoded here; ``"process"``: two ranges ahead,
+#: each read *and decoded* by one of two forked worker processes, so that this process only writes (Linux, a node
+#: reached over the lean transport; else a thread). Processes pay only with idle cores: on the shared 2-core bench
+#: machine (load average 9) they made a backfill slower than the thread (``bench/indexing.py`` measures both, row
+#: I2p), so they are opt-in.
 ReadAhead = Literal["thread", "process"]
 #: Worker processes of ``"process"`` read-ahead (and ranges in flight): the node, the two workers and the writer
 #: share the cores, and each worker reads and decodes a range in about the time the writer stores one.
 _WORKERS = 2
+#: Ranges in flight with the reader thread. With one, the thread read the next range and then waited for this
+#: loop to take it before reading the one after, so that read began only once the range before was stored, and
+#: with the thread's answers waiting for the GIL while a range is decoded, it could outlast the store it overlapped:
+#: the loop waited for it. With two, the thread always has the one after next to read. ``bench/indexing.py`` I2
+#: (median of 11, alternating): 184 against 191 ms.
+_THREAD_DEPTH = 2
 
 # What nodes say when a range is too big for them (lower case). A refusal halves the range; anything else is an error.
 _REFUSALS = (
@@ -173,10 +182,16 @@ def _logs_list(result: Any) -> list[Mapping[str, Any]]:
     return result
 
 
-def _discard(future: Future[_Fetched]) -> None:
-    """Wait for a read-ahead that is no longer wanted (its result or error no longer matters)."""
-    with suppress(Exception):  # a range read across a reorg is read again anyway
+def _discard(future: Future[_Fetched]) -> tuple[int, int]:
+    """Wait for a read-ahead that is no longer wanted (a range read across a reorg is read again anyway); the
+    ``eth_getLogs`` calls it made and how many of them the node refused, for :class:`IndexResult`'s counts."""
+    try:
         future.result()
+    except _RangeRefusedError:
+        return 1, 1
+    except Exception:  # the chain moved under it (or the node failed): the next read will say
+        return 0, 0
+    return 1, 0
 
 
 class Indexer:
@@ -220,6 +235,7 @@ class Indexer:
         self.max_range = max_range
         self.range = max(1, max_range // _SLOW_START)
         self._grow_after = grow_after
+        self._slow_start = True  # the range doubles after every success until the node first refuses one
         self._start_block = start_block if start_block is not None else 0
         self._topics = [["0x" + topic0(name).hex() for name in EVENT_TYPES]]
         self._rows = FastRowBuilder()
@@ -287,7 +303,9 @@ class Indexer:
 
             def drop() -> None:
                 while pending:
-                    _discard(pending.pop()[2])
+                    requests, refused = _discard(pending.pop()[2])
+                    counts["requests"] += requests
+                    counts["refused"] += refused
 
             while next_block <= target:
                 fill()
@@ -304,6 +322,7 @@ class Indexer:
                             "use another RPC endpoint"
                         ) from None
                     self.range = max(1, (end - first + 1) // 2)
+                    self._slow_start = False
                     successes = 0
                     continue
                 except _ChainMovedError:
@@ -311,7 +330,7 @@ class Indexer:
                 if fetched is not None:
                     counts["requests"] += 1
                     successes += 1
-                    if successes >= self._grow_after and self.range < self.max_range:
+                    if (self._slow_start or successes >= self._grow_after) and self.range < self.max_range:
                         self.range = min(self.max_range, self.range * 2)
                         successes = 0
                     fetched = self._checked_parent(fetched, read_tip)
@@ -375,6 +394,7 @@ class Indexer:
         ``depth`` ranges are kept in flight. Worker processes are forked (never spawned: a fresh interpreter would
         import everything again) and get a copy of this indexer with connections of their own."""
         executor: Executor
+        handoffs: AbstractContextManager[None] = nullcontext()
         if self._uses_processes(blocks):
             self._parent = os.getpid()
             executor = ProcessPoolExecutor(_WORKERS, mp_context=multiprocessing.get_context("fork"),
@@ -382,13 +402,15 @@ class Indexer:
             depth, read = _WORKERS, _worker_read
         else:
             executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metering-getlogs")
-            depth, read = 1, self._fetch
+            depth, read = _THREAD_DEPTH, self._fetch
+            handoffs = quick_switches()  # the thread's answers get the GIL within 0.5 ms, not 5
 
         def submit(first: int, last: int, parent: bytes | None, later: bool) -> Future[_Fetched]:
             return executor.submit(read, first, last, parent, later)
 
         try:
-            yield submit, depth
+            with handoffs:
+                yield submit, depth
         finally:
             # Every range the loop used has been waited for; workers still reading one it dropped finish it and
             # exit on their own (waiting here for processes to exit would only add their teardown to the sync).

@@ -3,6 +3,7 @@ confirmations."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.providers.rpc import HTTPProvider
 
+from metering._utils.gil import QUICK_SWITCH_SECONDS
 from metering.audit.billing import invoice_from_store
 from metering.audit.blocktime import NodeClock
 from metering.audit.events import ActivationGranted
@@ -175,10 +177,10 @@ def test_the_range_grows_back_after_a_dense_stretch(driver: Driver, node: LocalN
         assert store.event_count() >= 80
 
 
-def test_the_first_range_is_an_eighth_of_the_widest_and_doubles_back_to_it(driver: Driver, node: LocalNode,
-                                                                          meter: Contract, tmp_path: Path) -> None:
-    # The first range is read before anything can overlap it; the ranges after it are read while the one before is
-    # stored, so a backfill starts small and gets to max_range after a few ranges (grow_after successes each).
+def test_the_first_range_is_an_eighth_of_the_widest_and_doubles_after_each_up_to_it(
+        driver: Driver, node: LocalNode, meter: Contract, tmp_path: Path) -> None:
+    # The first range is read before anything can overlap it; the ranges after it are read while the ones before are
+    # stored, so a backfill starts small and doubles after every range (the first two are asked for together).
     start = driver.w3.eth.block_number + 1
     node.rpc("anvil_mine", hex(150))
     provider = FlakyProvider(node.rpc_url)
@@ -186,10 +188,28 @@ def test_the_first_range_is_an_eighth_of_the_widest_and_doubles_back_to_it(drive
         indexer = Indexer(Web3(provider), meter.address, store, max_range=32, start_block=start)
         assert indexer.range == 4
         indexer.sync()
-        assert provider.spans[:7] == [4, 4, 8, 8, 16, 16, 32]
+        assert provider.spans[:6] == [4, 4, 8, 16, 32, 32]
         assert indexer.range == 32
         assert store.last_block == driver.w3.eth.block_number
         assert sum(provider.spans) == store.last_block - start + 1
+
+
+def test_after_the_first_refusal_the_range_doubles_only_after_grow_after_successes(
+        driver: Driver, node: LocalNode, meter: Contract, tmp_path: Path) -> None:
+    # Adversary: a node with a cap. The slow start doubles after every range only until the node first refuses one;
+    # from then on a range is asked for twice as wide only after grow_after ranges in a row were answered, so a
+    # capped node sees one refused try (and the one read ahead with it) per grow_after answered ranges, not one in two.
+    start = driver.w3.eth.block_number + 1
+    node.rpc("anvil_mine", hex(150))
+    provider = FlakyProvider(node.rpc_url, max_blocks=8)
+    with Store(tmp_path / "db.sqlite", chain_id=31337, contract=meter.address) as store:
+        result = Indexer(Web3(provider), meter.address, store, max_range=64, start_block=start, grow_after=3).sync()
+        # 8, 8 asked for together; 16 and 32 on the slow start, both refused; then three answered ranges before each
+        # try of 16 (refused with the 16 read ahead beside it)
+        assert provider.spans[:12] == [8, 8, 16, 32, 8, 8, 8, 8, 16, 16, 8, 8]
+        assert result.refused == sum(span > 8 for span in provider.spans)
+        assert result.requests == len(provider.spans)
+        assert store.last_block == driver.w3.eth.block_number
 
 
 def test_a_node_that_refuses_even_one_block_is_an_error(node: LocalNode, meter: Contract, tmp_path: Path) -> None:
@@ -322,7 +342,7 @@ def test_a_block_gone_in_a_reorg_to_a_shorter_chain_is_not_taken_for_a_refusal(d
 
     provider = FlakyProvider(node.rpc_url)
     provider.on_get_logs = shorten
-    indexer = Indexer(Web3(provider), meter.address, store, max_range=8, start_block=start, grow_after=100)
+    indexer = Indexer(Web3(provider), meter.address, store, max_range=1, start_block=start)
     assert indexer.range == 1
     result = indexer.sync()
     assert (result.reorgs, result.dropped_events, result.refused) == (1, 1, 0)
@@ -374,3 +394,17 @@ def test_an_indexer_refuses_a_store_of_another_contract(w3: Web3, meter: Contrac
         pytest.raises(IndexingError, match="chain 31337"),
     ):
         Indexer(w3, meter.address, mainnet).sync()
+
+
+def test_a_sync_reads_ahead_with_a_short_gil_switch_interval_and_restores_it(
+        driver: Driver, w3: Web3, meter: Contract, store: Store) -> None:
+    # The reader thread's answers wait for the GIL at most the switch interval; the interpreter's own is back after.
+    start = w3.eth.block_number + 1
+    busy_timeframe(driver)
+    before = sys.getswitchinterval()
+    during: list[float] = []
+    Indexer(w3, meter.address, store, start_block=start, max_range=2).sync(
+        progress=lambda done, total: during.append(sys.getswitchinterval()))
+    assert during[0] == before  # at the start, before anything is read
+    assert len(during) > 2 and set(during[1:]) == {QUICK_SWITCH_SECONDS}  # after each range stored
+    assert sys.getswitchinterval() == before
