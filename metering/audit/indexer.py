@@ -39,14 +39,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from eth_utils.address import is_address, to_checksum_address
 
-from metering._utils.gil import quick_switches
 from metering._utils.lean_http import LeanHttpError, LeanRpc, lean_rpc_for, parse
+from metering._utils.runtime import sync_runtime
 from metering._utils.wordrows import FastRowBuilder
 from metering.audit.events import EVENT_TYPES, topic0
 from metering.audit.store import Store, StoredBlock
@@ -276,8 +276,9 @@ class Indexer:
         # While one range is stored, the next ones are read from the node: in a thread (then decoded here) or in
         # worker processes that also decode them (:data:`ReadAhead`), so the node's work, the decoding and the
         # writes (SQLite's and PostgreSQL's run without the GIL) overlap. Every decision is taken in this loop, in
-        # order, exactly as if the ranges were read one after the other.
-        with self._reader(target - next_block + 1) as (submit, depth):
+        # order, exactly as if the ranges were read one after the other. The interpreter runs with a short GIL switch
+        # interval and the objects from before the sync frozen for the collector (:mod:`metering._utils.runtime`).
+        with sync_runtime(), self._reader(target - next_block + 1) as (submit, depth):
             pending: deque[tuple[int, int, Future[_Fetched]]] = deque()
             read_tip: tuple[int, bytes] | None = None  # the tip of the range taken from ``pending`` last
 
@@ -394,7 +395,6 @@ class Indexer:
         ``depth`` ranges are kept in flight. Worker processes are forked (never spawned: a fresh interpreter would
         import everything again) and get a copy of this indexer with connections of their own."""
         executor: Executor
-        handoffs: AbstractContextManager[None] = nullcontext()
         if self._uses_processes(blocks):
             self._parent = os.getpid()
             executor = ProcessPoolExecutor(_WORKERS, mp_context=multiprocessing.get_context("fork"),
@@ -403,14 +403,12 @@ class Indexer:
         else:
             executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metering-getlogs")
             depth, read = _THREAD_DEPTH, self._fetch
-            handoffs = quick_switches()  # the thread's answers get the GIL within 0.5 ms, not 5
 
         def submit(first: int, last: int, parent: bytes | None, later: bool) -> Future[_Fetched]:
             return executor.submit(read, first, last, parent, later)
 
         try:
-            with handoffs:
-                yield submit, depth
+            yield submit, depth
         finally:
             # Every range the loop used has been waited for; workers still reading one it dropped finish it and
             # exit on their own (waiting here for processes to exit would only add their teardown to the sync).

@@ -3,6 +3,7 @@ confirmations."""
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.providers.rpc import HTTPProvider
 
-from metering._utils.gil import QUICK_SWITCH_SECONDS
+from metering._utils.runtime import QUICK_SWITCH_SECONDS
 from metering.audit.billing import invoice_from_store
 from metering.audit.blocktime import NodeClock
 from metering.audit.events import ActivationGranted
@@ -396,15 +397,17 @@ def test_an_indexer_refuses_a_store_of_another_contract(w3: Web3, meter: Contrac
         Indexer(w3, meter.address, mainnet).sync()
 
 
-def test_a_sync_reads_ahead_with_a_short_gil_switch_interval_and_restores_it(
+def test_a_sync_runs_with_a_short_gil_switch_interval_and_old_objects_frozen_and_restores_both(
         driver: Driver, w3: Web3, meter: Contract, store: Store) -> None:
-    # The reader thread's answers wait for the GIL at most the switch interval; the interpreter's own is back after.
+    # The reader thread's answers wait for the GIL at most the switch interval, and collections during the sync look
+    # only at what it allocated; the interpreter's own settings are back after it.
     start = w3.eth.block_number + 1
     busy_timeframe(driver)
     before = sys.getswitchinterval()
-    during: list[float] = []
+    during: list[tuple[float, bool]] = []
     Indexer(w3, meter.address, store, start_block=start, max_range=2).sync(
-        progress=lambda done, total: during.append(sys.getswitchinterval()))
-    assert during[0] == before  # at the start, before anything is read
-    assert len(during) > 2 and set(during[1:]) == {QUICK_SWITCH_SECONDS}  # after each range stored
+        progress=lambda done, total: during.append((sys.getswitchinterval(), gc.get_freeze_count() > 0)))
+    assert during[0] == (before, False)  # at the start, before anything is read
+    assert len(during) > 2 and set(during[1:]) == {(QUICK_SWITCH_SECONDS, True)}  # after each range stored
     assert sys.getswitchinterval() == before
+    assert gc.get_freeze_count() == 0
