@@ -24,8 +24,10 @@ a plain HTTP provider, :mod:`metering._utils.lean_http`) and turned straight int
 precompiled decoder keyed by ``topics[0]``, one ``struct`` unpack per usage event (:mod:`metering._utils.wordrows`,
 checked byte for byte against :mod:`metering._utils.storerows`): no ``eth_abi`` for fixed-size events, no
 intermediate objects, and 100-row ``INSERT`` statements (SQLite) or one binary ``COPY`` (PostgreSQL) in one
-transaction per range. The next range is read while one is stored (:data:`ReadAhead`); on PostgreSQL a range's rows
-are decoded as the ``COPY`` sends them, so the server inserts the first ones while the next are decoded.
+transaction per range. The next two ranges are read while one is stored (:data:`ReadAhead`), under a short GIL switch
+interval and with the program's older objects frozen for the collector (:mod:`metering._utils.runtime`); on
+PostgreSQL a range's rows are decoded as the ``COPY`` sends them, so the server inserts the first ones while the next
+are decoded.
 """
 
 from __future__ import annotations
