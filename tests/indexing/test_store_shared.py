@@ -404,3 +404,26 @@ def test_invoices_for_timeframe_is_a_sequence_that_holds_no_invoice(
     assert not invoices[5:]
     with pytest.raises(IndexError):
         invoices[2]
+
+
+def test_only_a_range_s_transaction_commits_without_waiting_for_the_server_s_log(postgres: PostgresServer) -> None:
+    # Adversary: a server crash right after a range's commit. That transaction is asynchronous (synchronous_commit
+    # off): lost, it is lost with the cursor it moved (the log keeps commits in order), and the range is read again.
+    # Bound: only it; the session and every other write commit as the server is configured.
+    logs = [granted_log(10, 0, "a"), granted_log(10, 1, "b")]
+    with Store(postgres.new_url(), chain_id=1, contract=CONTRACT) as store:
+        during: list[str] = []
+        insert = store._insert_events
+
+        def watched(written: Any, new: bool) -> int:
+            count = insert(written, new)
+            during.append(store._fetch("SHOW synchronous_commit")[0][0])
+            return count
+
+        store._insert_events = watched  # type: ignore[method-assign]
+        assert store.append_rows(rows(logs), [StoredBlock(10, ident("block10"), 1)], 10, first_block=10) == 2
+        assert during == ["off"]
+        assert store._fetch("SHOW synchronous_commit")[0][0] == "on"
+        store.set_first_block(5)  # a write outside a range
+        assert store._fetch("SHOW synchronous_commit")[0][0] == "on"
+        assert store.last_block == 10 and store.event_count() == 2
