@@ -291,7 +291,7 @@ def index_once(w3: Any, history: History, location: str, max_range: int, read_ah
     with Store(location) as store:
         if store.last_block != history.last_block:
             raise RuntimeError(f"indexed up to {store.last_block}, not {history.last_block}")
-        if read_ahead == "thread":  # (worker processes read two ranges ahead, sized before the one before came back)
+        if read_ahead == "thread":  # the default sync's ranges, which index_split times its parts on
             spans_read[:] = [(r.first_block, r.last_block) for r in store.ranges()]
     return Timing(result.events, (seconds,))
 

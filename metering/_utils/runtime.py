@@ -45,8 +45,14 @@ class _Before:
     froze: bool
 
 
+class _Holders:
+    """The syncs running now, and what the first of them found (restored when the last one ends)."""
+
+    count = 0
+    before = _Before(0.0, froze=False)
+
+
 _lock = threading.Lock()
-_holders: list[_Before] = []  # one entry per running holder, each a copy of what the first one found
 
 
 @contextmanager
@@ -54,21 +60,21 @@ def sync_runtime() -> Iterator[None]:
     """Run the body with a switch interval of at most :data:`QUICK_SWITCH_SECONDS` and the collector's objects
     frozen (see the module's docstring)."""
     with _lock:
-        if _holders:
-            before = _holders[0]
-        else:
+        if _Holders.count == 0:
             before = _Before(sys.getswitchinterval(), gc.isenabled() and gc.get_freeze_count() == 0)
             if before.interval > QUICK_SWITCH_SECONDS:
                 sys.setswitchinterval(QUICK_SWITCH_SECONDS)
             if before.froze:
                 gc.freeze()
-        _holders.append(before)
+            _Holders.before = before
+        _Holders.count += 1
     try:
         yield
     finally:
         with _lock:
-            _holders.pop()
-            if not _holders:
+            _Holders.count -= 1
+            if _Holders.count == 0:
+                before = _Holders.before
                 if before.interval > QUICK_SWITCH_SECONDS:
                     sys.setswitchinterval(before.interval)
                 if before.froze:
